@@ -1,0 +1,35 @@
+package sipdesk
+
+import "time"
+
+// Audit actions: what the audit log records.
+const (
+	AuditUsernameRevealed  = "sip_account.username_revealed"
+	AuditSIPAccountCreated = "sip_account.created"
+	AuditSIPAccountUpdated = "sip_account.updated"
+	AuditSIPAccountDeleted = "sip_account.deleted"
+	AuditCredentialsChange = "sip_account.credentials_changed"
+	AuditCredentialReset   = "sip_account.credential_reset_sent"
+	AuditAuthTypeChanged   = "sip_account.auth_type_changed"
+	AuditStatusChanged     = "sip_account.status_changed"
+	AuditJWTChanged        = "sip_account.jwt_changed"
+	AuditCallerIDChanged   = "sip_account.caller_id_changed"
+	AuditSIPAccountApprove = "sip_account.approved"
+	AuditChannelLimit      = "customer.channel_limit_changed"
+	AuditTopUp             = "customer.topped_up"
+	AuditTicketDecided     = "ticket.decided"
+	AuditTokenCreated      = "api_token.created"
+	AuditRuleChanged       = "caller_id_rule.changed"
+)
+
+// AuditEntry is one line of the append-only audit log. Detail never holds a
+// secret.
+type AuditEntry struct {
+	ID           int64
+	CustomerID   int64
+	SIPAccountID int64 // 0 when none
+	Actor        string
+	Action       string
+	Detail       string
+	At           time.Time
+}

@@ -1,0 +1,296 @@
+package app
+
+import (
+	"context"
+	"crypto/subtle"
+	"sync"
+	"time"
+
+	"github.com/sipdesk/sipdesk"
+)
+
+// Verification codes: valid this long, this many tries.
+const (
+	codeTTL         = 10 * time.Minute
+	codeMaxAttempts = 5
+)
+
+// NewSIPAccount is a SIP account just created, with its password shown once.
+type NewSIPAccount struct {
+	Account  *sipdesk.SIPAccount
+	Password string // "" when no password was generated (IP accounts)
+}
+
+// Signup creates an unverified customer and sends a code to its phone.
+func (s *Service) Signup(ctx context.Context, email, password, phone string) (*sipdesk.Customer, error) {
+	c, err := s.newCustomer(email, password, phone)
+	if err != nil {
+		return nil, err
+	}
+	err = s.update(ctx, func(tx sipdesk.Tx) error {
+		if err := tx.InsertCustomer(c); err != nil {
+			return err
+		}
+		n := &sipdesk.CallerIDNumber{CustomerID: c.ID, Number: c.VerifiedPhone}
+		if err := tx.InsertCallerIDNumber(n); err != nil {
+			return err
+		}
+		return s.sendCode(tx, n)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (s *Service) newCustomer(email, password, phone string) (*sipdesk.Customer, error) {
+	email, err := sipdesk.NormalizeEmail(email)
+	if err != nil {
+		return nil, err
+	}
+	if err := sipdesk.ValidatePortalPassword(password); err != nil {
+		return nil, err
+	}
+	phone, err = sipdesk.NormalizePhone("phone", phone)
+	if err != nil {
+		return nil, err
+	}
+	return &sipdesk.Customer{
+		Email: email, PasswordHash: HashPassword(password), VerifiedPhone: phone,
+		BillingState: sipdesk.BillingUnverified, ChannelLimit: sipdesk.TrialChannelLimit,
+		ChannelScope: sipdesk.ScopeOutbound, SIPAccountQuota: sipdesk.DefaultSIPAccountQuota,
+	}, nil
+}
+
+// sendCode sets a new verification code on n and delivers it. The embedded
+// sender writes it to the dev mailbox (and the log); an SMS gateway plugs in
+// at the outbox.
+func (s *Service) sendCode(tx sipdesk.Tx, n *sipdesk.CallerIDNumber) error {
+	code := sipdesk.GenerateCode()
+	n.CodeHash = sipdesk.HashToken(itoa(n.ID) + ":" + code)
+	n.ExpiresAt = s.now().Add(codeTTL)
+	n.Attempts = 0
+	if err := tx.UpdateCallerIDNumber(n); err != nil {
+		return err
+	}
+	s.log.Info("verification code sent", "customer", n.CustomerID, "number", n.Number)
+	return tx.InsertMail(&sipdesk.Mail{
+		To:      "sms:" + n.Number,
+		Subject: "sipdesk verification code",
+		Text:    "Your sipdesk verification code is " + code + ". It expires in 10 minutes.",
+	})
+}
+
+// checkCode verifies a code against n, counting the attempt.
+func (s *Service) checkCode(tx sipdesk.Tx, n *sipdesk.CallerIDNumber, code string) error {
+	if n.Verified {
+		return sipdesk.Errorf(sipdesk.EConflict, "%s is already verified", n.Number)
+	}
+	if n.CodeHash == "" || s.now().After(n.ExpiresAt) || n.Attempts >= codeMaxAttempts {
+		return sipdesk.FieldError("code", "the code has expired: ask for a new one")
+	}
+	n.Attempts++
+	want := sipdesk.HashToken(itoa(n.ID) + ":" + code)
+	if subtle.ConstantTimeCompare([]byte(want), []byte(n.CodeHash)) != 1 {
+		if err := tx.UpdateCallerIDNumber(n); err != nil {
+			return err
+		}
+		return &wrongCode{}
+	}
+	n.Verified, n.CodeHash = true, ""
+	return tx.UpdateCallerIDNumber(n)
+}
+
+// wrongCode is returned after the failed attempt was recorded, so the
+// transaction commits the attempt count and the caller reports the error.
+type wrongCode struct{}
+
+func (*wrongCode) Error() string { return "code: the code is not right" }
+
+// VerifyPhone checks the signup code; the customer becomes a trial account
+// and gets its first SIP account.
+func (s *Service) VerifyPhone(ctx context.Context, customerID int64, code string) (*NewSIPAccount, error) {
+	var out *NewSIPAccount
+	err := s.update(ctx, func(tx sipdesk.Tx) error {
+		c, err := tx.Customer(customerID, true)
+		if err != nil {
+			return err
+		}
+		if c.BillingState != sipdesk.BillingUnverified {
+			return sipdesk.Errorf(sipdesk.EConflict, "the phone number is already verified")
+		}
+		n, err := numberOf(tx, c.ID, c.VerifiedPhone)
+		if err != nil {
+			return err
+		}
+		if err := s.checkCode(tx, n, code); err != nil {
+			return err
+		}
+		out, err = s.activateCustomer(tx, c)
+		return err
+	})
+	if _, ok := err.(*wrongCode); ok {
+		return nil, sipdesk.FieldError("code", "the code is not right")
+	}
+	return out, err
+}
+
+func numberOf(tx sipdesk.Tx, customerID int64, number string) (*sipdesk.CallerIDNumber, error) {
+	ns, err := tx.CallerIDNumbers(customerID)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range ns {
+		if n.Number == number {
+			return n, nil
+		}
+	}
+	return nil, sipdesk.Errorf(sipdesk.ENotFound, "number not found")
+}
+
+// activateCustomer makes a verified customer a trial account with its first
+// SIP account: generated username and password, Caller ID = verified phone.
+func (s *Service) activateCustomer(tx sipdesk.Tx, c *sipdesk.Customer) (*NewSIPAccount, error) {
+	c.BillingState = sipdesk.BillingTrial
+	if err := tx.UpdateCustomer(c); err != nil {
+		return nil, err
+	}
+	return s.createSIPAccount(tx, c, SIPAccountInput{Name: "Main", AuthType: sipdesk.AuthPassword}, ActorSystem)
+}
+
+// CreateVerifiedCustomer is the operator's shortcut (admin customer create):
+// a trial customer whose phone counts as verified, with its first SIP account.
+func (s *Service) CreateVerifiedCustomer(ctx context.Context, email, password, phone string) (*sipdesk.Customer, *NewSIPAccount, error) {
+	c, err := s.newCustomer(email, password, phone)
+	if err != nil {
+		return nil, nil, err
+	}
+	var first *NewSIPAccount
+	err = s.update(ctx, func(tx sipdesk.Tx) error {
+		if err := tx.InsertCustomer(c); err != nil {
+			return err
+		}
+		if err := tx.InsertCallerIDNumber(&sipdesk.CallerIDNumber{CustomerID: c.ID, Number: c.VerifiedPhone, Verified: true}); err != nil {
+			return err
+		}
+		first, err = s.activateCustomer(tx, c)
+		return err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, first, nil
+}
+
+// Login checks a customer's portal credentials. Unknown emails cost the same
+// time as wrong passwords.
+func (s *Service) Login(ctx context.Context, email, password string) (*sipdesk.Customer, error) {
+	email, _ = sipdesk.NormalizeEmail(email)
+	var c *sipdesk.Customer
+	err := s.view(ctx, func(tx sipdesk.Tx) (err error) {
+		c, err = tx.CustomerByEmail(email)
+		return err
+	})
+	if err != nil && sipdesk.ErrorCode(err) != sipdesk.ENotFound {
+		return nil, err
+	}
+	if c == nil {
+		CheckPassword(dummyHash(), password)
+		return nil, sipdesk.Errorf(sipdesk.EUnauthorized, "wrong email or password")
+	}
+	if !CheckPassword(c.PasswordHash, password) {
+		return nil, sipdesk.Errorf(sipdesk.EUnauthorized, "wrong email or password")
+	}
+	return c, nil
+}
+
+// dummyHash is checked for unknown emails so they take as long as known ones.
+var dummyHash = sync.OnceValue(func() string { return HashPassword("not-a-real-password-1A") })
+
+// Customer returns a customer account.
+func (s *Service) Customer(ctx context.Context, id int64) (*sipdesk.Customer, error) {
+	var c *sipdesk.Customer
+	err := s.view(ctx, func(tx sipdesk.Tx) (err error) {
+		c, err = tx.Customer(id, false)
+		return err
+	})
+	return c, err
+}
+
+// CreateAPIToken creates a personal API token and returns it (shown once).
+func (s *Service) CreateAPIToken(ctx context.Context, customerID int64, name string, actor Actor) (string, error) {
+	if name == "" {
+		name = "api"
+	}
+	if len(name) > 64 {
+		return "", sipdesk.FieldError("name", "must be at most 64 characters")
+	}
+	token := sipdesk.GenerateToken("sdk_")
+	err := s.update(ctx, func(tx sipdesk.Tx) error {
+		c, err := tx.Customer(customerID, false)
+		if err != nil {
+			return err
+		}
+		if c.BillingState == sipdesk.BillingUnverified {
+			return sipdesk.Errorf(sipdesk.EForbidden, "verify the phone number first")
+		}
+		t := &sipdesk.APIToken{CustomerID: customerID, Name: name, Hash: sipdesk.HashToken(token), CreatedAt: s.now()}
+		if err := tx.InsertAPIToken(t); err != nil {
+			return err
+		}
+		return s.audit(tx, actor, customerID, 0, sipdesk.AuditTokenCreated, "token "+itoa(t.ID)+" ("+name+")")
+	})
+	if err != nil {
+		return "", err
+	}
+	return token, nil
+}
+
+// AuthenticateToken returns the customer id an API token belongs to.
+func (s *Service) AuthenticateToken(ctx context.Context, token string) (int64, error) {
+	if token == "" {
+		return 0, sipdesk.Errorf(sipdesk.EUnauthorized, "missing API token")
+	}
+	var t *sipdesk.APIToken
+	err := s.view(ctx, func(tx sipdesk.Tx) (err error) {
+		t, err = tx.APITokenByHash(sipdesk.HashToken(token))
+		return err
+	})
+	if sipdesk.ErrorCode(err) == sipdesk.ENotFound {
+		return 0, sipdesk.Errorf(sipdesk.EUnauthorized, "invalid API token")
+	}
+	if err != nil {
+		return 0, err
+	}
+	// Record use at most once a minute: a write per request would make every
+	// API read a write transaction.
+	if now := s.now(); now.Sub(t.LastUsedAt) > time.Minute {
+		_ = s.update(ctx, func(tx sipdesk.Tx) error { return tx.TouchAPIToken(t.ID, now) })
+	}
+	return t.CustomerID, nil
+}
+
+// APITokens lists a customer's tokens (hashes only).
+func (s *Service) APITokens(ctx context.Context, customerID int64) ([]*sipdesk.APIToken, error) {
+	var ts []*sipdesk.APIToken
+	err := s.view(ctx, func(tx sipdesk.Tx) (err error) {
+		ts, err = tx.APITokens(customerID)
+		return err
+	})
+	return ts, err
+}
+
+// DeleteAPIToken revokes a token.
+func (s *Service) DeleteAPIToken(ctx context.Context, customerID, id int64) error {
+	return s.update(ctx, func(tx sipdesk.Tx) error { return tx.DeleteAPIToken(customerID, id) })
+}
+
+// Audit returns the customer's audit log, newest first.
+func (s *Service) Audit(ctx context.Context, customerID int64, limit int) ([]*sipdesk.AuditEntry, error) {
+	var es []*sipdesk.AuditEntry
+	err := s.view(ctx, func(tx sipdesk.Tx) (err error) {
+		es, err = tx.Audit(customerID, limit)
+		return err
+	})
+	return es, err
+}

@@ -1,0 +1,88 @@
+// Package app is the service layer: it runs the domain's rules inside store
+// transactions, so the API, the portal and the CLI share one implementation
+// of every use case.
+package app
+
+import (
+	"context"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/sipdesk/sipdesk"
+)
+
+// Options configure a Service.
+type Options struct {
+	Realm            string // SIP realm the HA1s are computed for
+	PaidChannelLimit int    // limit after the first top-up
+	AllowPrivateIPs  bool   // admit private and loopback addresses (labs, tests)
+	HoldIPAccounts   bool   // new IP accounts wait in in_process for an operator
+	BaseURL          string // for links in emails, e.g. http://127.0.0.1:8080
+	Log              *slog.Logger
+	Now              func() time.Time
+}
+
+// Service implements every use case of customers and operators.
+type Service struct {
+	st  sipdesk.Store
+	opt Options
+	log *slog.Logger
+	now func() time.Time
+
+	reauth limiter // wrong portal passwords on credential resets
+}
+
+// New returns a Service on a store.
+func New(st sipdesk.Store, o Options) *Service {
+	if o.Realm == "" {
+		o.Realm = "sipdesk.local"
+	}
+	if o.PaidChannelLimit <= 0 {
+		o.PaidChannelLimit = sipdesk.DefaultPaidChannelLimit
+	}
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Service{st: st, opt: o, log: o.Log, now: o.Now}
+}
+
+// Store returns the underlying store (for the edge and read-only views).
+func (s *Service) Store() sipdesk.Store { return s.st }
+
+// Realm is the SIP realm.
+func (s *Service) Realm() string { return s.opt.Realm }
+
+// Actor names who does something, for the audit log.
+type Actor string
+
+// Actors.
+const (
+	ActorOperator Actor = "operator"
+	ActorSystem   Actor = "system"
+)
+
+// CustomerActor is the customer acting through the portal or an API token.
+func CustomerActor(id int64, via string) Actor {
+	return Actor("customer:" + itoa(id) + "/" + via)
+}
+
+func (s *Service) audit(tx sipdesk.Tx, actor Actor, customerID, sipAccountID int64, action, detail string) error {
+	return tx.InsertAudit(&sipdesk.AuditEntry{
+		CustomerID: customerID, SIPAccountID: sipAccountID, Actor: string(actor),
+		Action: action, Detail: detail, At: s.now(),
+	})
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func (s *Service) update(ctx context.Context, fn func(sipdesk.Tx) error) error {
+	return s.st.Update(ctx, fn)
+}
+
+func (s *Service) view(ctx context.Context, fn func(sipdesk.Tx) error) error {
+	return s.st.View(ctx, fn)
+}

@@ -1,0 +1,341 @@
+package sipdesk
+
+import (
+	"net/netip"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// AuthType is how a SIP account proves who it is.
+type AuthType string
+
+const (
+	AuthPassword AuthType = "password" // digest username + password (and JWT)
+	AuthIP       AuthType = "ip"       // the source address (+ tech prefix)
+)
+
+// Status of a SIP account.
+type Status string
+
+const (
+	StatusInProcess Status = "in_process" // being applied at the edge nodes
+	StatusActive    Status = "active"
+	StatusInactive  Status = "inactive"
+)
+
+// Limits of a SIP account's fields.
+const (
+	MaxNameLen        = 64
+	MinUsernameLen    = 8
+	MaxUsernameLen    = 64
+	MaxAllowedIPs     = 100
+	JWTSecretLen      = 32
+	MaxDisplayNameLen = 64
+)
+
+// CallerIDSetting is a SIP account's Caller ID configuration.
+type CallerIDSetting struct {
+	DefaultNumber string  // "+<digits>", one of the customer's verified numbers
+	DisplayName   string  // optional
+	RuleIDs       []int64 // selected Dynamic Caller ID rules
+}
+
+// SIPAccount is one SIP account of a customer.
+type SIPAccount struct {
+	ID         int64
+	CustomerID int64
+	Name       string
+	AuthType   AuthType
+	Username   string         // password accounts; empty for IP accounts
+	Digest     DigestHashes   // password accounts; never the password itself
+	AllowedIPs []netip.Prefix // IP accounts: identity; password accounts: optional ACL
+	TechPrefix string         // 4 digits when IP accounts share an address
+	Status     Status
+	// PendingVersion is the config version an in_process account waits for:
+	// it turns active once every live edge node has applied it.
+	PendingVersion int64
+	// HeldForReview keeps an in_process account there until an operator
+	// approves it.
+	HeldForReview bool
+	// PrevStatus is the status an account returns to after in_process
+	// (active or inactive), so that an auth change keeps an inactive account
+	// inactive.
+	PrevStatus    Status
+	JWTEnabled    bool
+	JWTSecret     string // in memory in clear; encrypted by the store
+	JWTPrevSecret string
+	JWTPrevUntil  time.Time
+	ChannelCap    int // 0: no cap of its own
+	CallerID      CallerIDSetting
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+}
+
+// ValidateName checks a SIP account label.
+func ValidateName(name string) (string, error) {
+	name = strings.TrimSpace(name)
+	n := utf8.RuneCountInString(name)
+	if n < 1 || n > MaxNameLen {
+		return "", FieldError("name", "must be 1 to %d characters", MaxNameLen)
+	}
+	for _, r := range name {
+		if r < 0x20 || r == 0x7f {
+			return "", FieldError("name", "must not contain control characters")
+		}
+	}
+	return name, nil
+}
+
+// ValidateUsername checks a SIP username: 8-64 RFC 3261 "user" characters,
+// starting with a letter or digit. Usernames are case-sensitive in SIP, so
+// they are kept as typed.
+func ValidateUsername(u string) error {
+	if len(u) < MinUsernameLen || len(u) > MaxUsernameLen {
+		return FieldError("username", "must be %d to %d characters", MinUsernameLen, MaxUsernameLen)
+	}
+	if !isAlnum(u[0]) {
+		return FieldError("username", "must start with a letter or a digit")
+	}
+	for i := 0; i < len(u); i++ {
+		c := u[i]
+		// RFC 3261 unreserved and user-unreserved characters, minus the ones
+		// ('%', ';', '?', '/', ':', '@' and friends) that break URIs and logs.
+		if !isAlnum(c) && !strings.ContainsRune("-_.!~*'&=+$,", rune(c)) {
+			return FieldError("username", "may contain letters, digits and - _ . ! ~ * ' & = + $ , only")
+		}
+	}
+	return nil
+}
+
+func isAlnum(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+}
+
+// ValidatePassword checks a SIP password: at least 12 characters with a
+// digit and mixed case.
+func ValidatePassword(p string) error {
+	if err := checkPassword(p); err != "" {
+		return FieldError("password", "%s", err)
+	}
+	return nil
+}
+
+// ParseAllowedIPs parses a list of IPv4/IPv6 addresses or CIDRs. Unless
+// allowPrivate, only public unicast addresses are accepted. An empty list is
+// allowed when !required (the optional ACL of a password account).
+func ParseAllowedIPs(list []string, required, allowPrivate bool) ([]netip.Prefix, error) {
+	if len(list) == 0 {
+		if required {
+			return nil, FieldError("allowed_ips", "an IP account needs at least one address")
+		}
+		return nil, nil
+	}
+	if len(list) > MaxAllowedIPs {
+		return nil, FieldError("allowed_ips", "at most %d entries", MaxAllowedIPs)
+	}
+	out := make([]netip.Prefix, 0, len(list))
+	seen := make(map[netip.Prefix]bool, len(list))
+	for i, s := range list {
+		p, err := parsePrefix(strings.TrimSpace(s))
+		if err != nil {
+			return nil, FieldError("allowed_ips", "entry %d (%q) is not an IPv4/IPv6 address or CIDR", i+1, clip(s, 50))
+		}
+		if !allowPrivate && !isPublic(p) {
+			return nil, FieldError("allowed_ips", "entry %d (%s) is not a public address", i+1, p)
+		}
+		if p.Addr().Is4() && p.Bits() < 16 || p.Addr().Is6() && p.Bits() < 32 {
+			return nil, FieldError("allowed_ips", "entry %d (%s) is too wide (at most /16 for IPv4, /32 for IPv6)", i+1, p)
+		}
+		if seen[p] {
+			return nil, FieldError("allowed_ips", "entry %d (%s) is listed twice", i+1, p)
+		}
+		seen[p] = true
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+func parsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return p, err
+		}
+		if p.Addr().Zone() != "" {
+			return netip.Prefix{}, errBadIP
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil || a.Zone() != "" {
+		return netip.Prefix{}, errBadIP
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+var errBadIP = FieldError("allowed_ips", "bad address")
+
+// isPublic reports whether every address of p is public unicast.
+func isPublic(p netip.Prefix) bool {
+	a := p.Addr()
+	if a.IsPrivate() || a.IsLoopback() || a.IsUnspecified() || a.IsMulticast() ||
+		a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast() || a.IsInterfaceLocalMulticast() {
+		return false
+	}
+	for _, r := range nonPublic {
+		if r.Overlaps(p) {
+			return false
+		}
+	}
+	return true
+}
+
+// nonPublic lists special-purpose ranges (RFC 6890 and friends) that
+// netip's predicates do not cover.
+var nonPublic = func() []netip.Prefix {
+	var ps []netip.Prefix
+	for _, s := range []string{"0.0.0.0/8", "100.64.0.0/10", "192.0.0.0/24", "192.0.2.0/24", "198.18.0.0/15",
+		"198.51.100.0/24", "203.0.113.0/24", "240.0.0.0/4", "255.255.255.255/32", "10.0.0.0/8",
+		"172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8", "2001:db8::/32", "64:ff9b::/96", "100::/64", "fc00::/7", "::/128"} {
+		ps = append(ps, netip.MustParsePrefix(s))
+	}
+	return ps
+}()
+
+// ValidateTechPrefix checks a tech prefix: empty or exactly 4 digits.
+func ValidateTechPrefix(p string) error {
+	if p == "" {
+		return nil
+	}
+	if len(p) != 4 || strings.Trim(p, "0123456789") != "" {
+		return FieldError("tech_prefix", "must be exactly 4 digits")
+	}
+	return nil
+}
+
+// CheckIPConflicts enforces that an IP account's addresses may overlap another
+// IP account's only when both have tech prefixes and the prefixes differ.
+func CheckIPConflicts(a *SIPAccount, others []*SIPAccount) error {
+	if a.AuthType != AuthIP {
+		return nil
+	}
+	for _, o := range others {
+		if o.ID == a.ID || o.AuthType != AuthIP {
+			continue
+		}
+		for _, p := range a.AllowedIPs {
+			for _, q := range o.AllowedIPs {
+				if !p.Overlaps(q) {
+					continue
+				}
+				switch {
+				case a.TechPrefix == "" || o.TechPrefix == "":
+					return &Error{Code: EConflict, Field: "tech_prefix", Message: "address " + p.String() + " is already used by another IP account: both need a distinct 4-digit tech prefix"}
+				case a.TechPrefix == o.TechPrefix:
+					return &Error{Code: EConflict, Field: "tech_prefix", Message: "tech prefix " + a.TechPrefix + " is already used on address " + p.String()}
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// ValidateJWTSecret checks a typed JWT secret: exactly 32 letters or digits.
+func ValidateJWTSecret(s string) error {
+	if len(s) != JWTSecretLen {
+		return FieldError("secret", "must be exactly %d letters or digits", JWTSecretLen)
+	}
+	for i := 0; i < len(s); i++ {
+		if !isAlnum(s[i]) {
+			return FieldError("secret", "must be exactly %d letters or digits", JWTSecretLen)
+		}
+	}
+	return nil
+}
+
+// CanEnableJWT reports why JWT cannot be enabled on the account, if so.
+func (a *SIPAccount) CanEnableJWT() error {
+	if a.AuthType != AuthPassword {
+		return FieldError("enabled", "JWT can be enabled on password accounts only")
+	}
+	if a.Status != StatusActive {
+		return FieldError("enabled", "JWT can be enabled on active accounts only")
+	}
+	return nil
+}
+
+// SetStatus applies a customer's status change: only active and inactive can
+// be asked for; an in_process account records the wish for when it is applied.
+func (a *SIPAccount) SetStatus(s Status) error {
+	if s != StatusActive && s != StatusInactive {
+		return FieldError("status", "must be \"active\" or \"inactive\"")
+	}
+	if a.Status == StatusInProcess {
+		a.PrevStatus = s
+		return nil
+	}
+	a.Status = s
+	return nil
+}
+
+// MarkInProcess puts the account in process until config version v is
+// applied at every edge node; it returns afterwards to its previous status.
+func (a *SIPAccount) MarkInProcess(v int64) {
+	if a.Status != StatusInProcess {
+		if a.Status == StatusInactive {
+			a.PrevStatus = StatusInactive
+		} else {
+			a.PrevStatus = StatusActive
+		}
+	}
+	a.Status = StatusInProcess
+	a.PendingVersion = v
+}
+
+// Applied moves an in_process account to its next status once the edge nodes
+// have applied config version applied; it reports whether it changed.
+func (a *SIPAccount) Applied(applied int64) bool {
+	if a.Status != StatusInProcess || a.HeldForReview || a.PendingVersion > applied {
+		return false
+	}
+	a.Status = a.PrevStatus
+	if a.Status == "" || a.Status == StatusInProcess {
+		a.Status = StatusActive
+	}
+	return true
+}
+
+// ValidateChannelCap checks a per-SIP-account cap against the account limit:
+// the caps of all the customer's SIP accounts together never exceed it.
+func ValidateChannelCap(cap int, otherCaps int, limit int) error {
+	if cap < 0 {
+		return FieldError("channel_cap", "must be 0 (no cap) or more")
+	}
+	if cap > 0 && cap+otherCaps > limit {
+		return FieldError("channel_cap", "the caps of all SIP accounts together (%d) would exceed the account's channel limit (%d)", cap+otherCaps, limit)
+	}
+	return nil
+}
+
+// ValidateDisplayName checks a Caller ID display name.
+func ValidateDisplayName(field, s string) (string, error) {
+	s = strings.TrimSpace(s)
+	if utf8.RuneCountInString(s) > MaxDisplayNameLen {
+		return "", FieldError(field, "must be at most %d characters", MaxDisplayNameLen)
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f || r == '"' || r == '\\' || r == '<' || r == '>' {
+			return "", FieldError(field, "must not contain quotes, backslashes, angle brackets or control characters")
+		}
+	}
+	return s, nil
+}
+
+func clip(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}

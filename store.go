@@ -1,0 +1,177 @@
+package sipdesk
+
+import (
+	"context"
+	"net/netip"
+	"time"
+)
+
+// APIToken is a customer's personal API token; only its hash is stored.
+type APIToken struct {
+	ID         int64
+	CustomerID int64
+	Name       string
+	Hash       string
+	CreatedAt  time.Time
+	LastUsedAt time.Time
+}
+
+// CallerIDNumber is a number a customer may use as Caller ID once verified
+// with a code, like the signup phone.
+type CallerIDNumber struct {
+	ID         int64
+	CustomerID int64
+	Number     string // "+<digits>"
+	Verified   bool
+	CodeHash   string // pending verification code (hashed)
+	ExpiresAt  time.Time
+	Attempts   int
+	CreatedAt  time.Time
+}
+
+// CredentialReset is a pending Edit Credentials link: single use, short-lived,
+// bound to one SIP account; only its hash is stored.
+type CredentialReset struct {
+	ID           int64
+	CustomerID   int64
+	SIPAccountID int64
+	TokenHash    string
+	ExpiresAt    time.Time
+	UsedAt       time.Time
+	CreatedAt    time.Time
+}
+
+// Mail is a message in the outbox (and the dev mailbox).
+type Mail struct {
+	ID        int64
+	To        string
+	Subject   string
+	Text      string
+	HTML      string
+	CreatedAt time.Time
+	SentAt    time.Time
+}
+
+// DID is a number of the provider routed to a SIP account for inbound calls.
+type DID struct {
+	Number       string // "+<digits>"
+	SIPAccountID int64
+	CustomerID   int64
+}
+
+// Registration is a SIP binding of a password account.
+type Registration struct {
+	SIPAccountID int64
+	Contact      string // the Contact URI as registered
+	Received     string // source "ip:port" it came from (rport/received)
+	Transport    string // udp, tcp, tls, ws, wss
+	CallID       string
+	CSeq         uint32
+	Node         string
+	UserAgent    string
+	ExpiresAt    time.Time
+}
+
+// Node is a running sipdesk process, with the config version its edge has
+// applied; accounts leave in_process once every live edge node applied them.
+type Node struct {
+	Name           string
+	Role           string
+	AppliedVersion int64
+	Heartbeat      time.Time
+}
+
+// IPEntry is one allowed address of a SIP account, as the edge indexes them.
+type IPEntry struct {
+	SIPAccountID int64
+	Prefix       netip.Prefix
+}
+
+// Store opens transactions on the database. Update runs fn in one write
+// transaction (serialised with every other write on SQLite, row locks on
+// PostgreSQL) and commits when fn returns nil; View runs fn read-only.
+type Store interface {
+	Update(ctx context.Context, fn func(Tx) error) error
+	View(ctx context.Context, fn func(Tx) error) error
+	// ConfigVersion is the counter bumped by every write the edge cares
+	// about; it is cheap to read from any process.
+	ConfigVersion(ctx context.Context) (int64, error)
+	Close() error
+}
+
+// Tx is one transaction. Getters return an ENotFound *Error when nothing
+// matches; unique violations come back as EConflict. Every customer-scoped
+// getter takes the customer id and matches nothing of another customer;
+// customerID 0 means any customer (operator and edge use).
+type Tx interface {
+	// BumpConfigVersion increments the config version and returns it.
+	BumpConfigVersion() (int64, error)
+
+	InsertCustomer(c *Customer) error // sets ID and CreatedAt
+	// Customer returns a customer; forUpdate locks the row until commit
+	// (PostgreSQL; SQLite write transactions are serialised already).
+	Customer(id int64, forUpdate bool) (*Customer, error)
+	CustomerByEmail(email string) (*Customer, error)
+	UpdateCustomer(c *Customer) error
+	Customers() ([]*Customer, error)
+
+	InsertAPIToken(t *APIToken) error
+	APITokenByHash(hash string) (*APIToken, error)
+	APITokens(customerID int64) ([]*APIToken, error)
+	DeleteAPIToken(customerID, id int64) error
+	TouchAPIToken(id int64, at time.Time) error
+
+	InsertSIPAccount(a *SIPAccount) error // sets ID, CreatedAt, UpdatedAt
+	SIPAccount(customerID, id int64) (*SIPAccount, error)
+	SIPAccounts(customerID int64) ([]*SIPAccount, error) // customerID 0: all, for the edge snapshot
+	SIPAccountByUsername(username string) (*SIPAccount, error)
+	IPAccounts() ([]*SIPAccount, error) // every IP-auth account, for conflict checks
+	UpdateSIPAccount(a *SIPAccount) error
+	DeleteSIPAccount(customerID, id int64) error
+	CountSIPAccounts(customerID int64) (int, error)
+
+	InsertCallerIDNumber(n *CallerIDNumber) error
+	CallerIDNumbers(customerID int64) ([]*CallerIDNumber, error)
+	CallerIDNumber(customerID, id int64) (*CallerIDNumber, error)
+	UpdateCallerIDNumber(n *CallerIDNumber) error
+	DeleteCallerIDNumber(customerID, id int64) error
+
+	InsertRule(r *CallerIDRule) error
+	Rule(customerID, id int64) (*CallerIDRule, error)
+	Rules(customerID int64) ([]*CallerIDRule, error) // customerID 0: all
+	UpdateRule(r *CallerIDRule) error
+	DeleteRule(customerID, id int64) error // also drops it from every selection
+
+	InsertTicket(t *Ticket) error
+	Ticket(customerID, id int64) (*Ticket, error)
+	Tickets(customerID int64, status TicketStatus) ([]*Ticket, error) // "" status: all
+	UpdateTicket(t *Ticket) error
+
+	InsertAudit(e *AuditEntry) error
+	Audit(customerID int64, limit int) ([]*AuditEntry, error) // newest first
+
+	InsertCredentialReset(r *CredentialReset) error
+	CredentialResetByHash(hash string) (*CredentialReset, error)
+	UpdateCredentialReset(r *CredentialReset) error
+
+	InsertMail(m *Mail) error
+	Mails(limit int) ([]*Mail, error) // newest first
+	Mail(id int64) (*Mail, error)
+	MarkMailSent(id int64, at time.Time) error
+	UnsentMails(limit int) ([]*Mail, error)
+
+	UpsertDID(d *DID) error
+	DID(number string) (*DID, error)
+	DIDs(customerID int64) ([]*DID, error) // 0: all
+
+	// Registrations: PutRegistration replaces the binding of the same
+	// account and contact.
+	PutRegistration(r *Registration) error
+	DeleteRegistration(sipAccountID int64, contact string) error
+	DeleteRegistrations(sipAccountID int64) error
+	Registrations(sipAccountID int64) ([]*Registration, error) // 0: all
+	DeleteExpiredRegistrations(now time.Time) (int, error)
+
+	PutNode(n *Node) error
+	Nodes(aliveSince time.Time) ([]*Node, error)
+}
