@@ -294,3 +294,13 @@ func (s *Service) Audit(ctx context.Context, customerID int64, limit int) ([]*si
 	})
 	return es, err
 }
+
+// Customers lists every customer (operator use).
+func (s *Service) Customers(ctx context.Context) ([]*sipdesk.Customer, error) {
+	var cs []*sipdesk.Customer
+	err := s.view(ctx, func(tx sipdesk.Tx) (err error) {
+		cs, err = tx.Customers()
+		return err
+	})
+	return cs, err
+}

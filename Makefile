@@ -1,0 +1,33 @@
+# sipdesk — build and test targets. `make test` is the test command of the README.
+GO       ?= go
+PG_DSN   ?= postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
+
+.PHONY: build run test test-unit test-e2e vet bench contract
+
+build:
+	$(GO) build -o bin/sipdesk ./cmd/sipdesk
+
+run:
+	$(GO) run ./cmd/sipdesk serve
+
+vet:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
+
+# The unit layer: every package, with the race detector. The store
+# conformance suite also runs on PostgreSQL when SIPDESK_TEST_POSTGRES is set.
+test-unit:
+	$(GO) test -race -count=1 ./...
+
+test: vet test-unit
+
+# End-to-end suites with real SIP peers (sipp, baresip): slower, own target.
+test-e2e:
+	SIPDESK_E2E=1 $(GO) test -count=1 -timeout 20m ./internal/edge/...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# The Contract checks from the outside (needs ../shared/checks).
+contract:
+	../shared/checks/contract.sh

@@ -1,0 +1,54 @@
+package config
+
+import (
+	"testing"
+	"time"
+)
+
+func TestServeDefaultsAndEnv(t *testing.T) {
+	c, err := ParseServe(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Data != "./data" || c.HTTP != "127.0.0.1:8080" || c.SIP != "127.0.0.1:5060" || c.SIPDomain != "sipdesk.local" || c.MaxCallDuration != 4*time.Hour {
+		t.Fatalf("defaults: %+v", c)
+	}
+	t.Setenv("SIPDESK_DATA", "/tmp/x")
+	t.Setenv("SIPDESK_SIP_DOMAIN", "example.org")
+	t.Setenv("SIPDESK_HTTP", "127.0.0.1:1")
+	c, err = ParseServe([]string{"--http", "127.0.0.1:2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Data != "/tmp/x" || c.SIPDomain != "example.org" {
+		t.Fatalf("env not applied: %+v", c)
+	}
+	if c.HTTP != "127.0.0.1:2" {
+		t.Fatalf("command line must win over env, got %s", c.HTTP)
+	}
+}
+
+func TestServeRefusesBadValues(t *testing.T) {
+	for name, args := range map[string][]string{
+		"bad role":        {"--role", "proxy"},
+		"tls without key": {"--sip-tls", "127.0.0.1:5061"},
+		"bad duration":    {"--max-call-duration", "forever"},
+	} {
+		if _, err := ParseServe(args); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	t.Setenv("SIPDESK_DEMO", "maybe")
+	if _, err := ParseServe(nil); err == nil {
+		t.Error("bad env value accepted")
+	}
+}
+
+func TestRedacted(t *testing.T) {
+	if got := Redacted("postgres://u:secret@h:5432/db"); got != "postgres://u:****@h:5432/db" {
+		t.Fatal(got)
+	}
+	if got := Redacted("postgres://h/db"); got != "postgres://h/db" {
+		t.Fatal(got)
+	}
+}
