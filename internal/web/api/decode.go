@@ -1,0 +1,224 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/sipdesk/sipdesk"
+)
+
+// MaxBodyBytes bounds request bodies.
+const MaxBodyBytes = 64 << 10
+
+// decode reads a JSON object body into dst: JSON only, at most MaxBodyBytes,
+// no unknown fields, nothing after the object. Errors name the field.
+func decode(w http.ResponseWriter, r *http.Request, dst any) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+			return &httpError{status: http.StatusUnsupportedMediaType, code: sipdesk.EInvalid, msg: "the request body must be JSON (Content-Type: application/json)"}
+		}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return &httpError{status: http.StatusRequestEntityTooLarge, code: sipdesk.EInvalid, msg: fmt.Sprintf("the request body must be at most %d KiB", MaxBodyBytes>>10)}
+		}
+		return badRequest("", "the request body could not be read")
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return badRequest("", "the request body must be a JSON object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		return decodeError(err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return badRequest("", "the request body must hold one JSON object and nothing after it")
+	}
+	return nil
+}
+
+// decodeOptional is decode for bodies that may be left out entirely.
+func decodeOptional(w http.ResponseWriter, r *http.Request, dst any) error {
+	if r.ContentLength == 0 && r.Header.Get("Transfer-Encoding") == "" {
+		return nil
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return &httpError{status: http.StatusRequestEntityTooLarge, code: sipdesk.EInvalid, msg: fmt.Sprintf("the request body must be at most %d KiB", MaxBodyBytes>>10)}
+		}
+		return badRequest("", "the request body could not be read")
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	return decode(w, r, dst)
+}
+
+func decodeError(err error) error {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	var fe *fieldError
+	switch {
+	case errors.As(err, &fe):
+		return badRequest(fe.field, fe.field+": "+fe.msg)
+	case errors.As(err, &se):
+		return badRequest("", fmt.Sprintf("malformed JSON at byte %d", se.Offset))
+	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
+		return badRequest("", "malformed JSON: the body ends too early")
+	case errors.As(err, &te):
+		if te.Field == "" {
+			return badRequest("", "the request body must be a JSON object")
+		}
+		return badRequest(te.Field, fmt.Sprintf("%s: must be %s, not %s", te.Field, jsonType(te.Type.String()), te.Value))
+	}
+	if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		f, _ = strconv.Unquote(f)
+		return badRequest(f, fmt.Sprintf("%s: unknown field", f))
+	}
+	return badRequest("", "malformed JSON")
+}
+
+// jsonType names a Go type the way a JSON client thinks of it.
+func jsonType(t string) string {
+	switch {
+	case strings.HasPrefix(t, "[]"):
+		return "an array"
+	case t == "string" || strings.HasSuffix(t, ".Status") || strings.HasSuffix(t, ".AuthType") ||
+		strings.HasSuffix(t, "Kind") || strings.HasSuffix(t, "Scope") || strings.HasSuffix(t, "Type"):
+		return "a string"
+	case t == "bool":
+		return "true or false"
+	case strings.HasPrefix(t, "int") || strings.HasPrefix(t, "uint") || strings.HasPrefix(t, "float"):
+		return "a number"
+	}
+	return "an object"
+}
+
+// fieldError is a decode error that names its field itself.
+type fieldError struct{ field, msg string }
+
+func (e *fieldError) Error() string { return e.field + ": " + e.msg }
+
+// opt is a PATCH field: Set when present in the body, Null when it was null.
+type opt[T any] struct {
+	Set  bool
+	Null bool
+	V    T
+}
+
+func (o *opt[T]) UnmarshalJSON(b []byte) error {
+	o.Set = true
+	if string(b) == "null" {
+		o.Null = true
+		return nil
+	}
+	return json.Unmarshal(b, &o.V)
+}
+
+// ptr returns the value to change, or nil when absent; null gives the
+// zero value (clears the field).
+func (o opt[T]) ptr() *T {
+	if !o.Set {
+		return nil
+	}
+	v := o.V
+	return &v
+}
+
+// pathID returns the {name} path value as a positive id; anything else is
+// answered like a missing record.
+func pathID(r *http.Request, name string) (int64, error) {
+	s := r.PathValue(name)
+	if id, ok := parseID(s); ok {
+		return id, nil
+	}
+	return 0, sipdesk.Errorf(sipdesk.ENotFound, "not found")
+}
+
+func parseID(s string) (int64, bool) {
+	if s == "" || len(s) > 18 || strings.Trim(s, "0123456789") != "" {
+		return 0, false
+	}
+	id, err := strconv.ParseInt(s, 10, 64)
+	return id, err == nil && id > 0
+}
+
+// Pagination: ?limit= (1..500, default 100) and ?after= (the cursor the
+// previous page answered in "next").
+const (
+	defaultLimit = 100
+	maxLimit     = 500
+)
+
+type page struct {
+	limit int
+	after int64
+}
+
+func parsePage(r *http.Request) (page, error) {
+	p := page{limit: defaultLimit}
+	q := r.URL.Query()
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > maxLimit {
+			return p, sipdesk.FieldError("limit", "must be a number from 1 to %d", maxLimit)
+		}
+		p.limit = n
+	}
+	if s := q.Get("after"); s != "" {
+		id, ok := parseID(s)
+		if !ok {
+			return p, sipdesk.FieldError("after", "must be the \"next\" cursor of the previous page")
+		}
+		p.after = id
+	}
+	return p, nil
+}
+
+// list is the shape of every list answer.
+type list[T any] struct {
+	Items []T   `json:"items"`
+	Next  *string `json:"next"`
+}
+
+// paginate orders items by id (descending when newestFirst), keeps those
+// after the cursor and cuts a page; next is set when more remain.
+func paginate[S any, T any](items []S, id func(S) int64, p page, newestFirst bool, view func(S) T) list[T] {
+	sorted := append([]S(nil), items...)
+	sort.SliceStable(sorted, func(i, j int) bool {
+		if newestFirst {
+			return id(sorted[i]) > id(sorted[j])
+		}
+		return id(sorted[i]) < id(sorted[j])
+	})
+	out := list[T]{Items: []T{}}
+	var last int64
+	for _, it := range sorted {
+		if p.after != 0 && (!newestFirst && id(it) <= p.after || newestFirst && id(it) >= p.after) {
+			continue
+		}
+		if len(out.Items) == p.limit {
+			next := strconv.FormatInt(last, 10)
+			out.Next = &next
+			break
+		}
+		out.Items = append(out.Items, view(it))
+		last = id(it)
+	}
+	return out
+}
