@@ -50,14 +50,16 @@ func (s *Service) AddCallerIDNumber(ctx context.Context, customerID int64, numbe
 // VerifyCallerIDNumber checks the code sent to a number.
 func (s *Service) VerifyCallerIDNumber(ctx context.Context, customerID, id int64, code string) (*sipdesk.CallerIDNumber, error) {
 	var n *sipdesk.CallerIDNumber
+	wrong := false
 	err := s.update(ctx, func(tx sipdesk.Tx) (err error) {
+		wrong = false // Update may retry fn
 		if n, err = tx.CallerIDNumber(customerID, id); err != nil {
 			return err
 		}
-		return s.checkCode(tx, n, code)
+		return committedWrongCode(s.checkCode(tx, n, code), &wrong)
 	})
-	if _, ok := err.(*wrongCode); ok {
-		return nil, sipdesk.FieldError("code", "the code is not right")
+	if err == nil && wrong {
+		return nil, errWrongCode
 	}
 	return n, err
 }

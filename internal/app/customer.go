@@ -95,23 +95,34 @@ func (s *Service) checkCode(tx sipdesk.Tx, n *sipdesk.CallerIDNumber, code strin
 		if err := tx.UpdateCallerIDNumber(n); err != nil {
 			return err
 		}
-		return &wrongCode{}
+		return errWrongCode
 	}
 	n.Verified, n.CodeHash = true, ""
 	return tx.UpdateCallerIDNumber(n)
 }
 
-// wrongCode is returned after the failed attempt was recorded, so the
-// transaction commits the attempt count and the caller reports the error.
-type wrongCode struct{}
+// errWrongCode is returned by checkCode after it recorded the failed
+// attempt; callers commit the transaction (keeping the count) and then
+// report it, through committedWrongCode.
+var errWrongCode = sipdesk.FieldError("code", "the code is not right")
 
-func (*wrongCode) Error() string { return "code: the code is not right" }
+// committedWrongCode turns errWrongCode into nil for the transaction, so the
+// attempt count is committed, and remembers to report it.
+func committedWrongCode(err error, wrong *bool) error {
+	if err == errWrongCode {
+		*wrong = true
+		return nil
+	}
+	return err
+}
 
 // VerifyPhone checks the signup code; the customer becomes a trial account
 // and gets its first SIP account.
 func (s *Service) VerifyPhone(ctx context.Context, customerID int64, code string) (*NewSIPAccount, error) {
 	var out *NewSIPAccount
+	wrong := false
 	err := s.update(ctx, func(tx sipdesk.Tx) error {
+		wrong = false // Update may retry fn
 		c, err := tx.Customer(customerID, true)
 		if err != nil {
 			return err
@@ -124,13 +135,13 @@ func (s *Service) VerifyPhone(ctx context.Context, customerID int64, code string
 			return err
 		}
 		if err := s.checkCode(tx, n, code); err != nil {
-			return err
+			return committedWrongCode(err, &wrong)
 		}
 		out, err = s.activateCustomer(tx, c)
 		return err
 	})
-	if _, ok := err.(*wrongCode); ok {
-		return nil, sipdesk.FieldError("code", "the code is not right")
+	if err == nil && wrong {
+		return nil, errWrongCode
 	}
 	return out, err
 }
