@@ -1,0 +1,738 @@
+package edge
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+	"github.com/sipdesk/sipdesk"
+)
+
+// RingTimeout bounds how long a call may ring before the edge gives up.
+const RingTimeout = 3 * time.Minute
+
+// CallInfo describes a call to an Admission.
+type CallInfo struct {
+	CallID     string // the customer leg's Call-ID
+	Direction  string // "outbound" or "inbound"
+	Account    *sipdesk.SIPAccount
+	CustomerID int64
+	Number     string // E.164 digits dialed (outbound) or the DID (inbound)
+	Node       string
+}
+
+// Admission is asked before a call is forwarded (channel limits) and told
+// when it ends. Acquire's error is a sipdesk *Error whose code picks the
+// refusal (EChannelLimit → 403 Channel limit reached, …). Release is called
+// exactly once for every successful Acquire.
+type Admission interface {
+	Acquire(ctx context.Context, c CallInfo) error
+	Release(ctx context.Context, c CallInfo)
+}
+
+type nopAdmission struct{}
+
+func (nopAdmission) Acquire(context.Context, CallInfo) error { return nil }
+func (nopAdmission) Release(context.Context, CallInfo)       {}
+
+// call is one bridged call: leg a is the side that called us (we are its
+// UAS), leg b the side we called (we are its UAC).
+type call struct {
+	info   CallInfo
+	a      *sipgo.DialogServerSession
+	b      *sipgo.DialogClientSession
+	aID    string
+	bID    string
+	start  time.Time
+	timer  *time.Timer
+	ended  atomic.Bool
+	admit  bool
+	log    *slog.Logger
+	result string
+}
+
+type callTable struct {
+	mu sync.Mutex
+	m  map[string]*call // by dialog id of either leg
+}
+
+func newCallTable() *callTable { return &callTable{m: map[string]*call{}} }
+
+func (t *callTable) add(c *call) {
+	t.mu.Lock()
+	t.m[c.aID] = c
+	t.m[c.bID] = c
+	t.mu.Unlock()
+}
+
+func (t *callTable) remove(c *call) {
+	t.mu.Lock()
+	if t.m[c.aID] == c {
+		delete(t.m, c.aID)
+	}
+	if t.m[c.bID] == c {
+		delete(t.m, c.bID)
+	}
+	t.mu.Unlock()
+}
+
+func (t *callTable) get(id string) *call {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.m[id]
+}
+
+// Len is the number of live calls.
+func (t *callTable) Len() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.m) / 2
+}
+
+func (t *callTable) endAll(s *Server, reason string) {
+	t.mu.Lock()
+	var cs []*call
+	for _, c := range t.m {
+		cs = append(cs, c)
+	}
+	t.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, c := range cs {
+		wg.Go(func() { s.endCall(c, "", reason) })
+	}
+	wg.Wait()
+}
+
+// match finds the call of an in-dialog request and which leg sent it.
+func (s *Server) match(req *sip.Request) (*call, string) {
+	if id, err := sip.DialogIDFromRequestUAS(req); err == nil {
+		if c := s.calls.get(id); c != nil && c.aID == id {
+			return c, "a"
+		}
+	}
+	if id, err := sip.DialogIDFromRequestUAC(req); err == nil {
+		if c := s.calls.get(id); c != nil && c.bID == id {
+			return c, "b"
+		}
+	}
+	return nil, ""
+}
+
+// ActiveCalls is the number of bridged calls.
+func (s *Server) ActiveCalls() int { return s.calls.Len() }
+
+func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
+	if to := req.To(); to != nil && to.Params.Has("tag") {
+		s.handleInDialog(req, tx)
+		return
+	}
+	src, ok := sourceOf(req)
+	if !ok {
+		s.respond(tx, req, 400, "Bad Request")
+		return
+	}
+	if req.Contact() == nil {
+		s.respond(tx, req, 400, "Missing Contact")
+		return
+	}
+	snap := s.snap.Load()
+	if s.carrierAddrs.Match(src) {
+		s.inbound(req, tx, snap)
+		return
+	}
+	callID := req.CallID().Value()
+	lg := s.log.With("call_id", callID, "src", src.String(), "direction", "outbound")
+
+	dialed := req.Recipient.User
+	var acct *sipdesk.SIPAccount
+	ipAccts := snap.ipAccounts(src.Addr())
+	if len(req.GetHeaders("Proxy-Authorization")) > 0 || len(ipAccts) == 0 {
+		var ref Refusal
+		acct, ref = s.authenticate(req, tx, src, "Proxy-Authorization", snap)
+		if acct == nil {
+			if ref == RefuseAuthFailed {
+				lg.Info("call", "result", refusalResult(ref))
+			}
+			return
+		}
+		if !aclAllows(acct, src.Addr()) {
+			s.refuse(tx, req, RefuseSourceNotAllowed)
+			lg.Info("call", "sip_account", acct.ID, "result", refusalResult(RefuseSourceNotAllowed))
+			return
+		}
+	} else {
+		var ref Refusal
+		acct, dialed, ref = pickIPAccount(ipAccts, dialed)
+		if acct == nil {
+			s.refuse(tx, req, ref)
+			lg.Info("call", "result", refusalResult(ref))
+			return
+		}
+	}
+	lg = lg.With("sip_account", acct.ID)
+	if r := statusRefusal(acct); r != RefuseNone {
+		s.refuse(tx, req, r)
+		lg.Info("call", "result", refusalResult(r))
+		return
+	}
+	number, err := sipdesk.NormalizeNumber(dialed)
+	if err != nil {
+		s.refuse(tx, req, RefuseInvalidNumber)
+		lg.Info("call", "result", refusalResult(RefuseInvalidNumber))
+		return
+	}
+	if s.carrier.Host == "" {
+		s.respond(tx, req, 503, "No carrier configured")
+		lg.Warn("call", "result", "no_carrier")
+		return
+	}
+	info := CallInfo{CallID: callID, Direction: "outbound", Account: acct, CustomerID: acct.CustomerID, Number: number, Node: s.cfg.Node}
+	if err := s.cfg.Admission.Acquire(context.Background(), info); err != nil {
+		r := RefusalForError(err)
+		s.refuse(tx, req, r, retryAfter(r)...)
+		lg.Info("call", "result", refusalResult(r))
+		return
+	}
+
+	leg := s.carrierRequest(req, acct, number, snap)
+	s.bridge(req, tx, info, []*sip.Request{leg}, true, lg)
+}
+
+func retryAfter(r Refusal) []sip.Header {
+	if r == RefuseUnavailable {
+		return []sip.Header{sip.NewHeader("Retry-After", "5")}
+	}
+	return nil
+}
+
+// pickIPAccount chooses among the IP accounts owning a source address by
+// tech prefix and returns the dialed number without the prefix.
+func pickIPAccount(accts []*sipdesk.SIPAccount, dialed string) (*sipdesk.SIPAccount, string, Refusal) {
+	d := strings.TrimPrefix(dialed, "+")
+	for _, a := range accts {
+		if a.TechPrefix != "" && strings.HasPrefix(d, a.TechPrefix) && len(d) > len(a.TechPrefix) {
+			return a, d[len(a.TechPrefix):], RefuseNone
+		}
+	}
+	var noPrefix []*sipdesk.SIPAccount
+	for _, a := range accts {
+		if a.TechPrefix == "" {
+			noPrefix = append(noPrefix, a)
+		}
+	}
+	if len(noPrefix) == 1 {
+		return noPrefix[0], dialed, RefuseNone
+	}
+	return nil, dialed, RefuseTechPrefixRequired
+}
+
+// carrierRequest builds the carrier leg's INVITE: new dialog and Call-ID,
+// the customer's From user, the account's Caller ID in P-Asserted-Identity,
+// SDP passed through; identity headers from the customer are not copied.
+func (s *Server) carrierRequest(req *sip.Request, acct *sipdesk.SIPAccount, number string, snap *snapshot) *sip.Request {
+	target := sip.Uri{Scheme: "sip", User: "+" + number, Host: s.carrier.Host, Port: s.carrier.Port}
+	if tp, ok := s.carrier.UriParams.Get("transport"); ok {
+		target.UriParams = sip.HeaderParams{}
+		target.UriParams.Add("transport", tp)
+	}
+	r := sip.NewRequest(sip.INVITE, target)
+	from := req.From()
+	cid := s.chooseCallerID(acct, number, from, snap)
+	fh := &sip.FromHeader{DisplayName: cid.display, Address: sip.Uri{Scheme: "sip", User: cid.fromUser, Host: s.cfg.AdvertiseHost}}
+	fh.Params.Add("tag", sip.GenerateTagN(16))
+	r.AppendHeader(fh)
+	r.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: "+" + number, Host: s.carrier.Host, Port: s.carrier.Port}})
+	if cid.pai != "" {
+		r.AppendHeader(sip.NewHeader("P-Asserted-Identity", "<sip:"+cid.pai+"@"+s.cfg.AdvertiseHost+">"))
+	}
+	if cid.privacy {
+		r.AppendHeader(sip.NewHeader("Privacy", "id"))
+	}
+	if mf := req.MaxForwards(); mf != nil && *mf > 1 {
+		m := sip.MaxForwardsHeader(*mf - 1)
+		r.AppendHeader(&m)
+	}
+	copyBody(req, r)
+	s.setTransport(r, target)
+	return r
+}
+
+type callerID struct {
+	fromUser, display, pai string
+	privacy                bool
+}
+
+// chooseCallerID is the hook the Caller ID decision plugs into: for now the
+// customer's From passes unchanged and P-Asserted-Identity carries the
+// account's default Caller ID.
+func (s *Server) chooseCallerID(acct *sipdesk.SIPAccount, number string, from *sip.FromHeader, snap *snapshot) callerID {
+	c := callerID{fromUser: from.Address.User, display: from.DisplayName, pai: acct.CallerID.DefaultNumber}
+	return c
+}
+
+func copyBody(from *sip.Request, to *sip.Request) {
+	if ct := from.ContentType(); ct != nil {
+		to.AppendHeader(sip.NewHeader("Content-Type", ct.Value()))
+	}
+	if b := from.Body(); len(b) > 0 {
+		to.SetBody(append([]byte(nil), b...))
+	} else {
+		to.SetBody(nil)
+	}
+}
+
+// setTransport picks the transport of a request we send and, over UDP,
+// sends it from our listening socket so the peer sees our SIP port.
+func (s *Server) setTransport(r *sip.Request, target sip.Uri) {
+	tp := "UDP"
+	if v, ok := target.UriParams.Get("transport"); ok {
+		tp = strings.ToUpper(v)
+	}
+	r.SetTransport(tp)
+	if tp == "UDP" {
+		if ua := s.udpAddr.Load(); ua != nil {
+			r.Laddr = sip.Addr{IP: ua.IP, Port: ua.Port}
+		}
+	}
+}
+
+// bridge forwards legs (one, or several when forking), relays provisional
+// responses, answers the caller with the first 2xx and keeps the call until
+// a BYE from either side or the maximum duration.
+func (s *Server) bridge(req *sip.Request, tx sip.ServerTransaction, info CallInfo, legs []*sip.Request, admitted bool, lg *slog.Logger) {
+	release := func() {
+		if admitted {
+			s.cfg.Admission.Release(context.Background(), info)
+			admitted = false
+		}
+	}
+	a, err := s.dua.ReadInvite(req, tx)
+	if err != nil {
+		release()
+		s.respond(tx, req, 500, "Server Internal Error")
+		lg.Warn("call", "result", "internal", "error", err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(a.Context(), RingTimeout)
+	defer cancel()
+
+	type result struct {
+		d   *sipgo.DialogClientSession
+		err error
+	}
+	results := make(chan result, len(legs))
+	var pmu sync.Mutex
+	answered := false
+	relay := func(r *sip.Response) error {
+		if !r.IsProvisional() || r.StatusCode == 100 {
+			return nil
+		}
+		pmu.Lock()
+		defer pmu.Unlock()
+		if answered {
+			return nil
+		}
+		var hs []sip.Header
+		if ct := r.ContentType(); ct != nil {
+			hs = append(hs, sip.NewHeader("Content-Type", ct.Value()))
+		}
+		if err := a.Respond(r.StatusCode, r.Reason, r.Body(), hs...); err != nil {
+			lg.Debug("relay provisional", "error", err)
+		}
+		return nil
+	}
+	cancels := make([]context.CancelFunc, 0, len(legs))
+	started := 0
+	for _, leg := range legs {
+		lctx, lcancel := context.WithCancel(ctx)
+		cancels = append(cancels, lcancel)
+		d, err := s.dua.WriteInvite(lctx, leg)
+		if err != nil {
+			lg.Warn("leg invite", "error", err)
+			continue
+		}
+		started++
+		opts := sipgo.AnswerOptions{OnResponse: relay}
+		if info.Direction == "outbound" && s.cfg.CarrierUsername != "" {
+			opts.Username, opts.Password = s.cfg.CarrierUsername, s.cfg.CarrierPassword
+		}
+		go func() { results <- result{d, d.WaitAnswer(lctx, opts)} }()
+	}
+	defer func() {
+		for _, c := range cancels {
+			c()
+		}
+	}()
+	var winner *sipgo.DialogClientSession
+	var best *sip.Response
+	for i := 0; i < started; i++ {
+		r := <-results
+		if r.err == nil {
+			if winner == nil {
+				pmu.Lock()
+				answered = true
+				pmu.Unlock()
+				winner = r.d
+				if err := winner.Ack(context.Background()); err != nil {
+					lg.Warn("ack", "error", err)
+				}
+				for _, c := range cancels {
+					c() // CANCEL the other forks (a no-op for the winner)
+				}
+				if started == 1 {
+					break
+				}
+				continue
+			}
+			// A second fork answered too: take it down.
+			_ = r.d.Ack(context.Background())
+			go r.d.Bye(context.Background())
+			continue
+		}
+		var de *sipgo.ErrDialogResponse
+		if errors.As(r.err, &de) && de.Res != nil {
+			if best == nil || rank(de.Res.StatusCode) > rank(best.StatusCode) {
+				best = de.Res
+			}
+		}
+	}
+	if winner == nil {
+		release()
+		code, reason := 480, "Temporarily Unavailable"
+		if info.Direction == "outbound" {
+			code, reason = 503, "Service Unavailable"
+		}
+		switch {
+		case a.Context().Err() != nil:
+			lg.Info("call", "result", "canceled")
+			return // the caller canceled: sipgo answered 487
+		case best != nil && best.StatusCode != 401 && best.StatusCode != 407:
+			code, reason = best.StatusCode, best.Reason
+		case ctx.Err() != nil:
+			code, reason = 408, "Request Timeout"
+		}
+		if err := a.Respond(code, reason, nil); err != nil {
+			lg.Debug("respond final", "error", err)
+		}
+		lg.Info("call", "result", "failed", "sip_code", code)
+		return
+	}
+
+	c := &call{info: info, a: a, b: winner, aID: a.ID, bID: winner.ID, start: s.now(), admit: admitted, log: lg}
+	admitted = false // the call releases it now
+	s.calls.add(c)
+	c.timer = time.AfterFunc(s.cfg.MaxCallDuration, func() {
+		s.endCall(c, "", "Maximum call duration reached")
+	})
+	resp := winner.InviteResponse
+	var hs []sip.Header
+	if ct := resp.ContentType(); ct != nil {
+		hs = append(hs, sip.NewHeader("Content-Type", ct.Value()))
+	}
+	lg.Info("call answered", "carrier_call_id", winner.InviteRequest.CallID().Value())
+	if err := a.Respond(200, "OK", resp.Body(), hs...); err != nil {
+		lg.Warn("caller did not confirm", "error", err)
+		s.endCall(c, "", "No ACK")
+	}
+}
+
+// rank orders failure responses for forking: 6xx over 486 over the rest.
+func rank(code int) int {
+	switch {
+	case code >= 600:
+		return 3
+	case code == 486:
+		return 2
+	case code == 401 || code == 407:
+		return 0
+	}
+	return 1
+}
+
+// endCall ends a call once: BYE to the legs other than from ("a", "b" or ""
+// for both), releases the channel and logs one line.
+func (s *Server) endCall(c *call, from, reason string) {
+	if !c.ended.CompareAndSwap(false, true) {
+		return
+	}
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+	s.calls.remove(c)
+	if c.admit {
+		s.cfg.Admission.Release(context.Background(), c.info)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	if from != "a" {
+		wg.Go(func() {
+			bye := sip.NewRequest(sip.BYE, c.a.InviteRequest.Contact().Address)
+			if from == "" {
+				bye.AppendHeader(sip.NewHeader("Reason", `SIP;cause=200;text="`+reason+`"`))
+			}
+			if err := c.a.WriteBye(ctx, bye); err != nil {
+				c.log.Debug("bye a", "error", err)
+			}
+		})
+	}
+	if from != "b" {
+		wg.Go(func() {
+			target := c.b.InviteRequest.Recipient
+			if ct := c.b.InviteResponse.Contact(); ct != nil {
+				target = ct.Address
+			}
+			bye := sip.NewRequest(sip.BYE, target)
+			if from == "" {
+				bye.AppendHeader(sip.NewHeader("Reason", `SIP;cause=200;text="`+reason+`"`))
+			}
+			if err := c.b.WriteBye(ctx, bye); err != nil {
+				c.log.Debug("bye b", "error", err)
+			}
+		})
+	}
+	wg.Wait()
+	by := map[string]string{"a": "caller", "b": "callee", "": "edge"}[from]
+	c.log.Info("call", "result", "completed", "ended_by", by, "reason", reason, "duration", s.now().Sub(c.start).Round(time.Millisecond).String())
+}
+
+func (s *Server) handleAck(req *sip.Request, tx sip.ServerTransaction) {
+	if c, side := s.match(req); c != nil && side == "a" {
+		_ = c.a.ReadAck(req, tx)
+	}
+}
+
+func (s *Server) handleBye(req *sip.Request, tx sip.ServerTransaction) {
+	c, side := s.match(req)
+	if c == nil {
+		s.respond(tx, req, 481, "Call/Transaction Does Not Exist")
+		return
+	}
+	var err error
+	if side == "a" {
+		err = c.a.ReadBye(req, tx)
+	} else {
+		err = c.b.ReadBye(req, tx)
+	}
+	if err != nil {
+		s.respond(tx, req, 200, "OK")
+	}
+	s.endCall(c, side, "BYE")
+}
+
+func (s *Server) handleCancel(req *sip.Request, tx sip.ServerTransaction) {
+	// CANCELs matching a pending INVITE are answered by the transaction
+	// layer; this one matched nothing.
+	s.respond(tx, req, 481, "Call/Transaction Does Not Exist")
+}
+
+// handleInDialog relays re-INVITE, UPDATE and INFO to the other leg and its
+// final answer back; a 2xx to a relayed re-INVITE is ACKed by us, and the
+// sender's ACK is absorbed.
+func (s *Server) handleInDialog(req *sip.Request, tx sip.ServerTransaction) {
+	c, side := s.match(req)
+	if c == nil || c.ended.Load() {
+		s.respond(tx, req, 481, "Call/Transaction Does Not Exist")
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 32*time.Second)
+	defer cancel()
+	var target sip.Uri
+	if side == "a" {
+		target = c.b.InviteRequest.Recipient
+		if ct := c.b.InviteResponse.Contact(); ct != nil {
+			target = ct.Address
+		}
+	} else {
+		target = c.a.InviteRequest.Contact().Address
+	}
+	out := sip.NewRequest(req.Method, target)
+	copyBody(req, out)
+	var ctx2 sip.ClientTransaction
+	var err error
+	if side == "a" {
+		ctx2, err = c.b.TransactionRequest(ctx, out)
+	} else {
+		ctx2, err = c.a.TransactionRequest(ctx, out)
+	}
+	if err != nil {
+		s.respond(tx, req, 500, "Server Internal Error")
+		return
+	}
+	defer ctx2.Terminate()
+	var res *sip.Response
+wait:
+	for {
+		select {
+		case r := <-ctx2.Responses():
+			if r.IsProvisional() {
+				continue
+			}
+			res = r
+			break wait
+		case <-ctx2.Done():
+			break wait
+		case <-ctx.Done():
+			break wait
+		}
+	}
+	if res == nil {
+		s.respond(tx, req, 408, "Request Timeout")
+		return
+	}
+	if req.IsInvite() && res.IsSuccess() {
+		ack := sip.NewRequest(sip.ACK, target)
+		ack.SetBody(nil)
+		if side == "a" {
+			err = c.b.WriteRequest(ack)
+		} else {
+			err = c.a.WriteRequest(ack)
+		}
+		if err != nil {
+			c.log.Debug("ack relayed re-invite", "error", err)
+		}
+	}
+	ans := sip.NewResponseFromRequest(req, res.StatusCode, res.Reason, nil)
+	if ct := res.ContentType(); ct != nil {
+		ans.AppendHeader(sip.NewHeader("Content-Type", ct.Value()))
+	}
+	ans.SetBody(res.Body())
+	if res.IsSuccess() && req.IsInvite() {
+		ans.AppendHeader(sip.HeaderClone(&s.dua.ContactHDR))
+	}
+	if err := tx.Respond(ans); err != nil {
+		c.log.Debug("relay in-dialog answer", "error", err)
+	}
+}
+
+// unhandledResponse re-ACKs a 2xx to an INVITE of ours retransmitted after
+// its client transaction ended.
+func (s *Server) unhandledResponse(res *sip.Response) {
+	cs := res.CSeq()
+	if cs == nil || cs.MethodName != sip.INVITE || !res.IsSuccess() {
+		return
+	}
+	id, err := sip.DialogIDFromResponse(res)
+	if err != nil {
+		return
+	}
+	c := s.calls.get(id)
+	if c == nil || c.bID != id {
+		return
+	}
+	target := c.b.InviteRequest.Recipient
+	if ct := res.Contact(); ct != nil {
+		target = ct.Address
+	}
+	ack := sip.NewRequest(sip.ACK, target)
+	ack.AppendHeader(&sip.CSeqHeader{SeqNo: cs.SeqNo, MethodName: sip.ACK})
+	ack.SetBody(nil)
+	if err := c.b.WriteRequest(ack); err != nil {
+		c.log.Debug("re-ack", "error", err)
+	}
+}
+
+// inbound routes a carrier INVITE to the SIP account of the DID: its
+// registered contacts (forked), or an IP account's first address.
+func (s *Server) inbound(req *sip.Request, tx sip.ServerTransaction, snap *snapshot) {
+	callID := req.CallID().Value()
+	lg := s.log.With("call_id", callID, "direction", "inbound")
+	num := req.Recipient.User
+	if num == "" {
+		num = req.To().Address.User
+	}
+	did := snap.dids[normDID(num)]
+	if did == nil {
+		s.refuse(tx, req, RefuseUnknownDID)
+		lg.Info("call", "did", num, "result", "unknown_did")
+		return
+	}
+	lg = lg.With("sip_account", did.SIPAccountID, "did", did.Number)
+	acct := snap.byID[did.SIPAccountID]
+	if acct == nil || acct.Status != sipdesk.StatusActive {
+		s.refuse(tx, req, RefuseNobodyRegistered)
+		lg.Info("call", "result", "account_unavailable")
+		return
+	}
+	var legs []*sip.Request
+	from := req.From()
+	mk := func(target sip.Uri, dest, transport string) *sip.Request {
+		r := sip.NewRequest(sip.INVITE, target)
+		fh := &sip.FromHeader{DisplayName: from.DisplayName, Address: sip.Uri{Scheme: "sip", User: from.Address.User, Host: s.cfg.AdvertiseHost}}
+		fh.Params.Add("tag", sip.GenerateTagN(16))
+		r.AppendHeader(fh)
+		toUser := acct.Username
+		if toUser == "" {
+			toUser = did.Number
+		}
+		r.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: toUser, Host: s.cfg.Realm}})
+		copyBody(req, r)
+		tu := target
+		if transport != "" {
+			tu.UriParams = sip.HeaderParams{}
+			tu.UriParams.Add("transport", transport)
+		}
+		s.setTransport(r, tu)
+		if dest != "" {
+			r.SetDestination(dest)
+		}
+		return r
+	}
+	switch acct.AuthType {
+	case sipdesk.AuthPassword:
+		bs := s.regs.Lookup(acct.ID, s.now())
+		if len(bs) == 0 {
+			bs = s.storedBindings(acct.ID)
+		}
+		for _, b := range bs {
+			legs = append(legs, mk(b.uri, b.reg.Received, b.reg.Transport))
+		}
+	case sipdesk.AuthIP:
+		if len(acct.AllowedIPs) > 0 {
+			ad := acct.AllowedIPs[0].Addr()
+			t := sip.Uri{Scheme: "sip", User: strings.TrimPrefix(did.Number, "+"), Host: ad.String(), Port: 5060}
+			legs = append(legs, mk(t, net.JoinHostPort(ad.String(), "5060"), ""))
+		}
+	}
+	if len(legs) == 0 {
+		s.refuse(tx, req, RefuseNobodyRegistered)
+		lg.Info("call", "result", "nobody_registered")
+		return
+	}
+	info := CallInfo{CallID: callID, Direction: "inbound", Account: acct, CustomerID: acct.CustomerID, Number: did.Number, Node: s.cfg.Node}
+	s.bridge(req, tx, info, legs, false, lg)
+}
+
+// storedBindings reads an account's bindings from the store (another node
+// may hold them).
+func (s *Server) storedBindings(id int64) []*binding {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	var out []*binding
+	now := s.now()
+	_ = s.st.View(ctx, func(tx sipdesk.Tx) error {
+		rs, err := tx.Registrations(id)
+		if err != nil {
+			return err
+		}
+		for _, r := range rs {
+			if r.ExpiresAt.After(now) {
+				if b, ok := newBinding(r); ok {
+					out = append(out, b)
+				}
+			}
+		}
+		return nil
+	})
+	return out
+}
+
+var _ = netip.Addr{}

@@ -1,0 +1,154 @@
+package edge
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"time"
+)
+
+// Config of the SIP edge.
+type Config struct {
+	Addr                     string // UDP and TCP, e.g. 127.0.0.1:5060
+	TLSAddr, TLSCert, TLSKey string
+	// AdvertiseHost is the host put in Via/Contact toward peers; default the
+	// host of Addr (or 127.0.0.1 when Addr listens on every address).
+	AdvertiseHost string
+	Realm         string // default "sipdesk.local"
+	Carrier       string // "sip:host:port" (";transport=tcp" allowed)
+	// CarrierAddrs are IPs, CIDRs or IP:port; default: the Carrier host, any port.
+	CarrierAddrs                     []string
+	CarrierUsername, CarrierPassword string
+	MaxCallDuration                  time.Duration // default 4h
+	Node                             string
+	NonceKey                         []byte        // HMAC key for stateless nonces, shared by all nodes
+	BanFailures                      int           // default 5; negative disables bans
+	BanWindow, BanDuration           time.Duration // 60s, 10m
+	MinExpires, MaxExpires           time.Duration // 60s, 3600s
+	PollInterval                     time.Duration // config version poll, default 250ms
+	// UDPReadBuffer is the socket receive buffer asked for (default 8 MB).
+	UDPReadBuffer int
+	// TCPIdleTimeout closes TCP/TLS connections that stay silent (default
+	// 15m); TCPWriteTimeout bounds a blocked write (default 10s).
+	TCPIdleTimeout, TCPWriteTimeout time.Duration
+	// Admission is called around forwarding an outbound call (channel
+	// limits); nil admits everything.
+	Admission Admission
+}
+
+func (c *Config) setDefaults() error {
+	if c.Addr == "" {
+		c.Addr = "127.0.0.1:5060"
+	}
+	if c.Realm == "" {
+		c.Realm = "sipdesk.local"
+	}
+	if c.MaxCallDuration <= 0 {
+		c.MaxCallDuration = 4 * time.Hour
+	}
+	if c.Node == "" {
+		c.Node = "edge"
+	}
+	if len(c.NonceKey) < 16 {
+		return errors.New("edge: NonceKey must have at least 16 bytes")
+	}
+	if c.BanFailures == 0 {
+		c.BanFailures = 5
+	}
+	if c.BanWindow <= 0 {
+		c.BanWindow = 60 * time.Second
+	}
+	if c.BanDuration <= 0 {
+		c.BanDuration = 10 * time.Minute
+	}
+	if c.MinExpires <= 0 {
+		c.MinExpires = 60 * time.Second
+	}
+	if c.MaxExpires <= 0 {
+		c.MaxExpires = 3600 * time.Second
+	}
+	if c.MaxExpires < c.MinExpires {
+		c.MaxExpires = c.MinExpires
+	}
+	if c.PollInterval <= 0 {
+		c.PollInterval = 250 * time.Millisecond
+	}
+	if c.UDPReadBuffer <= 0 {
+		c.UDPReadBuffer = 8 << 20
+	}
+	if c.TCPIdleTimeout <= 0 {
+		c.TCPIdleTimeout = 15 * time.Minute
+	}
+	if c.TCPWriteTimeout <= 0 {
+		c.TCPWriteTimeout = 10 * time.Second
+	}
+	if c.AdvertiseHost == "" {
+		h, _, err := net.SplitHostPort(c.Addr)
+		if err != nil {
+			return fmt.Errorf("edge: bad Addr %q: %w", c.Addr, err)
+		}
+		if a, err := netip.ParseAddr(h); err != nil || a.IsUnspecified() {
+			h = "127.0.0.1"
+		}
+		c.AdvertiseHost = h
+	}
+	if c.Admission == nil {
+		c.Admission = nopAdmission{}
+	}
+	return nil
+}
+
+// addrMatcher matches source addresses against IPs, CIDRs and IP:port.
+type addrMatcher struct {
+	prefixes []netip.Prefix
+	ports    map[netip.AddrPort]bool
+}
+
+func parseAddrMatcher(list []string) (*addrMatcher, error) {
+	m := &addrMatcher{ports: map[netip.AddrPort]bool{}}
+	for _, s := range list {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		if ap, err := netip.ParseAddrPort(s); err == nil {
+			m.ports[netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())] = true
+			continue
+		}
+		if p, err := netip.ParsePrefix(s); err == nil {
+			m.prefixes = append(m.prefixes, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			// A host name: resolve once.
+			ips, lerr := net.LookupIP(s)
+			if lerr != nil || len(ips) == 0 {
+				return nil, fmt.Errorf("edge: carrier address %q: not an IP, CIDR or IP:port", s)
+			}
+			for _, ip := range ips {
+				if a, ok := netip.AddrFromSlice(ip); ok {
+					a = a.Unmap()
+					m.prefixes = append(m.prefixes, netip.PrefixFrom(a, a.BitLen()))
+				}
+			}
+			continue
+		}
+		a = a.Unmap()
+		m.prefixes = append(m.prefixes, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return m, nil
+}
+
+// Match reports whether ap is one of the addresses; port 0 matches by IP only.
+func (m *addrMatcher) Match(ap netip.AddrPort) bool {
+	a := ap.Addr().Unmap()
+	for _, p := range m.prefixes {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return len(m.ports) > 0 && m.ports[netip.AddrPortFrom(a, ap.Port())]
+}

@@ -1,0 +1,266 @@
+package edge
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/binary"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sipdesk/sipdesk"
+)
+
+// NonceValidity is how long a nonce may be answered; after it the challenge
+// says stale=true.
+const NonceValidity = 300 * time.Second
+
+// digestAuth issues stateless nonces (timestamp + HMAC(key, timestamp,
+// realm)) that every node sharing the key accepts, and verifies answers.
+type digestAuth struct {
+	realm string
+	key   []byte
+	now   func() time.Time
+	nc    *ncTracker
+}
+
+func newDigestAuth(realm string, key []byte, now func() time.Time) *digestAuth {
+	return &digestAuth{realm: realm, key: key, now: now, nc: newNCTracker()}
+}
+
+const nonceMACLen = 16
+
+func (d *digestAuth) mac(ts []byte) []byte {
+	m := hmac.New(sha256.New, d.key)
+	m.Write(ts)
+	m.Write([]byte{0})
+	m.Write([]byte(d.realm))
+	return m.Sum(nil)[:nonceMACLen]
+}
+
+// Nonce returns a new nonce for the current time.
+func (d *digestAuth) Nonce() string {
+	var b [8 + nonceMACLen]byte
+	binary.BigEndian.PutUint64(b[:8], uint64(d.now().UnixNano()))
+	copy(b[8:], d.mac(b[:8]))
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// checkNonce reports whether the nonce is ours and whether it is still fresh.
+func (d *digestAuth) checkNonce(n string) (ours, fresh bool) {
+	if len(n) != base64.RawURLEncoding.EncodedLen(8+nonceMACLen) {
+		return false, false
+	}
+	var b [8 + nonceMACLen]byte
+	if _, err := base64.RawURLEncoding.Decode(b[:], []byte(n)); err != nil {
+		return false, false
+	}
+	if !hmac.Equal(b[8:], d.mac(b[:8])) {
+		return false, false
+	}
+	ts := time.Unix(0, int64(binary.BigEndian.Uint64(b[:8])))
+	age := d.now().Sub(ts)
+	return true, age >= -5*time.Second && age <= NonceValidity
+}
+
+// Challenges returns the header values of a challenge: SHA-256 first, then
+// MD5 (RFC 8760 §2.4: most preferred first), with one fresh nonce.
+func (d *digestAuth) Challenges(stale bool) []string {
+	n := d.Nonce()
+	st := ""
+	if stale {
+		st = ", stale=true"
+	}
+	out := make([]string, 0, 2)
+	for _, alg := range challengeAlgs {
+		out = append(out, `Digest realm="`+d.realm+`", nonce="`+n+`", algorithm=`+alg+`, qop="auth"`+st)
+	}
+	return out
+}
+
+// challengeAlgs is the order of the offered algorithms.
+var challengeAlgs = []string{sipdesk.AlgSHA256, sipdesk.AlgMD5}
+
+// Credentials is a parsed Authorization / Proxy-Authorization header.
+type Credentials struct {
+	Username, Realm, Nonce, URI, Response, Algorithm, CNonce, QOP, NC, Opaque string
+}
+
+// ParseCredentials parses a Digest credentials header value.
+func ParseCredentials(v string) (Credentials, bool) {
+	var c Credentials
+	v = strings.TrimSpace(v)
+	if len(v) < 7 || !strings.EqualFold(v[:6], "digest") || (v[6] != ' ' && v[6] != '\t') {
+		return c, false
+	}
+	s := v[7:]
+	for {
+		s = strings.TrimLeft(s, " \t\r\n,")
+		if s == "" {
+			break
+		}
+		eq := strings.IndexByte(s, '=')
+		if eq <= 0 {
+			return c, false
+		}
+		name := strings.ToLower(strings.TrimSpace(s[:eq]))
+		s = strings.TrimLeft(s[eq+1:], " \t")
+		var val string
+		if strings.HasPrefix(s, `"`) {
+			var b strings.Builder
+			i := 1
+			closed := false
+			for ; i < len(s); i++ {
+				ch := s[i]
+				if ch == '\\' && i+1 < len(s) {
+					i++
+					b.WriteByte(s[i])
+					continue
+				}
+				if ch == '"' {
+					closed = true
+					break
+				}
+				b.WriteByte(ch)
+			}
+			if !closed {
+				return c, false
+			}
+			val = b.String()
+			s = s[i+1:]
+		} else {
+			end := strings.IndexAny(s, ", \t")
+			if end < 0 {
+				end = len(s)
+			}
+			val = s[:end]
+			s = s[end:]
+		}
+		switch name {
+		case "username":
+			c.Username = val
+		case "realm":
+			c.Realm = val
+		case "nonce":
+			c.Nonce = val
+		case "uri":
+			c.URI = val
+		case "response":
+			c.Response = strings.ToLower(val)
+		case "algorithm":
+			c.Algorithm = val
+		case "cnonce":
+			c.CNonce = val
+		case "qop":
+			c.QOP = val
+		case "nc":
+			c.NC = val
+		case "opaque":
+			c.Opaque = val
+		}
+	}
+	if c.Username == "" || c.Nonce == "" || c.Response == "" {
+		return c, false
+	}
+	return c, true
+}
+
+// verdict of a digest answer.
+type verdict int
+
+const (
+	vOK       verdict = iota
+	vBad              // wrong answer, unknown user, forged nonce: a failure
+	vStale            // our nonce, expired: challenge again with stale=true
+	vReplay           // nonce count not above the last one seen: a failure
+	vNoAnswer         // no usable credentials: challenge, not a failure
+)
+
+// Verify checks an answer against the account's stored HA1 (ha nil: unknown
+// user; the work done is the same so timing does not tell the two apart).
+func (d *digestAuth) Verify(c *Credentials, method string, ha *sipdesk.DigestHashes) verdict {
+	if c.Realm != d.realm {
+		return vBad
+	}
+	ours, fresh := d.checkNonce(c.Nonce)
+	if !ours {
+		return vBad
+	}
+	h := sipdesk.DigestHasher(c.Algorithm)
+	if h == nil || strings.HasSuffix(strings.ToUpper(c.Algorithm), "-SESS") {
+		return vBad
+	}
+	var ha1 string
+	if ha != nil {
+		ha1 = ha.HA1(c.Algorithm)
+	}
+	if ha1 == "" {
+		// Unknown user: a keyed dummy HA1 so the computation is the same.
+		ha1 = sipdesk.HexHash(h, c.Username, d.realm, string(d.key))
+	}
+	ha2 := sipdesk.HexHash(h, method, c.URI)
+	var want string
+	var nc uint64
+	switch c.QOP {
+	case "auth":
+		var err error
+		nc, err = strconv.ParseUint(c.NC, 16, 32)
+		if err != nil || len(c.NC) != 8 || c.CNonce == "" {
+			return vBad
+		}
+		want = sipdesk.HexHash(h, ha1, c.Nonce, c.NC, c.CNonce, c.QOP, ha2)
+	default:
+		// We offer qop=auth only; an answer without it is refused (no
+		// nonce-count, so no replay protection).
+		return vBad
+	}
+	ok := subtle.ConstantTimeCompare([]byte(want), []byte(c.Response)) == 1 && ha != nil && ha.HA1(c.Algorithm) != ""
+	if !ok {
+		return vBad
+	}
+	if !fresh {
+		return vStale
+	}
+	if !d.nc.Use(c.Nonce, uint32(nc), d.now()) {
+		return vReplay
+	}
+	return vOK
+}
+
+// ncTracker remembers the highest nonce count used per nonce while the nonce
+// is valid, so a replayed answer is refused.
+type ncTracker struct {
+	mu    sync.Mutex
+	seen  map[string]ncEntry
+	sweep time.Time
+}
+
+type ncEntry struct {
+	max     uint32
+	expires time.Time
+}
+
+func newNCTracker() *ncTracker { return &ncTracker{seen: make(map[string]ncEntry)} }
+
+// Use records nc for nonce; false when nc is not above the last one.
+func (t *ncTracker) Use(nonce string, nc uint32, now time.Time) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if now.Sub(t.sweep) > 30*time.Second {
+		for k, e := range t.seen {
+			if now.After(e.expires) {
+				delete(t.seen, k)
+			}
+		}
+		t.sweep = now
+	}
+	e, ok := t.seen[nonce]
+	if ok && nc <= e.max {
+		return false
+	}
+	t.seen[nonce] = ncEntry{max: nc, expires: now.Add(NonceValidity + 10*time.Second)}
+	return true
+}

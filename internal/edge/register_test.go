@@ -1,0 +1,178 @@
+package edge
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sipdesk/sipdesk"
+	"github.com/sipdesk/sipdesk/internal/siptest"
+)
+
+func TestRegister(t *testing.T) {
+	st := openStore(t)
+	f := fixture{t, st}
+	cust := f.customer()
+	good := f.passwordAccount(cust, "alice0001", "Secret-pass-1")
+	f.passwordAccount(cust, "inactive01", "Secret-pass-1", func(a *sipdesk.SIPAccount) { a.Status = sipdesk.StatusInactive })
+	f.passwordAccount(cust, "inprocess1", "Secret-pass-1", func(a *sipdesk.SIPAccount) { a.Status = sipdesk.StatusInProcess })
+	f.passwordAccount(cust, "aclacct01", "Secret-pass-1", func(a *sipdesk.SIPAccount) {
+		a.AllowedIPs, _ = sipdesk.ParseAllowedIPs([]string{"127.0.0.50"}, false, true)
+	})
+	s := startEdge(t, st, func(c *Config) { c.BanFailures = -1 })
+
+	t.Run("sha256 ok", func(t *testing.T) {
+		u := newUAC(t, "udp", "127.0.0.2", s)
+		r := u.login("alice0001", "Secret-pass-1", "SHA-256")
+		if r.Code != 200 {
+			t.Fatalf("got %d %s", r.Code, r.Reason)
+		}
+		if len(r.All("Contact")) != 1 || !strings.Contains(r.Get("Contact"), "expires=") {
+			t.Fatalf("contacts %q", r.All("Contact"))
+		}
+		if n := len(s.regs.Lookup(good.ID, time.Now())); n != 1 {
+			t.Fatalf("bindings %d", n)
+		}
+	})
+	t.Run("md5 ok", func(t *testing.T) {
+		u := newUAC(t, "tcp", "127.0.0.3", s)
+		if r := u.login("alice0001", "Secret-pass-1", "MD5"); r.Code != 200 {
+			t.Fatalf("got %d %s", r.Code, r.Reason)
+		}
+	})
+	t.Run("challenge offers sha256 then md5", func(t *testing.T) {
+		u := newUAC(t, "udp", "127.0.0.2", s)
+		r := u.register("alice0001", "")
+		ws := r.All("WWW-Authenticate")
+		if r.Code != 401 || len(ws) != 2 || !strings.Contains(ws[0], "SHA-256") || !strings.Contains(ws[1], "MD5") || !strings.Contains(ws[0], `qop="auth"`) {
+			t.Fatalf("%d %q", r.Code, ws)
+		}
+	})
+	t.Run("wrong password", func(t *testing.T) {
+		u := newUAC(t, "udp", "127.0.0.2", s)
+		if r := u.login("alice0001", "wrong-Pass-12", "MD5"); r.Code != 401 {
+			t.Fatalf("got %d %s", r.Code, r.Reason)
+		}
+	})
+	t.Run("unknown user gets the same challenge", func(t *testing.T) {
+		u := newUAC(t, "udp", "127.0.0.2", s)
+		known := u.register("alice0001", "")
+		u2 := newUAC(t, "udp", "127.0.0.2", s)
+		unknown := u2.register("nobody0001", "")
+		if known.Code != unknown.Code || known.Reason != unknown.Reason || len(known.Headers) != len(unknown.Headers) {
+			t.Fatalf("known %d %v, unknown %d %v", known.Code, known.Headers, unknown.Code, unknown.Headers)
+		}
+		strip := func(v string) string { // the nonce differs, nothing else
+			i := strings.Index(v, `nonce="`)
+			j := strings.Index(v[i+7:], `"`)
+			return v[:i] + v[i+7+j:]
+		}
+		for i, v := range known.All("WWW-Authenticate") {
+			if strip(v) != strip(unknown.All("WWW-Authenticate")[i]) {
+				t.Fatalf("challenges differ: %q vs %q", v, unknown.All("WWW-Authenticate")[i])
+			}
+		}
+		if r := u2.login("nobody0001", "Secret-pass-1", "MD5"); r.Code != 401 {
+			t.Fatalf("unknown answer: %d", r.Code)
+		}
+	})
+	t.Run("three failures on one call-id give 403", func(t *testing.T) {
+		u := newUAC(t, "udp", "127.0.0.2", s)
+		var last *siptest.Msg
+		for range 3 {
+			last = u.login("alice0001", "wrong-Pass-12", "MD5")
+		}
+		if last.Code != 403 {
+			t.Fatalf("got %d %s", last.Code, last.Reason)
+		}
+	})
+	t.Run("replayed nonce count", func(t *testing.T) {
+		u := newUAC(t, "udp", "127.0.0.2", s)
+		r := u.register("alice0001", "")
+		ch := pickChallenge(t, r.All("WWW-Authenticate"), "MD5")
+		auth := siptest.Answer(ch, "REGISTER", "sip:"+testRealm, "alice0001", "Secret-pass-1", 1, "abc")
+		if r := u.register("alice0001", auth); r.Code != 200 {
+			t.Fatalf("first: %d", r.Code)
+		}
+		if r := u.register("alice0001", auth); r.Code != 401 {
+			t.Fatalf("replay: %d %s", r.Code, r.Reason)
+		}
+		auth2 := siptest.Answer(ch, "REGISTER", "sip:"+testRealm, "alice0001", "Secret-pass-1", 2, "abd")
+		if r := u.register("alice0001", auth2); r.Code != 200 {
+			t.Fatalf("next nc: %d", r.Code)
+		}
+	})
+	t.Run("stale nonce", func(t *testing.T) {
+		u := newUAC(t, "udp", "127.0.0.2", s)
+		old := newDigestAuth(testRealm, testKey, func() time.Time { return time.Now().Add(-6 * time.Minute) })
+		ch := siptest.Challenge{Realm: testRealm, Nonce: old.Nonce(), Algorithm: "MD5", QOP: "auth"}
+		r := u.register("alice0001", siptest.Answer(ch, "REGISTER", "sip:"+testRealm, "alice0001", "Secret-pass-1", 1, ""))
+		if r.Code != 401 || !strings.Contains(r.Get("WWW-Authenticate"), "stale=true") {
+			t.Fatalf("got %d %q", r.Code, r.All("WWW-Authenticate"))
+		}
+	})
+	for _, tc := range []struct{ user, reason string }{
+		{"inactive01", "Account inactive"},
+		{"inprocess1", "Account not ready"},
+		{"aclacct01", "Source not allowed"},
+	} {
+		t.Run(tc.reason, func(t *testing.T) {
+			u := newUAC(t, "udp", "127.0.0.2", s)
+			if r := u.login(tc.user, "Secret-pass-1", "MD5"); r.Code != 403 || r.Reason != tc.reason {
+				t.Fatalf("got %d %s", r.Code, r.Reason)
+			}
+		})
+	}
+	t.Run("acl allows its address", func(t *testing.T) {
+		u := newUAC(t, "udp", "127.0.0.50", s)
+		if r := u.login("aclacct01", "Secret-pass-1", "MD5"); r.Code != 200 {
+			t.Fatalf("got %d %s", r.Code, r.Reason)
+		}
+	})
+	t.Run("too brief", func(t *testing.T) {
+		u := newUAC(t, "udp", "127.0.0.2", s)
+		r := u.register("alice0001", "", "Expires: 10")
+		ch := pickChallenge(t, r.All("WWW-Authenticate"), "MD5")
+		r = u.register("alice0001", siptest.Answer(ch, "REGISTER", "sip:"+testRealm, "alice0001", "Secret-pass-1", 1, ""), "Expires: 10")
+		if r.Code != 423 || r.Get("Min-Expires") != "60" {
+			t.Fatalf("got %d %s %q", r.Code, r.Reason, r.Get("Min-Expires"))
+		}
+	})
+	t.Run("unregister star", func(t *testing.T) {
+		u := newUAC(t, "udp", "127.0.0.4", s)
+		if r := u.login("alice0001", "Secret-pass-1", "MD5"); r.Code != 200 {
+			t.Fatal(r.Code)
+		}
+		before := len(s.regs.Lookup(good.ID, time.Now()))
+		r := u.register("alice0001", "")
+		ch := pickChallenge(t, r.All("WWW-Authenticate"), "MD5")
+		u.cseq++
+		msg := "REGISTER sip:" + testRealm + " SIP/2.0\nVia: SIP/2.0/UDP " + u.c.LocalAddr() + ";branch=z9hG4bK" + siptest.RandHex(6) +
+			"\nFrom: <sip:alice0001@" + testRealm + ">;tag=" + u.tag + "\nTo: <sip:alice0001@" + testRealm + ">\nCall-ID: " + u.callID +
+			"\nCSeq: 9 REGISTER\nContact: *\nExpires: 0\nAuthorization: " + siptest.Answer(ch, "REGISTER", "sip:"+testRealm, "alice0001", "Secret-pass-1", 1, "") +
+			"\nContent-Length: 0\n\n"
+		u.c.Send(msg)
+		r, err := u.c.RecvResponse(2*time.Second, 200)
+		if err != nil || r.Code != 200 {
+			t.Fatalf("unregister: %v %+v", err, r)
+		}
+		if before == 0 || len(s.regs.Lookup(good.ID, time.Now())) != 0 {
+			t.Fatalf("bindings before %d, after %d", before, len(s.regs.Lookup(good.ID, time.Now())))
+		}
+		var stored []*sipdesk.Registration
+		st.View(context.Background(), func(tx sipdesk.Tx) error { stored, _ = tx.Registrations(good.ID); return nil })
+		if len(stored) != 0 {
+			t.Fatalf("stored %d", len(stored))
+		}
+	})
+	t.Run("options", func(t *testing.T) {
+		u := newUAC(t, "udp", "127.0.0.2", s)
+		u.c.Send("OPTIONS sip:" + testRealm + " SIP/2.0\nVia: SIP/2.0/UDP " + u.c.LocalAddr() + ";branch=z9hG4bK" + siptest.RandHex(6) +
+			"\nFrom: <sip:probe@x>;tag=1\nTo: <sip:" + testRealm + ">\nCall-ID: " + siptest.RandHex(6) + "\nCSeq: 1 OPTIONS\nContent-Length: 0\n\n")
+		r, err := u.c.RecvResponse(2*time.Second, 200)
+		if err != nil || r.Code != 200 {
+			t.Fatalf("%v %+v", err, r)
+		}
+	})
+}

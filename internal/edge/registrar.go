@@ -1,0 +1,339 @@
+package edge
+
+import (
+	"context"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+	"github.com/sipdesk/sipdesk"
+)
+
+// binding is one registered contact of a password account.
+type binding struct {
+	reg sipdesk.Registration
+	uri sip.Uri // parsed Contact URI
+}
+
+// regIndex is the in-memory index of bindings by account, sharded so that
+// lookups of different accounts do not contend.
+type regIndex struct {
+	shards [64]regShard
+}
+
+type regShard struct {
+	mu sync.RWMutex
+	m  map[int64][]*binding
+}
+
+func newRegIndex() *regIndex {
+	x := &regIndex{}
+	for i := range x.shards {
+		x.shards[i].m = make(map[int64][]*binding)
+	}
+	return x
+}
+
+func (x *regIndex) shard(id int64) *regShard { return &x.shards[uint64(id)%uint64(len(x.shards))] }
+
+// Lookup returns the live bindings of an account (a copy of the slice).
+func (x *regIndex) Lookup(id int64, now time.Time) []*binding {
+	s := x.shard(id)
+	s.mu.RLock()
+	bs := s.m[id]
+	var out []*binding
+	for _, b := range bs {
+		if b.reg.ExpiresAt.After(now) {
+			out = append(out, b)
+		}
+	}
+	s.mu.RUnlock()
+	return out
+}
+
+// Put adds or replaces the binding with the same contact.
+func (x *regIndex) Put(b *binding) {
+	s := x.shard(b.reg.SIPAccountID)
+	s.mu.Lock()
+	bs := s.m[b.reg.SIPAccountID]
+	i := slices.IndexFunc(bs, func(o *binding) bool { return o.reg.Contact == b.reg.Contact })
+	if i >= 0 {
+		nb := slices.Clone(bs)
+		nb[i] = b
+		s.m[b.reg.SIPAccountID] = nb
+	} else {
+		s.m[b.reg.SIPAccountID] = append(slices.Clip(bs), b)
+	}
+	s.mu.Unlock()
+}
+
+// Delete removes one contact of an account.
+func (x *regIndex) Delete(id int64, contact string) {
+	s := x.shard(id)
+	s.mu.Lock()
+	bs := s.m[id]
+	nb := slices.DeleteFunc(slices.Clone(bs), func(o *binding) bool { return o.reg.Contact == contact })
+	if len(nb) == 0 {
+		delete(s.m, id)
+	} else {
+		s.m[id] = nb
+	}
+	s.mu.Unlock()
+}
+
+// DeleteAccount removes every binding of an account and reports how many.
+func (x *regIndex) DeleteAccount(id int64) int {
+	s := x.shard(id)
+	s.mu.Lock()
+	n := len(s.m[id])
+	delete(s.m, id)
+	s.mu.Unlock()
+	return n
+}
+
+// Accounts returns the ids of the accounts with bindings.
+func (x *regIndex) Accounts() []int64 {
+	var ids []int64
+	for i := range x.shards {
+		s := &x.shards[i]
+		s.mu.RLock()
+		for id := range s.m {
+			ids = append(ids, id)
+		}
+		s.mu.RUnlock()
+	}
+	return ids
+}
+
+// Expire drops expired bindings.
+func (x *regIndex) Expire(now time.Time) int {
+	n := 0
+	for i := range x.shards {
+		s := &x.shards[i]
+		s.mu.Lock()
+		for id, bs := range s.m {
+			if !slices.ContainsFunc(bs, func(b *binding) bool { return !b.reg.ExpiresAt.After(now) }) {
+				continue
+			}
+			nb := slices.DeleteFunc(slices.Clone(bs), func(b *binding) bool { return !b.reg.ExpiresAt.After(now) })
+			n += len(bs) - len(nb)
+			if len(nb) == 0 {
+				delete(s.m, id)
+			} else {
+				s.m[id] = nb
+			}
+		}
+		s.mu.Unlock()
+	}
+	return n
+}
+
+// Len counts the bindings.
+func (x *regIndex) Len() int {
+	n := 0
+	for i := range x.shards {
+		s := &x.shards[i]
+		s.mu.RLock()
+		for _, bs := range s.m {
+			n += len(bs)
+		}
+		s.mu.RUnlock()
+	}
+	return n
+}
+
+func newBinding(r *sipdesk.Registration) (*binding, bool) {
+	b := &binding{reg: *r}
+	if err := sip.ParseUri(r.Contact, &b.uri); err != nil {
+		return nil, false
+	}
+	return b, true
+}
+
+// handleRegister is the registrar: digest auth, status and ACL gates,
+// bindings with expiry kept in the store and indexed in memory.
+func (s *Server) handleRegister(req *sip.Request, tx sip.ServerTransaction) {
+	src, ok := sourceOf(req)
+	if !ok {
+		s.respond(tx, req, 400, "Bad Request")
+		return
+	}
+	callID := ""
+	if h := req.CallID(); h != nil {
+		callID = h.Value()
+	}
+	snap := s.snap.Load()
+	acct, ref := s.authenticate(req, tx, src, "Authorization", snap)
+	lg := s.log.With("call_id", callID, "src", src.String())
+	if acct == nil {
+		if ref != RefuseNone && ref != RefuseUnauthorized {
+			lg.Info("register", "result", refusalResult(ref))
+		}
+		return
+	}
+	lg = lg.With("sip_account", acct.ID)
+	toUser := ""
+	if h := req.To(); h != nil {
+		toUser = h.Address.User
+	}
+	if toUser != acct.Username {
+		s.refuse(tx, req, RefuseAuthUserTo)
+		lg.Info("register", "result", refusalResult(RefuseAuthUserTo))
+		return
+	}
+	if r := statusRefusal(acct); r != RefuseNone {
+		s.refuse(tx, req, r)
+		lg.Info("register", "result", refusalResult(r))
+		return
+	}
+	if !aclAllows(acct, src.Addr()) {
+		s.refuse(tx, req, RefuseSourceNotAllowed)
+		lg.Info("register", "result", refusalResult(RefuseSourceNotAllowed))
+		return
+	}
+
+	now := s.now()
+	defExp := -1
+	if h := req.GetHeader("Expires"); h != nil {
+		if v, err := strconv.Atoi(strings.TrimSpace(h.Value())); err == nil && v >= 0 {
+			defExp = v
+		} else {
+			s.respond(tx, req, 400, "Bad Expires")
+			return
+		}
+	}
+	contacts := req.GetHeaders("Contact")
+	type change struct {
+		contact string
+		exp     int
+	}
+	var changes []change
+	wildcard := false
+	for _, h := range contacts {
+		c, ok := h.(*sip.ContactHeader)
+		if !ok {
+			s.respond(tx, req, 400, "Bad Contact")
+			return
+		}
+		if c.Address.Wildcard {
+			wildcard = true
+			continue
+		}
+		exp := defExp
+		if v, ok := c.Params.Get("expires"); ok {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				s.respond(tx, req, 400, "Bad Contact expires")
+				return
+			}
+			exp = n
+		}
+		if exp < 0 {
+			exp = int(s.cfg.MaxExpires / time.Second)
+			if exp > 3600 {
+				exp = 3600
+			}
+		}
+		if exp > 0 && time.Duration(exp)*time.Second < s.cfg.MinExpires {
+			s.refuse(tx, req, RefuseIntervalTooBrief, sip.NewHeader("Min-Expires", strconv.Itoa(int(s.cfg.MinExpires/time.Second))))
+			lg.Info("register", "result", refusalResult(RefuseIntervalTooBrief))
+			return
+		}
+		if time.Duration(exp)*time.Second > s.cfg.MaxExpires {
+			exp = int(s.cfg.MaxExpires / time.Second)
+		}
+		u := c.Address
+		changes = append(changes, change{contact: u.String(), exp: exp})
+	}
+	if wildcard && (len(contacts) != 1 || defExp != 0) {
+		s.respond(tx, req, 400, "Bad wildcard Contact")
+		return
+	}
+
+	var cseq uint32
+	if h := req.CSeq(); h != nil {
+		cseq = h.SeqNo
+	}
+	ua := ""
+	if h := req.GetHeader("User-Agent"); h != nil {
+		ua = h.Value()
+		if len(ua) > 128 {
+			ua = ua[:128]
+		}
+	}
+	transport := strings.ToLower(req.Transport())
+	var puts []*sipdesk.Registration
+	var dels []string
+	for _, c := range changes {
+		if c.exp == 0 {
+			dels = append(dels, c.contact)
+			continue
+		}
+		puts = append(puts, &sipdesk.Registration{
+			SIPAccountID: acct.ID, Contact: c.contact, Received: src.String(), Transport: transport,
+			CallID: callID, CSeq: cseq, Node: s.cfg.Node, UserAgent: ua,
+			ExpiresAt: now.Add(time.Duration(c.exp) * time.Second),
+		})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := s.st.Update(ctx, func(tx sipdesk.Tx) error {
+		if wildcard {
+			return tx.DeleteRegistrations(acct.ID)
+		}
+		for _, c := range dels {
+			if err := tx.DeleteRegistration(acct.ID, c); err != nil && sipdesk.ErrorCode(err) != sipdesk.ENotFound {
+				return err
+			}
+		}
+		for _, r := range puts {
+			if err := tx.PutRegistration(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		lg.Error("register: store", "error", err)
+		s.refuse(tx, req, RefuseUnavailable, sip.NewHeader("Retry-After", "5"))
+		return
+	}
+	if wildcard {
+		s.regs.DeleteAccount(acct.ID)
+	}
+	for _, c := range dels {
+		s.regs.Delete(acct.ID, c)
+	}
+	for _, r := range puts {
+		if b, ok := newBinding(r); ok {
+			s.regs.Put(b)
+		}
+	}
+	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
+	for _, b := range s.regs.Lookup(acct.ID, now) {
+		left := int(b.reg.ExpiresAt.Sub(now).Round(time.Second) / time.Second)
+		ch := &sip.ContactHeader{Address: b.uri}
+		ch.Params.Add("expires", strconv.Itoa(left))
+		res.AppendHeader(ch)
+	}
+	res.AppendHeader(sip.NewHeader("Date", now.UTC().Format(time.RFC1123)))
+	if err := tx.Respond(res); err != nil {
+		lg.Warn("register: respond", "error", err)
+	}
+	result := "ok"
+	if wildcard || (len(puts) == 0 && len(dels) > 0) {
+		result = "unregistered"
+	}
+	lg.Info("register", "result", result, "contacts", len(puts), "removed", len(dels), "wildcard", wildcard)
+}
+
+func refusalResult(r Refusal) string {
+	in := Refusals[r]
+	if in.APICode != "" {
+		return in.APICode
+	}
+	return strconv.Itoa(in.Code)
+}

@@ -1,0 +1,75 @@
+package edge
+
+import (
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// shield counts failed authentications per source IP and bans a source
+// after Failures within Window for Duration; a banned source's packets are
+// dropped before they are parsed.
+type shield struct {
+	failures int
+	window   time.Duration
+	duration time.Duration
+	now      func() time.Time
+
+	mu    sync.Mutex
+	srcs  map[netip.Addr]*srcState
+	sweep time.Time
+}
+
+type srcState struct {
+	fails       []time.Time
+	bannedUntil time.Time
+}
+
+func newShield(failures int, window, duration time.Duration, now func() time.Time) *shield {
+	return &shield{failures: failures, window: window, duration: duration, now: now, srcs: make(map[netip.Addr]*srcState)}
+}
+
+// Banned reports whether packets from a should be dropped.
+func (s *shield) Banned(a netip.Addr) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.srcs[a]
+	return st != nil && s.now().Before(st.bannedUntil)
+}
+
+// Fail records a failed authentication from a and reports whether a is now
+// banned.
+func (s *shield) Fail(a netip.Addr) bool {
+	if s.failures <= 0 {
+		return false
+	}
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if now.Sub(s.sweep) > time.Minute {
+		for k, st := range s.srcs {
+			if now.After(st.bannedUntil) && (len(st.fails) == 0 || now.Sub(st.fails[len(st.fails)-1]) > s.window) {
+				delete(s.srcs, k)
+			}
+		}
+		s.sweep = now
+	}
+	st := s.srcs[a]
+	if st == nil {
+		st = &srcState{}
+		s.srcs[a] = st
+	}
+	keep := st.fails[:0]
+	for _, t := range st.fails {
+		if now.Sub(t) < s.window {
+			keep = append(keep, t)
+		}
+	}
+	st.fails = append(keep, now)
+	if len(st.fails) >= s.failures {
+		st.bannedUntil = now.Add(s.duration)
+		st.fails = st.fails[:0]
+		return true
+	}
+	return false
+}
