@@ -223,3 +223,16 @@ func (e *env) resetToken(email string) string {
 func idPath(prefix string, id int64, suffix string) string {
 	return prefix + "/" + strconv.FormatInt(id, 10) + suffix
 }
+
+// doRaw sends a body with a content type of the caller's choice.
+func (e *env) doRaw(method, path, token, contentType string, body io.Reader) resp {
+	e.t.Helper()
+	req := httptest.NewRequest(method, path, body)
+	req.Header.Set("Content-Type", contentType)
+	req.Header.Set("Authorization", "Bearer "+token)
+	rec := httptest.NewRecorder()
+	e.api.ServeHTTP(rec, req)
+	r := resp{status: rec.Code, header: rec.Header(), raw: rec.Body.String()}
+	_ = json.Unmarshal(rec.Body.Bytes(), &r.body)
+	return r
+}
