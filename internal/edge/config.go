@@ -33,6 +33,10 @@ type Config struct {
 	// TCPIdleTimeout closes TCP/TLS connections that stay silent (default
 	// 15m); TCPWriteTimeout bounds a blocked write (default 10s).
 	TCPIdleTimeout, TCPWriteTimeout time.Duration
+	// SHA256First puts the SHA-256 challenge before the MD5 one (RFC 8760
+	// order of preference); the default puts MD5 first for clients that
+	// only read the first challenge.
+	SHA256First bool
 	// Admission is called around forwarding an outbound call (channel
 	// limits); nil admits everything.
 	Admission Admission

@@ -25,6 +25,8 @@ type digestAuth struct {
 	key   []byte
 	now   func() time.Time
 	nc    *ncTracker
+
+	sha256First bool
 }
 
 func newDigestAuth(realm string, key []byte, now func() time.Time) *digestAuth {
@@ -66,8 +68,11 @@ func (d *digestAuth) checkNonce(n string) (ours, fresh bool) {
 	return true, age >= -5*time.Second && age <= NonceValidity
 }
 
-// Challenges returns the header values of a challenge: SHA-256 first, then
-// MD5 (RFC 8760 §2.4: most preferred first), with one fresh nonce.
+// Challenges returns the header values of a challenge, one per algorithm
+// with one fresh nonce. MD5 comes first unless sha256First: widely deployed
+// clients (sipp 3.6, older libre/baresip) answer the first challenge only and
+// give up when it is not MD5, while RFC 8760 clients pick the strongest one
+// they support whatever the order.
 func (d *digestAuth) Challenges(stale bool) []string {
 	n := d.Nonce()
 	st := ""
@@ -75,14 +80,15 @@ func (d *digestAuth) Challenges(stale bool) []string {
 		st = ", stale=true"
 	}
 	out := make([]string, 0, 2)
-	for _, alg := range challengeAlgs {
+	algs := []string{sipdesk.AlgMD5, sipdesk.AlgSHA256}
+	if d.sha256First {
+		algs = []string{sipdesk.AlgSHA256, sipdesk.AlgMD5}
+	}
+	for _, alg := range algs {
 		out = append(out, `Digest realm="`+d.realm+`", nonce="`+n+`", algorithm=`+alg+`, qop="auth"`+st)
 	}
 	return out
 }
-
-// challengeAlgs is the order of the offered algorithms.
-var challengeAlgs = []string{sipdesk.AlgSHA256, sipdesk.AlgMD5}
 
 // Credentials is a parsed Authorization / Proxy-Authorization header.
 type Credentials struct {

@@ -41,11 +41,11 @@ func TestRegister(t *testing.T) {
 			t.Fatalf("got %d %s", r.Code, r.Reason)
 		}
 	})
-	t.Run("challenge offers sha256 then md5", func(t *testing.T) {
+	t.Run("challenge offers md5 and sha256", func(t *testing.T) {
 		u := newUAC(t, "udp", "127.0.0.2", s)
 		r := u.register("alice0001", "")
 		ws := r.All("WWW-Authenticate")
-		if r.Code != 401 || len(ws) != 2 || !strings.Contains(ws[0], "SHA-256") || !strings.Contains(ws[1], "MD5") || !strings.Contains(ws[0], `qop="auth"`) {
+		if r.Code != 401 || len(ws) != 2 || !strings.Contains(ws[0], "MD5") || !strings.Contains(ws[1], "SHA-256") || !strings.Contains(ws[0], `qop="auth"`) {
 			t.Fatalf("%d %q", r.Code, ws)
 		}
 	})

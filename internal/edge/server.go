@@ -69,6 +69,7 @@ func New(cfg Config, st sipdesk.Store, log *slog.Logger) (*Server, error) {
 		regs: newRegIndex(), fails: newCallFails(), ready: make(chan struct{}), calls: newCallTable()}
 	s.snap.Store(emptySnapshot())
 	s.auth = newDigestAuth(cfg.Realm, cfg.NonceKey, s.nowFn)
+	s.auth.sha256First = cfg.SHA256First
 	s.shield = newShield(cfg.BanFailures, cfg.BanWindow, cfg.BanDuration, s.nowFn)
 
 	var carrierHost string
