@@ -17,6 +17,7 @@ import (
 
 	"github.com/sipdesk/sipdesk/internal/app"
 	"github.com/sipdesk/sipdesk/internal/config"
+	"github.com/sipdesk/sipdesk/internal/mail"
 	"github.com/sipdesk/sipdesk/internal/store"
 	"github.com/sipdesk/sipdesk/internal/web"
 )
@@ -114,6 +115,14 @@ func runServe(ctx context.Context, cfg *config.Serve, log *slog.Logger) error {
 			return err
 		}
 		start("http", hs.Serve)
+		if cfg.SMTP != "" {
+			sender, err := mail.NewSMTP(cfg.SMTP)
+			if err != nil {
+				return err
+			}
+			log.Info("mail goes over SMTP", "smtp", config.Redacted(cfg.SMTP))
+			start("mail", func(ctx context.Context) error { mail.Deliver(ctx, db, sender, 2*time.Second, log); return nil })
+		}
 	}
 	if cfg.Role != "portal" {
 		edgeApplied, err := startEdge(ctx, cfg, svc, reg, log, start)

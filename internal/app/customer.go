@@ -73,7 +73,9 @@ func (s *Service) sendCode(tx sipdesk.Tx, n *sipdesk.CallerIDNumber) error {
 	if err := tx.UpdateCallerIDNumber(n); err != nil {
 		return err
 	}
-	s.log.Info("verification code sent", "customer", n.CustomerID, "number", n.Number)
+	// The embedded sender: the code goes to the outbox (dev mailbox) and the
+	// log. It is short-lived and tried at most 5 times.
+	s.log.Info("verification code sent", "customer", n.CustomerID, "number", n.Number, "code", code)
 	return tx.InsertMail(&sipdesk.Mail{
 		To:      "sms:" + n.Number,
 		Subject: "sipdesk verification code",
