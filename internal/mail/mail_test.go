@@ -105,7 +105,9 @@ func TestFailedSendIsRetried(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	st.Update(ctx, func(tx sipdesk.Tx) error { return tx.InsertMail(&sipdesk.Mail{To: "a@example.com", Subject: "s", Text: "t"}) })
+	st.Update(ctx, func(tx sipdesk.Tx) error {
+		return tx.InsertMail(&sipdesk.Mail{To: "a@example.com", Subject: "s", Text: "t"})
+	})
 	// Nothing listens on this port: the send fails and the mail stays queued.
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	addr := ln.Addr().String()
