@@ -244,3 +244,24 @@ func pickChallenge(t testing.TB, vals []string, alg string) siptest.Challenge {
 	t.Fatalf("no %s challenge in %q", alg, vals)
 	return siptest.Challenge{}
 }
+
+// inviteMsg is an INVITE with SDP from a raw UAC.
+func inviteMsg(u *uac, number, extra string) string {
+	u.cseq++
+	if extra != "" {
+		extra += "\n"
+	}
+	sdp := "v=0\no=- 1 1 IN IP4 127.0.0.1\ns=-\nc=IN IP4 127.0.0.1\nt=0 0\nm=audio 40000 RTP/AVP 0\na=rtpmap:0 PCMU/8000\n"
+	return fmt.Sprintf(`INVITE sip:%s@%s SIP/2.0
+Via: SIP/2.0/%s %s;branch=z9hG4bK%s;rport
+From: <sip:+15550000999@%s>;tag=%s
+To: <sip:%s@%s>
+Call-ID: %s
+CSeq: %d INVITE
+Contact: <sip:caller@%s>
+Max-Forwards: 70
+%sContent-Type: application/sdp
+Content-Length: auto
+
+%s`, number, testRealm, u.c.Transport(), u.c.LocalAddr(), siptest.RandHex(6), testRealm, u.tag, number, testRealm, u.callID, u.cseq, u.c.LocalAddr(), extra, sdp)
+}
