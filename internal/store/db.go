@@ -1,0 +1,177 @@
+// Package store keeps sipdesk's data in SQLite (the embedded default) or
+// PostgreSQL (several nodes), behind the sipdesk.Store interface. Queries are
+// written once with '?' placeholders and rebound for PostgreSQL; timestamps are
+// unix milliseconds UTC and booleans 0/1 so that the SQL stays portable.
+package store
+
+import (
+	"context"
+	"crypto/cipher"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sipdesk/sipdesk"
+)
+
+// Dialects.
+const (
+	DialectSQLite   = "sqlite"
+	DialectPostgres = "postgres"
+)
+
+// Options configure Open.
+type Options struct {
+	// DSN selects PostgreSQL when it starts with postgres:// or
+	// postgresql://; empty means SQLite in DataDir.
+	DSN string
+	// DataDir holds sipdesk.db when DSN is empty (created with mode 0700).
+	DataDir string
+	// SecretKey is the 32-byte AES-256 key that encrypts JWT secrets at rest
+	// (see LoadSecretKey).
+	SecretKey []byte
+	Logger    *slog.Logger
+}
+
+// DB is an open database; it implements sipdesk.Store.
+type DB struct {
+	dialect string
+	write   *sql.DB // SQLite: the one writer connection; PostgreSQL: the pool
+	read    *sql.DB // SQLite: the read pool; PostgreSQL: same as write
+	aead    cipher.AEAD
+	log     *slog.Logger
+
+	rebound   sync.Map // query → rebound query (PostgreSQL)
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ sipdesk.Store = (*DB)(nil)
+
+// maxAttempts bounds how often Update runs fn when the engine reports a
+// transient conflict (SQLITE_BUSY, serialization failure, deadlock).
+const maxAttempts = 5
+
+// Open connects to the database chosen by o, applies pending migrations and
+// returns the store.
+func Open(ctx context.Context, o Options) (*DB, error) {
+	aead, err := newAEAD(o.SecretKey)
+	if err != nil {
+		return nil, err
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	db := &DB{aead: aead, log: log}
+	switch {
+	case strings.HasPrefix(o.DSN, "postgres://"), strings.HasPrefix(o.DSN, "postgresql://"):
+		db.dialect = DialectPostgres
+		err = db.openPostgres(ctx, o.DSN)
+	case o.DSN == "":
+		db.dialect = DialectSQLite
+		err = db.openSQLite(ctx, o.DataDir)
+	default:
+		return nil, fmt.Errorf("store: unsupported database %q: want postgres://… or empty for SQLite", redactDSN(o.DSN))
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := db.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// Dialect returns "sqlite" or "postgres".
+func (db *DB) Dialect() string { return db.dialect }
+
+// Close closes the connections; it is safe to call more than once.
+func (db *DB) Close() error {
+	db.closeOnce.Do(func() {
+		err := db.write.Close()
+		if db.read != db.write {
+			err = errors.Join(err, db.read.Close())
+		}
+		db.closeErr = err
+	})
+	return db.closeErr
+}
+
+// ConfigVersion returns the current config version with one cheap SELECT.
+func (db *DB) ConfigVersion(ctx context.Context) (int64, error) {
+	var v int64
+	if err := db.read.QueryRowContext(ctx, "SELECT version FROM config_version WHERE id = 1").Scan(&v); err != nil {
+		return 0, fmt.Errorf("store: read config version: %w", err)
+	}
+	return v, nil
+}
+
+// Update runs fn in one write transaction and commits when fn returns nil.
+// On SQLite write transactions are serialised (one writer connection, BEGIN
+// IMMEDIATE); on PostgreSQL they run at READ COMMITTED and lock rows as asked
+// (Customer with forUpdate). fn is run again, from scratch, when the engine
+// reports a transient conflict; an error or a panic in fn rolls back. fn must
+// not call Update itself.
+func (db *DB) Update(ctx context.Context, fn func(sipdesk.Tx) error) error {
+	var err error
+	for attempt := 1; ; attempt++ {
+		err = db.run(ctx, db.write, nil, fn)
+		if err == nil || !db.retryable(err) || attempt >= maxAttempts || ctx.Err() != nil {
+			return err
+		}
+		db.log.Debug("store: retrying transaction", "attempt", attempt, "err", err)
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(attempt*attempt) * 10 * time.Millisecond):
+		}
+	}
+}
+
+// View runs fn in a read-only transaction (a consistent snapshot).
+func (db *DB) View(ctx context.Context, fn func(sipdesk.Tx) error) error {
+	var opts *sql.TxOptions
+	if db.dialect == DialectPostgres {
+		// SQLite's read pool is query_only already; its driver would start a
+		// plain deferred transaction anyway.
+		opts = &sql.TxOptions{ReadOnly: true}
+	}
+	return db.run(ctx, db.read, opts, fn)
+}
+
+func (db *DB) run(ctx context.Context, pool *sql.DB, opts *sql.TxOptions, fn func(sipdesk.Tx) error) (err error) {
+	stx, err := pool.BeginTx(ctx, opts)
+	if err != nil {
+		return fmt.Errorf("store: begin: %w", db.mapErr(err))
+	}
+	t := &tx{ctx: ctx, tx: stx, db: db, readOnly: opts != nil && opts.ReadOnly}
+	committed := false
+	defer func() {
+		if !committed {
+			stx.Rollback()
+		}
+	}()
+	if err := fn(t); err != nil {
+		return err
+	}
+	if err := stx.Commit(); err != nil {
+		return fmt.Errorf("store: commit: %w", db.mapErr(err))
+	}
+	committed = true
+	return nil
+}
+
+func redactDSN(dsn string) string {
+	if i := strings.Index(dsn, "@"); i >= 0 {
+		if j := strings.Index(dsn, "://"); j >= 0 && j < i {
+			return dsn[:j+3] + "…" + dsn[i:]
+		}
+	}
+	return dsn
+}

@@ -1,0 +1,71 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ConfigChannel is the PostgreSQL NOTIFY channel that carries each new
+// config version (as decimal text).
+const ConfigChannel = "sipdesk_config"
+
+func (db *DB) openPostgres(ctx context.Context, dsn string) error {
+	c, err := newPGConnector(dsn)
+	if err != nil {
+		return fmt.Errorf("store: open PostgreSQL %s: %w", redactDSN(dsn), err)
+	}
+	p := sql.OpenDB(c)
+	p.SetMaxOpenConns(32)
+	p.SetMaxIdleConns(8)
+	p.SetConnMaxIdleTime(5 * time.Minute)
+	p.SetConnMaxLifetime(time.Hour)
+	if err := p.PingContext(ctx); err != nil {
+		p.Close()
+		return fmt.Errorf("store: connect to PostgreSQL %s: %w", redactDSN(dsn), err)
+	}
+	db.write, db.read = p, p
+	return nil
+}
+
+// rebind turns '?' placeholders into PostgreSQL's $1, $2, … (outside quoted
+// strings and identifiers). SQLite queries pass through unchanged.
+func (db *DB) rebind(q string) string {
+	if db.dialect != DialectPostgres {
+		return q
+	}
+	if v, ok := db.rebound.Load(q); ok {
+		return v.(string)
+	}
+	r := rebindDollar(q)
+	db.rebound.Store(q, r)
+	return r
+}
+
+func rebindDollar(q string) string {
+	var b strings.Builder
+	b.Grow(len(q) + 16)
+	n := 0
+	var quote byte
+	for i := 0; i < len(q); i++ {
+		c := q[i]
+		switch {
+		case quote != 0:
+			if c == quote {
+				quote = 0
+			}
+		case c == '\'' || c == '"':
+			quote = c
+		case c == '?':
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}

@@ -1,0 +1,92 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+// SQLiteFile is the database file name inside the data folder.
+const SQLiteFile = "sipdesk.db"
+
+// sqlitePragmas apply to every connection.
+//
+// Durability: the database runs in WAL mode with synchronous=FULL, so the WAL
+// is fsynced at every commit and an acknowledged write survives a process
+// crash (kill -9) and a power loss alike. (WAL with synchronous=NORMAL would
+// survive kill -9 too, but could lose the last commits on power loss; writes
+// here are small and infrequent enough that the fsync is cheap.)
+// busy_timeout makes a connection wait for a lock held by another process
+// (a second sipdesk on the same file) instead of failing at once.
+var sqlitePragmas = []string{
+	"busy_timeout(10000)",
+	"foreign_keys(1)",
+	"journal_mode(WAL)",
+	"synchronous(FULL)",
+}
+
+func sqliteDSN(path string, extra ...string) string {
+	q := url.Values{}
+	for _, p := range sqlitePragmas {
+		q.Add("_pragma", p)
+	}
+	for i := 0; i+1 < len(extra); i += 2 {
+		q.Add(extra[i], extra[i+1])
+	}
+	return path + "?" + q.Encode()
+}
+
+// openSQLite opens one writer connection (write transactions start with
+// BEGIN IMMEDIATE and are serialised in the process by the pool of one) and a
+// separate query_only read pool: in WAL mode readers never wait for the
+// writer.
+func (db *DB) openSQLite(ctx context.Context, dir string) error {
+	if dir == "" {
+		return fmt.Errorf("store: SQLite needs a data folder")
+	}
+	if strings.ContainsRune(dir, '?') {
+		return fmt.Errorf("store: data folder %q must not contain '?'", dir)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("store: create data folder: %w", err)
+	}
+	path := filepath.Join(dir, SQLiteFile)
+
+	w, err := sql.Open("sqlite", sqliteDSN(path, "_txlock", "immediate"))
+	if err != nil {
+		return fmt.Errorf("store: open %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxIdleTime(0)
+	w.SetConnMaxLifetime(0)
+	// Connect now so that the file, its mode and WAL exist before readers.
+	if err := w.PingContext(ctx); err != nil {
+		w.Close()
+		return fmt.Errorf("store: open %s: %w", path, err)
+	}
+	for _, f := range []string{path, path + "-wal", path + "-shm"} {
+		if err := os.Chmod(f, 0o600); err != nil && !os.IsNotExist(err) {
+			w.Close()
+			return fmt.Errorf("store: %w", err)
+		}
+	}
+
+	r, err := sql.Open("sqlite", sqliteDSN(path, "_pragma", "query_only(1)"))
+	if err != nil {
+		w.Close()
+		return fmt.Errorf("store: open %s: %w", path, err)
+	}
+	n := max(4, runtime.GOMAXPROCS(0))
+	r.SetMaxOpenConns(n)
+	r.SetMaxIdleConns(n)
+	db.write, db.read = w, r
+	return nil
+}

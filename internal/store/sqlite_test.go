@@ -1,0 +1,184 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/sipdesk/sipdesk"
+	"github.com/sipdesk/sipdesk/internal/store/storetest"
+)
+
+func testKey(t *testing.T) []byte {
+	t.Helper()
+	k := make([]byte, SecretKeyLen)
+	rand.Read(k)
+	return k
+}
+
+func openT(t *testing.T, o Options) *DB {
+	t.Helper()
+	db, err := Open(t.Context(), o)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func TestSQLite(t *testing.T) {
+	dir, key := t.TempDir(), testKey(t)
+	storetest.Run(t, func(t *testing.T) sipdesk.Store {
+		db := openT(t, Options{DataDir: dir, SecretKey: key})
+		if db.Dialect() != DialectSQLite {
+			t.Fatalf("Dialect() = %q", db.Dialect())
+		}
+		return db
+	})
+}
+
+func TestSQLiteFiles(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	db := openT(t, Options{DataDir: dir, SecretKey: testKey(t)})
+	for path, want := range map[string]os.FileMode{dir: 0o700, filepath.Join(dir, SQLiteFile): 0o600} {
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fi.Mode().Perm(); got != want {
+			t.Errorf("%s: mode %o, want %o", path, got, want)
+		}
+	}
+	var mode string
+	if err := db.read.QueryRow("PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
+		t.Errorf("journal_mode = %q (%v), want wal", mode, err)
+	}
+	var fk, sync int
+	if err := db.write.QueryRow("PRAGMA foreign_keys").Scan(&fk); err != nil || fk != 1 {
+		t.Errorf("foreign_keys = %d (%v), want 1", fk, err)
+	}
+	if err := db.write.QueryRow("PRAGMA synchronous").Scan(&sync); err != nil || sync != 2 {
+		t.Errorf("synchronous = %d (%v), want 2 (FULL)", sync, err)
+	}
+}
+
+// TestSQLiteConcurrentOpen starts several stores on a new data folder at
+// once, as processes would: every migration is applied exactly once.
+func TestSQLiteConcurrentOpen(t *testing.T) {
+	dir, key := t.TempDir(), testKey(t)
+	testConcurrentOpen(t, func(ctx context.Context) (*DB, error) { return Open(ctx, Options{DataDir: dir, SecretKey: key}) })
+}
+
+func testConcurrentOpen(t *testing.T, open func(context.Context) (*DB, error)) {
+	const n = 4
+	dbs := make([]*DB, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			dbs[i], errs[i] = open(t.Context())
+		}()
+	}
+	wg.Wait()
+	for i := range n {
+		if errs[i] != nil {
+			t.Fatalf("Open %d: %v", i, errs[i])
+		}
+		defer dbs[i].Close()
+	}
+	ms, err := migrations(dbs[0].Dialect())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var count int
+	if err := dbs[0].read.QueryRow("SELECT COUNT(*) FROM schema_migrations").Scan(&count); err != nil {
+		t.Fatal(err)
+	}
+	if count != len(ms) {
+		t.Errorf("schema_migrations has %d rows, want %d", count, len(ms))
+	}
+	if v, err := dbs[n-1].ConfigVersion(t.Context()); err != nil || v != 0 {
+		t.Errorf("ConfigVersion = %d, %v; want 0", v, err)
+	}
+}
+
+// TestNoSecretsInClear checks that neither the SIP password nor the JWT
+// secrets appear anywhere in the database files.
+func TestNoSecretsInClear(t *testing.T) {
+	dir := t.TempDir()
+	db := openT(t, Options{DataDir: dir, SecretKey: testKey(t)})
+	secrets := insertSecrets(t, db)
+	files := []string{SQLiteFile, SQLiteFile + "-wal", SQLiteFile + "-shm"}
+	check := func(when string) {
+		read := 0
+		for _, f := range files {
+			b, err := os.ReadFile(filepath.Join(dir, f))
+			if os.IsNotExist(err) {
+				continue
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			read += len(b)
+			for _, s := range secrets {
+				if bytes.Contains(b, []byte(s)) {
+					t.Errorf("%s: %s contains the secret %q", when, f, s)
+				}
+			}
+		}
+		if read == 0 {
+			t.Fatalf("%s: no database file found", when)
+		}
+	}
+	check("open")
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	check("closed")
+}
+
+// insertSecrets stores a SIP account made from a known password and JWT
+// secrets, checks they round trip, and returns the strings that must never
+// be stored in clear.
+func insertSecrets(t *testing.T, db *DB) []string {
+	t.Helper()
+	const (
+		password   = "Clear-Text-Password-9876"
+		jwtSecret  = "JwtSecretInClearJwtSecretInClear"
+		prevSecret = "PrevSecretInClearPrevSecret12345"
+	)
+	var a *sipdesk.SIPAccount
+	err := db.Update(t.Context(), func(tx sipdesk.Tx) error {
+		c := &sipdesk.Customer{Email: "secret@example.com", BillingState: sipdesk.BillingPaid}
+		if err := tx.InsertCustomer(c); err != nil {
+			return err
+		}
+		a = &sipdesk.SIPAccount{CustomerID: c.ID, Name: "secret", AuthType: sipdesk.AuthPassword, Username: "secretuser1",
+			Digest: sipdesk.NewDigestHashes("secretuser1", "sip.example.com", password), Status: sipdesk.StatusActive,
+			JWTEnabled: true, JWTSecret: jwtSecret, JWTPrevSecret: prevSecret}
+		return tx.InsertSIPAccount(a)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.View(t.Context(), func(tx sipdesk.Tx) error {
+		got, err := tx.SIPAccount(0, a.ID)
+		if err != nil {
+			return err
+		}
+		if got.JWTSecret != jwtSecret || got.JWTPrevSecret != prevSecret {
+			t.Errorf("JWT secrets read back as %q, %q", got.JWTSecret, got.JWTPrevSecret)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []string{password, jwtSecret, prevSecret}
+}

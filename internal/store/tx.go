@@ -1,0 +1,135 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/sipdesk/sipdesk"
+)
+
+// tx implements sipdesk.Tx on one database/sql transaction. Its methods live
+// in one file per aggregate.
+type tx struct {
+	ctx      context.Context
+	tx       *sql.Tx
+	db       *DB
+	readOnly bool
+}
+
+var _ sipdesk.Tx = (*tx)(nil)
+
+func (t *tx) exec(q string, args ...any) (sql.Result, error) {
+	return t.tx.ExecContext(t.ctx, t.db.rebind(q), args...)
+}
+
+func (t *tx) query(q string, args ...any) (*sql.Rows, error) {
+	return t.tx.QueryContext(t.ctx, t.db.rebind(q), args...)
+}
+
+func (t *tx) queryRow(q string, args ...any) *sql.Row {
+	return t.tx.QueryRowContext(t.ctx, t.db.rebind(q), args...)
+}
+
+// insert runs an INSERT … RETURNING id and returns the id.
+func (t *tx) insert(q string, args ...any) (int64, error) {
+	var id int64
+	err := t.queryRow(q+" RETURNING id", args...).Scan(&id)
+	return id, err
+}
+
+// fail wraps a database error: constraint violations become sipdesk errors,
+// anything else keeps its chain under some context.
+func (t *tx) fail(what string, err error) error {
+	var de *sipdesk.Error
+	if errors.As(err, &de) {
+		return err
+	}
+	if m := t.db.mapErr(err); m != err {
+		return m
+	}
+	return fmt.Errorf("store: %s: %w", what, err)
+}
+
+// get maps sql.ErrNoRows to a not found error for the entity.
+func (t *tx) get(entity, what string, err error) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return notFound(entity)
+	}
+	return t.fail(what, err)
+}
+
+// affected returns a not found error when res touched no row.
+func (t *tx) affected(entity, what string, res sql.Result, err error) error {
+	if err != nil {
+		return t.fail(what, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return t.fail(what, err)
+	}
+	if n == 0 {
+		return notFound(entity)
+	}
+	return nil
+}
+
+// scoped appends "AND <col> = ?" to q and the id to args when customerID is
+// not 0: every customer-scoped query goes through it.
+func scoped(q string, args []any, col string, customerID int64) (string, []any) {
+	if customerID == 0 {
+		return q, args
+	}
+	return q + " AND " + col + " = ?", append(args, customerID)
+}
+
+// BumpConfigVersion increments the config version in this transaction and
+// returns it; on PostgreSQL it also notifies ConfigChannel at commit.
+func (t *tx) BumpConfigVersion() (int64, error) {
+	var v int64
+	if err := t.queryRow("UPDATE config_version SET version = version + 1 WHERE id = 1 RETURNING version").Scan(&v); err != nil {
+		return 0, t.fail("bump config version", err)
+	}
+	if t.db.dialect == DialectPostgres {
+		if _, err := t.exec("SELECT pg_notify('"+ConfigChannel+"', ?)", strconv.FormatInt(v, 10)); err != nil {
+			return 0, t.fail("notify config version", err)
+		}
+	}
+	return v, nil
+}
+
+// Time columns are unix milliseconds UTC; the zero time is 0.
+func ms(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+func fromMS(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(v).UTC()
+}
+
+// now is the current time at the precision the store keeps.
+func now() time.Time { return time.UnixMilli(time.Now().UnixMilli()).UTC() }
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// limitClause returns " LIMIT n", or "" for n <= 0 (no limit).
+func limitClause(n int) string {
+	if n <= 0 {
+		return ""
+	}
+	return " LIMIT " + strconv.Itoa(n)
+}
