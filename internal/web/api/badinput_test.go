@@ -74,10 +74,10 @@ func (e *env) snapshot() string {
 
 func TestBadInput(t *testing.T) {
 	e := newEnv(t)
-	a := e.customer("a@example.com", "+15551230001") // paid, with IP, inactive and active accounts
-	b := e.customer("b@example.com", "+15551230002") // paid, another customer
+	a := e.customer("a@example.com", "+15551230001")  // paid, with IP, inactive and active accounts
+	b := e.customer("b@example.com", "+15551230002")  // paid, another customer
 	tr := e.customer("t@example.com", "+15551230003") // trial
-	q := e.customer("q@example.com", "+15551230004") // trial at its quota
+	q := e.customer("q@example.com", "+15551230004")  // trial at its quota
 	e.topUp(a)
 	e.topUp(b)
 
@@ -100,7 +100,9 @@ func TestBadInput(t *testing.T) {
 	}
 	bSA := func(suffix string) string { return idPath(sa, b.first, suffix) }
 	aSA := func(suffix string) string { return idPath(sa, a.first, suffix) }
-	pw := func(p string) map[string]any { return map[string]any{"name": "New", "username": "goodname1", "password": p} }
+	pw := func(p string) map[string]any {
+		return map[string]any{"name": "New", "username": "goodname1", "password": p}
+	}
 
 	cases := []struct {
 		name   string

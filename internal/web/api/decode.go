@@ -98,8 +98,7 @@ func jsonType(t string) string {
 	switch {
 	case strings.HasPrefix(t, "[]"):
 		return "an array"
-	case t == "string" || strings.HasSuffix(t, ".Status") || strings.HasSuffix(t, ".AuthType") ||
-		strings.HasSuffix(t, "Kind") || strings.HasSuffix(t, "Scope") || strings.HasSuffix(t, "Type"):
+	case t == "string":
 		return "a string"
 	case t == "bool":
 		return "true or false"
@@ -192,7 +191,7 @@ func parsePage(r *http.Request) (page, error) {
 
 // list is the shape of every list answer.
 type list[T any] struct {
-	Items []T   `json:"items"`
+	Items []T     `json:"items"`
 	Next  *string `json:"next"`
 }
 

@@ -44,12 +44,12 @@ func newEnv(t *testing.T) *env {
 
 // customer is a verified customer with an API token and its first SIP account.
 type customer struct {
-	id      int64
-	token   string
-	first   int64
-	phone   string
-	user    string // first account's username
-	pass    string // first account's password
+	id    int64
+	token string
+	first int64
+	phone string
+	user  string // first account's username
+	pass  string // first account's password
 }
 
 func (e *env) customer(email, phone string) customer {
