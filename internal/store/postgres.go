@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
 )
 
 // ConfigChannel is the PostgreSQL NOTIFY channel that carries each new
@@ -14,11 +16,10 @@ import (
 const ConfigChannel = "sipdesk_config"
 
 func (db *DB) openPostgres(ctx context.Context, dsn string) error {
-	c, err := newPGConnector(dsn)
+	p, err := sql.Open("pgx", dsn)
 	if err != nil {
 		return fmt.Errorf("store: open PostgreSQL %s: %w", redactDSN(dsn), err)
 	}
-	p := sql.OpenDB(c)
 	p.SetMaxOpenConns(32)
 	p.SetMaxIdleConns(8)
 	p.SetConnMaxIdleTime(5 * time.Minute)

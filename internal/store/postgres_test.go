@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/stdlib"
+
 	"github.com/sipdesk/sipdesk"
 	"github.com/sipdesk/sipdesk/internal/store/storetest"
 )
@@ -30,11 +32,10 @@ func postgresDSN(t *testing.T) string {
 	if err != nil {
 		t.Fatalf("SIPDESK_TEST_POSTGRES: %v", err)
 	}
-	c, err := newPGConnector(admin)
+	adm, err := sql.Open("pgx", admin)
 	if err != nil {
 		t.Fatalf("SIPDESK_TEST_POSTGRES: %v", err)
 	}
-	adm := sql.OpenDB(c)
 	name := "sipdesk_test_" + strings.ToLower(storetestUniq())
 	if _, err := adm.ExecContext(t.Context(), "CREATE DATABASE "+name); err != nil {
 		adm.Close()
@@ -102,10 +103,10 @@ func TestPostgresNotify(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = conn.Raw(func(dc any) error {
-		pc := dc.(*pgConn)
+		pc := dc.(*stdlib.Conn).Conn()
 		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 		defer cancel()
-		n, err := pc.conn.WaitForNotification(ctx)
+		n, err := pc.WaitForNotification(ctx)
 		if err != nil {
 			return err
 		}
