@@ -5,7 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"net"
-	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -247,6 +246,9 @@ func (s *Server) carrierRequest(req *sip.Request, acct *sipdesk.SIPAccount, numb
 	from := req.From()
 	cid := s.chooseCallerID(acct, number, from, snap)
 	fh := &sip.FromHeader{DisplayName: cid.display, Address: sip.Uri{Scheme: "sip", User: cid.fromUser, Host: s.cfg.AdvertiseHost}}
+	if cid.anonymous {
+		fh.Address.Host = sipdesk.AnonymousHost
+	}
 	fh.Params.Add("tag", sip.GenerateTagN(16))
 	r.AppendHeader(fh)
 	r.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: "+" + number, Host: s.carrier.Host, Port: s.carrier.Port}})
@@ -267,15 +269,36 @@ func (s *Server) carrierRequest(req *sip.Request, acct *sipdesk.SIPAccount, numb
 
 type callerID struct {
 	fromUser, display, pai string
-	privacy                bool
+	privacy, anonymous     bool
 }
 
-// chooseCallerID is the hook the Caller ID decision plugs into: for now the
-// customer's From passes unchanged and P-Asserted-Identity carries the
-// account's default Caller ID.
+// chooseCallerID applies sipdesk.ChooseCallerID (trial → verified phone;
+// else the account's selected rules, then its default) to From and
+// P-Asserted-Identity; a blocked rule gives an anonymous From with
+// Privacy: id while P-Asserted-Identity keeps the account's number.
 func (s *Server) chooseCallerID(acct *sipdesk.SIPAccount, number string, from *sip.FromHeader, snap *snapshot) callerID {
-	c := callerID{fromUser: from.Address.User, display: from.DisplayName, pai: acct.CallerID.DefaultNumber}
-	return c
+	req := sipdesk.CallerIDRequest{Default: acct.CallerID, To: number, FromUser: from.Address.User, FromDisplay: from.DisplayName}
+	if c := snap.custs[acct.CustomerID]; c != nil {
+		req.Trial, req.VerifiedPhone = c.Trial(), c.VerifiedPhone
+	}
+	for _, id := range acct.CallerID.RuleIDs {
+		if r := snap.rules[id]; r != nil && r.CustomerID == acct.CustomerID {
+			req.Rules = append(req.Rules, r)
+		}
+	}
+	ch, err := sipdesk.ChooseCallerID(req)
+	if err != nil || (ch.Number == "" && !ch.Anonymous) {
+		// No decision (e.g. no default number): the device's From passes.
+		return callerID{fromUser: from.Address.User, display: from.DisplayName, pai: acct.CallerID.DefaultNumber}
+	}
+	if ch.Anonymous {
+		pai := acct.CallerID.DefaultNumber
+		if req.Trial || pai == "" {
+			pai = req.VerifiedPhone
+		}
+		return callerID{fromUser: sipdesk.AnonymousUser, display: sipdesk.AnonymousDisplay, pai: pai, privacy: true, anonymous: true}
+	}
+	return callerID{fromUser: ch.Number, display: ch.DisplayName, pai: ch.Number}
 }
 
 func copyBody(from *sip.Request, to *sip.Request) {
@@ -734,5 +757,3 @@ func (s *Server) storedBindings(id int64) []*binding {
 	})
 	return out
 }
-
-var _ = netip.Addr{}

@@ -86,7 +86,9 @@ func TestStatusChangeDropsBindings(t *testing.T) {
 	if r := newUAC(t, "udp", "127.0.0.2", s).login("alice0001", "Secret-pass-1", "MD5"); r.Code != 403 || r.Reason != "Account inactive" {
 		t.Fatalf("after inactive: %d %s", r.Code, r.Reason)
 	}
-	f.modify(b, func(x *sipdesk.SIPAccount) { x.Digest = sipdesk.NewDigestHashes("bob000001", testRealm, "New-secret-22") })
+	f.modify(b, func(x *sipdesk.SIPAccount) {
+		x.Digest = sipdesk.NewDigestHashes("bob000001", testRealm, "New-secret-22")
+	})
 	gone(b.ID)
 	f.update(func(tx sipdesk.Tx) error { return tx.DeleteSIPAccount(0, c.ID) })
 	gone(c.ID)

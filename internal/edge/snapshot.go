@@ -20,6 +20,7 @@ type snapshot struct {
 	ipNets []ipNet
 	dids   map[string]*sipdesk.DID // by "+digits"
 	custs  map[int64]*sipdesk.Customer
+	rules  map[int64]*sipdesk.CallerIDRule
 }
 
 type ipNet struct {
@@ -29,7 +30,8 @@ type ipNet struct {
 
 func emptySnapshot() *snapshot {
 	return &snapshot{version: -1, byUser: map[string]*sipdesk.SIPAccount{}, byID: map[int64]*sipdesk.SIPAccount{},
-		ipHost: map[netip.Addr][]*sipdesk.SIPAccount{}, dids: map[string]*sipdesk.DID{}, custs: map[int64]*sipdesk.Customer{}}
+		ipHost: map[netip.Addr][]*sipdesk.SIPAccount{}, dids: map[string]*sipdesk.DID{}, custs: map[int64]*sipdesk.Customer{},
+		rules: map[int64]*sipdesk.CallerIDRule{}}
 }
 
 // loadSnapshot reads everything the edge needs in one read transaction.
@@ -72,6 +74,13 @@ func loadSnapshot(ctx context.Context, st sipdesk.Store, version int64) (*snapsh
 		}
 		for _, c := range custs {
 			s.custs[c.ID] = c
+		}
+		rules, err := tx.Rules(0)
+		if err != nil {
+			return fmt.Errorf("caller id rules: %w", err)
+		}
+		for _, r := range rules {
+			s.rules[r.ID] = r
 		}
 		return nil
 	})
