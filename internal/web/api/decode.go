@@ -72,10 +72,7 @@ func decodeOptional(w http.ResponseWriter, r *http.Request, dst any) error {
 func decodeError(err error) error {
 	var se *json.SyntaxError
 	var te *json.UnmarshalTypeError
-	var fe *fieldError
 	switch {
-	case errors.As(err, &fe):
-		return badRequest(fe.field, fe.field+": "+fe.msg)
 	case errors.As(err, &se):
 		return badRequest("", fmt.Sprintf("malformed JSON at byte %d", se.Offset))
 	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
@@ -107,11 +104,6 @@ func jsonType(t string) string {
 	}
 	return "an object"
 }
-
-// fieldError is a decode error that names its field itself.
-type fieldError struct{ field, msg string }
-
-func (e *fieldError) Error() string { return e.field + ": " + e.msg }
 
 // opt is a PATCH field: Set when present in the body, Null when it was null.
 type opt[T any] struct {
