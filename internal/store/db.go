@@ -117,7 +117,9 @@ func (db *DB) ConfigVersion(ctx context.Context) (int64, error) {
 // IMMEDIATE); on PostgreSQL they run at READ COMMITTED and lock rows as asked
 // (Customer with forUpdate). fn is run again, from scratch, when the engine
 // reports a transient conflict; an error or a panic in fn rolls back. fn must
-// not call Update itself.
+// not call Update itself. On PostgreSQL a failed statement (a unique
+// violation, say) aborts the transaction, so fn should return such an error
+// rather than carry on with other statements.
 func (db *DB) Update(ctx context.Context, fn func(sipdesk.Tx) error) error {
 	var err error
 	for attempt := 1; ; attempt++ {
