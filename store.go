@@ -16,6 +16,15 @@ type APIToken struct {
 	LastUsedAt time.Time
 }
 
+// Session is a portal login; only its token's hash is stored.
+type Session struct {
+	ID         int64
+	CustomerID int64
+	Hash       string
+	CreatedAt  time.Time
+	ExpiresAt  time.Time
+}
+
 // CallerIDNumber is a number a customer may use as Caller ID once verified
 // with a code, like the signup phone.
 type CallerIDNumber struct {
@@ -121,6 +130,11 @@ type Tx interface {
 	DeleteAPIToken(customerID, id int64) error
 	TouchAPIToken(id int64, at time.Time) error
 
+	InsertSession(s *Session) error
+	SessionByHash(hash string) (*Session, error)
+	DeleteSession(hash string) error
+	DeleteExpiredSessions(now time.Time) (int, error)
+
 	InsertSIPAccount(a *SIPAccount) error // sets ID, CreatedAt, UpdatedAt
 	SIPAccount(customerID, id int64) (*SIPAccount, error)
 	SIPAccounts(customerID int64) ([]*SIPAccount, error) // customerID 0: all, for the edge snapshot
@@ -157,6 +171,8 @@ type Tx interface {
 	InsertMail(m *Mail) error
 	Mails(limit int) ([]*Mail, error) // newest first
 	Mail(id int64) (*Mail, error)
+	// MarkMailSent claims a mail (at non-zero: only an unsent one, else
+	// ENotFound, so two nodes never both send it) or releases it (zero at).
 	MarkMailSent(id int64, at time.Time) error
 	UnsentMails(limit int) ([]*Mail, error)
 

@@ -280,3 +280,27 @@ func TestTrialCallerIDAndSimulation(t *testing.T) {
 		t.Fatalf("bad number: %v", err)
 	}
 }
+
+func TestSessions(t *testing.T) {
+	f := newFixture(t, app.Options{})
+	c, _, _ := f.svc.CreateVerifiedCustomer(f.ctx, "s@example.com", "Portal-Pass-123", "+15551230009")
+	tok, err := f.svc.CreateSession(f.ctx, c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id, err := f.svc.SessionCustomer(f.ctx, tok); err != nil || id != c.ID {
+		t.Fatalf("session: %d %v", id, err)
+	}
+	if _, err := f.svc.SessionCustomer(f.ctx, tok+"x"); sipdesk.ErrorCode(err) != sipdesk.EUnauthorized {
+		t.Fatal("forged session accepted")
+	}
+	f.now = f.now.Add(app.SessionTTL)
+	if _, err := f.svc.SessionCustomer(f.ctx, tok); sipdesk.ErrorCode(err) != sipdesk.EUnauthorized {
+		t.Fatal("expired session accepted")
+	}
+	f.now = f.now.Add(-time.Hour)
+	f.svc.DeleteSession(f.ctx, tok)
+	if _, err := f.svc.SessionCustomer(f.ctx, tok); err == nil {
+		t.Fatal("session alive after logout")
+	}
+}

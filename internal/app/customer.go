@@ -317,3 +317,46 @@ func (s *Service) Customers(ctx context.Context) ([]*sipdesk.Customer, error) {
 	})
 	return cs, err
 }
+
+// SessionTTL is how long a portal login lasts.
+const SessionTTL = 12 * time.Hour
+
+// CreateSession starts a portal session and returns its token (for a
+// cookie); only the token's hash is stored.
+func (s *Service) CreateSession(ctx context.Context, customerID int64) (string, error) {
+	token := sipdesk.GenerateToken("")
+	err := s.update(ctx, func(tx sipdesk.Tx) error {
+		if _, err := tx.DeleteExpiredSessions(s.now()); err != nil {
+			return err
+		}
+		return tx.InsertSession(&sipdesk.Session{CustomerID: customerID, Hash: sipdesk.HashToken(token), CreatedAt: s.now(), ExpiresAt: s.now().Add(SessionTTL)})
+	})
+	if err != nil {
+		return "", err
+	}
+	return token, nil
+}
+
+// SessionCustomer returns the customer of a live session.
+func (s *Service) SessionCustomer(ctx context.Context, token string) (int64, error) {
+	if token == "" {
+		return 0, sipdesk.Errorf(sipdesk.EUnauthorized, "not logged in")
+	}
+	var ss *sipdesk.Session
+	err := s.view(ctx, func(tx sipdesk.Tx) (err error) {
+		ss, err = tx.SessionByHash(sipdesk.HashToken(token))
+		return err
+	})
+	if sipdesk.ErrorCode(err) == sipdesk.ENotFound || err == nil && !s.now().Before(ss.ExpiresAt) {
+		return 0, sipdesk.Errorf(sipdesk.EUnauthorized, "the session has ended: log in again")
+	}
+	if err != nil {
+		return 0, err
+	}
+	return ss.CustomerID, nil
+}
+
+// DeleteSession ends a portal session (logout).
+func (s *Service) DeleteSession(ctx context.Context, token string) error {
+	return s.update(ctx, func(tx sipdesk.Tx) error { return tx.DeleteSession(sipdesk.HashToken(token)) })
+}

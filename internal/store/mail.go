@@ -49,7 +49,11 @@ func (t *tx) Mail(id int64) (*sipdesk.Mail, error) {
 }
 
 func (t *tx) MarkMailSent(id int64, at time.Time) error {
-	res, err := t.exec("UPDATE outbox SET sent_at = ? WHERE id = ?", ms(at), id)
+	q := "UPDATE outbox SET sent_at = ? WHERE id = ?"
+	if !at.IsZero() {
+		q += " AND sent_at = 0" // a claim: only one node wins it
+	}
+	res, err := t.exec(q, ms(at), id)
 	return t.affected("mail", "mark mail sent", res, err)
 }
 

@@ -49,6 +49,8 @@ func Run(t *testing.T, open func(t *testing.T) sipdesk.Store) {
 		{"audit log is newest first and scoped", testAudit},
 		{"credential resets round trip and are bound to the customer's account", testCredentialResets},
 		{"outbox lists newest first and tracks sending", testMails},
+		{"a mail is claimed once and can be released", testMailClaim},
+		{"sessions round trip, delete and expire", testSessions},
 		{"DIDs upsert, move and are scoped", testDIDs},
 		{"registrations replace by contact and expire", testRegistrations},
 		{"nodes are filtered by heartbeat", testNodes},
@@ -1064,6 +1066,47 @@ func testMails(t *testing.T, su *suite) {
 		}
 		return nil
 	})
+}
+
+func testMailClaim(t *testing.T, su *suite) {
+	s := su.open(t)
+	m := &sipdesk.Mail{To: uniq() + "@example.com", Subject: "claim", Text: "t"}
+	update(t, s, func(tx sipdesk.Tx) error { return tx.InsertMail(m) })
+	update(t, s, func(tx sipdesk.Tx) error { return tx.MarkMailSent(m.ID, at(time.Minute)) })
+	wantCode(t, "second claim", txErr(t, s, func(tx sipdesk.Tx) error { return tx.MarkMailSent(m.ID, at(2*time.Minute)) }), sipdesk.ENotFound, "")
+	update(t, s, func(tx sipdesk.Tx) error { return tx.MarkMailSent(m.ID, time.Time{}) })
+	update(t, s, func(tx sipdesk.Tx) error { return tx.MarkMailSent(m.ID, at(3*time.Minute)) })
+}
+
+func testSessions(t *testing.T, su *suite) {
+	s := su.open(t)
+	c := newCustomer(t, s)
+	live := &sipdesk.Session{CustomerID: c.ID, Hash: "h" + uniq(), CreatedAt: at(0), ExpiresAt: at(time.Hour)}
+	old := &sipdesk.Session{CustomerID: c.ID, Hash: "h" + uniq(), CreatedAt: at(0), ExpiresAt: at(-time.Hour)}
+	update(t, s, func(tx sipdesk.Tx) error {
+		if err := tx.InsertSession(live); err != nil {
+			return err
+		}
+		return tx.InsertSession(old)
+	})
+	view(t, s, func(tx sipdesk.Tx) error {
+		got, err := tx.SessionByHash(live.Hash)
+		if err != nil {
+			return err
+		}
+		equal(t, "SessionByHash", got, live)
+		return nil
+	})
+	update(t, s, func(tx sipdesk.Tx) error {
+		n, err := tx.DeleteExpiredSessions(at(0))
+		if err == nil && n < 1 {
+			t.Errorf("DeleteExpiredSessions deleted %d", n)
+		}
+		return err
+	})
+	wantCode(t, "expired session", txErr(t, s, func(tx sipdesk.Tx) error { _, err := tx.SessionByHash(old.Hash); return err }), sipdesk.ENotFound, "")
+	update(t, s, func(tx sipdesk.Tx) error { return tx.DeleteSession(live.Hash) })
+	wantCode(t, "deleted session", txErr(t, s, func(tx sipdesk.Tx) error { _, err := tx.SessionByHash(live.Hash); return err }), sipdesk.ENotFound, "")
 }
 
 // Edge data.
