@@ -67,7 +67,7 @@ func openStore(ctx context.Context, s config.Store, log *slog.Logger) (*store.DB
 }
 
 func runServe(ctx context.Context, cfg *config.Serve, log *slog.Logger) error {
-	db, _, err := openStore(ctx, cfg.Store, log)
+	db, key, err := openStore(ctx, cfg.Store, log)
 	if err != nil {
 		return err
 	}
@@ -125,7 +125,7 @@ func runServe(ctx context.Context, cfg *config.Serve, log *slog.Logger) error {
 		}
 	}
 	if cfg.Role != "portal" {
-		edgeApplied, err := startEdge(ctx, cfg, svc, reg, log, start)
+		edgeApplied, err := startEdge(ctx, cfg, svc, key, reg, log, start)
 		if err != nil {
 			return err
 		}
@@ -145,31 +145,37 @@ func runServe(ctx context.Context, cfg *config.Serve, log *slog.Logger) error {
 
 // nodeLoop reports this node's heartbeat and applied config version, and
 // moves accounts out of in_process once every live edge has applied them.
+// It watches its own edge's applied version closely (a cheap atomic load) so
+// that on a single node an account is active within moments of its change;
+// other nodes' progress is checked every half second.
 func nodeLoop(ctx context.Context, svc *app.Service, cfg *config.Serve, applied func() int64, log *slog.Logger) error {
-	t := time.NewTicker(500 * time.Millisecond)
+	t := time.NewTicker(50 * time.Millisecond)
 	defer t.Stop()
 	var seen int64 = -1
-	var lastBeat time.Time
+	var lastBeat, lastCheck time.Time
 	var lastApplied int64 = -2
 	for {
 		now := time.Now()
 		a := applied()
-		if a != lastApplied || now.Sub(lastBeat) >= 2*time.Second {
+		changed := a != lastApplied
+		if changed || now.Sub(lastBeat) >= 2*time.Second {
 			if err := svc.Heartbeat(ctx, cfg.Node, cfg.Role, a); err != nil {
 				log.Warn("heartbeat failed", "err", err)
 			} else {
 				lastBeat, lastApplied = now, a
 			}
 		}
-		v, n, err := svc.ActivateApplied(ctx, seen)
-		switch {
-		case err != nil:
-			log.Warn("activating applied accounts failed", "err", err)
-		case n > 0:
-			log.Info("SIP accounts applied at every edge", "activated", n, "version", v)
-			seen = v
-		default:
-			seen = v
+		if changed || now.Sub(lastCheck) >= 500*time.Millisecond {
+			lastCheck = now
+			v, n, err := svc.ActivateApplied(ctx, seen)
+			if err != nil {
+				log.Warn("activating applied accounts failed", "err", err)
+			} else {
+				if n > 0 {
+					log.Info("SIP accounts applied at every edge", "activated", n, "version", v)
+				}
+				seen = v
+			}
 		}
 		select {
 		case <-ctx.Done():
