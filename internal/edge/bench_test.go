@@ -22,7 +22,7 @@ func BenchmarkDigestVerify(b *testing.B) {
 		b.Run(alg, func(b *testing.B) {
 			d := newDigestAuth(testRealm, testKey, time.Now)
 			ha := sipdesk.NewDigestHashes("alice0001", testRealm, "Secret-pass-1")
-			ch, _ := siptest.ParseChallenge(d.Challenges(false)[0])
+			ch, _ := siptest.ParseChallenge(d.Challenges(false, false)[0])
 			ch.Algorithm = alg
 			creds := make([]Credentials, 0, 1024)
 			for i := range 1024 {

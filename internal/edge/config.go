@@ -37,6 +37,11 @@ type Config struct {
 	// order of preference); the default puts MD5 first for clients that
 	// only read the first challenge.
 	SHA256First bool
+	// MD5OnlyUserAgents are User-Agent prefixes that get an MD5-only
+	// challenge: libre before 2.0 (baresip 1.x) fails the whole
+	// authentication when any challenge is not MD5. Default
+	// DefaultMD5OnlyUserAgents; an empty non-nil slice disables it.
+	MD5OnlyUserAgents []string
 	// Admission is called around forwarding an outbound call (channel
 	// limits); nil admits everything.
 	Admission Admission
@@ -98,11 +103,18 @@ func (c *Config) setDefaults() error {
 		}
 		c.AdvertiseHost = h
 	}
+	if c.MD5OnlyUserAgents == nil {
+		c.MD5OnlyUserAgents = DefaultMD5OnlyUserAgents
+	}
 	if c.Admission == nil {
 		c.Admission = nopAdmission{}
 	}
 	return nil
 }
+
+// DefaultMD5OnlyUserAgents are the clients known to fail on a SHA-256
+// challenge next to the MD5 one.
+var DefaultMD5OnlyUserAgents = []string{"baresip v0.", "baresip v1."}
 
 // addrMatcher matches source addresses against IPs, CIDRs and IP:port.
 type addrMatcher struct {

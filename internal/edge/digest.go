@@ -73,7 +73,7 @@ func (d *digestAuth) checkNonce(n string) (ours, fresh bool) {
 // clients (sipp 3.6, older libre/baresip) answer the first challenge only and
 // give up when it is not MD5, while RFC 8760 clients pick the strongest one
 // they support whatever the order.
-func (d *digestAuth) Challenges(stale bool) []string {
+func (d *digestAuth) Challenges(stale, md5Only bool) []string {
 	n := d.Nonce()
 	st := ""
 	if stale {
@@ -83,6 +83,10 @@ func (d *digestAuth) Challenges(stale bool) []string {
 	algs := []string{sipdesk.AlgMD5, sipdesk.AlgSHA256}
 	if d.sha256First {
 		algs = []string{sipdesk.AlgSHA256, sipdesk.AlgMD5}
+	}
+	if md5Only {
+		algs = algs[:0:0]
+		algs = append(algs, sipdesk.AlgMD5)
 	}
 	for _, alg := range algs {
 		out = append(out, `Digest realm="`+d.realm+`", nonce="`+n+`", algorithm=`+alg+`, qop="auth"`+st)

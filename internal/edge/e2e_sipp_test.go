@@ -98,10 +98,14 @@ type sippUAS struct {
 }
 
 func startSippUAS(t *testing.T, ip string, port, calls int) *sippUAS {
+	return startSippUASScenario(t, "uas_b2bua.xml", ip, port, calls)
+}
+
+func startSippUASScenario(t *testing.T, sf, ip string, port, calls int) *sippUAS {
 	t.Helper()
 	bin := siptest.Need(t, "sipp")
 	u := &sippUAS{dir: t.TempDir(), done: make(chan error, 1)}
-	u.cmd = exec.Command(bin, "-sf", scenario("uas_b2bua.xml"), "-i", ip, "-p", fmt.Sprint(port), "-bind_local",
+	u.cmd = exec.Command(bin, "-sf", scenario(sf), "-i", ip, "-p", fmt.Sprint(port), "-bind_local",
 		"-m", fmt.Sprint(calls), "-timeout", "60s", "-nostdin", "-trace_msg", "-message_file", filepath.Join(u.dir, "msg.log"),
 		"-mp", fmt.Sprint(20000+port%1000*10))
 	u.cmd.Dir = u.dir

@@ -444,7 +444,16 @@ func (s *Server) challenge(tx sip.ServerTransaction, req *sip.Request, stale boo
 		code, reason, hname = 401, "Unauthorized", "WWW-Authenticate"
 	}
 	var hs []sip.Header
-	for _, v := range s.auth.Challenges(stale) {
+	md5Only := false
+	if h := req.GetHeader("User-Agent"); h != nil {
+		ua := h.Value()
+		for _, p := range s.cfg.MD5OnlyUserAgents {
+			if strings.HasPrefix(ua, p) {
+				md5Only = true
+			}
+		}
+	}
+	for _, v := range s.auth.Challenges(stale, md5Only) {
 		hs = append(hs, sip.NewHeader(hname, v))
 	}
 	s.respond(tx, req, code, reason, hs...)
