@@ -154,3 +154,21 @@ func sipgoDir(t *testing.T) string {
 	}
 	return out
 }
+
+// TestBindingsSurviveRestart: bindings are kept in the store and loaded by
+// the next edge process.
+func TestBindingsSurviveRestart(t *testing.T) {
+	st := openStore(t)
+	f := fixture{t, st}
+	a := f.passwordAccount(f.customer(), "alice0001", "Secret-pass-1")
+	t.Run("first edge", func(t *testing.T) {
+		s := startEdge(t, st, nil)
+		if r := newUAC(t, "udp", "127.0.0.2", s).login("alice0001", "Secret-pass-1", "MD5"); r.Code != 200 {
+			t.Fatal(r.Code)
+		}
+	})
+	s := startEdge(t, st, nil)
+	if n := len(s.regs.Lookup(a.ID, time.Now())); n != 1 {
+		t.Fatalf("bindings after restart: %d", n)
+	}
+}
