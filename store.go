@@ -188,6 +188,21 @@ type Tx interface {
 	Registrations(sipAccountID int64) ([]*Registration, error) // 0: all
 	DeleteExpiredRegistrations(now time.Time) (int, error)
 
+	// Channel leases. CountLeases counts live leases (expiring after now)
+	// of the customer and of the SIP account; outboundOnly limits the count
+	// to outbound calls. DeleteLease reports whether the lease existed, so
+	// a release is idempotent.
+	InsertLease(l *CallLease) error
+	CountLeases(customerID, sipAccountID int64, outboundOnly bool, now time.Time) (customer, account int, err error)
+	DeleteLease(callID string) (bool, error)
+	RenewLeases(node string, until time.Time) (int, error)
+	DeleteExpiredLeases(now time.Time) (int, error)
+	Leases(customerID int64, now time.Time) ([]*CallLease, error) // live leases; 0: all
+
+	InsertCallRecord(r *CallRecord) error
+	UpdateCallRecord(r *CallRecord) error
+	CallRecords(f CallFilter) ([]*CallRecord, error) // newest first
+
 	PutNode(n *Node) error
 	Nodes(aliveSince time.Time) ([]*Node, error)
 }

@@ -1,0 +1,95 @@
+package app
+
+import (
+	"context"
+
+	"github.com/sipdesk/sipdesk"
+)
+
+// AcquireChannel admits a call or refuses it, in one transaction: the
+// customer's row is locked (PostgreSQL) or the write is serialised (SQLite),
+// live leases are counted, and the lease is inserted only if the call fits
+// the account-wide limit and the SIP account's cap. Calls outside the
+// customer's scope (inbound under "outbound") get a lease without a check,
+// so they still show as live calls.
+func (s *Service) AcquireChannel(ctx context.Context, l *sipdesk.CallLease) error {
+	now := s.now()
+	l.StartedAt, l.ExpiresAt = now, now.Add(sipdesk.LeaseTTL)
+	return s.update(ctx, func(tx sipdesk.Tx) error {
+		c, err := tx.Customer(l.CustomerID, true)
+		if err != nil {
+			return err
+		}
+		if c.Counted(l.Direction) {
+			var a *sipdesk.SIPAccount
+			if l.SIPAccountID != 0 {
+				if a, err = tx.SIPAccount(c.ID, l.SIPAccountID); err != nil {
+					return err
+				}
+			}
+			cn, an, err := tx.CountLeases(c.ID, l.SIPAccountID, c.ChannelScope != sipdesk.ScopeBoth, now)
+			if err != nil {
+				return err
+			}
+			if err := sipdesk.CheckChannels(c, a, cn, an); err != nil {
+				return err
+			}
+		}
+		return tx.InsertLease(l)
+	})
+}
+
+// ReleaseChannel frees a call's channel; releasing twice is harmless.
+func (s *Service) ReleaseChannel(ctx context.Context, callID string) error {
+	return s.update(ctx, func(tx sipdesk.Tx) error {
+		_, err := tx.DeleteLease(callID)
+		return err
+	})
+}
+
+// RenewLeases extends the leases of a node's live calls and drops the
+// expired leases of dead nodes.
+func (s *Service) RenewLeases(ctx context.Context, node string) error {
+	now := s.now()
+	return s.update(ctx, func(tx sipdesk.Tx) error {
+		if _, err := tx.RenewLeases(node, now.Add(sipdesk.LeaseTTL)); err != nil {
+			return err
+		}
+		_, err := tx.DeleteExpiredLeases(now)
+		return err
+	})
+}
+
+// ActiveCalls lists the customer's live calls (0: every customer).
+func (s *Service) ActiveCalls(ctx context.Context, customerID int64) ([]*sipdesk.CallLease, error) {
+	var ls []*sipdesk.CallLease
+	err := s.view(ctx, func(tx sipdesk.Tx) (err error) {
+		ls, err = tx.Leases(customerID, s.now())
+		return err
+	})
+	return ls, err
+}
+
+// SaveCallRecord inserts (r.ID == 0) or updates a call record.
+func (s *Service) SaveCallRecord(ctx context.Context, r *sipdesk.CallRecord) error {
+	return s.update(ctx, func(tx sipdesk.Tx) error {
+		if r.ID == 0 {
+			return tx.InsertCallRecord(r)
+		}
+		return tx.UpdateCallRecord(r)
+	})
+}
+
+// CallRecords lists call records, newest first.
+func (s *Service) CallRecords(ctx context.Context, f sipdesk.CallFilter) ([]*sipdesk.CallRecord, error) {
+	if f.Limit <= 0 || f.Limit > 500 {
+		f.Limit = 50
+	}
+	var rs []*sipdesk.CallRecord
+	err := s.view(ctx, func(tx sipdesk.Tx) (err error) {
+		rs, err = tx.CallRecords(f)
+		return err
+	})
+	return rs, err
+}
+

@@ -1,0 +1,111 @@
+package sipdesk
+
+import "time"
+
+// Call directions.
+const (
+	DirOutbound = "outbound" // a customer's device calls out through the carrier
+	DirInbound  = "inbound"  // the carrier calls a customer's DID
+)
+
+// Lease timing: a node renews its calls' leases every LeaseRenew; a lease
+// not renewed for LeaseTTL (a dead node) frees its channel.
+const (
+	LeaseTTL   = 60 * time.Second
+	LeaseRenew = 20 * time.Second
+)
+
+// CallLease is a live call holding a channel. It lives in the store so that
+// every edge node counts the same calls.
+type CallLease struct {
+	CallID       string // the customer leg's Call-ID as the edge keys it
+	CustomerID   int64
+	SIPAccountID int64
+	Direction    string
+	Node         string
+	StartedAt    time.Time
+	ExpiresAt    time.Time
+}
+
+// Counted reports whether calls of a direction count against the channel
+// limit under the customer's scope.
+func (c *Customer) Counted(direction string) bool {
+	return direction == DirOutbound || c.ChannelScope == ScopeBoth
+}
+
+// CheckChannels decides whether one more call may start, given the calls
+// in use (counted ones only) for the customer and for the SIP account.
+func CheckChannels(c *Customer, a *SIPAccount, customerInUse, accountInUse int) error {
+	if customerInUse >= c.ChannelLimit {
+		return &Error{Code: EChannelLimit, Message: "Channel limit reached"}
+	}
+	if a != nil && a.ChannelCap > 0 && accountInUse >= a.ChannelCap {
+		return &Error{Code: EChannelCap, Message: "SIP account channel cap reached"}
+	}
+	return nil
+}
+
+// Dispositions of a call record.
+const (
+	DispAnswered  = "answered"
+	DispBusy      = "busy"        // 486/600
+	DispNoAnswer  = "no_answer"   // 408/480 or our timeout
+	DispCancelled = "cancelled"   // the caller hung up before answer
+	DispFailed    = "failed"      // any other final failure
+	DispRefused   = "refused"     // refused by sipdesk (see Reason)
+	DispActive    = "in_progress" // not ended yet
+)
+
+// CallRecord is one call attempt.
+type CallRecord struct {
+	ID             int64
+	CallID         string
+	CustomerID     int64
+	SIPAccountID   int64
+	Direction      string
+	From           string // as received
+	To             string // as received
+	CallerID       string // the Caller ID sent to the carrier
+	CallerIDRuleID int64
+	CallerIDReason string
+	StartedAt      time.Time
+	AnsweredAt     time.Time
+	EndedAt        time.Time
+	Disposition    string
+	SIPCode        int
+	Reason         string // API error code of a refusal, or the end reason
+	Node           string
+}
+
+// Duration is the answered time of the call.
+func (r *CallRecord) Duration() time.Duration {
+	if r.AnsweredAt.IsZero() || r.EndedAt.IsZero() {
+		return 0
+	}
+	return r.EndedAt.Sub(r.AnsweredAt)
+}
+
+// DispositionOf classifies a final SIP response code.
+func DispositionOf(code int) string {
+	switch {
+	case code >= 200 && code < 300:
+		return DispAnswered
+	case code == 486 || code == 600 || code == 603:
+		return DispBusy
+	case code == 408 || code == 480:
+		return DispNoAnswer
+	case code == 487:
+		return DispCancelled
+	}
+	return DispFailed
+}
+
+// CallFilter selects call records.
+type CallFilter struct {
+	CustomerID   int64 // 0: every customer
+	SIPAccountID int64
+	Disposition  string
+	Since, Until time.Time
+	BeforeID     int64 // pagination: records older than this id
+	Limit        int
+}
