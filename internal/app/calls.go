@@ -92,4 +92,3 @@ func (s *Service) CallRecords(ctx context.Context, f sipdesk.CallFilter) ([]*sip
 	})
 	return rs, err
 }
-
