@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -361,4 +362,52 @@ func TestStatusTableCoversEveryCode(t *testing.T) {
 		t.Error("status table changed")
 	}
 	_ = context.Background
+}
+
+func TestCallsLists(t *testing.T) {
+	e := newEnv(t)
+	c := e.customer("calls@example.com", "+15551239001")
+	ctx := context.Background()
+	for i, disp := range []string{sipdesk.DispAnswered, sipdesk.DispRefused, sipdesk.DispAnswered} {
+		r := &sipdesk.CallRecord{CallID: fmt.Sprint("c", i), CustomerID: c.id, SIPAccountID: c.first, Direction: sipdesk.DirOutbound,
+			From: "sip:u@x", To: "sip:+442030001111@edge", CallerID: "+15551239001", Disposition: disp, SIPCode: 200, Node: "n1"}
+		if err := e.svc.SaveCallRecord(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.svc.AcquireChannel(ctx, &sipdesk.CallLease{CallID: "live1", CustomerID: c.id, SIPAccountID: c.first, Direction: sipdesk.DirOutbound, Node: "n1"}); err != nil {
+		t.Fatal(err)
+	}
+	r := e.do("GET", "/api/v1/calls?limit=2", c.token, nil)
+	next, _ := r.get("next").(string)
+	if items := r.items(); r.status != 200 || len(items) != 2 || next == "" || items[0]["call_id"] != "c2" {
+		t.Fatalf("first page: %d %s", r.status, r.raw)
+	}
+	r = e.do("GET", "/api/v1/calls?limit=2&after="+next, c.token, nil)
+	if items := r.items(); len(items) != 1 || r.get("next") != nil || items[0]["call_id"] != "c0" {
+		t.Fatalf("second page: %s", r.raw)
+	}
+	r = e.do("GET", "/api/v1/calls?disposition=refused", c.token, nil)
+	if items := r.items(); len(items) != 1 || items[0]["disposition"] != "refused" {
+		t.Fatalf("filtered: %s", r.raw)
+	}
+	if r = e.do("GET", "/api/v1/calls?since=2999-01-01T00:00:00Z", c.token, nil); len(r.items()) != 0 {
+		t.Fatal("since filter ignored")
+	}
+	for _, q := range []string{"since=yesterday", "disposition=maybe", "sip_account=x"} {
+		if r = e.do("GET", "/api/v1/calls?"+q, c.token, nil); r.status != 422 || r.errField() == "" {
+			t.Errorf("%s: %d %s", q, r.status, r.raw)
+		}
+	}
+	r = e.do("GET", "/api/v1/calls/active", c.token, nil)
+	if items := r.items(); len(items) != 1 || items[0]["call_id"] != "live1" {
+		t.Fatalf("active: %s", r.raw)
+	}
+	other := e.customer("calls2@example.com", "+15551239002")
+	if r = e.do("GET", "/api/v1/calls/active", other.token, nil); len(r.items()) != 0 {
+		t.Fatal("another customer sees live calls")
+	}
+	if r = e.do("GET", "/api/v1/calls", other.token, nil); len(r.items()) != 0 {
+		t.Fatal("another customer sees call records")
+	}
 }
