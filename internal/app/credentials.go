@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sipdesk/sipdesk"
+	"github.com/sipdesk/sipdesk/internal/token"
 )
 
 // Credential reset rules.
@@ -187,4 +188,22 @@ func (l *limiter) fail(key int64, now time.Time) {
 		l.hits = map[int64][]time.Time{}
 	}
 	l.hits[key] = append(l.recent(key, now), now)
+}
+
+// SoftphoneToken mints a short-lived JWT for the browser softphone of an
+// active, JWT-enabled password account.
+func (s *Service) SoftphoneToken(ctx context.Context, customerID, id int64) (string, time.Time, error) {
+	a, err := s.SIPAccount(ctx, customerID, id)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	switch {
+	case a.AuthType != sipdesk.AuthPassword:
+		return "", time.Time{}, &sipdesk.Error{Code: sipdesk.EJWTNotEnabled, Message: "IP accounts have no softphone"}
+	case a.Status != sipdesk.StatusActive:
+		return "", time.Time{}, &sipdesk.Error{Code: sipdesk.EAccountInactive, Message: "the SIP account is not active"}
+	case !a.JWTEnabled || a.JWTSecret == "":
+		return "", time.Time{}, &sipdesk.Error{Code: sipdesk.EJWTNotEnabled, Message: "enable JWT authentication on the SIP account first"}
+	}
+	return token.Mint(a.JWTSecret, a.Username, token.PortalTTL, s.now())
 }

@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/sipdesk/sipdesk"
 	"github.com/sipdesk/sipdesk/internal/app"
@@ -194,10 +195,14 @@ func (a *API) softphoneToken(w http.ResponseWriter, r *http.Request, c caller) e
 	if err != nil {
 		return err
 	}
-	if _, err := a.svc.SIPAccount(r.Context(), c.id, id); err != nil {
+	tok, exp, err := a.svc.SoftphoneToken(r.Context(), c.id, id)
+	if err != nil {
 		return err
 	}
-	return sipdesk.Errorf(sipdesk.ENotImplemented, "softphone tokens are not available yet")
+	return reply(w, http.StatusOK, struct {
+		Token     string    `json:"token"`
+		ExpiresAt time.Time `json:"expires_at"`
+	}{tok, exp})
 }
 
 func (a *API) putCallerID(w http.ResponseWriter, r *http.Request, c caller) error {
