@@ -1,0 +1,79 @@
+package ui
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/sipdesk/sipdesk"
+)
+
+type numbersView struct {
+	Page
+	Form
+	Numbers []*sipdesk.CallerIDNumber
+	Trial   bool
+	// Verify is the form of the number whose code was just mistyped.
+	VerifyID  int64
+	VerifyErr string
+}
+
+// numbers lists the verified Caller IDs and those waiting for their code.
+func (u *UI) numbers(q *request) error {
+	return u.numbersPage(q, http.StatusOK, &numbersView{Form: newForm()})
+}
+
+func (u *UI) numbersPage(q *request, status int, v *numbersView) error {
+	ns, err := u.svc.CallerIDNumbers(q.ctx(), q.customer.ID)
+	if err != nil {
+		return err
+	}
+	v.Page, v.Numbers, v.Trial = u.page(q, "Verified Caller IDs", "numbers"), ns, q.customer.Trial()
+	u.render(q, status, "numbers.html", v)
+	return nil
+}
+
+func (u *UI) numberAdd(q *request) error {
+	number := strings.TrimSpace(q.r.PostFormValue("number"))
+	n, err := u.svc.AddCallerIDNumber(q.ctx(), q.customer.ID, number)
+	if err == nil {
+		return u.redirect(q, "/caller-id/numbers", "We sent a code to "+n.Number+": enter it below to verify the number.")
+	}
+	if !userError(err) {
+		return err
+	}
+	v := &numbersView{Form: newForm()}
+	v.Values["number"] = number
+	formError(&v.Form, err, "number")
+	return u.numbersPage(q, http.StatusUnprocessableEntity, v)
+}
+
+func (u *UI) numberVerify(q *request) error {
+	id, err := pathID(q)
+	if err != nil {
+		return err
+	}
+	n, err := u.svc.VerifyCallerIDNumber(q.ctx(), q.customer.ID, id, strings.TrimSpace(q.r.PostFormValue("code")))
+	if err == nil {
+		return u.redirect(q, "/caller-id/numbers", n.Number+" is verified: you can use it as a Caller ID.")
+	}
+	if !userError(err) {
+		return err
+	}
+	return u.numbersPage(q, http.StatusUnprocessableEntity, &numbersView{Form: newForm(), VerifyID: id, VerifyErr: msgOf(err)})
+}
+
+func (u *UI) numberDelete(q *request) error {
+	id, err := pathID(q)
+	if err != nil {
+		return err
+	}
+	if err := u.svc.DeleteCallerIDNumber(q.ctx(), q.customer.ID, id); err != nil {
+		if !userError(err) {
+			return err
+		}
+		v := &numbersView{Form: newForm()}
+		v.Error = msgOf(err)
+		return u.numbersPage(q, http.StatusUnprocessableEntity, v)
+	}
+	return u.redirect(q, "/caller-id/numbers", "Number removed.")
+}

@@ -1,0 +1,219 @@
+package ui
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sipdesk/sipdesk"
+	"github.com/sipdesk/sipdesk/internal/app"
+)
+
+// sessions is what the portal needs of the service for logins.
+type sessions interface {
+	CreateSession(ctx context.Context, customerID int64) (token string, err error)
+	SessionCustomer(ctx context.Context, token string) (customerID int64, err error)
+	DeleteSession(ctx context.Context, token string) error
+}
+
+// sessionsOf returns the service's session store. Until the service has one,
+// an in-memory store stands in (sessions then end with the process).
+func sessionsOf(svc *app.Service) sessions {
+	if s, ok := any(svc).(sessions); ok {
+		return s
+	}
+	return &memSessions{m: map[string]memSession{}}
+}
+
+type memSession struct {
+	customer int64
+	expires  time.Time
+}
+
+type memSessions struct {
+	mu sync.Mutex
+	m  map[string]memSession
+}
+
+const sessionTTL = 12 * time.Hour
+
+func (s *memSessions) CreateSession(_ context.Context, customerID int64) (string, error) {
+	tok := sipdesk.GenerateToken("s_")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	for k, v := range s.m {
+		if now.After(v.expires) {
+			delete(s.m, k)
+		}
+	}
+	s.m[sipdesk.HashToken(tok)] = memSession{customerID, now.Add(sessionTTL)}
+	return tok, nil
+}
+
+func (s *memSessions) SessionCustomer(_ context.Context, token string) (int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := s.m[sipdesk.HashToken(token)]
+	if !ok || time.Now().After(v.expires) {
+		return 0, sipdesk.Errorf(sipdesk.EUnauthorized, "session expired")
+	}
+	return v.customer, nil
+}
+
+func (s *memSessions) DeleteSession(_ context.Context, token string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.m, sipdesk.HashToken(token))
+	return nil
+}
+
+func (u *UI) cookieName(base string) string {
+	if u.opt.Secure {
+		return "__Host-" + base
+	}
+	return base
+}
+
+func (u *UI) setCookie(w http.ResponseWriter, name, value string, maxAge int) {
+	http.SetCookie(w, &http.Cookie{
+		Name: u.cookieName(name), Value: value, Path: "/", MaxAge: maxAge,
+		HttpOnly: true, Secure: u.opt.Secure, SameSite: http.SameSiteLaxMode,
+	})
+}
+
+// loadSession reads the session cookie; an invalid or expired one is
+// dropped and the request goes on logged out.
+func (u *UI) loadSession(q *request) error {
+	c, err := q.r.Cookie(u.cookieName("sipdesk_session"))
+	if err != nil || c.Value == "" || len(c.Value) > 200 {
+		return nil
+	}
+	id, err := u.sess.SessionCustomer(q.ctx(), c.Value)
+	switch sipdesk.ErrorCode(err) {
+	case "":
+	case sipdesk.ENotFound, sipdesk.EUnauthorized:
+		u.setCookie(q.w, "sipdesk_session", "", -1)
+		return nil
+	default:
+		return err
+	}
+	cust, err := u.svc.Customer(q.ctx(), id)
+	if sipdesk.ErrorCode(err) == sipdesk.ENotFound {
+		u.setCookie(q.w, "sipdesk_session", "", -1)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	q.token, q.customer = c.Value, cust
+	return nil
+}
+
+// startSession logs the customer in on this browser.
+func (u *UI) startSession(q *request, customerID int64) error {
+	if q.token != "" { // a new session on login: never keep an old one
+		_ = u.sess.DeleteSession(q.ctx(), q.token)
+	}
+	tok, err := u.sess.CreateSession(q.ctx(), customerID)
+	if err != nil {
+		return err
+	}
+	u.setCookie(q.w, "sipdesk_session", tok, 0)
+	q.token = tok
+	return nil
+}
+
+// Flash messages carry a short, non-secret notice across a redirect.
+func (u *UI) setFlash(q *request, msg string) {
+	u.setCookie(q.w, "sipdesk_flash", url.QueryEscape(msg), 60)
+}
+
+func (u *UI) takeFlash(q *request) string {
+	c, err := q.r.Cookie(u.cookieName("sipdesk_flash"))
+	if err != nil || c.Value == "" {
+		return ""
+	}
+	u.setCookie(q.w, "sipdesk_flash", "", -1)
+	msg, err := url.QueryUnescape(c.Value)
+	if err != nil || len(msg) > 300 {
+		return ""
+	}
+	return msg
+}
+
+// limiter counts failures per key in a sliding window.
+type limiter struct {
+	mu     sync.Mutex
+	max    int
+	window time.Duration
+	hits   map[string][]time.Time
+	now    func() time.Time
+}
+
+func newLimiter(max int, window time.Duration) *limiter {
+	return &limiter{max: max, window: window, hits: map[string][]time.Time{}, now: time.Now}
+}
+
+func (l *limiter) recent(key string) []time.Time {
+	now := l.now()
+	var keep []time.Time
+	for _, t := range l.hits[key] {
+		if now.Sub(t) < l.window {
+			keep = append(keep, t)
+		}
+	}
+	if len(keep) == 0 {
+		delete(l.hits, key)
+	} else {
+		l.hits[key] = keep
+	}
+	return keep
+}
+
+// allow reports whether every key is under its limit.
+func (l *limiter) allow(keys ...string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, k := range keys {
+		n := l.max
+		if strings.HasPrefix(k, "ip:") {
+			n = l.max * 4 // an office behind one address has several people
+		}
+		if len(l.recent(k)) >= n {
+			return false
+		}
+	}
+	return true
+}
+
+func (l *limiter) fail(keys ...string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.hits) > 100000 { // bounded memory under a flood
+		l.hits = map[string][]time.Time{}
+	}
+	for _, k := range keys {
+		l.hits[k] = append(l.recent(k), l.now())
+	}
+}
+
+func (l *limiter) reset(keys ...string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, k := range keys {
+		delete(l.hits, k)
+	}
+}
+
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}

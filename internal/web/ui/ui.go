@@ -1,0 +1,276 @@
+// Package ui is the customer portal: server-rendered pages over the app
+// service (every rule lives there), one file per action as miniflux does,
+// html/template files embedded and parsed at start, one small data-* driven
+// JS file and our own CSS. Forms work without JS (POST, then a redirect or the
+// page re-rendered with the errors next to the fields); JS only enhances.
+package ui
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sipdesk/sipdesk"
+	"github.com/sipdesk/sipdesk/internal/app"
+)
+
+// Options configure the portal.
+type Options struct {
+	Log        *slog.Logger
+	Secure     bool // served over TLS: cookies get Secure (and the __Host- prefix)
+	DevMailbox bool // /dev/mail exists: point the customer to it for codes and emails
+}
+
+// UI is the customer portal.
+type UI struct {
+	svc   *app.Service
+	opt   Options
+	log   *slog.Logger
+	tmpl  *templates
+	sess  sessions
+	csrf  *http.CrossOriginProtection
+	login *limiter // failed logins per email and per client address
+}
+
+// New builds the portal; it panics if the embedded templates do not parse
+// (a build error, caught by the tests).
+func New(svc *app.Service, o Options) *UI {
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	u := &UI{svc: svc, opt: o, log: o.Log, tmpl: mustParseTemplates(), login: newLimiter(5, 15*time.Minute)}
+	u.sess = sessionsOf(svc)
+	u.csrf = http.NewCrossOriginProtection()
+	u.csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "Cross-origin request refused: reload the page and try again.", http.StatusForbidden)
+	}))
+	return u
+}
+
+// Register adds the portal's routes to mux.
+func (u *UI) Register(mux *http.ServeMux) {
+	mux.Handle("GET /static/", u.static())
+	u.public(mux, "GET /{$}", u.home)
+
+	// Signup, phone verification, login.
+	u.public(mux, "GET /signup", u.signupForm)
+	u.public(mux, "POST /signup", u.signupSubmit)
+	u.public(mux, "GET /login", u.loginForm)
+	u.public(mux, "POST /login", u.loginSubmit)
+	u.public(mux, "POST /logout", u.logout)
+	u.unverified(mux, "GET /verify", u.verifyForm)
+	u.unverified(mux, "POST /verify", u.verifySubmit)
+
+	// VoIP Services › SIP Accounts.
+	u.auth(mux, "GET /sip-accounts", u.sipAccounts)
+	u.auth(mux, "GET /sip-accounts/new", u.sipAccountNew)
+	u.auth(mux, "POST /sip-accounts", u.sipAccountCreate)
+	u.auth(mux, "POST /sip-accounts/{id}/reveal", u.sipAccountReveal)
+	u.auth(mux, "GET /sip-accounts/{id}/edit", u.sipAccountEdit)
+	u.auth(mux, "POST /sip-accounts/{id}", u.sipAccountSave)
+	u.auth(mux, "POST /sip-accounts/{id}/jwt", u.sipAccountJWT)
+	u.auth(mux, "POST /sip-accounts/{id}/caller-id", u.sipAccountCallerID)
+	u.auth(mux, "GET /sip-accounts/{id}/delete", u.sipAccountDeleteConfirm)
+	u.auth(mux, "POST /sip-accounts/{id}/delete", u.sipAccountDelete)
+	u.auth(mux, "GET /sip-accounts/{id}/reset", u.sipAccountResetDialog)
+	u.auth(mux, "POST /sip-accounts/{id}/reset", u.sipAccountResetSend)
+	// The email's Edit Credentials link: the token and the portal password
+	// authenticate it, so it also works in a browser that is not logged in.
+	u.public(mux, "GET /sip-accounts/edit-credentials", u.editCredentialsForm)
+	u.public(mux, "POST /sip-accounts/edit-credentials", u.editCredentialsSubmit)
+	u.auth(mux, "GET /softphone", u.softphone)
+
+	// Caller ID.
+	u.auth(mux, "GET /caller-id/rules", u.rules)
+	u.auth(mux, "GET /caller-id/rules/new", u.ruleNew)
+	u.auth(mux, "POST /caller-id/rules", u.ruleCreate)
+	u.auth(mux, "GET /caller-id/rules/{id}/edit", u.ruleEdit)
+	u.auth(mux, "POST /caller-id/rules/{id}", u.ruleUpdate)
+	u.auth(mux, "POST /caller-id/rules/{id}/delete", u.ruleDelete)
+	u.auth(mux, "GET /caller-id/numbers", u.numbers)
+	u.auth(mux, "POST /caller-id/numbers", u.numberAdd)
+	u.auth(mux, "POST /caller-id/numbers/{id}/verify", u.numberVerify)
+	u.auth(mux, "POST /caller-id/numbers/{id}/delete", u.numberDelete)
+
+	// Calls, support, account.
+	u.auth(mux, "GET /calls", u.calls)
+	u.auth(mux, "GET /calls/live", u.callsLive)
+	u.auth(mux, "GET /tickets", u.tickets)
+	u.auth(mux, "GET /tickets/new", u.ticketNew)
+	u.auth(mux, "POST /tickets", u.ticketCreate)
+	u.auth(mux, "GET /audit", u.audit)
+	u.auth(mux, "GET /api-tokens", u.apiTokens)
+	u.auth(mux, "POST /api-tokens", u.apiTokenCreate)
+	u.auth(mux, "POST /api-tokens/{id}/delete", u.apiTokenDelete)
+}
+
+// request is what a handler knows about the caller.
+type request struct {
+	w        http.ResponseWriter
+	r        *http.Request
+	nonce    string
+	token    string            // session token, "" when logged out
+	customer *sipdesk.Customer // nil when logged out
+	flash    string
+}
+
+func (q *request) actor() app.Actor     { return app.CustomerActor(q.customer.ID, "portal") }
+func (q *request) ctx() context.Context { return q.r.Context() }
+
+type handler func(q *request) error
+
+// public serves a page for anyone; the session is loaded when there is one.
+func (u *UI) public(mux *http.ServeMux, pattern string, h handler) {
+	mux.Handle(pattern, u.wrap(h, func(q *request) bool { return true }))
+}
+
+// unverified serves a page for customers who signed up but have not
+// verified their phone yet.
+func (u *UI) unverified(mux *http.ServeMux, pattern string, h handler) {
+	mux.Handle(pattern, u.wrap(h, func(q *request) bool {
+		switch {
+		case q.customer == nil:
+			u.redirectLogin(q)
+			return false
+		case q.customer.BillingState != sipdesk.BillingUnverified:
+			http.Redirect(q.w, q.r, "/sip-accounts", http.StatusSeeOther)
+			return false
+		}
+		return true
+	}))
+}
+
+// auth serves a page for verified customers.
+func (u *UI) auth(mux *http.ServeMux, pattern string, h handler) {
+	mux.Handle(pattern, u.wrap(h, func(q *request) bool {
+		switch {
+		case q.customer == nil:
+			u.redirectLogin(q)
+			return false
+		case q.customer.BillingState == sipdesk.BillingUnverified:
+			http.Redirect(q.w, q.r, "/verify", http.StatusSeeOther)
+			return false
+		}
+		return true
+	}))
+}
+
+func (u *UI) redirectLogin(q *request) {
+	to := "/login"
+	if q.r.Method == http.MethodGet && q.r.URL.Path != "/" {
+		to += "?next=" + url.QueryEscape(q.r.URL.RequestURI())
+	}
+	http.Redirect(q.w, q.r, to, http.StatusSeeOther)
+}
+
+// wrap adds what every page gets: CSRF protection on unsafe methods, the
+// security headers with a fresh CSP nonce, the session and the flash.
+func (u *UI) wrap(h handler, allow func(*request) bool) http.Handler {
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := &request{w: w, r: r, nonce: newNonce()}
+		hd := w.Header()
+		hd.Set("Content-Security-Policy", "default-src 'none'; script-src 'nonce-"+q.nonce+"'; style-src 'self'; "+
+			"img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+		hd.Set("Cache-Control", "no-store")
+		hd.Set("X-Content-Type-Options", "nosniff")
+		hd.Set("X-Frame-Options", "DENY")
+		hd.Set("Referrer-Policy", "same-origin")
+		if err := u.loadSession(q); err != nil {
+			u.fail(q, err)
+			return
+		}
+		q.flash = u.takeFlash(q)
+		if !allow(q) {
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+		if err := h(q); err != nil {
+			u.fail(q, err)
+		}
+	})
+	return u.csrf.Handler(inner)
+}
+
+func newNonce() string {
+	b := make([]byte, 18)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// fail answers an error no handler dealt with: a page with a fitting status.
+func (u *UI) fail(q *request, err error) {
+	code := sipdesk.ErrorCode(err)
+	status := http.StatusInternalServerError
+	msg := "Something went wrong on our side. Please try again in a moment."
+	switch code {
+	case sipdesk.ENotFound:
+		status, msg = http.StatusNotFound, "We could not find that page or item."
+	case sipdesk.EForbidden, sipdesk.ETrialLocked, sipdesk.EQuotaExceeded:
+		status, msg = http.StatusForbidden, sipdesk.ErrorMessage(err)
+	case sipdesk.EUnauthorized:
+		status, msg = http.StatusUnauthorized, sipdesk.ErrorMessage(err)
+	case sipdesk.EInvalid, sipdesk.EConflict:
+		status, msg = http.StatusUnprocessableEntity, sipdesk.ErrorMessage(err)
+	case sipdesk.ERateLimited:
+		status, msg = http.StatusTooManyRequests, sipdesk.ErrorMessage(err)
+	case sipdesk.EUnavailable:
+		status, msg = http.StatusServiceUnavailable, "The service is briefly unavailable. Please try again in a moment."
+	}
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		status, msg = http.StatusRequestEntityTooLarge, "The form was too large."
+	}
+	if status == http.StatusInternalServerError {
+		u.log.Error("portal request failed", "method", q.r.Method, "path", q.r.URL.Path, "err", err)
+	}
+	u.render(q, status, "message.html", &messageView{Page: u.page(q, "Error", ""), Heading: http.StatusText(status), Text: msg})
+}
+
+func (u *UI) home(q *request) error {
+	if q.customer == nil {
+		http.Redirect(q.w, q.r, "/login", http.StatusSeeOther)
+	} else {
+		http.Redirect(q.w, q.r, "/sip-accounts", http.StatusSeeOther)
+	}
+	return nil
+}
+
+// redirect answers a POST with 303 to a page, with a flash message.
+func (u *UI) redirect(q *request, to, flash string) error {
+	if flash != "" {
+		u.setFlash(q, flash)
+	}
+	http.Redirect(q.w, q.r, to, http.StatusSeeOther)
+	return nil
+}
+
+// pathID reads the {id} path value.
+func pathID(q *request) (int64, error) {
+	id, err := strconv.ParseInt(q.r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, sipdesk.Errorf(sipdesk.ENotFound, "not found")
+	}
+	return id, nil
+}
+
+// wantsJSON reports a fetch() from app.js asking for a JSON answer.
+func wantsJSON(r *http.Request) bool {
+	return strings.Contains(r.Header.Get("Accept"), "application/json")
+}
+
+// localPath keeps a redirect target on this site.
+func localPath(p, fallback string) string {
+	if p == "" || !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.HasPrefix(p, "/\\") || strings.ContainsAny(p, "\r\n") {
+		return fallback
+	}
+	return p
+}
+
+func isCode(err error, code string) bool { return sipdesk.ErrorCode(err) == code }
