@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -45,18 +46,32 @@ func (nopAdmission) Release(context.Context, CallInfo)       {}
 // call is one bridged call: leg a is the side that called us (we are its
 // UAS), leg b the side we called (we are its UAC).
 type call struct {
-	info   CallInfo
-	a      *sipgo.DialogServerSession
-	b      *sipgo.DialogClientSession
-	aID    string
-	bID    string
-	start  time.Time
-	timer  *time.Timer
-	ended  atomic.Bool
-	admit  bool
-	log    *slog.Logger
-	result string
+	at      *attempt
+	a       *sipgo.DialogServerSession
+	b       *sipgo.DialogClientSession
+	aID     string
+	bID     string
+	start   time.Time
+	timer   *time.Timer
+	ended   atomic.Bool
+	done    chan struct{} // closed when the call ends
+	refresh chan struct{} // a session refresh from leg a went through
+	se      time.Duration // negotiated session interval with leg a; 0: none (OPTIONS probing)
+	log     *slog.Logger
 }
+
+// ending is why the edge ended an answered call: a code for the call
+// record and the text of the Reason header.
+type ending struct{ code, text string }
+
+var (
+	endBye            = ending{"bye", "BYE"}
+	endMaxDuration    = ending{"max_duration", "Maximum call duration reached"}
+	endSessionExpired = ending{"session_expired", "Session timer expired"}
+	endDeadDialog     = ending{"dead_dialog", "Dead dialog"}
+	endShutdown       = ending{"shutdown", "Server shutting down"}
+	endNoAck          = ending{"no_ack", "No ACK"}
+)
 
 type callTable struct {
 	mu sync.Mutex
@@ -96,7 +111,7 @@ func (t *callTable) Len() int {
 	return len(t.m) / 2
 }
 
-func (t *callTable) endAll(s *Server, reason string) {
+func (t *callTable) endAll(s *Server, reason ending) {
 	t.mu.Lock()
 	var cs []*call
 	for _, c := range t.m {
@@ -177,37 +192,109 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 		}
 	}
 	lg = lg.With("sip_account", acct.ID)
+	at := s.newAttempt(req, sipdesk.DirOutbound, acct)
 	if r := statusRefusal(acct); r != RefuseNone {
-		s.refuse(tx, req, r)
-		lg.Info("call", "result", refusalResult(r))
+		s.refuseCall(tx, req, r, at, lg)
 		return
 	}
 	number, err := sipdesk.NormalizeNumber(dialed)
 	if err != nil {
-		s.refuse(tx, req, RefuseInvalidNumber)
-		lg.Info("call", "result", refusalResult(RefuseInvalidNumber))
+		s.refuseCall(tx, req, RefuseInvalidNumber, at, lg)
 		return
 	}
+	at.info.Number = number
 	if s.carrier.Host == "" {
 		s.respond(tx, req, 503, "No carrier configured")
+		s.finish(at, 503, sipdesk.DispFailed, "no_carrier")
 		lg.Warn("call", "result", "no_carrier")
 		return
 	}
-	info := CallInfo{CallID: callID, Direction: "outbound", Account: acct, CustomerID: acct.CustomerID, Number: number, Node: s.cfg.Node}
-	if err := s.cfg.Admission.Acquire(context.Background(), info); err != nil {
-		r := RefusalForError(err)
-		s.refuse(tx, req, r, retryAfter(r)...)
-		lg.Info("call", "result", refusalResult(r))
+	// The carrier leg is built (Caller ID chosen) before admission so that
+	// refused attempts record the Caller ID they would have had; nothing
+	// is sent before the channel is acquired.
+	leg, cid := s.carrierRequest(req, acct, number, snap)
+	at.rec.CallerID, at.rec.CallerIDRuleID, at.rec.CallerIDReason = cid.number(), cid.ruleID, cid.reason
+	if !s.admit(tx, req, at, lg) {
 		return
 	}
-
-	leg := s.carrierRequest(req, acct, number, snap)
-	s.bridge(req, tx, info, []*sip.Request{leg}, true, lg)
+	s.bridge(req, tx, at, []*sip.Request{leg}, lg)
 }
 
-func retryAfter(r Refusal) []sip.Header {
+// attempt is one call attempt from the moment its SIP account is known:
+// the channel it may hold and its call record.
+type attempt struct {
+	info     CallInfo
+	rec      sipdesk.CallRecord
+	admitted bool // holds a channel (Admission.Release still due)
+	counted  bool // counted in the channels gauge
+	finished atomic.Bool
+}
+
+func (s *Server) newAttempt(req *sip.Request, dir string, acct *sipdesk.SIPAccount) *attempt {
+	callID := req.CallID().Value()
+	at := &attempt{info: CallInfo{CallID: callID, Direction: dir, Account: acct, CustomerID: acct.CustomerID, Node: s.cfg.Node}}
+	at.rec = sipdesk.CallRecord{CallID: callID, CustomerID: acct.CustomerID, SIPAccountID: acct.ID, Direction: dir,
+		From: req.From().Address.String(), To: req.To().Address.String(), StartedAt: s.now(), Disposition: sipdesk.DispActive, Node: s.cfg.Node}
+	if d := req.From().DisplayName; d != "" {
+		at.rec.From = strconv.Quote(d) + " <" + at.rec.From + ">"
+	}
+	return at
+}
+
+// admit acquires the attempt's channel or refuses the call; it reports
+// whether the call may go on.
+func (s *Server) admit(tx sip.ServerTransaction, req *sip.Request, at *attempt, lg *slog.Logger) bool {
+	if err := s.cfg.Admission.Acquire(context.Background(), at.info); err != nil {
+		r := RefusalForError(err)
+		if r == RefuseNone {
+			r = RefuseUnavailable
+		}
+		if r == RefuseUnavailable {
+			lg.Warn("channel admission failed; refusing (fail closed)", "error", err)
+		}
+		s.refuseCall(tx, req, r, at, lg)
+		return false
+	}
+	at.admitted = true
+	if c := s.snap.Load().custs[at.info.CustomerID]; c == nil || c.Counted(at.info.Direction) {
+		at.counted = true
+		s.met.channels.WithLabelValues(strconv.FormatInt(at.info.CustomerID, 10)).Inc()
+	}
+	s.record(at, false)
+	return true
+}
+
+// refuseCall answers a refusal and records the attempt.
+func (s *Server) refuseCall(tx sip.ServerTransaction, req *sip.Request, r Refusal, at *attempt, lg *slog.Logger) {
+	s.refuse(tx, req, r, retryAfter(r, s.cfg.RetryAfter)...)
+	in := Refusals[r]
+	s.finish(at, in.Code, sipdesk.DispRefused, refusalCode(r))
+	lg.Info("call", "result", refusalResult(r))
+}
+
+// finish ends an attempt once: releases its channel and stores its final
+// call record.
+func (s *Server) finish(at *attempt, code int, disp, reason string) {
+	if at == nil || !at.finished.CompareAndSwap(false, true) {
+		return
+	}
+	if at.admitted {
+		at.admitted = false
+		s.cfg.Admission.Release(context.Background(), at.info)
+	}
+	if at.counted {
+		at.counted = false
+		s.met.channels.WithLabelValues(strconv.FormatInt(at.info.CustomerID, 10)).Dec()
+	}
+	at.rec.EndedAt = s.now()
+	at.rec.Disposition, at.rec.SIPCode, at.rec.Reason = disp, code, reason
+	s.met.calls.WithLabelValues(at.info.Direction, disp).Inc()
+	s.record(at, true)
+}
+
+func retryAfter(r Refusal, d time.Duration) []sip.Header {
 	if r == RefuseUnavailable {
-		return []sip.Header{sip.NewHeader("Retry-After", "5")}
+		return []sip.Header{sip.NewHeader("Retry-After", strconv.Itoa(max(1, int(d/time.Second))))}
 	}
 	return nil
 }
@@ -236,7 +323,7 @@ func pickIPAccount(accts []*sipdesk.SIPAccount, dialed string) (*sipdesk.SIPAcco
 // carrierRequest builds the carrier leg's INVITE: new dialog and Call-ID,
 // the customer's From user, the account's Caller ID in P-Asserted-Identity,
 // SDP passed through; identity headers from the customer are not copied.
-func (s *Server) carrierRequest(req *sip.Request, acct *sipdesk.SIPAccount, number string, snap *snapshot) *sip.Request {
+func (s *Server) carrierRequest(req *sip.Request, acct *sipdesk.SIPAccount, number string, snap *snapshot) (*sip.Request, callerID) {
 	target := sip.Uri{Scheme: "sip", User: "+" + number, Host: s.carrier.Host, Port: s.carrier.Port}
 	if tp, ok := s.carrier.UriParams.Get("transport"); ok {
 		target.UriParams = sip.HeaderParams{}
@@ -264,12 +351,22 @@ func (s *Server) carrierRequest(req *sip.Request, acct *sipdesk.SIPAccount, numb
 	}
 	copyBody(req, r)
 	s.setTransport(r, target)
-	return r
+	return r, cid
 }
 
 type callerID struct {
 	fromUser, display, pai string
 	privacy, anonymous     bool
+	ruleID                 int64
+	reason                 string
+}
+
+// number is the Caller ID as the call record keeps it.
+func (c callerID) number() string {
+	if c.anonymous {
+		return sipdesk.AnonymousUser
+	}
+	return c.fromUser
 }
 
 // chooseCallerID applies sipdesk.ChooseCallerID (trial → verified phone;
@@ -289,16 +386,17 @@ func (s *Server) chooseCallerID(acct *sipdesk.SIPAccount, number string, from *s
 	ch, err := sipdesk.ChooseCallerID(req)
 	if err != nil || (ch.Number == "" && !ch.Anonymous) {
 		// No decision (e.g. no default number): the device's From passes.
-		return callerID{fromUser: from.Address.User, display: from.DisplayName, pai: acct.CallerID.DefaultNumber}
+		return callerID{fromUser: from.Address.User, display: from.DisplayName, pai: acct.CallerID.DefaultNumber, reason: "no_decision"}
 	}
 	if ch.Anonymous {
 		pai := acct.CallerID.DefaultNumber
 		if req.Trial || pai == "" {
 			pai = req.VerifiedPhone
 		}
-		return callerID{fromUser: sipdesk.AnonymousUser, display: sipdesk.AnonymousDisplay, pai: pai, privacy: true, anonymous: true}
+		return callerID{fromUser: sipdesk.AnonymousUser, display: sipdesk.AnonymousDisplay, pai: pai, privacy: true, anonymous: true,
+			ruleID: ch.RuleID, reason: ch.Reason}
 	}
-	return callerID{fromUser: ch.Number, display: ch.DisplayName, pai: ch.Number}
+	return callerID{fromUser: ch.Number, display: ch.DisplayName, pai: ch.Number, ruleID: ch.RuleID, reason: ch.Reason}
 }
 
 func copyBody(from *sip.Request, to *sip.Request) {
@@ -329,22 +427,18 @@ func (s *Server) setTransport(r *sip.Request, target sip.Uri) {
 
 // bridge forwards legs (one, or several when forking), relays provisional
 // responses, answers the caller with the first 2xx and keeps the call until
-// a BYE from either side or the maximum duration.
-func (s *Server) bridge(req *sip.Request, tx sip.ServerTransaction, info CallInfo, legs []*sip.Request, admitted bool, lg *slog.Logger) {
-	release := func() {
-		if admitted {
-			s.cfg.Admission.Release(context.Background(), info)
-			admitted = false
-		}
-	}
+// a BYE from either side, the maximum duration or a dead dialog. Every way
+// out finishes the attempt (channel released, call record stored).
+func (s *Server) bridge(req *sip.Request, tx sip.ServerTransaction, at *attempt, legs []*sip.Request, lg *slog.Logger) {
+	info := at.info
 	a, err := s.dua.ReadInvite(req, tx)
 	if err != nil {
-		release()
 		s.respond(tx, req, 500, "Server Internal Error")
+		s.finish(at, 500, sipdesk.DispFailed, "internal")
 		lg.Warn("call", "result", "internal", "error", err)
 		return
 	}
-	ctx, cancel := context.WithTimeout(a.Context(), RingTimeout)
+	ctx, cancel := context.WithTimeout(a.Context(), s.cfg.RingTimeout)
 	defer cancel()
 
 	type result struct {
@@ -384,7 +478,7 @@ func (s *Server) bridge(req *sip.Request, tx sip.ServerTransaction, info CallInf
 		}
 		started++
 		opts := sipgo.AnswerOptions{OnResponse: relay}
-		if info.Direction == "outbound" && s.cfg.CarrierUsername != "" {
+		if info.Direction == sipdesk.DirOutbound && s.cfg.CarrierUsername != "" {
 			opts.Username, opts.Password = s.cfg.CarrierUsername, s.cfg.CarrierPassword
 		}
 		go func() { results <- result{d, d.WaitAnswer(lctx, opts)} }()
@@ -428,43 +522,51 @@ func (s *Server) bridge(req *sip.Request, tx sip.ServerTransaction, info CallInf
 		}
 	}
 	if winner == nil {
-		release()
 		code, reason := 480, "Temporarily Unavailable"
-		if info.Direction == "outbound" {
-			code, reason = 503, "Service Unavailable"
+		why := "no_answer"
+		if info.Direction == sipdesk.DirOutbound {
+			code, reason, why = 503, "Service Unavailable", "carrier_unavailable"
 		}
 		switch {
 		case a.Context().Err() != nil:
+			// The caller canceled: sipgo answered 487; the legs got CANCEL.
+			s.finish(at, 487, sipdesk.DispCancelled, "cancelled")
 			lg.Info("call", "result", "canceled")
-			return // the caller canceled: sipgo answered 487
+			return
 		case best != nil && best.StatusCode != 401 && best.StatusCode != 407:
-			code, reason = best.StatusCode, best.Reason
+			code, reason, why = best.StatusCode, best.Reason, "callee"
 		case ctx.Err() != nil:
-			code, reason = 408, "Request Timeout"
+			code, reason, why = 408, "Request Timeout", "ring_timeout"
 		}
 		if err := a.Respond(code, reason, nil); err != nil {
 			lg.Debug("respond final", "error", err)
 		}
+		s.finish(at, code, sipdesk.DispositionOf(code), why)
 		lg.Info("call", "result", "failed", "sip_code", code)
 		return
 	}
 
-	c := &call{info: info, a: a, b: winner, aID: a.ID, bID: winner.ID, start: s.now(), admit: admitted, log: lg}
-	admitted = false // the call releases it now
+	c := &call{at: at, a: a, b: winner, aID: a.ID, bID: winner.ID, start: s.now(), log: lg,
+		done: make(chan struct{}), refresh: make(chan struct{}, 1)}
 	s.calls.add(c)
-	c.timer = time.AfterFunc(s.cfg.MaxCallDuration, func() {
-		s.endCall(c, "", "Maximum call duration reached")
-	})
+	c.timer = time.AfterFunc(s.cfg.MaxCallDuration, func() { s.endCall(c, "", endMaxDuration) })
 	resp := winner.InviteResponse
 	var hs []sip.Header
 	if ct := resp.ContentType(); ct != nil {
 		hs = append(hs, sip.NewHeader("Content-Type", ct.Value()))
 	}
-	lg.Info("call answered", "carrier_call_id", winner.InviteRequest.CallID().Value())
+	if c.se = s.sessionInterval(req); c.se > 0 {
+		hs = append(hs, sessionTimerHeaders(c.se)...)
+	}
+	at.rec.AnsweredAt = s.now()
+	s.record(at, false)
+	lg.Info("call answered", "carrier_call_id", winner.InviteRequest.CallID().Value(), "session_expires", c.se.String())
 	if err := a.Respond(200, "OK", resp.Body(), hs...); err != nil {
 		lg.Warn("caller did not confirm", "error", err)
-		s.endCall(c, "", "No ACK")
+		s.endCall(c, "", endNoAck)
+		return
 	}
+	go s.watchDialog(c)
 }
 
 // rank orders failure responses for forking: 6xx over 486 over the rest.
@@ -481,26 +583,31 @@ func rank(code int) int {
 }
 
 // endCall ends a call once: BYE to the legs other than from ("a", "b" or ""
-// for both), releases the channel and logs one line.
-func (s *Server) endCall(c *call, from, reason string) {
+// for both, with a Reason header), releases the channel, stores the call
+// record and logs one line.
+func (s *Server) endCall(c *call, from string, why ending) {
 	if !c.ended.CompareAndSwap(false, true) {
 		return
 	}
+	close(c.done)
 	if c.timer != nil {
 		c.timer.Stop()
 	}
 	s.calls.remove(c)
-	if c.admit {
-		s.cfg.Admission.Release(context.Background(), c.info)
+	code := why.code
+	if why == endBye {
+		code = map[string]string{"a": "bye_caller", "b": "bye_callee"}[from]
 	}
+	s.finish(c.at, 200, sipdesk.DispAnswered, code)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	reason := sip.NewHeader("Reason", `SIP;cause=200;text="`+why.text+`"`)
 	var wg sync.WaitGroup
 	if from != "a" {
 		wg.Go(func() {
 			bye := sip.NewRequest(sip.BYE, c.a.InviteRequest.Contact().Address)
 			if from == "" {
-				bye.AppendHeader(sip.NewHeader("Reason", `SIP;cause=200;text="`+reason+`"`))
+				bye.AppendHeader(sip.HeaderClone(reason))
 			}
 			if err := c.a.WriteBye(ctx, bye); err != nil {
 				c.log.Debug("bye a", "error", err)
@@ -515,7 +622,7 @@ func (s *Server) endCall(c *call, from, reason string) {
 			}
 			bye := sip.NewRequest(sip.BYE, target)
 			if from == "" {
-				bye.AppendHeader(sip.NewHeader("Reason", `SIP;cause=200;text="`+reason+`"`))
+				bye.AppendHeader(sip.HeaderClone(reason))
 			}
 			if err := c.b.WriteBye(ctx, bye); err != nil {
 				c.log.Debug("bye b", "error", err)
@@ -524,7 +631,7 @@ func (s *Server) endCall(c *call, from, reason string) {
 	}
 	wg.Wait()
 	by := map[string]string{"a": "caller", "b": "callee", "": "edge"}[from]
-	c.log.Info("call", "result", "completed", "ended_by", by, "reason", reason, "duration", s.now().Sub(c.start).Round(time.Millisecond).String())
+	c.log.Info("call", "result", "completed", "ended_by", by, "reason", why.text, "duration", s.now().Sub(c.start).Round(time.Millisecond).String())
 }
 
 func (s *Server) handleAck(req *sip.Request, tx sip.ServerTransaction) {
@@ -548,7 +655,7 @@ func (s *Server) handleBye(req *sip.Request, tx sip.ServerTransaction) {
 	if err != nil {
 		s.respond(tx, req, 200, "OK")
 	}
-	s.endCall(c, side, "BYE")
+	s.endCall(c, side, endBye)
 }
 
 func (s *Server) handleCancel(req *sip.Request, tx sip.ServerTransaction) {
@@ -630,6 +737,16 @@ wait:
 	ans.SetBody(res.Body())
 	if res.IsSuccess() && req.IsInvite() {
 		ans.AppendHeader(sip.HeaderClone(&s.dua.ContactHDR))
+	}
+	if side == "a" && res.IsSuccess() && (req.IsInvite() || req.Method == sip.UPDATE) && c.se > 0 {
+		// A session refresh (RFC 4028): the interval starts again.
+		for _, h := range sessionTimerHeaders(c.se) {
+			ans.AppendHeader(h)
+		}
+		select {
+		case c.refresh <- struct{}{}:
+		default:
+		}
 	}
 	if err := tx.Respond(ans); err != nil {
 		c.log.Debug("relay in-dialog answer", "error", err)
@@ -725,13 +842,18 @@ func (s *Server) inbound(req *sip.Request, tx sip.ServerTransaction, snap *snaps
 			legs = append(legs, mk(t, net.JoinHostPort(ad.String(), "5060"), ""))
 		}
 	}
+	at := s.newAttempt(req, sipdesk.DirInbound, acct)
+	at.info.Number = did.Number
+	at.rec.CallerID = from.Address.User
+	at.rec.CallerIDReason = "carrier"
 	if len(legs) == 0 {
-		s.refuse(tx, req, RefuseNobodyRegistered)
-		lg.Info("call", "result", "nobody_registered")
+		s.refuseCall(tx, req, RefuseNobodyRegistered, at, lg)
 		return
 	}
-	info := CallInfo{CallID: callID, Direction: "inbound", Account: acct, CustomerID: acct.CustomerID, Number: did.Number, Node: s.cfg.Node}
-	s.bridge(req, tx, info, legs, false, lg)
+	if !s.admit(tx, req, at, lg) {
+		return
+	}
+	s.bridge(req, tx, at, legs, lg)
 }
 
 // storedBindings reads an account's bindings from the store (another node

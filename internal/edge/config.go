@@ -1,12 +1,15 @@
 package edge
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"strings"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Config of the SIP edge.
@@ -42,9 +45,34 @@ type Config struct {
 	// authentication when any challenge is not MD5. Default
 	// DefaultMD5OnlyUserAgents; an empty non-nil slice disables it.
 	MD5OnlyUserAgents []string
-	// Admission is called around forwarding an outbound call (channel
-	// limits); nil admits everything.
+	// Admission is asked before a call is forwarded, outbound or inbound
+	// (channel limits: NewChannels); nil admits everything. When it also
+	// implements Runner, Run runs for the server's life (lease renewal);
+	// when it implements CallRecorder it gets the call records.
 	Admission Admission
+	// Records stores call records; default: the Admission when it is a
+	// CallRecorder, else none.
+	Records CallRecorder
+	// Registry gets the edge's Prometheus metrics; nil: not exported.
+	Registry *prometheus.Registry
+	// RingTimeout bounds how long a call may ring (default RingTimeout).
+	RingTimeout time.Duration
+	// RetryAfter is the Retry-After of 503 refusals (default 5s).
+	RetryAfter time.Duration
+	// SessionExpires is the session interval (RFC 4028) offered to callers
+	// that support timers without asking one (default 1800s; negative:
+	// no session timers, probing only); MinSE the shortest accepted
+	// (default 90s).
+	SessionExpires, MinSE time.Duration
+	// ProbeInterval is the period of in-dialog OPTIONS to callers without
+	// session timers (default 60s; negative disables); ProbeTimeout how
+	// long a probe may stay unanswered (default 32s).
+	ProbeInterval, ProbeTimeout time.Duration
+}
+
+// Runner is an Admission with a background loop (lease renewal).
+type Runner interface {
+	Run(ctx context.Context)
 }
 
 func (c *Config) setDefaults() error {
@@ -108,6 +136,29 @@ func (c *Config) setDefaults() error {
 	}
 	if c.Admission == nil {
 		c.Admission = nopAdmission{}
+	}
+	if c.Records == nil {
+		if r, ok := c.Admission.(CallRecorder); ok {
+			c.Records = r
+		}
+	}
+	if c.RingTimeout <= 0 {
+		c.RingTimeout = RingTimeout
+	}
+	if c.RetryAfter <= 0 {
+		c.RetryAfter = 5 * time.Second
+	}
+	if c.SessionExpires == 0 {
+		c.SessionExpires = 1800 * time.Second
+	}
+	if c.MinSE <= 0 {
+		c.MinSE = 90 * time.Second
+	}
+	if c.ProbeInterval == 0 {
+		c.ProbeInterval = 60 * time.Second
+	}
+	if c.ProbeTimeout <= 0 {
+		c.ProbeTimeout = 32 * time.Second
 	}
 	return nil
 }

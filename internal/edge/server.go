@@ -50,6 +50,10 @@ type Server struct {
 
 	calls *callTable
 
+	met      *metrics
+	recorder CallRecorder
+	recq     chan recOp
+
 	ready   chan struct{}
 	udpAddr atomic.Pointer[net.UDPAddr]
 	tcpAddr atomic.Pointer[net.TCPAddr]
@@ -68,6 +72,13 @@ func New(cfg Config, st sipdesk.Store, log *slog.Logger) (*Server, error) {
 	s := &Server{cfg: cfg, st: st, log: log.With("component", "edge"), now: time.Now,
 		regs: newRegIndex(), fails: newCallFails(), ready: make(chan struct{}), calls: newCallTable()}
 	s.snap.Store(emptySnapshot())
+	if cfg.Registry != nil {
+		s.met = newMetrics(cfg.Registry)
+	} else {
+		s.met = newMetrics(nil)
+	}
+	s.recorder = cfg.Records
+	s.recq = make(chan recOp, 8192)
 	s.auth = newDigestAuth(cfg.Realm, cfg.NonceKey, s.nowFn)
 	s.auth.sha256First = cfg.SHA256First
 	s.shield = newShield(cfg.BanFailures, cfg.BanWindow, cfg.BanDuration, s.nowFn)
@@ -131,7 +142,7 @@ func New(cfg Config, st sipdesk.Store, log *slog.Logger) (*Server, error) {
 	s.dua = &sipgo.DialogUA{Client: s.client, RewriteContact: true,
 		ContactHDR: sip.ContactHeader{Address: sip.Uri{Scheme: "sip", Host: cfg.AdvertiseHost, Port: port}}}
 
-	s.srv.OnRegister(s.wrap(s.handleRegister))
+	s.srv.OnRegister(s.wrap(s.countRegister(s.handleRegister)))
 	s.srv.OnOptions(s.wrap(s.handleOptions))
 	s.srv.OnInvite(s.wrap(s.handleInvite))
 	s.srv.OnAck(s.handleAck)
@@ -207,11 +218,18 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	wg.Go(func() { s.pollLoop(ctx) })
 	wg.Go(func() { s.expireLoop(ctx) })
+	if r, ok := s.cfg.Admission.(Runner); ok {
+		wg.Go(func() { r.Run(ctx) })
+	}
+	recStop, recDone := make(chan struct{}), make(chan struct{})
+	go s.recordWriter(recStop, recDone)
 	s.log.Info("edge listening", "udp", udp.LocalAddr().String(), "tcp", tcpL.Addr().String(), "tls", s.cfg.TLSAddr, "realm", s.cfg.Realm, "carrier", s.cfg.Carrier, "config_version", s.AppliedVersion())
 	close(s.ready)
 
 	<-ctx.Done()
-	s.calls.endAll(s, "Server shutting down")
+	s.calls.endAll(s, endShutdown)
+	close(recStop)
+	<-recDone
 	for _, c := range closers {
 		c()
 	}
@@ -425,6 +443,7 @@ func (s *Server) respond(tx sip.ServerTransaction, req *sip.Request, code int, r
 // refuse answers with the refusal's fixed code and reason.
 func (s *Server) refuse(tx sip.ServerTransaction, req *sip.Request, r Refusal, hdrs ...sip.Header) {
 	in := Refusals[r]
+	s.met.refusals.WithLabelValues(refusalCode(r)).Inc()
 	if in.Code == 0 {
 		return
 	}

@@ -1,0 +1,209 @@
+package edge
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/sipdesk/sipdesk"
+)
+
+// Channels is what channel-limit admission needs from the service layer;
+// *app.Service satisfies it. Tests inject failing ones.
+type Channels interface {
+	// AcquireChannel admits the call (inserting its lease) or refuses it
+	// with EChannelLimit / EChannelCap, in one atomic step.
+	AcquireChannel(ctx context.Context, l *sipdesk.CallLease) error
+	// ReleaseChannel frees a call's lease; releasing twice is harmless.
+	ReleaseChannel(ctx context.Context, callID string) error
+	// RenewLeases extends the leases of a node's calls and drops the
+	// expired leases of dead nodes.
+	RenewLeases(ctx context.Context, node string) error
+	// ActiveCalls lists live leases (0: every customer).
+	ActiveCalls(ctx context.Context, customerID int64) ([]*sipdesk.CallLease, error)
+	// SaveCallRecord inserts (ID 0) or updates a call record.
+	SaveCallRecord(ctx context.Context, r *sipdesk.CallRecord) error
+}
+
+// CallRecorder stores call records. An Admission that also implements it
+// (ChannelAdmission does) receives the edge's call records.
+type CallRecorder interface {
+	SaveCallRecord(ctx context.Context, r *sipdesk.CallRecord) error
+}
+
+// ChannelOptions tune a ChannelAdmission; zero values take the defaults.
+type ChannelOptions struct {
+	// Renew is how often this node's leases are renewed (sipdesk.LeaseRenew).
+	Renew time.Duration
+	// Timeout bounds each store call; past it the call is refused with 503
+	// (fail closed). Default 2s.
+	Timeout time.Duration
+	Log     *slog.Logger
+}
+
+// ChannelAdmission is the Admission of channel limits: one lease in the
+// store per live call, acquired before anything goes to the carrier,
+// released once when the call ends, renewed every Renew while the node
+// lives. When the store cannot be reached, Acquire fails (the edge answers
+// 503 with Retry-After) and a failed Release is retried by the renew loop
+// until the store takes it.
+type ChannelAdmission struct {
+	ch   Channels
+	node string
+	opt  ChannelOptions
+
+	mu      sync.Mutex
+	live    map[string]bool // Call-IDs holding a lease from this node
+	pending map[string]bool // releases the store did not take yet
+	kick    chan struct{}
+}
+
+// NewChannels makes the channel-limit Admission of node on top of ch
+// (normally the *app.Service). Pass it as Config.Admission.
+func NewChannels(ch Channels, node string, opt ChannelOptions) *ChannelAdmission {
+	if opt.Renew <= 0 {
+		opt.Renew = sipdesk.LeaseRenew
+	}
+	if opt.Timeout <= 0 {
+		opt.Timeout = 2 * time.Second
+	}
+	if opt.Log == nil {
+		opt.Log = slog.Default()
+	}
+	opt.Log = opt.Log.With("component", "channels", "node", node)
+	return &ChannelAdmission{ch: ch, node: node, opt: opt, live: map[string]bool{}, pending: map[string]bool{}, kick: make(chan struct{}, 1)}
+}
+
+// Acquire inserts the call's lease or returns the refusal.
+func (c *ChannelAdmission) Acquire(ctx context.Context, in CallInfo) error {
+	ctx, cancel := context.WithTimeout(ctx, c.opt.Timeout)
+	defer cancel()
+	l := &sipdesk.CallLease{CallID: in.CallID, CustomerID: in.CustomerID, Direction: in.Direction, Node: c.node}
+	if in.Account != nil {
+		l.SIPAccountID = in.Account.ID
+	}
+	if err := c.ch.AcquireChannel(ctx, l); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.live[in.CallID] = true
+	c.mu.Unlock()
+	return nil
+}
+
+// Release frees the call's lease; when the store fails, the release is
+// queued and retried.
+func (c *ChannelAdmission) Release(ctx context.Context, in CallInfo) {
+	c.mu.Lock()
+	delete(c.live, in.CallID)
+	c.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.opt.Timeout)
+	defer cancel()
+	if err := c.ch.ReleaseChannel(ctx, in.CallID); err != nil {
+		c.opt.Log.Warn("release channel failed; will retry", "call_id", in.CallID, "error", err)
+		c.mu.Lock()
+		c.pending[in.CallID] = true
+		c.mu.Unlock()
+		select {
+		case c.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// SaveCallRecord passes call records to the service.
+func (c *ChannelAdmission) SaveCallRecord(ctx context.Context, r *sipdesk.CallRecord) error {
+	ctx, cancel := context.WithTimeout(ctx, c.opt.Timeout)
+	defer cancel()
+	return c.ch.SaveCallRecord(ctx, r)
+}
+
+// Live is the number of leases this node holds.
+func (c *ChannelAdmission) Live() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.live)
+}
+
+// Pending is the number of releases waiting for the store.
+func (c *ChannelAdmission) Pending() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.pending)
+}
+
+// Run drops the leases a previous life of this node left behind, then
+// renews this node's leases every Renew and retries failed releases, until
+// ctx is done. The edge server runs it.
+func (c *ChannelAdmission) Run(ctx context.Context) {
+	c.dropStale(ctx)
+	t := time.NewTicker(c.opt.Renew)
+	defer t.Stop()
+	retry := time.NewTicker(time.Second)
+	defer retry.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			c.renew(ctx)
+		case <-retry.C:
+			c.retryReleases(ctx)
+		case <-c.kick:
+		}
+	}
+}
+
+func (c *ChannelAdmission) renew(ctx context.Context) {
+	rctx, cancel := context.WithTimeout(ctx, c.opt.Timeout)
+	defer cancel()
+	if err := c.ch.RenewLeases(rctx, c.node); err != nil && ctx.Err() == nil {
+		c.opt.Log.Warn("renew leases failed", "error", err, "live", c.Live())
+	}
+}
+
+func (c *ChannelAdmission) retryReleases(ctx context.Context) {
+	c.mu.Lock()
+	ids := make([]string, 0, len(c.pending))
+	for id := range c.pending {
+		ids = append(ids, id)
+	}
+	c.mu.Unlock()
+	for _, id := range ids {
+		rctx, cancel := context.WithTimeout(ctx, c.opt.Timeout)
+		err := c.ch.ReleaseChannel(rctx, id)
+		cancel()
+		if err != nil {
+			return // the store is still away
+		}
+		c.mu.Lock()
+		delete(c.pending, id)
+		c.mu.Unlock()
+		c.opt.Log.Info("channel released after retry", "call_id", id)
+	}
+}
+
+// dropStale releases leases owned by this node name that this process does
+// not hold: left by a crash and a restart under the same name, they would
+// otherwise be renewed for ever.
+func (c *ChannelAdmission) dropStale(ctx context.Context) {
+	rctx, cancel := context.WithTimeout(ctx, c.opt.Timeout)
+	defer cancel()
+	ls, err := c.ch.ActiveCalls(rctx, 0)
+	if err != nil {
+		c.opt.Log.Warn("list leases at start", "error", err)
+		return
+	}
+	for _, l := range ls {
+		c.mu.Lock()
+		mine := c.live[l.CallID]
+		c.mu.Unlock()
+		if l.Node != c.node || mine {
+			continue
+		}
+		if err := c.ch.ReleaseChannel(rctx, l.CallID); err == nil {
+			c.opt.Log.Info("stale lease dropped", "call_id", l.CallID)
+		}
+	}
+}
