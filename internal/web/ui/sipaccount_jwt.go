@@ -26,10 +26,11 @@ func (u *UI) sipAccountJWT(q *request) error {
 	if err != nil && !userError(err) {
 		return err
 	}
-	if a, err = u.svc.SIPAccount(q.ctx(), q.customer.ID, a.ID); err != nil {
-		return err
+	acc, err1 := u.svc.SIPAccount(q.ctx(), q.customer.ID, a.ID) // as saved now
+	if err1 != nil {
+		return err1
 	}
-	ev, err2 := u.editViewOf(q, a)
+	ev, err2 := u.editViewOf(q, acc)
 	if err2 != nil {
 		return err2
 	}
