@@ -13,64 +13,15 @@ import (
 	"github.com/sipdesk/sipdesk/internal/app"
 )
 
-// sessions is what the portal needs of the service for logins.
+// sessions is what the portal needs of the service for logins (hashed
+// tokens in the store, so they survive restarts and work on every node).
 type sessions interface {
 	CreateSession(ctx context.Context, customerID int64) (token string, err error)
 	SessionCustomer(ctx context.Context, token string) (customerID int64, err error)
 	DeleteSession(ctx context.Context, token string) error
 }
 
-// sessionsOf returns the service's session store. Until the service has one,
-// an in-memory store stands in (sessions then end with the process).
-func sessionsOf(svc *app.Service) sessions {
-	if s, ok := any(svc).(sessions); ok {
-		return s
-	}
-	return &memSessions{m: map[string]memSession{}}
-}
-
-type memSession struct {
-	customer int64
-	expires  time.Time
-}
-
-type memSessions struct {
-	mu sync.Mutex
-	m  map[string]memSession
-}
-
-const sessionTTL = 12 * time.Hour
-
-func (s *memSessions) CreateSession(_ context.Context, customerID int64) (string, error) {
-	tok := sipdesk.GenerateToken("s_")
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := time.Now()
-	for k, v := range s.m {
-		if now.After(v.expires) {
-			delete(s.m, k)
-		}
-	}
-	s.m[sipdesk.HashToken(tok)] = memSession{customerID, now.Add(sessionTTL)}
-	return tok, nil
-}
-
-func (s *memSessions) SessionCustomer(_ context.Context, token string) (int64, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	v, ok := s.m[sipdesk.HashToken(token)]
-	if !ok || time.Now().After(v.expires) {
-		return 0, sipdesk.Errorf(sipdesk.EUnauthorized, "session expired")
-	}
-	return v.customer, nil
-}
-
-func (s *memSessions) DeleteSession(_ context.Context, token string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.m, sipdesk.HashToken(token))
-	return nil
-}
+var _ sessions = (*app.Service)(nil)
 
 func (u *UI) cookieName(base string) string {
 	if u.opt.Secure {

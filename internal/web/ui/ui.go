@@ -46,7 +46,7 @@ func New(svc *app.Service, o Options) *UI {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
 	u := &UI{svc: svc, opt: o, log: o.Log, tmpl: mustParseTemplates(), login: newLimiter(5, 15*time.Minute)}
-	u.sess = sessionsOf(svc)
+	u.sess = svc
 	u.csrf = http.NewCrossOriginProtection()
 	u.csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Cross-origin request refused: reload the page and try again.", http.StatusForbidden)
