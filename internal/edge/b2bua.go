@@ -569,12 +569,15 @@ func (s *Server) bridge(req *sip.Request, tx sip.ServerTransaction, at *attempt,
 	go s.watchDialog(c)
 }
 
-// rank orders failure responses for forking: 6xx over 486 over the rest.
+// rank orders failure responses for forking: 6xx over 486 over 480 over
+// the rest, so that the answer does not depend on which fork failed first.
 func rank(code int) int {
 	switch {
 	case code >= 600:
-		return 3
+		return 4
 	case code == 486:
+		return 3
+	case code == 480:
 		return 2
 	case code == 401 || code == 407:
 		return 0

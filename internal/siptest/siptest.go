@@ -365,3 +365,56 @@ func RandHex(n int) string {
 	rand.Read(b)
 	return hex.EncodeToString(b)
 }
+
+// Reply builds a response to a request: Via, From, To (with toTag added
+// when the request's To has none), Call-ID and CSeq copied, then the extra
+// header lines; a body after a blank line in extra is not supported (use
+// ReplyBody).
+func Reply(req *Msg, code int, reason, toTag string, extra ...string) string {
+	return ReplyBody(req, code, reason, toTag, "", extra...)
+}
+
+// ReplyBody is Reply with a body (SDP when not empty).
+func ReplyBody(req *Msg, code int, reason, toTag, body string, extra ...string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "SIP/2.0 %d %s\n", code, reason)
+	for _, v := range req.All("Via") {
+		b.WriteString("Via: " + v + "\n")
+	}
+	to := req.Get("To")
+	if toTag != "" && !strings.Contains(to, "tag=") {
+		to += ";tag=" + toTag
+	}
+	fmt.Fprintf(&b, "From: %s\nTo: %s\nCall-ID: %s\nCSeq: %s\n", req.Get("From"), to, req.Get("Call-ID"), req.Get("CSeq"))
+	for _, e := range extra {
+		b.WriteString(e + "\n")
+	}
+	if body != "" {
+		b.WriteString("Content-Type: application/sdp\n")
+	}
+	b.WriteString("Content-Length: auto\n\n" + body)
+	return b.String()
+}
+
+// Param returns a header parameter (e.g. Param(to, "tag")).
+func Param(hdr, name string) string {
+	for _, p := range strings.Split(hdr, ";")[1:] {
+		k, v, _ := strings.Cut(strings.TrimSpace(p), "=")
+		if strings.EqualFold(k, name) {
+			return v
+		}
+	}
+	return ""
+}
+
+// URIOf returns the URI inside <…> of a header value (or the value up to
+// its first ';').
+func URIOf(hdr string) string {
+	if i := strings.IndexByte(hdr, '<'); i >= 0 {
+		if j := strings.IndexByte(hdr[i:], '>'); j > 0 {
+			return hdr[i+1 : i+j]
+		}
+	}
+	u, _, _ := strings.Cut(hdr, ";")
+	return strings.TrimSpace(u)
+}
