@@ -29,6 +29,10 @@ func startEdge(ctx context.Context, cfg *config.Serve, svc *app.Service, key []b
 		MaxCallDuration: cfg.MaxCallDuration,
 		Node:            cfg.Node,
 		NonceKey:        derive(key, "sipdesk digest nonce"),
+		// Channel limits on the leases in the store (renewed every
+		// sipdesk.LeaseRenew), call records through the service.
+		Admission: edge.NewChannels(svc, cfg.Node, edge.ChannelOptions{Log: log}),
+		Registry:  reg,
 	}, svc.Store(), log)
 	if err != nil {
 		return nil, err
