@@ -18,6 +18,12 @@
       if (typeof d.showModal !== 'function') return;
       d.close();
       d.showModal();
+      // Focus the field in error, else the first field, else the main
+      // button; never the close icon.
+      var fields = $$('.dialog-body [aria-invalid="true"], .dialog-body [autofocus], .dialog-body input:not([type=hidden]):not([disabled]), .dialog-body select:not([disabled]), .dialog-body textarea', d)
+        .filter(function (el) { return el.offsetParent !== null && el.type !== 'checkbox' && el.type !== 'radio'; });
+      var target = fields[0] || $('.dialog-body .btn-primary, .dialog-body .btn-danger', d);
+      if (target) target.focus();
       d.addEventListener('cancel', function (e) {
         e.preventDefault();
         window.location.href = d.getAttribute('data-close-href') || '/';
