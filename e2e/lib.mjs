@@ -1,0 +1,156 @@
+// Helpers of the end-to-end run: ports, the sipdesk process, the dev mailbox,
+// a tiny step runner, and a SIP REGISTER client with digest auth.
+import { spawn, execFileSync } from 'node:child_process';
+import { createServer } from 'node:net';
+import { createSocket } from 'node:dgram';
+import { createHash, randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export async function freePort() {
+  for (;;) {
+    const port = await new Promise((resolve, reject) => {
+      const s = createServer();
+      s.on('error', reject);
+      s.listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)); });
+    });
+    // The SIP port must also be free for UDP.
+    const ok = await new Promise((resolve) => {
+      const u = createSocket('udp4');
+      u.on('error', () => resolve(false));
+      u.bind(port, '127.0.0.1', () => u.close(() => resolve(true)));
+    });
+    if (ok) return port;
+  }
+}
+
+export function startServer(bin, args, log) {
+  const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout.on('data', (d) => log.push(String(d)));
+  child.stderr.on('data', (d) => log.push(String(d)));
+  return child;
+}
+
+export async function waitHealthy(base, child, log, timeoutMs = 20000) {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    if (child.exitCode !== null) throw new Error('sipdesk serve exited:\n' + log.join(''));
+    try {
+      const r = await fetch(base + '/healthz');
+      if (r.ok) return;
+    } catch { /* not yet */ }
+    await sleep(150);
+  }
+  throw new Error('sipdesk serve did not become healthy:\n' + log.join(''));
+}
+
+export function admin(bin, dataDir, ...args) {
+  const out = execFileSync(bin, ['admin', '--data', dataDir, ...args], { encoding: 'utf8' });
+  try { return JSON.parse(out); } catch { return out; }
+}
+
+// The dev mailbox: the newest message to `to` whose subject matches.
+export async function readMail(base, to, subject, notIds = new Set()) {
+  for (let i = 0; i < 50; i++) {
+    const html = await (await fetch(base + '/dev/mail')).text();
+    const rows = [...html.matchAll(/<tr><td>[^<]*<\/td><td>([^<]*)<\/td><td><a href="\/dev\/mail\/(\d+)">([^<]*)<\/a>/g)];
+    for (const [, rcpt, id, subj] of rows) {
+      if (decode(rcpt) === to && subject.test(decode(subj)) && !notIds.has(id)) {
+        const body = await (await fetch(base + '/dev/mail/' + id)).text();
+        return { id, body: decode(body) };
+      }
+    }
+    await sleep(200);
+  }
+  throw new Error(`no mail to ${to} matching ${subject}`);
+}
+
+function decode(s) {
+  return s.replace(/&#43;/g, '+').replace(/&#34;/g, '"').replace(/&#39;/g, "'").replace(/&quot;/g, '"')
+    .replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+}
+
+// Steps run in order; after a failure the rest are skipped (they build on
+// each other). The closing line is "N passed, N failed".
+export class Runner {
+  constructor() { this.passed = 0; this.failed = 0; this.skipped = 0; this.broken = false; this.onFail = null; }
+  async step(name, fn) {
+    if (this.broken) { this.skipped++; console.log(`skip - ${name}`); return; }
+    const t0 = Date.now();
+    try {
+      await fn();
+      this.passed++;
+      console.log(`ok - ${name} (${Date.now() - t0} ms)`);
+    } catch (err) {
+      this.failed++;
+      this.broken = true;
+      console.log(`not ok - ${name}\n  ${String(err && err.stack || err).split('\n').join('\n  ')}`);
+      if (this.onFail) await this.onFail(name).catch(() => {});
+    }
+  }
+  summary() {
+    console.log(`${this.passed} passed, ${this.failed} failed` + (this.skipped ? `, ${this.skipped} skipped` : ''));
+    return this.failed === 0;
+  }
+}
+
+export function assert(cond, msg) { if (!cond) throw new Error('assertion failed: ' + msg); }
+
+// SIP REGISTER over UDP with digest authentication (RFC 8760: answers the
+// MD5 challenge). Resolves with the final status code.
+export async function sipRegister({ host, port, realm, username, password, timeoutMs = 4000 }) {
+  const sock = createSocket('udp4');
+  await new Promise((r) => sock.bind(0, '127.0.0.1', r));
+  const lport = sock.address().port;
+  const callId = randomBytes(8).toString('hex') + '@e2e';
+  const tag = randomBytes(4).toString('hex');
+  let cseq = 1;
+  const build = (auth) => {
+    const branch = 'z9hG4bK' + randomBytes(6).toString('hex');
+    return [
+      `REGISTER sip:${realm} SIP/2.0`,
+      `Via: SIP/2.0/UDP 127.0.0.1:${lport};branch=${branch};rport`,
+      `Max-Forwards: 70`,
+      `From: <sip:${username}@${realm}>;tag=${tag}`,
+      `To: <sip:${username}@${realm}>`,
+      `Call-ID: ${callId}`,
+      `CSeq: ${cseq++} REGISTER`,
+      `Contact: <sip:${username}@127.0.0.1:${lport}>`,
+      `Expires: 60`,
+      ...(auth ? [`Authorization: ${auth}`] : []),
+      `User-Agent: sipdesk-e2e`,
+      `Content-Length: 0`, '', ''].join('\r\n');
+  };
+  const exchange = (msg) => new Promise((resolve, reject) => {
+    const timer = setTimeout(() => { sock.removeAllListeners('message'); reject(new Error('SIP timeout')); }, timeoutMs);
+    const onMsg = (buf) => {
+      const text = buf.toString();
+      const code = Number(text.split(' ')[1]);
+      if (code >= 200) { clearTimeout(timer); sock.removeListener('message', onMsg); resolve({ code, text }); }
+    };
+    sock.on('message', onMsg);
+    sock.send(msg, port, host);
+  });
+  try {
+    let res = await exchange(build());
+    if (res.code !== 401) return res.code;
+    const chals = res.text.split('\r\n').filter((l) => /^WWW-Authenticate:/i.test(l));
+    const chal = chals.find((l) => /algorithm=MD5\b/i.test(l) || !/algorithm=/i.test(l)) || chals[0];
+    const p = {};
+    for (const m of chal.matchAll(/(\w+)=("([^"]*)"|[^,\s]+)/g)) p[m[1].toLowerCase()] = m[3] !== undefined ? m[3] : m[2];
+    const md5 = (s) => createHash('md5').update(s).digest('hex');
+    const uri = `sip:${realm}`;
+    const ha1 = md5(`${username}:${p.realm}:${password}`);
+    const ha2 = md5(`REGISTER:${uri}`);
+    const cnonce = randomBytes(8).toString('hex');
+    const nc = '00000001';
+    const qop = p.qop ? 'auth' : '';
+    const response = qop ? md5(`${ha1}:${p.nonce}:${nc}:${cnonce}:${qop}:${ha2}`) : md5(`${ha1}:${p.nonce}:${ha2}`);
+    let auth = `Digest username="${username}", realm="${p.realm}", nonce="${p.nonce}", uri="${uri}", response="${response}", algorithm=MD5`;
+    if (qop) auth += `, qop=auth, nc=${nc}, cnonce="${cnonce}"`;
+    if (p.opaque) auth += `, opaque="${p.opaque}"`;
+    res = await exchange(build(auth));
+    return res.code;
+  } finally {
+    sock.close();
+  }
+}
