@@ -429,3 +429,81 @@ func abs(x int) int {
 	}
 	return x
 }
+
+// The carrier's SDP names an address it does not send from (NAT, a media
+// server pool): after its first packet the relay sends where it came from,
+// and ignores other sources.
+func TestSymmetricRTPLatchesCarrierSource(t *testing.T) {
+	base := runtime.NumGoroutine()
+	r := newTestRelay(t, 20500, 20549)
+	br, err := newTestBrowser(chromeLike)
+	if err != nil {
+		t.Fatal(err)
+	}
+	offer, err := br.offer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, carrierOffer, err := r.FromBrowser(context.Background(), offer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := newTestCarrier()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ca.target(carrierOffer); err != nil {
+		t.Fatal(err)
+	}
+	wrong := strings.Replace(ca.sdp(0), fmt.Sprintf("m=audio %d ", ca.addr().Port()), "m=audio 9 ", 1)
+	answer, err := b.CarrierAnswered(wrong)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := br.setAnswer(answer); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	br.send(stop)
+	ca.send(stop, 0)
+	time.Sleep(1500 * time.Millisecond)
+
+	// an intruder's packets are not relayed to the browser
+	intruder, err := newTestCarrier()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := intruder.target(carrierOffer); err != nil {
+		t.Fatal(err)
+	}
+	_, before := b.Stats()
+	stopIntruder := make(chan struct{})
+	intruder.send(stopIntruder, 0)
+	time.Sleep(500 * time.Millisecond)
+	close(stopIntruder)
+	_, after := b.Stats()
+	close(stop)
+	if got := ca.rx.packets.Load(); got < 40 {
+		t.Errorf("carrier got %d packets at its real source address, want ≥ 40", got)
+	}
+	if after-before > 30 { // the carrier's own ~25 packets in 0.5 s
+		t.Errorf("intruder's packets relayed: %d in 0.5 s", after-before)
+	}
+	b.Close()
+	br.close()
+	ca.close()
+	intruder.close()
+	waitGoroutines(t, base)
+}
+
+func TestParsePortRange(t *testing.T) {
+	lo, hi, err := ParsePortRange("20000-20999")
+	if err != nil || lo != 20000 || hi != 20999 {
+		t.Errorf("got %d-%d, %v", lo, hi, err)
+	}
+	for _, s := range []string{"", "20000", "20999-20000", "0-10", "20000-70000", "a-b", "20000-20001"} {
+		if _, _, err := ParsePortRange(s); err == nil {
+			t.Errorf("%q accepted", s)
+		}
+	}
+}

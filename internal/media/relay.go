@@ -14,6 +14,8 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -208,4 +210,18 @@ func (r *Relay) newPeerConnection(audio []codecKind, dtmf bool) (*webrtc.PeerCon
 	// ticker per call costs CPU at scale.
 	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se))
 	return api.NewPeerConnection(webrtc.Configuration{})
+}
+
+// ParsePortRange parses the --rtp-ports value, "20000-20999".
+func ParsePortRange(s string) (lo, hi uint16, err error) {
+	a, b, ok := strings.Cut(strings.TrimSpace(s), "-")
+	if !ok {
+		return 0, 0, fmt.Errorf("RTP port range %q: want MIN-MAX, e.g. 20000-20999", s)
+	}
+	l, err1 := strconv.ParseUint(strings.TrimSpace(a), 10, 16)
+	h, err2 := strconv.ParseUint(strings.TrimSpace(b), 10, 16)
+	if err1 != nil || err2 != nil || l == 0 || h < l+2 {
+		return 0, 0, fmt.Errorf("RTP port range %q: want MIN-MAX with 1 ≤ MIN and MAX ≥ MIN+2", s)
+	}
+	return uint16(l), uint16(h), nil
 }
