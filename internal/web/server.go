@@ -1,5 +1,5 @@
 // Package web serves sipdesk over HTTP: the JSON API, health and metrics,
-// the dev mailbox and (later) the portal.
+// the dev mailbox and the customer portal.
 package web
 
 import (
@@ -15,12 +15,14 @@ import (
 
 	"github.com/sipdesk/sipdesk/internal/app"
 	"github.com/sipdesk/sipdesk/internal/web/api"
+	"github.com/sipdesk/sipdesk/internal/web/ui"
 )
 
 // Options configure the HTTP server.
 type Options struct {
 	Addr       string
 	DevMailbox bool // serve /dev/mail (no SMTP configured)
+	Secure     bool // the portal is reached over HTTPS (cookies get Secure)
 	Registry   *prometheus.Registry
 	Log        *slog.Logger
 }
@@ -52,7 +54,7 @@ func New(svc *app.Service, o Options) *Server {
 		mux.HandleFunc("GET /dev/mail", m.list)
 		mux.HandleFunc("GET /dev/mail/{id}", m.show)
 	}
-	mux.HandleFunc("GET /{$}", home)
+	ui.New(svc, ui.Options{Log: o.Log, Secure: o.Secure, DevMailbox: o.DevMailbox}).Register(mux)
 	return &Server{
 		srv: &http.Server{
 			Addr:              o.Addr,
@@ -106,10 +108,4 @@ func withHeaders(h http.Handler) http.Handler {
 		hd.Set("X-Frame-Options", "DENY")
 		h.ServeHTTP(w, r)
 	})
-}
-
-func home(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Write([]byte(`<!doctype html><meta charset="utf-8"><title>sipdesk</title>
-<h1>sipdesk</h1><p>The JSON API is at <a href="/api/v1/openapi.json">/api/v1/openapi.json</a>.</p>`))
 }
