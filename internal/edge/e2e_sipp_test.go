@@ -105,7 +105,10 @@ func startSippUASScenario(t *testing.T, sf, ip string, port, calls int) *sippUAS
 	t.Helper()
 	bin := siptest.Need(t, "sipp")
 	u := &sippUAS{dir: t.TempDir(), done: make(chan error, 1)}
-	u.cmd = exec.Command(bin, "-sf", scenario(sf), "-i", ip, "-p", fmt.Sprint(port), "-bind_local",
+	if !filepath.IsAbs(sf) {
+		sf = scenario(sf)
+	}
+	u.cmd = exec.Command(bin, "-sf", sf, "-i", ip, "-p", fmt.Sprint(port), "-bind_local",
 		"-m", fmt.Sprint(calls), "-timeout", "60s", "-nostdin", "-trace_msg", "-message_file", filepath.Join(u.dir, "msg.log"),
 		"-mp", fmt.Sprint(20000+port%1000*10))
 	u.cmd.Dir = u.dir
