@@ -202,4 +202,3 @@ async function call(dir) {
   }
 })();
 </script>`
-
