@@ -452,6 +452,28 @@ try {
     await page.setViewportSize({ width: 1280, height: 860 });
   });
 
+  await run.step('without JavaScript: dialogs render, tabs are links, reveal is a form post', async () => {
+    const nojs = await browser.newContext({ viewport: { width: 1280, height: 860 }, baseURL: base, javaScriptEnabled: false });
+    const p = await nojs.newPage();
+    await p.goto('/login');
+    await p.fill('#email', email);
+    await p.fill('#password', portalPw);
+    await p.click('form[action="/login"] button[type=submit]');
+    await p.waitForURL('**/sip-accounts');
+    await p.getByRole('button', { name: 'Reveal username of Main' }).click();
+    await p.waitForURL('**/reveal');
+    assert((await p.content()).includes(st.user1b), 'revealed by a plain POST');
+    await p.getByRole('link', { name: 'Edit Main' }).click();
+    assert(await p.locator('dialog[open] #edit-name').isVisible(), 'the dialog shows without JS');
+    await p.getByRole('tab', { name: 'Caller ID' }).click();
+    await p.waitForURL('**/edit?tab=callerid');
+    assert(await p.locator('#cid-default').isVisible(), 'Caller ID panel via the tab link');
+    await p.fill('input[name=q]', 'withheld');
+    await p.click('button[data-nojs]');
+    assert((await p.$$eval('li[data-rule]', (ls) => ls.filter((l) => !l.hidden).length)) === 1, 'server-side search');
+    await nojs.close();
+  });
+
   await run.step('log out; pages need a login again; no script errors', async () => {
     await page.goto('/sip-accounts');
     await page.click('text=Log out');
