@@ -433,7 +433,8 @@ try {
     await page.click('form[action="/api-tokens"] button[type=submit]');
     const tok = (await page.locator('#new-token').innerText()).trim();
     const res = await fetch(base + '/api/v1/account', { headers: { Authorization: 'Bearer ' + tok } });
-    assert(res.ok && (await res.json()).email === email, 'the token works on the API');
+    const body = await res.text();
+    assert(res.ok && JSON.parse(body).email === email, `the token works on the API: ${res.status} ${body}`);
   });
 
   await run.step('390 px wide: no horizontal scroll, menu folds, table as cards', async () => {
