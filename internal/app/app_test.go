@@ -98,6 +98,17 @@ func TestVerificationAttemptsAreLimited(t *testing.T) {
 	if _, err := f.svc.VerifyPhone(f.ctx, c.ID, code); err == nil {
 		t.Fatal("the right code worked after 5 wrong ones")
 	}
+	if err := f.svc.ResendSignupCode(f.ctx, c.ID); sipdesk.ErrorCode(err) != sipdesk.ERateLimited {
+		t.Fatalf("resend within a minute: %v", err)
+	}
+	f.now = f.now.Add(2 * time.Minute)
+	if err := f.svc.ResendSignupCode(f.ctx, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	fresh := regexp.MustCompile(`\b\d{6}\b`).FindString(lastMail(t, f).Text)
+	if _, err := f.svc.VerifyPhone(f.ctx, c.ID, fresh); err != nil {
+		t.Fatalf("the resent code: %v", err)
+	}
 }
 
 func TestAccountsActivateOnceApplied(t *testing.T) {

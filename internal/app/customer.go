@@ -360,3 +360,25 @@ func (s *Service) SessionCustomer(ctx context.Context, token string) (int64, err
 func (s *Service) DeleteSession(ctx context.Context, token string) error {
 	return s.update(ctx, func(tx sipdesk.Tx) error { return tx.DeleteSession(sipdesk.HashToken(token)) })
 }
+
+// ResendSignupCode sends a new verification code to an unverified
+// customer's phone (the old one stops working).
+func (s *Service) ResendSignupCode(ctx context.Context, customerID int64) error {
+	return s.update(ctx, func(tx sipdesk.Tx) error {
+		c, err := tx.Customer(customerID, true)
+		if err != nil {
+			return err
+		}
+		if c.BillingState != sipdesk.BillingUnverified {
+			return sipdesk.Errorf(sipdesk.EConflict, "the phone number is already verified")
+		}
+		n, err := numberOf(tx, c.ID, c.VerifiedPhone)
+		if err != nil {
+			return err
+		}
+		if !n.ExpiresAt.IsZero() && s.now().Before(n.ExpiresAt.Add(-codeTTL+time.Minute)) {
+			return sipdesk.Errorf(sipdesk.ERateLimited, "a code was sent less than a minute ago: wait a moment")
+		}
+		return s.sendCode(tx, n)
+	})
+}
