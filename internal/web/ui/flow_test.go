@@ -290,3 +290,35 @@ func boolInt(b bool) int {
 	}
 	return 0
 }
+
+func TestCallPagesShowRecordsAndLiveCalls(t *testing.T) {
+	e := newEnv(t)
+	c := e.customer("calls@acme.example", "+15551234321")
+	ctx := context.Background()
+	c.b.get("/calls").must(t, 200, "No calls yet")
+	rec := &sipdesk.CallRecord{CallID: "x1", CustomerID: c.id, SIPAccountID: c.first.Account.ID, Direction: sipdesk.DirOutbound,
+		From: "sip:dev@edge", To: "+442030001111", CallerID: "+15551234321", Disposition: sipdesk.DispRefused, SIPCode: 403, Reason: sipdesk.EChannelLimit}
+	if err := e.svc.SaveCallRecord(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.AcquireChannel(ctx, &sipdesk.CallLease{CallID: "live-1", CustomerID: c.id, SIPAccountID: c.first.Account.ID, Direction: sipdesk.DirOutbound, Node: "edge-7"}); err != nil {
+		t.Fatal(err)
+	}
+	c.b.get("/calls").must(t, 200, "+442030001111", "Main", "refused (403): channel_limit_reached")
+	c.b.get("/calls/live").must(t, 200, "edge-7", "outbound", "Main").mustNot(t, "No calls in progress")
+	other := e.customer("other@acme.example", "+15551234322")
+	other.b.get("/calls").must(t, 200, "No calls yet")
+	other.b.get("/calls/live").must(t, 200, "No calls in progress")
+}
+
+func TestResendSignupCode(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	b.post("/signup", url.Values{"email": {"re@acme.example"}, "password": {portalPassword}, "password_confirm": {portalPassword}, "phone": {"+447700900555"}}).
+		must(t, 200, "Verify your phone", "Send a new code")
+	b.post("/verify/resend", nil).must(t, 200, "less than a minute ago")
+	e.advance(2 * time.Minute)
+	b.post("/verify/resend", nil).must(t, 200, "A new code is on its way.")
+	code := codeRe.FindStringSubmatch(e.lastMail("sms:+447700900555").Text)[1]
+	b.post("/verify", url.Values{"code": {code}}).must(t, 200, "Your trial is ready")
+}

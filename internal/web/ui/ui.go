@@ -67,6 +67,7 @@ func (u *UI) Register(mux *http.ServeMux) {
 	u.public(mux, "POST /logout", u.logout)
 	u.unverified(mux, "GET /verify", u.verifyForm)
 	u.unverified(mux, "POST /verify", u.verifySubmit)
+	u.unverified(mux, "POST /verify/resend", u.verifyResend)
 
 	// VoIP Services › SIP Accounts.
 	u.auth(mux, "GET /sip-accounts", u.sipAccounts)

@@ -50,3 +50,21 @@ func (u *UI) verifySubmit(q *request) error {
 	u.render(q, http.StatusUnprocessableEntity, "verify.html", &verifyView{Page: u.page(q, "Verify your phone", ""), Form: f, Phone: q.customer.VerifiedPhone})
 	return nil
 }
+
+// verifyResend sends a new code (at most one a minute).
+func (u *UI) verifyResend(q *request) error {
+	err := u.svc.ResendSignupCode(q.ctx(), q.customer.ID)
+	if isCode(err, sipdesk.EConflict) {
+		return u.redirect(q, "/sip-accounts", "")
+	}
+	if err != nil && !userError(err) {
+		return err
+	}
+	if err == nil {
+		return u.redirect(q, "/verify", "A new code is on its way.")
+	}
+	f := newForm()
+	formError(&f, err, "code")
+	u.render(q, http.StatusOK, "verify.html", &verifyView{Page: u.page(q, "Verify your phone", ""), Form: f, Phone: q.customer.VerifiedPhone})
+	return nil
+}
