@@ -2,7 +2,7 @@
 GO       ?= go
 PG_DSN   ?= postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
 
-.PHONY: build run test test-unit test-e2e vet bench contract
+.PHONY: build run test test-unit test-e2e test-browser vet bench contract
 
 build:
 	$(GO) build -o bin/sipdesk ./cmd/sipdesk
@@ -24,6 +24,10 @@ test: vet test-unit
 # End-to-end suites with real SIP peers (sipp, baresip): slower, own target.
 test-e2e:
 	$(GO) test -race -tags e2e -count=1 -timeout 20m ./internal/edge/...
+
+# The portal in headless Chromium (Debian chromium + playwright-core from npm).
+test-browser:
+	cd e2e && npm ci --no-audit --no-fund && node run.mjs
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
