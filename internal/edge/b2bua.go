@@ -178,8 +178,7 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 			return
 		}
 		if !aclAllows(acct, src.Addr()) {
-			s.refuse(tx, req, RefuseSourceNotAllowed)
-			lg.Info("call", "sip_account", acct.ID, "result", refusalResult(RefuseSourceNotAllowed))
+			s.refuseCall(tx, req, RefuseSourceNotAllowed, s.newAttempt(req, sipdesk.DirOutbound, acct), lg.With("sip_account", acct.ID))
 			return
 		}
 	} else {

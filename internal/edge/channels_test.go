@@ -424,3 +424,31 @@ func metricValue(c prometheus.Metric) float64 {
 	}
 	return m.Counter.GetValue()
 }
+
+// TestRegisterMetrics: REGISTER answers are counted by status code.
+func TestRegisterMetrics(t *testing.T) {
+	st := openStore(t)
+	f := fixture{t, st}
+	f.passwordAccount(f.customer(), "metricuser1", "Secret-pass-1")
+	reg := prometheus.NewRegistry()
+	s := startEdge(t, st, func(c *Config) { c.Registry = reg })
+	waitApplied(t, s, st)
+	u := newUAC(t, "udp", "127.0.0.1", s)
+	if r := u.login("metricuser1", "Secret-pass-1", "MD5"); r.Code != 200 {
+		t.Fatalf("register: %d", r.Code)
+	}
+	if c401, c200 := metricValue(s.met.registers.WithLabelValues("401")), metricValue(s.met.registers.WithLabelValues("200")); c401 != 1 || c200 != 1 {
+		t.Fatalf("registers: 401=%v 200=%v", c401, c200)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	for _, mf := range mfs {
+		names[mf.GetName()] = true
+	}
+	if !names["sipdesk_sip_registers_total"] {
+		t.Fatalf("not registered on Config.Registry: %v", names)
+	}
+}

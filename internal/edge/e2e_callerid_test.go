@@ -84,7 +84,9 @@ func TestSippCallerID(t *testing.T) {
 			RuleIDs: []int64{rules[0].ID, rules[1].ID, rules[2].ID, rules[3].ID, rules[4].ID}}
 	})
 	f.modify(b, func(a *sipdesk.SIPAccount) { a.CallerID.RuleIDs = []int64{rules[5].ID} })
-	f.modify(c, func(a *sipdesk.SIPAccount) { a.CallerID = sipdesk.CallerIDSetting{DefaultNumber: "+15550000333", DisplayName: "Desk"} })
+	f.modify(c, func(a *sipdesk.SIPAccount) {
+		a.CallerID = sipdesk.CallerIDSetting{DefaultNumber: "+15550000333", DisplayName: "Desk"}
+	})
 
 	// A trial customer whose account selects rules it may not use yet.
 	trial := &sipdesk.Customer{Email: "trial@example.com", PasswordHash: "x", VerifiedPhone: "+15550000444",
