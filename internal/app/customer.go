@@ -125,14 +125,7 @@ func (s *Service) VerifyPhone(ctx context.Context, customerID int64, code string
 	wrong := false
 	err := s.update(ctx, func(tx sipdesk.Tx) error {
 		wrong = false // Update may retry fn
-		c, err := tx.Customer(customerID, true)
-		if err != nil {
-			return err
-		}
-		if c.BillingState != sipdesk.BillingUnverified {
-			return sipdesk.Errorf(sipdesk.EConflict, "the phone number is already verified")
-		}
-		n, err := numberOf(tx, c.ID, c.VerifiedPhone)
+		c, n, err := pendingPhone(tx, customerID)
 		if err != nil {
 			return err
 		}
@@ -146,6 +139,19 @@ func (s *Service) VerifyPhone(ctx context.Context, customerID int64, code string
 		return nil, errWrongCode
 	}
 	return out, err
+}
+
+// pendingPhone locks an unverified customer and returns its signup number.
+func pendingPhone(tx sipdesk.Tx, customerID int64) (*sipdesk.Customer, *sipdesk.CallerIDNumber, error) {
+	c, err := tx.Customer(customerID, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	if c.BillingState != sipdesk.BillingUnverified {
+		return nil, nil, sipdesk.Errorf(sipdesk.EConflict, "the phone number is already verified")
+	}
+	n, err := numberOf(tx, c.ID, c.VerifiedPhone)
+	return c, n, err
 }
 
 func numberOf(tx sipdesk.Tx, customerID int64, number string) (*sipdesk.CallerIDNumber, error) {
@@ -365,14 +371,7 @@ func (s *Service) DeleteSession(ctx context.Context, token string) error {
 // customer's phone (the old one stops working).
 func (s *Service) ResendSignupCode(ctx context.Context, customerID int64) error {
 	return s.update(ctx, func(tx sipdesk.Tx) error {
-		c, err := tx.Customer(customerID, true)
-		if err != nil {
-			return err
-		}
-		if c.BillingState != sipdesk.BillingUnverified {
-			return sipdesk.Errorf(sipdesk.EConflict, "the phone number is already verified")
-		}
-		n, err := numberOf(tx, c.ID, c.VerifiedPhone)
+		_, n, err := pendingPhone(tx, customerID)
 		if err != nil {
 			return err
 		}
