@@ -27,6 +27,9 @@ func startEdge(ctx context.Context, cfg *config.Serve, svc *app.Service, key []b
 		CarrierUsername: cfg.CarrierUsername,
 		CarrierPassword: cfg.CarrierPassword,
 		MaxCallDuration: cfg.MaxCallDuration,
+		BanFailures:     banFailures(cfg.BanFailures),
+		BanWindow:       cfg.BanWindow,
+		BanDuration:     cfg.BanDuration,
 		Node:            cfg.Node,
 		NonceKey:        derive(key, "sipdesk digest nonce"),
 		// Channel limits on the leases in the store (renewed every
@@ -47,4 +50,13 @@ func derive(key []byte, purpose string) []byte {
 	m := hmac.New(sha256.New, key)
 	m.Write([]byte(purpose))
 	return m.Sum(nil)
+}
+
+// banFailures maps the flag (0: never ban) to the edge's setting
+// (negative disables, 0 means the default).
+func banFailures(n int) int {
+	if n <= 0 {
+		return -1
+	}
+	return n
 }

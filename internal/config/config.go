@@ -41,6 +41,9 @@ type Serve struct {
 	HoldIPAccounts   bool
 	MaxCallDuration  time.Duration
 	RTPPorts         string
+	BanFailures      int
+	BanWindow        time.Duration
+	BanDuration      time.Duration
 	PaidChannelLimit int
 	LogLevel         string
 }
@@ -91,6 +94,9 @@ func ParseServe(args []string) (*Serve, error) {
 	fs.BoolVar(&c.HoldIPAccounts, "hold-ip-accounts", false, "keep new IP accounts in process until `admin sip-account approve`")
 	fs.DurationVar(&c.MaxCallDuration, "max-call-duration", 4*time.Hour, "maximum duration of a call")
 	fs.StringVar(&c.RTPPorts, "rtp-ports", "20000-20999", "UDP port range of the media relay")
+	fs.IntVar(&c.BanFailures, "ban-failures", 5, "failed SIP authentications from one address that ban it (0: never ban)")
+	fs.DurationVar(&c.BanWindow, "ban-window", time.Minute, "window in which --ban-failures are counted")
+	fs.DurationVar(&c.BanDuration, "ban-duration", 10*time.Minute, "how long a banned address is ignored")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	if err := parse(fs, args); err != nil {
 		return nil, err
