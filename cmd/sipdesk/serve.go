@@ -77,6 +77,7 @@ func runServe(ctx context.Context, cfg *config.Serve, log *slog.Logger) error {
 		where = config.Redacted(cfg.Database)
 	}
 	log.Info("store open", "store", where, "node", cfg.Node, "role", cfg.Role)
+	startPprof(log)
 
 	svc := app.New(db, app.Options{
 		Realm: cfg.SIPDomain, PaidChannelLimit: cfg.PaidChannelLimit, AllowPrivateIPs: cfg.AllowPrivateIPs,
