@@ -4,23 +4,38 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"fmt"
 	"log/slog"
+	"net"
+	"net/netip"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sipdesk/sipdesk/internal/app"
 	"github.com/sipdesk/sipdesk/internal/config"
 	"github.com/sipdesk/sipdesk/internal/edge"
+	"github.com/sipdesk/sipdesk/internal/media"
 )
 
 // startEdge starts the SIP edge and returns its applied config version.
 func startEdge(ctx context.Context, cfg *config.Serve, svc *app.Service, key []byte, reg *prometheus.Registry, log *slog.Logger,
 	start func(string, func(context.Context) error)) (func() int64, error) {
+	var mc edge.MediaConfig
+	if cfg.SIPWS != "" {
+		lo, hi, err := media.ParsePortRange(cfg.RTPPorts)
+		if err != nil {
+			return nil, fmt.Errorf("--rtp-ports: %w", err)
+		}
+		mc = edge.MediaConfig{PortMin: lo, PortMax: hi, PublicIP: mediaIP(cfg.SIP)}
+	}
 	srv, err := edge.New(edge.Config{
 		Addr:            cfg.SIP,
 		TLSAddr:         cfg.SIPTLS,
 		TLSCert:         cfg.SIPTLSCert,
 		TLSKey:          cfg.SIPTLSKey,
+		WSAddr:          cfg.SIPWS,
+		WS:              edge.WSConfig{Origins: splitList(cfg.WSOrigins)},
+		Media:           mc,
 		Realm:           cfg.SIPDomain,
 		Carrier:         cfg.Carrier,
 		CarrierAddrs:    splitList(cfg.CarrierAddrs),
@@ -59,4 +74,15 @@ func banFailures(n int) int {
 		return -1
 	}
 	return n
+}
+
+// mediaIP is the address the media relay writes in SDPs: the host of --sip
+// (127.0.0.1 when --sip listens on every address).
+func mediaIP(sipAddr string) netip.Addr {
+	host, _, _ := net.SplitHostPort(sipAddr)
+	a, err := netip.ParseAddr(host)
+	if err != nil || a.IsUnspecified() {
+		return netip.MustParseAddr("127.0.0.1")
+	}
+	return a
 }

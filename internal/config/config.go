@@ -7,6 +7,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -33,6 +35,8 @@ type Serve struct {
 	SIPTLSCert       string
 	SIPTLSKey        string
 	SIPWS            string
+	SIPWSURL         string // what browsers connect to (default from --sip-ws)
+	WSOrigins        string // comma-separated Origin allow-list of --sip-ws
 	Carrier          string
 	CarrierAddrs     string
 	CarrierUsername  string
@@ -86,7 +90,9 @@ func ParseServe(args []string) (*Serve, error) {
 	fs.StringVar(&c.SIPTLS, "sip-tls", "", "SIP TLS listen address (needs --sip-tls-cert and --sip-tls-key)")
 	fs.StringVar(&c.SIPTLSCert, "sip-tls-cert", "", "TLS certificate file (PEM)")
 	fs.StringVar(&c.SIPTLSKey, "sip-tls-key", "", "TLS key file (PEM)")
-	fs.StringVar(&c.SIPWS, "sip-ws", "", "SIP over WebSocket listen address")
+	fs.StringVar(&c.SIPWS, "sip-ws", "", "SIP over WebSocket listen address (WSS with --sip-tls-cert/--sip-tls-key)")
+	fs.StringVar(&c.SIPWSURL, "sip-ws-url", "", "WebSocket URL the browser softphone connects to (default ws[s]://<--sip-ws host or base-url host>:<port>)")
+	fs.StringVar(&c.WSOrigins, "ws-origins", "", "comma-separated Origins allowed on --sip-ws (default: the --base-url origin)")
 	fs.StringVar(&c.Carrier, "carrier", "", "carrier trunk URI, e.g. sip:203.0.113.5:5060")
 	fs.StringVar(&c.CarrierAddrs, "carrier-addrs", "", "comma-separated IPs, CIDRs or IP:port of the carrier (default: the --carrier host)")
 	fs.StringVar(&c.CarrierUsername, "carrier-username", "", "digest username toward the carrier")
@@ -116,6 +122,14 @@ func ParseServe(args []string) (*Serve, error) {
 		c.BaseURL = "http://" + c.HTTP
 	}
 	c.BaseURL = strings.TrimRight(c.BaseURL, "/")
+	if c.WSOrigins == "" {
+		if u, err := url.Parse(c.BaseURL); err == nil && u.Host != "" {
+			c.WSOrigins = u.Scheme + "://" + u.Host
+		}
+	}
+	if c.SIPWS != "" && c.SIPWSURL == "" {
+		c.SIPWSURL = defaultWSURL(c)
+	}
 	return c, nil
 }
 
@@ -173,4 +187,25 @@ func Redacted(u string) string {
 		return u[:scheme+3] + cred[:i] + ":****" + u[at:]
 	}
 	return u
+}
+
+// defaultWSURL is the softphone's WebSocket URL from --sip-ws: its host
+// (or the base URL's when it listens on every address) and port, wss when
+// a TLS certificate is set.
+func defaultWSURL(c *Serve) string {
+	host, port, err := net.SplitHostPort(c.SIPWS)
+	if err != nil {
+		return ""
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+		if u, err := url.Parse(c.BaseURL); err == nil && u.Hostname() != "" {
+			host = u.Hostname()
+		}
+	}
+	scheme := "ws"
+	if c.SIPTLSCert != "" && c.SIPTLSKey != "" {
+		scheme = "wss"
+	}
+	return scheme + "://" + net.JoinHostPort(host, port)
 }

@@ -168,9 +168,9 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 	dialed := req.Recipient.User
 	var acct *sipdesk.SIPAccount
 	ipAccts := snap.ipAccounts(src.Addr())
-	if len(req.GetHeaders("Proxy-Authorization")) > 0 || len(ipAccts) == 0 {
+	if len(req.GetHeaders("Proxy-Authorization")) > 0 || len(ipAccts) == 0 || wantsBearer(req) {
 		var ref Refusal
-		acct, ref = s.authenticate(req, tx, src, "Proxy-Authorization", snap)
+		acct, ref = s.authenticateAny(req, tx, src, "Proxy-Authorization", snap)
 		if acct == nil {
 			if ref == RefuseAuthFailed {
 				lg.Info("call", "result", refusalResult(ref))
@@ -216,6 +216,9 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if !s.admit(tx, req, at, lg) {
 		return
 	}
+	if !s.mediaOutbound(tx, req, at, leg, lg) {
+		return
+	}
 	s.bridge(req, tx, at, []*sip.Request{leg}, lg)
 }
 
@@ -227,6 +230,7 @@ type attempt struct {
 	admitted bool // holds a channel (Admission.Release still due)
 	counted  bool // counted in the channels gauge
 	finished atomic.Bool
+	media    *callMedia // bridges of a call with a WebRTC leg (webrtc.go)
 }
 
 func (s *Server) newAttempt(req *sip.Request, dir string, acct *sipdesk.SIPAccount) *attempt {
@@ -276,6 +280,9 @@ func (s *Server) refuseCall(tx sip.ServerTransaction, req *sip.Request, r Refusa
 func (s *Server) finish(at *attempt, code int, disp, reason string) {
 	if at == nil || !at.finished.CompareAndSwap(false, true) {
 		return
+	}
+	if at.media != nil {
+		at.media.close()
 	}
 	if at.admitted {
 		at.admitted = false
@@ -456,11 +463,12 @@ func (s *Server) bridge(req *sip.Request, tx sip.ServerTransaction, at *attempt,
 		if answered {
 			return nil
 		}
-		var hs []sip.Header
-		if ct := r.ContentType(); ct != nil {
-			hs = append(hs, sip.NewHeader("Content-Type", ct.Value()))
+		body, hs, err := s.callerBody(at, r)
+		if err != nil {
+			lg.Info("provisional answer: media", "error", err)
+			body, hs = nil, nil
 		}
-		if err := a.Respond(r.StatusCode, r.Reason, r.Body(), hs...); err != nil {
+		if err := a.Respond(r.StatusCode, r.Reason, body, hs...); err != nil {
 			lg.Debug("relay provisional", "error", err)
 		}
 		return nil
@@ -545,22 +553,27 @@ func (s *Server) bridge(req *sip.Request, tx sip.ServerTransaction, at *attempt,
 		return
 	}
 
+	body, hs, merr := s.callerBody(at, winner.InviteResponse)
+	if merr != nil {
+		go winner.Bye(context.Background())
+		if err := a.Respond(488, "Not Acceptable Here", nil); err != nil {
+			lg.Debug("respond final", "error", err)
+		}
+		s.finish(at, 488, sipdesk.DispFailed, "media")
+		lg.Info("call", "result", "media", "error", merr)
+		return
+	}
 	c := &call{at: at, a: a, b: winner, aID: a.ID, bID: winner.ID, start: s.now(), log: lg,
 		done: make(chan struct{}), refresh: make(chan struct{}, 1)}
 	s.calls.add(c)
 	c.timer = time.AfterFunc(s.cfg.MaxCallDuration, func() { s.endCall(c, "", endMaxDuration) })
-	resp := winner.InviteResponse
-	var hs []sip.Header
-	if ct := resp.ContentType(); ct != nil {
-		hs = append(hs, sip.NewHeader("Content-Type", ct.Value()))
-	}
 	if c.se = s.sessionInterval(req); c.se > 0 {
 		hs = append(hs, sessionTimerHeaders(c.se)...)
 	}
 	at.rec.AnsweredAt = s.now()
 	s.record(at, false)
 	lg.Info("call answered", "carrier_call_id", winner.InviteRequest.CallID().Value(), "session_expires", c.se.String())
-	if err := a.Respond(200, "OK", resp.Body(), hs...); err != nil {
+	if err := a.Respond(200, "OK", body, hs...); err != nil {
 		lg.Warn("caller did not confirm", "error", err)
 		s.endCall(c, "", endNoAck)
 		return
@@ -855,7 +868,13 @@ func (s *Server) inbound(req *sip.Request, tx sip.ServerTransaction, snap *snaps
 	if !s.admit(tx, req, at, lg) {
 		return
 	}
-	s.bridge(req, tx, at, legs, lg)
+	if legs, code, reason := s.mediaInbound(req, at, legs, lg); len(legs) == 0 {
+		s.respond(tx, req, code, reason)
+		s.finish(at, code, sipdesk.DispFailed, "media")
+		return
+	} else {
+		s.bridge(req, tx, at, legs, lg)
+	}
 }
 
 // storedBindings reads an account's bindings from the store (another node

@@ -16,6 +16,13 @@ import (
 type Config struct {
 	Addr                     string // UDP and TCP, e.g. 127.0.0.1:5060
 	TLSAddr, TLSCert, TLSKey string
+	// WSAddr listens for SIP over WebSocket (RFC 7118), WSS when TLSCert and
+	// TLSKey are set; WS tunes it (Origin allow-list, timeouts, pings).
+	WSAddr string
+	WS     WSConfig
+	// Media bridges calls with a WebRTC leg to plain RTP (webrtc.go); nil:
+	// calls keep their SDP as sent.
+	Media MediaConfig
 	// AdvertiseHost is the host put in Via/Contact toward peers; default the
 	// host of Addr (or 127.0.0.1 when Addr listens on every address).
 	AdvertiseHost string

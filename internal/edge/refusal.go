@@ -28,6 +28,8 @@ const (
 	RefuseUnknownDID                 // inbound: unknown DID
 	RefuseNobodyRegistered           // inbound: no binding for the DID's account
 	RefuseNotAccount                 // INVITE to something that is not a number we route
+	RefuseInvalidToken               // Bearer JWT missing (WS), expired, bad signature or alg
+	RefuseJWTNotEnabled              // Bearer JWT for an account without JWT
 )
 
 // RefusalInfo is one row of the table.
@@ -55,11 +57,13 @@ var Refusals = map[Refusal]RefusalInfo{
 	RefuseBanned:             {"source banned after failed authentication", 0, "", ""},
 	RefuseUnknownDID:         {"inbound: unknown DID", 404, "Not Found", ""},
 	RefuseNobodyRegistered:   {"inbound: nobody registered", 480, "Temporarily Unavailable", ""},
+	RefuseInvalidToken:       {"JWT (SIP over WebSocket) missing, expired, bad signature or alg, or `sub` not the From user", 401, "Unauthorized", sipdesk.EInvalidToken},
+	RefuseJWTNotEnabled:      {"JWT not enabled on the account", 403, "JWT not enabled", sipdesk.EJWTNotEnabled},
 }
 
 // refusalOrder is the order of the documented table.
 var refusalOrder = []Refusal{
-	RefuseUnauthorized, RefuseAuthFailed, RefuseAuthUserTo, RefuseInactive, RefuseNotReady,
+	RefuseUnauthorized, RefuseAuthFailed, RefuseAuthUserTo, RefuseInvalidToken, RefuseJWTNotEnabled, RefuseInactive, RefuseNotReady,
 	RefuseSourceNotAllowed, RefuseTechPrefixRequired, RefuseChannelLimit, RefuseChannelCap,
 	RefuseInvalidNumber, RefuseUnavailable, RefuseIntervalTooBrief, RefuseBanned,
 	RefuseUnknownDID, RefuseNobodyRegistered,
@@ -86,6 +90,10 @@ func RefusalForError(err error) Refusal {
 		return RefuseInvalidNumber
 	case sipdesk.EUnauthorized:
 		return RefuseUnauthorized
+	case sipdesk.EInvalidToken:
+		return RefuseInvalidToken
+	case sipdesk.EJWTNotEnabled:
+		return RefuseJWTNotEnabled
 	}
 	return RefuseUnavailable
 }
@@ -101,6 +109,9 @@ func RefusalsMarkdown() string {
 		}
 		if r == RefuseUnauthorized {
 			ans = "`401 Unauthorized` (REGISTER) / `407 Proxy Authentication Required` (INVITE) challenge"
+		}
+		if r == RefuseInvalidToken {
+			ans = "`401 Unauthorized` with `WWW-Authenticate: Bearer error=\"invalid_token\"` (RFC 8898)"
 		}
 		code := "—"
 		if in.APICode != "" {

@@ -166,7 +166,7 @@ func (s *Server) handleRegister(req *sip.Request, tx sip.ServerTransaction) {
 		callID = h.Value()
 	}
 	snap := s.snap.Load()
-	acct, ref := s.authenticate(req, tx, src, "Authorization", snap)
+	acct, ref := s.authenticateAny(req, tx, src, "Authorization", snap)
 	lg := s.log.With("call_id", callID, "src", src.String())
 	if acct == nil {
 		if ref != RefuseNone && ref != RefuseUnauthorized {

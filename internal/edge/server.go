@@ -58,6 +58,8 @@ type Server struct {
 	udpAddr atomic.Pointer[net.UDPAddr]
 	tcpAddr atomic.Pointer[net.TCPAddr]
 	tlsAddr atomic.Pointer[net.TCPAddr]
+	wsAddr  atomic.Pointer[net.Addr]
+	media   *mediaRelay // WebRTC legs (webrtc.go); nil without SIP over WebSocket
 	dropped atomic.Int64
 }
 
@@ -82,6 +84,11 @@ func New(cfg Config, st sipdesk.Store, log *slog.Logger) (*Server, error) {
 	s.auth = newDigestAuth(cfg.Realm, cfg.NonceKey, s.nowFn)
 	s.auth.sha256First = cfg.SHA256First
 	s.shield = newShield(cfg.BanFailures, cfg.BanWindow, cfg.BanDuration, s.nowFn)
+	mr, err := newMediaRelay(&s.cfg, s.log)
+	if err != nil {
+		return nil, err
+	}
+	s.media = mr
 
 	var carrierHost string
 	if cfg.Carrier != "" {
@@ -118,7 +125,7 @@ func New(cfg Config, st sipdesk.Store, log *slog.Logger) (*Server, error) {
 		sipgo.WithUserAgentTransportLayerOptions(
 			sip.WithTransportLayerLogger(sipLog),
 			sip.WithTransportLayerReadFilter(s.readFilter),
-			sip.WithTransportLayerTransports(sip.TransportsConfig{TCP: tcp, TLS: tlsT}),
+			sip.WithTransportLayerTransports(sip.TransportsConfig{TCP: tcp, TLS: tlsT, WS: wsTransport(cfg), WSS: &sip.TransportWSS{TransportWS: wsTransport(cfg)}}),
 		),
 		sipgo.WithUserAgentTransactionLayerOptions(
 			sip.WithTransactionLayerLogger(sipLog),
@@ -211,6 +218,16 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 
 	var wg sync.WaitGroup
+	if s.cfg.WSAddr != "" {
+		closeWS, err := s.startWS(&wg)
+		if err != nil {
+			for _, c := range closers {
+				c()
+			}
+			return err
+		}
+		closers = append(closers, closeWS)
+	}
 	wg.Go(func() { s.srv.ServeUDP(udp) })
 	wg.Go(func() { s.srv.ServeTCP(tcpL) })
 	if tlsL != nil {

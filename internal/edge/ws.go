@@ -1,0 +1,404 @@
+package edge
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/sipdesk/sipdesk"
+)
+
+// SIP over WebSocket (RFC 7118) for the browser softphone.
+//
+// sipgo's WS transport upgrades connections itself and sees no Origin, path
+// or headers, so the edge puts its own front before it: wsFront accepts the
+// TCP (or TLS) connection, reads the HTTP upgrade request within
+// HandshakeTimeout, checks path "/", the "sip" subprotocol and the Origin
+// allow-list (403 otherwise), and only then hands the connection to sipgo
+// with the request bytes replayed, so sipgo's upgrade and connection pool
+// (responses and requests to the browser go back over the same connection)
+// work unchanged. After the upgrade the front's connection wrapper sends a
+// WebSocket ping every PingInterval (frames are never interleaved with
+// sipgo's), and closes the connection when nothing at all (not even a
+// pong) arrived for IdleTimeout.
+
+// WSConfig tunes SIP over WebSocket.
+type WSConfig struct {
+	// Origins are the allowed values of the Origin header at the upgrade
+	// ("https://portal.example.net"); a browser from any other origin gets
+	// 403. Requests without Origin (not a browser) are let through: they
+	// still need a valid JWT. Empty: every origin is refused.
+	Origins []string
+	// HandshakeTimeout bounds the TLS handshake plus the HTTP upgrade
+	// request (default 10s); MaxHandshakes bounds connections in handshake
+	// at once (default 1024; more are closed at once).
+	HandshakeTimeout time.Duration
+	MaxHandshakes    int
+	// PingInterval is the period of WebSocket pings (default 30s);
+	// IdleTimeout closes a connection silent for that long (default 75s).
+	PingInterval, IdleTimeout time.Duration
+}
+
+func (c *WSConfig) setDefaults() {
+	if c.HandshakeTimeout <= 0 {
+		c.HandshakeTimeout = 10 * time.Second
+	}
+	if c.MaxHandshakes <= 0 {
+		c.MaxHandshakes = 1024
+	}
+	if c.PingInterval <= 0 {
+		c.PingInterval = 30 * time.Second
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = 75 * time.Second
+	}
+}
+
+// WSAddr is the bound SIP over WebSocket address once Ready (nil when off).
+func (s *Server) WSAddr() net.Addr {
+	if p := s.wsAddr.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// startWS listens on cfg.WSAddr and serves SIP over WebSocket (WSS when
+// the TLS certificate is set) until the returned close function is called.
+func (s *Server) startWS(wg *sync.WaitGroup) (func() error, error) {
+	cfg := s.cfg.WS
+	cfg.setDefaults()
+	var tlsConf *tls.Config
+	if s.cfg.TLSCert != "" && s.cfg.TLSKey != "" {
+		cert, err := tls.LoadX509KeyPair(s.cfg.TLSCert, s.cfg.TLSKey)
+		if err != nil {
+			return nil, fmt.Errorf("edge: wss certificate: %w", err)
+		}
+		tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	l, err := net.Listen("tcp", s.cfg.WSAddr)
+	if err != nil {
+		return nil, fmt.Errorf("edge: listen ws: %w", err)
+	}
+	f := &wsFront{s: s, l: l, cfg: cfg, tls: tlsConf, conns: make(chan net.Conn), done: make(chan struct{}),
+		sem: make(chan struct{}, cfg.MaxHandshakes), origins: map[string]bool{}}
+	for _, o := range cfg.Origins {
+		if o = normOrigin(o); o != "" {
+			f.origins[o] = true
+		}
+	}
+	var a net.Addr = l.Addr()
+	s.wsAddr.Store(&a)
+	wg.Go(f.acceptLoop)
+	if tlsConf != nil {
+		wg.Go(func() { s.srv.ServeWSS(f) })
+	} else {
+		wg.Go(func() { s.srv.ServeWS(f) })
+	}
+	s.log.Info("sip over websocket listening", "addr", l.Addr().String(), "tls", tlsConf != nil, "origins", strings.Join(cfg.Origins, " "))
+	return f.Close, nil
+}
+
+// normOrigin is scheme://host[:port] in lower case, without a default port.
+func normOrigin(o string) string {
+	u, err := url.Parse(strings.TrimSpace(o))
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return ""
+	}
+	host := strings.ToLower(u.Host)
+	switch {
+	case u.Scheme == "http" && strings.HasSuffix(host, ":80"):
+		host = strings.TrimSuffix(host, ":80")
+	case u.Scheme == "https" && strings.HasSuffix(host, ":443"):
+		host = strings.TrimSuffix(host, ":443")
+	}
+	return strings.ToLower(u.Scheme) + "://" + host
+}
+
+// wsFront is the net.Listener sipgo's WS transport serves: it yields only
+// connections whose upgrade request passed the checks.
+type wsFront struct {
+	s       *Server
+	l       net.Listener
+	cfg     WSConfig
+	tls     *tls.Config
+	origins map[string]bool
+	sem     chan struct{}
+	conns   chan net.Conn
+	done    chan struct{}
+	once    sync.Once
+}
+
+func (f *wsFront) Addr() net.Addr { return f.l.Addr() }
+
+func (f *wsFront) Close() error {
+	var err error
+	f.once.Do(func() {
+		close(f.done)
+		err = f.l.Close()
+	})
+	return err
+}
+
+func (f *wsFront) Accept() (net.Conn, error) {
+	select {
+	case c := <-f.conns:
+		return c, nil
+	case <-f.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (f *wsFront) acceptLoop() {
+	for {
+		c, err := f.l.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			select {
+			case <-f.done:
+				return
+			case <-time.After(50 * time.Millisecond):
+				continue
+			}
+		}
+		ap := addrPortOf(c.RemoteAddr())
+		if ap.IsValid() && f.s.shield.Banned(ap.Addr()) {
+			f.s.dropped.Add(1)
+			c.Close()
+			continue
+		}
+		select {
+		case f.sem <- struct{}{}:
+		default:
+			c.Close() // too many handshakes in progress
+			continue
+		}
+		go func() {
+			defer func() { <-f.sem }()
+			f.handshake(c)
+		}()
+	}
+}
+
+// recorder keeps what was read through it, for replay to sipgo.
+type recorder struct {
+	r   io.Reader
+	buf bytes.Buffer
+}
+
+func (r *recorder) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	r.buf.Write(p[:n])
+	if r.buf.Len() > 16<<10 {
+		return n, errors.New("upgrade request too large")
+	}
+	return n, err
+}
+
+// handshake checks one connection's upgrade request within the handshake
+// timeout and passes it on, or answers an HTTP error and closes it.
+func (f *wsFront) handshake(raw net.Conn) {
+	var c net.Conn = raw
+	c.SetDeadline(time.Now().Add(f.cfg.HandshakeTimeout))
+	if f.tls != nil {
+		tc := tls.Server(raw, f.tls)
+		if err := tc.Handshake(); err != nil {
+			raw.Close()
+			return
+		}
+		c = tc
+	}
+	rec := &recorder{r: c}
+	req, err := http.ReadRequest(bufio.NewReader(rec))
+	if err != nil {
+		c.Close()
+		return
+	}
+	status, why := f.check(req)
+	if status != 0 {
+		f.s.log.Info("websocket refused", "src", raw.RemoteAddr().String(), "status", status, "reason", why, "origin", req.Header.Get("Origin"))
+		if status == http.StatusForbidden {
+			f.s.met.refusals.WithLabelValues("ws_origin").Inc()
+		}
+		fmt.Fprintf(c, "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s",
+			status, http.StatusText(status), len(why), why)
+		c.Close()
+		return
+	}
+	wc := &wsConn{Conn: c, s: f.s, cfg: f.cfg, prefix: rec.buf.Bytes(), raddr: raw.RemoteAddr().String(), closed: make(chan struct{})}
+	select {
+	case f.conns <- wc:
+	case <-f.done:
+		c.Close()
+	}
+}
+
+// check returns 0 for an acceptable upgrade request, else an HTTP status
+// and the reason.
+func (f *wsFront) check(r *http.Request) (int, string) {
+	if r.Method != http.MethodGet {
+		return http.StatusMethodNotAllowed, "GET only"
+	}
+	if r.URL.Path != "/" {
+		return http.StatusNotFound, "SIP over WebSocket is at /"
+	}
+	if !headerHas(r.Header, "Connection", "upgrade") || !headerHas(r.Header, "Upgrade", "websocket") {
+		return http.StatusBadRequest, "not a WebSocket upgrade"
+	}
+	if !headerHas(r.Header, "Sec-WebSocket-Protocol", "sip") {
+		return http.StatusBadRequest, "the sip subprotocol is required (RFC 7118)"
+	}
+	if o := r.Header.Get("Origin"); o != "" && !f.origins[normOrigin(o)] {
+		return http.StatusForbidden, "origin not allowed"
+	}
+	return 0, ""
+}
+
+func headerHas(h http.Header, name, token string) bool {
+	for _, v := range h.Values(name) {
+		for _, p := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(p), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// wsConn replays the checked upgrade request to sipgo, then keeps the
+// connection alive with pings and closes it when idle.
+type wsConn struct {
+	net.Conn
+	s      *Server
+	cfg    WSConfig
+	raddr  string
+	prefix []byte
+
+	upgraded atomic.Bool
+	hs       []byte // the upgrade response written so far
+
+	wmu     sync.Mutex // held from a frame's header to its last payload byte
+	pending int64      // payload bytes of the current frame still to write
+
+	closeOnce sync.Once
+	closed    chan struct{}
+}
+
+func (c *wsConn) Read(p []byte) (int, error) {
+	if len(c.prefix) > 0 {
+		n := copy(p, c.prefix)
+		c.prefix = c.prefix[n:]
+		return n, nil
+	}
+	if c.upgraded.Load() {
+		c.Conn.SetReadDeadline(time.Now().Add(c.cfg.IdleTimeout))
+	}
+	return c.Conn.Read(p)
+}
+
+// Write passes sipgo's writes through; after the upgrade response it
+// tracks frame boundaries (gobwas writes a header, then the payload) so
+// that a ping never lands inside a frame.
+func (c *wsConn) Write(b []byte) (int, error) {
+	if !c.upgraded.Load() {
+		c.hs = append(c.hs, b...)
+		n, err := c.Conn.Write(b)
+		if err == nil && bytes.HasSuffix(c.hs, []byte("\r\n\r\n")) {
+			c.hs = nil
+			c.upgraded.Store(true)
+			go c.pingLoop()
+		}
+		return n, err
+	}
+	if c.pending == 0 {
+		if len(b) == 0 {
+			return 0, nil
+		}
+		h, err := ws.ReadHeader(bytes.NewReader(b))
+		if err != nil {
+			return c.Conn.Write(b) // not a header: pass through
+		}
+		c.wmu.Lock()
+		c.pending = h.Length - int64(len(b)-ws.HeaderSize(h))
+		n, err := c.Conn.Write(b)
+		if c.pending <= 0 || err != nil {
+			c.pending = 0
+			c.wmu.Unlock()
+		}
+		return n, err
+	}
+	n, err := c.Conn.Write(b)
+	c.pending -= int64(len(b))
+	if c.pending <= 0 || err != nil {
+		c.pending = 0
+		c.wmu.Unlock()
+	}
+	return n, err
+}
+
+var pingFrame = func() []byte {
+	b, _ := ws.CompileFrame(ws.NewPingFrame(nil))
+	return b
+}()
+
+func (c *wsConn) pingLoop() {
+	t := time.NewTicker(c.cfg.PingInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.closed:
+			return
+		case <-t.C:
+			c.wmu.Lock()
+			c.Conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+			_, err := c.Conn.Write(pingFrame)
+			c.wmu.Unlock()
+			if err != nil {
+				c.Close()
+				return
+			}
+		}
+	}
+}
+
+// Close closes the connection once and drops the bindings registered over
+// it: a browser has no other address to reach it at.
+func (c *wsConn) Close() error {
+	err := c.Conn.Close()
+	c.closeOnce.Do(func() {
+		close(c.closed)
+		go c.s.dropWSBindings(c.raddr)
+	})
+	return err
+}
+
+// dropWSBindings removes the WebSocket bindings received from raddr.
+func (s *Server) dropWSBindings(raddr string) {
+	now := s.now()
+	for _, id := range s.regs.Accounts() {
+		for _, b := range s.regs.Lookup(id, now) {
+			t := strings.ToLower(b.reg.Transport)
+			if (t != "ws" && t != "wss") || b.reg.Received != raddr {
+				continue
+			}
+			s.regs.Delete(id, b.reg.Contact)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			err := s.st.Update(ctx, func(tx sipdesk.Tx) error { return tx.DeleteRegistration(id, b.reg.Contact) })
+			cancel()
+			s.log.Info("registration dropped", "sip_account", id, "reason", "websocket closed", "error", err)
+		}
+	}
+}
