@@ -137,7 +137,7 @@ func (s *Server) mediaInbound(req *sip.Request, at *attempt, legs []*sip.Request
 			continue
 		}
 		if s.media == nil {
-			code, reason = 488, "Not Acceptable Here"
+			out = append(out, leg) // no relay: SDP as sent (non-WebRTC WS clients)
 			continue
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
