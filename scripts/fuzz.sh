@@ -1,0 +1,48 @@
+#!/bin/sh
+# Run every fuzz target for a bounded time, one after another, and fail on
+# the first finding. Usage: scripts/fuzz.sh [SECONDS]   (default 20)
+#
+# A finding is written by Go to <package>/testdata/fuzz/<Target>/<hash>:
+# commit it with the fix, so that plain `go test` replays it from then on.
+set -eu
+cd "$(dirname "$0")/.."
+secs=${1:-20}
+GO=${GO:-go}
+
+# package  target — keep in step with the Fuzz functions (checked below).
+targets="
+. FuzzNormalizeNumber
+. FuzzParseAllowedIPs
+. FuzzValidateFields
+. FuzzCallerIDRule
+. FuzzChooseCallerID
+./internal/token FuzzVerify
+./internal/web/api FuzzAPIBodies
+./internal/media FuzzParseAudio
+"
+
+# Every Fuzz function outside the edge must be listed (the edge's owners
+# run theirs from their own target).
+listed=$(printf '%s\n' "$targets" | awk 'NF {print $2}' | sort)
+found=$(grep -rEo '^func Fuzz[A-Za-z0-9_]+\(f \*testing\.F\)' --include='*_test.go' . \
+	| grep -v '^\./internal/edge/' | sed -E 's/^.*:func (Fuzz[A-Za-z0-9_]+).*/\1/' | sort)
+missing=$(printf '%s\n' "$found" | grep -vxF "$listed" || true)
+if [ -n "$missing" ]; then
+	echo "fuzz.sh: targets not listed here: $missing" >&2
+	exit 1
+fi
+
+status=0
+printf '%s\n' "$targets" | while read -r pkg target; do
+	[ -n "$pkg" ] || continue
+	echo "== $target ($pkg, ${secs}s)"
+	if ! $GO test -run '^$' -fuzz "^${target}\$" -fuzztime "${secs}s" -parallel "${FUZZ_PARALLEL:-2}" "$pkg" >"${TMPDIR:-/tmp}/fuzz.$$.log" 2>&1; then
+		cat "${TMPDIR:-/tmp}/fuzz.$$.log"
+		echo "fuzz.sh: $target found a failure (input saved under $pkg/testdata/fuzz/$target/)" >&2
+		rm -f "${TMPDIR:-/tmp}/fuzz.$$.log"
+		exit 1
+	fi
+	grep -E '^fuzz: elapsed' "${TMPDIR:-/tmp}/fuzz.$$.log" | tail -1
+	rm -f "${TMPDIR:-/tmp}/fuzz.$$.log"
+done || status=1
+exit $status
