@@ -111,7 +111,7 @@ func runServe(ctx context.Context, cfg *config.Serve, log *slog.Logger) error {
 
 	applied := func() int64 { return -1 } // a node without an edge applies nothing
 	if cfg.Role != "edge" {
-		hs := web.New(svc, web.Options{Addr: cfg.HTTP, DevMailbox: cfg.SMTP == "", Secure: strings.HasPrefix(cfg.BaseURL, "https://"), Registry: reg, Log: log})
+		hs := web.New(svc, web.Options{Addr: cfg.HTTP, DevMailbox: cfg.SMTP == "", Secure: strings.HasPrefix(cfg.BaseURL, "https://"), Registry: reg, Log: log, SoftphoneWS: cfg.SIPWSURL})
 		if err := hs.Listen(); err != nil {
 			return err
 		}

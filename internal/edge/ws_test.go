@@ -192,7 +192,7 @@ func TestWSJWTRefusals(t *testing.T) {
 	now := time.Now()
 	e.jwtAccount("webuser01")
 	e.jwtAccount("webuser02", func(a *sipdesk.SIPAccount) { a.JWTEnabled = false }) // secret kept, JWT off
-	e.f.passwordAccount(e.cust, "webuser03", "Secret-pass-1")                    // never had JWT
+	e.f.passwordAccount(e.cust, "webuser03", "Secret-pass-1")                       // never had JWT
 	e.jwtAccount("webuser04", func(a *sipdesk.SIPAccount) { a.Status = sipdesk.StatusInactive })
 	e.jwtAccount("webuser05", func(a *sipdesk.SIPAccount) { a.AllowedIPs = []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")} })
 	waitApplied(t, e.s, e.st)

@@ -25,6 +25,8 @@ type Options struct {
 	Secure     bool // the portal is reached over HTTPS (cookies get Secure)
 	Registry   *prometheus.Registry
 	Log        *slog.Logger
+	// SoftphoneWS is the SIP over WebSocket URL the softphone page uses.
+	SoftphoneWS string
 }
 
 // Server is the HTTP side of a node.
@@ -54,7 +56,7 @@ func New(svc *app.Service, o Options) *Server {
 		mux.HandleFunc("GET /dev/mail", m.list)
 		mux.HandleFunc("GET /dev/mail/{id}", m.show)
 	}
-	ui.New(svc, ui.Options{Log: o.Log, Secure: o.Secure, DevMailbox: o.DevMailbox}).Register(mux)
+	ui.New(svc, ui.Options{Log: o.Log, Secure: o.Secure, DevMailbox: o.DevMailbox, SoftphoneWS: o.SoftphoneWS}).Register(mux)
 	return &Server{
 		srv: &http.Server{
 			Addr:              o.Addr,

@@ -46,7 +46,7 @@ func newEnv(t *testing.T) *env {
 	e := &env{t: t, st: st, now: time.Now()}
 	e.svc = app.New(st, app.Options{Realm: "sipdesk.local", BaseURL: "http://portal.test", Log: slog.New(slog.DiscardHandler),
 		Now: func() time.Time { e.mu.Lock(); defer e.mu.Unlock(); return e.now }})
-	e.ui = New(e.svc, Options{DevMailbox: true})
+	e.ui = New(e.svc, Options{DevMailbox: true, SoftphoneWS: "ws://127.0.0.1:5066"})
 	mux := http.NewServeMux()
 	e.ui.Register(mux)
 	e.srv = httptest.NewServer(mux)

@@ -2,6 +2,7 @@ package ui
 
 import (
 	"context"
+	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
@@ -134,7 +135,16 @@ func TestRenderEveryPage(t *testing.T) {
 		b.get("/sip-accounts/"+itoa64(pbx.Account.ID)+"/delete").must(t, 200, "Delete <strong>Office PBX</strong>?", "cannot be undone", "Delete SIP account")
 	})
 	t.Run("Softphone", func(t *testing.T) {
-		b.get("/softphone?account="+first).must(t, 200, "Softphone: Main", "coming soon")
+		p := b.get("/softphone?account="+first).must(t, 200, "Softphone: Main", "data-softphone", `data-ws="ws://127.0.0.1:5066"`,
+			`data-aor="sip:`, `data-token="ey`, "vendor/jssip.min.js", "softphone.js", "Dial pad", "Hang up", "Mute")
+		if csp := p.header.Get("Content-Security-Policy"); !strings.Contains(csp, "connect-src 'self' ws://127.0.0.1:5066;") {
+			t.Fatalf("softphone CSP: %q", csp)
+		}
+		req, _ := http.NewRequest("GET", e.srv.URL+"/softphone?account="+first, nil)
+		req.Header.Set("Accept", "application/json")
+		if j := b.do(req); j.status != 200 || !strings.Contains(j.body, `"token":"ey`) || !strings.Contains(j.body, `"expires_at"`) {
+			t.Fatalf("token refresh: %d %s", j.status, j.body)
+		}
 	})
 	t.Run("Caller ID rules", func(t *testing.T) {
 		b.get("/caller-id/rules").must(t, 200, "Caller ID Rules", "UK sales", "For United Kingdom use +442071838750", "Create New", `aria-label="Delete rule London"`)

@@ -26,6 +26,9 @@ type Options struct {
 	Log        *slog.Logger
 	Secure     bool // served over TLS: cookies get Secure (and the __Host- prefix)
 	DevMailbox bool // /dev/mail exists: point the customer to it for codes and emails
+	// SoftphoneWS is the edge's SIP over WebSocket URL for the browser
+	// softphone ("" when the edge has none).
+	SoftphoneWS string
 }
 
 // UI is the customer portal.
