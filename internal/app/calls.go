@@ -13,30 +13,48 @@ import (
 // customer's scope (inbound under "outbound") get a lease without a check,
 // so they still show as live calls.
 func (s *Service) AcquireChannel(ctx context.Context, l *sipdesk.CallLease) error {
+	return s.update(ctx, func(tx sipdesk.Tx) error { return s.AcquireChannelTx(tx, l) })
+}
+
+// AcquireChannelTx is AcquireChannel inside the caller's write transaction
+// (the edge commits concurrent acquisitions together).
+func (s *Service) AcquireChannelTx(tx sipdesk.Tx, l *sipdesk.CallLease) error {
 	now := s.now()
 	l.StartedAt, l.ExpiresAt = now, now.Add(sipdesk.LeaseTTL)
-	return s.update(ctx, func(tx sipdesk.Tx) error {
-		c, err := tx.Customer(l.CustomerID, true)
+	c, err := tx.Customer(l.CustomerID, true)
+	if err != nil {
+		return err
+	}
+	if c.Counted(l.Direction) {
+		var a *sipdesk.SIPAccount
+		if l.SIPAccountID != 0 {
+			if a, err = tx.SIPAccount(c.ID, l.SIPAccountID); err != nil {
+				return err
+			}
+		}
+		cn, an, err := tx.CountLeases(c.ID, l.SIPAccountID, c.ChannelScope != sipdesk.ScopeBoth, now)
 		if err != nil {
 			return err
 		}
-		if c.Counted(l.Direction) {
-			var a *sipdesk.SIPAccount
-			if l.SIPAccountID != 0 {
-				if a, err = tx.SIPAccount(c.ID, l.SIPAccountID); err != nil {
-					return err
-				}
-			}
-			cn, an, err := tx.CountLeases(c.ID, l.SIPAccountID, c.ChannelScope != sipdesk.ScopeBoth, now)
-			if err != nil {
-				return err
-			}
-			if err := sipdesk.CheckChannels(c, a, cn, an); err != nil {
-				return err
-			}
+		if err := sipdesk.CheckChannels(c, a, cn, an); err != nil {
+			return err
 		}
-		return tx.InsertLease(l)
-	})
+	}
+	return tx.InsertLease(l)
+}
+
+// ReleaseChannelTx is ReleaseChannel inside the caller's write transaction.
+func (s *Service) ReleaseChannelTx(tx sipdesk.Tx, callID string) error {
+	_, err := tx.DeleteLease(callID)
+	return err
+}
+
+// SaveCallRecordTx is SaveCallRecord inside the caller's write transaction.
+func (s *Service) SaveCallRecordTx(tx sipdesk.Tx, r *sipdesk.CallRecord) error {
+	if r.ID == 0 {
+		return tx.InsertCallRecord(r)
+	}
+	return tx.UpdateCallRecord(r)
 }
 
 // ReleaseChannel frees a call's channel; releasing twice is harmless.

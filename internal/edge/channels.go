@@ -53,6 +53,8 @@ type ChannelAdmission struct {
 	node string
 	opt  ChannelOptions
 
+	gc groupCommit // concurrent acquisitions and releases share a transaction
+
 	mu      sync.Mutex
 	live    map[string]bool // Call-IDs holding a lease from this node
 	pending map[string]bool // releases the store did not take yet
@@ -83,7 +85,13 @@ func (c *ChannelAdmission) Acquire(ctx context.Context, in CallInfo) error {
 	if in.Account != nil {
 		l.SIPAccountID = in.Account.ID
 	}
-	if err := c.ch.AcquireChannel(ctx, l); err != nil {
+	var err error
+	if tc, ok := c.ch.(txChannels); ok {
+		err = c.gc.do(tc.Store(), func(tx sipdesk.Tx) error { return tc.AcquireChannelTx(tx, l) })
+	} else {
+		err = c.ch.AcquireChannel(ctx, l)
+	}
+	if err != nil {
 		return err
 	}
 	c.mu.Lock()
@@ -100,7 +108,13 @@ func (c *ChannelAdmission) Release(ctx context.Context, in CallInfo) {
 	c.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.opt.Timeout)
 	defer cancel()
-	if err := c.ch.ReleaseChannel(ctx, in.CallID); err != nil {
+	var err error
+	if tc, ok := c.ch.(txChannels); ok {
+		err = c.gc.do(tc.Store(), func(tx sipdesk.Tx) error { return tc.ReleaseChannelTx(tx, in.CallID) })
+	} else {
+		err = c.ch.ReleaseChannel(ctx, in.CallID)
+	}
+	if err != nil {
 		c.opt.Log.Warn("release channel failed; will retry", "call_id", in.CallID, "error", err)
 		c.mu.Lock()
 		c.pending[in.CallID] = true
@@ -110,6 +124,48 @@ func (c *ChannelAdmission) Release(ctx context.Context, in CallInfo) {
 		default:
 		}
 	}
+}
+
+// txChannels is a Channels (the *app.Service) whose steps can run inside
+// a transaction of its store: the admission then commits the acquisitions
+// and releases that arrive together in one transaction (group commit), and
+// call records in batches. Each Acquire still waits for its own commit, and
+// the count-and-insert stays atomic: the steps of a batch run one after the
+// other inside the single writer transaction.
+type txChannels interface {
+	Store() sipdesk.Store
+	AcquireChannelTx(tx sipdesk.Tx, l *sipdesk.CallLease) error
+	ReleaseChannelTx(tx sipdesk.Tx, callID string) error
+	SaveCallRecordTx(tx sipdesk.Tx, r *sipdesk.CallRecord) error
+}
+
+// SaveCallRecords saves several call records in one transaction when the
+// service allows it (else one by one); inserted records get their IDs.
+func (c *ChannelAdmission) SaveCallRecords(ctx context.Context, rs []*sipdesk.CallRecord) error {
+	ctx, cancel := context.WithTimeout(ctx, c.opt.Timeout)
+	defer cancel()
+	tc, ok := c.ch.(txChannels)
+	if !ok {
+		for _, r := range rs {
+			if err := c.ch.SaveCallRecord(ctx, r); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	ids := make([]int64, len(rs))
+	for i, r := range rs {
+		ids[i] = r.ID
+	}
+	return tc.Store().Update(ctx, func(tx sipdesk.Tx) error {
+		for i, r := range rs {
+			r.ID = ids[i] // a retried transaction starts from scratch
+			if err := tc.SaveCallRecordTx(tx, r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // SaveCallRecord passes call records to the service.

@@ -154,6 +154,12 @@ type recOp struct {
 	final bool
 }
 
+// batchRecorder is a CallRecorder that saves several records in one
+// transaction (ChannelAdmission on the app service).
+type batchRecorder interface {
+	SaveCallRecords(ctx context.Context, rs []*sipdesk.CallRecord) error
+}
+
 // record queues the attempt's record as it is now.
 func (s *Server) record(at *attempt, final bool) {
 	if s.recorder == nil || at == nil {
@@ -190,10 +196,64 @@ func (s *Server) recordWriter(stop <-chan struct{}, done chan<- struct{}) {
 			ids[op.at] = op.rec.ID
 		}
 	}
+	br, batching := s.recorder.(batchRecorder)
+	var batch []recOp
+	var recs []*sipdesk.CallRecord
+	// writeBatch saves the queued ops that are available now in one
+	// transaction; an attempt appears once per batch, so that an update
+	// follows the insert that gave it its ID.
+	writeBatch := func(first recOp) {
+		batch, recs = append(batch[:0], first), recs[:0]
+		seen := map[*attempt]bool{first.at: true}
+		var next *recOp
+	fill:
+		for len(batch) < 128 {
+			select {
+			case op := <-s.recq:
+				if seen[op.at] {
+					next = &op
+					break fill
+				}
+				seen[op.at] = true
+				batch = append(batch, op)
+			default:
+				break fill
+			}
+		}
+		if len(batch) == 1 {
+			write(first)
+		} else {
+			for i := range batch {
+				batch[i].rec.ID = ids[batch[i].at]
+				recs = append(recs, &batch[i].rec)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			err := br.SaveCallRecords(ctx, recs)
+			cancel()
+			for _, op := range batch {
+				if err != nil {
+					write(op) // one by one, with retries
+					continue
+				}
+				if op.final {
+					delete(ids, op.at)
+				} else if op.rec.ID != 0 {
+					ids[op.at] = op.rec.ID
+				}
+			}
+		}
+		if next != nil {
+			write(*next)
+		}
+	}
 	for {
 		select {
 		case op := <-s.recq:
-			write(op)
+			if batching {
+				writeBatch(op)
+			} else {
+				write(op)
+			}
 		case <-stop:
 			for {
 				select {

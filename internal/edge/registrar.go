@@ -1,7 +1,6 @@
 package edge
 
 import (
-	"context"
 	"slices"
 	"strconv"
 	"strings"
@@ -278,9 +277,9 @@ func (s *Server) handleRegister(req *sip.Request, tx sip.ServerTransaction) {
 			ExpiresAt: now.Add(time.Duration(c.exp) * time.Second),
 		})
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	err := s.st.Update(ctx, func(tx sipdesk.Tx) error {
+	// Group commit: concurrent REGISTERs share one transaction; each
+	// still answers only after its own binding is stored.
+	err := s.regWrites.do(s.st, func(tx sipdesk.Tx) error {
 		if wildcard {
 			return tx.DeleteRegistrations(acct.ID)
 		}

@@ -50,6 +50,9 @@ type Server struct {
 
 	calls *callTable
 
+	// regWrites batches the registrar's store writes (group commit).
+	regWrites groupCommit
+
 	met      *metrics
 	recorder CallRecorder
 	recq     chan recOp

@@ -1,0 +1,90 @@
+package edge
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sipdesk/sipdesk"
+)
+
+// countStore runs Update's fn with a nil Tx and counts transactions; a
+// transaction fails when any of its fns does.
+type countStore struct {
+	sipdesk.Store
+	updates atomic.Int64
+	delay   time.Duration
+}
+
+func (s *countStore) Update(ctx context.Context, fn func(sipdesk.Tx) error) error {
+	s.updates.Add(1)
+	time.Sleep(s.delay)
+	return fn(nil)
+}
+
+func TestGroupCommit(t *testing.T) {
+	t.Run("concurrent writes share transactions", func(t *testing.T) {
+		st := &countStore{delay: 2 * time.Millisecond}
+		var g groupCommit
+		var ran atomic.Int64
+		var wg sync.WaitGroup
+		for range 200 {
+			wg.Go(func() {
+				if err := g.do(st, func(sipdesk.Tx) error { ran.Add(1); return nil }); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		if ran.Load() != 200 {
+			t.Fatalf("ran %d writes, want 200", ran.Load())
+		}
+		if n := st.updates.Load(); n >= 200 {
+			t.Fatalf("%d transactions for 200 concurrent writes: nothing was grouped", n)
+		}
+	})
+	t.Run("a failing write fails alone", func(t *testing.T) {
+		st := &countStore{delay: 2 * time.Millisecond}
+		var g groupCommit
+		bad := errors.New("bad")
+		var wg sync.WaitGroup
+		var failed, ok atomic.Int64
+		for i := range 100 {
+			wg.Go(func() {
+				err := g.do(st, func(sipdesk.Tx) error {
+					if i == 50 {
+						return bad
+					}
+					return nil
+				})
+				switch {
+				case errors.Is(err, bad):
+					failed.Add(1)
+				case err == nil:
+					ok.Add(1)
+				default:
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		if failed.Load() != 1 || ok.Load() != 99 {
+			t.Fatalf("failed %d ok %d, want 1 and 99", failed.Load(), ok.Load())
+		}
+	})
+	t.Run("sequential writes", func(t *testing.T) {
+		st := &countStore{}
+		var g groupCommit
+		for range 10 {
+			if err := g.do(st, func(sipdesk.Tx) error { return nil }); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if st.updates.Load() != 10 {
+			t.Fatalf("updates %d", st.updates.Load())
+		}
+	})
+}
