@@ -489,4 +489,9 @@ try {
 } finally {
   await cleanup();
 }
-process.exit(run.summary() ? 0 : 1);
+const ok = run.summary();
+// The browser softphone (SIP over WebSocket, JWT, WebRTC ↔ RTP): its own run.
+const { spawnSync } = await import('node:child_process');
+console.log('--- softphone.mjs');
+const sp = spawnSync(process.execPath, [join(here, 'softphone.mjs')], { stdio: 'inherit', env: process.env });
+process.exit(ok && sp.status === 0 ? 0 : 1);

@@ -158,7 +158,7 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	snap := s.snap.Load()
-	if s.carrierAddrs.Match(src) {
+	if s.carrierAddrs.Match(src) && !isWS(req) { // carriers do not speak WebSocket
 		s.inbound(req, tx, snap)
 		return
 	}
