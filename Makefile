@@ -2,7 +2,7 @@
 GO       ?= go
 PG_DSN   ?= postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
 
-.PHONY: build run test test-unit test-e2e test-browser vet bench contract
+.PHONY: build run test test-unit test-e2e test-browser vet bench bench-sip bench-sip-short contract
 
 build:
 	$(GO) build -o bin/sipdesk ./cmd/sipdesk
@@ -31,6 +31,15 @@ test-browser:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# SIP load: sipdesk against Kamailio with ../shared/bench (sipp, kamailio);
+# the table goes to bench/out/<time>/table.md (docs/PERFORMANCE.md).
+bench-sip:
+	bench/sipdesk.sh
+
+# The same workloads for a few seconds each; fails unless all have 0 failures.
+bench-sip-short:
+	bench/sipdesk.sh --short --no-kamailio
 
 # The Contract checks from the outside (needs ../shared/checks).
 contract:
