@@ -74,6 +74,9 @@ type SIPAccount struct {
 
 // ValidateName checks a SIP account label.
 func ValidateName(name string) (string, error) {
+	if !utf8.ValidString(name) {
+		return "", FieldError("name", "must be UTF-8 text")
+	}
 	name = strings.TrimSpace(name)
 	n := utf8.RuneCountInString(name)
 	if n < 1 || n > MaxNameLen {
@@ -164,6 +167,14 @@ func parsePrefix(s string) (netip.Prefix, error) {
 		}
 		if p.Addr().Zone() != "" {
 			return netip.Prefix{}, errBadIP
+		}
+		// An IPv4-mapped IPv6 range names IPv4 addresses: keep it as IPv4,
+		// as the edge sees sources, so the IPv4 rules apply to it.
+		if p.Addr().Is4In6() {
+			if p.Bits() < 96 {
+				return netip.Prefix{}, errBadIP
+			}
+			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
 		}
 		return p.Masked(), nil
 	}
@@ -321,6 +332,9 @@ func ValidateChannelCap(cap int, otherCaps int, limit int) error {
 
 // ValidateDisplayName checks a Caller ID display name.
 func ValidateDisplayName(field, s string) (string, error) {
+	if !utf8.ValidString(s) {
+		return "", FieldError(field, "must be UTF-8 text")
+	}
 	s = strings.TrimSpace(s)
 	if utf8.RuneCountInString(s) > MaxDisplayNameLen {
 		return "", FieldError(field, "must be at most %d characters", MaxDisplayNameLen)
