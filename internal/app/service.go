@@ -19,6 +19,9 @@ type Options struct {
 	AllowPrivateIPs  bool   // admit private and loopback addresses (labs, tests)
 	HoldIPAccounts   bool   // new IP accounts wait in in_process for an operator
 	BaseURL          string // for links in emails, e.g. http://127.0.0.1:8080
+	// LogCodes writes phone verification codes to the log: the embedded
+	// default (dev mailbox, no SMS gateway). Off when mail really goes out.
+	LogCodes bool
 	Log              *slog.Logger
 	Now              func() time.Time
 }
