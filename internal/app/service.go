@@ -22,8 +22,8 @@ type Options struct {
 	// LogCodes writes phone verification codes to the log: the embedded
 	// default (dev mailbox, no SMS gateway). Off when mail really goes out.
 	LogCodes bool
-	Log              *slog.Logger
-	Now              func() time.Time
+	Log      *slog.Logger
+	Now      func() time.Time
 }
 
 // Service implements every use case of customers and operators.
