@@ -437,7 +437,14 @@ func TestRegisterMetrics(t *testing.T) {
 	if r := u.login("metricuser1", "Secret-pass-1", "MD5"); r.Code != 200 {
 		t.Fatalf("register: %d", r.Code)
 	}
-	if c401, c200 := metricValue(s.met.registers.WithLabelValues("401")), metricValue(s.met.registers.WithLabelValues("200")); c401 != 1 || c200 != 1 {
+	// The counter is bumped after the answer is sent: give it a moment.
+	var c401, c200 float64
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if c401, c200 = metricValue(s.met.registers.WithLabelValues("401")), metricValue(s.met.registers.WithLabelValues("200")); c401 == 1 && c200 == 1 {
+			break
+		}
+	}
+	if c401 != 1 || c200 != 1 {
 		t.Fatalf("registers: 401=%v 200=%v", c401, c200)
 	}
 	mfs, err := reg.Gather()
