@@ -29,6 +29,11 @@ test-e2e:
 test-browser:
 	cd e2e && npm ci --no-audit --no-fund && node run.mjs
 
+# Hostile input: kill -9 during writes, and every fuzz target for a bounded time.
+test-hostile:
+	$(GO) test -race -tags hostile -count=1 ./cmd/sipdesk/
+	GO=$(GO) scripts/fuzz.sh 20
+
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
