@@ -2,7 +2,7 @@
 GO       ?= go
 PG_DSN   ?= postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
 
-.PHONY: build run test test-unit test-e2e test-browser vet bench bench-sip bench-sip-short contract
+.PHONY: build run test test-unit test-e2e test-browser test-hostile vet bench bench-sip bench-sip-short contract
 
 build:
 	$(GO) build -o bin/sipdesk ./cmd/sipdesk
