@@ -33,6 +33,18 @@ func (c *Customer) Counted(direction string) bool {
 	return direction == DirOutbound || c.ChannelScope == ScopeBoth
 }
 
+// ChannelUse is what an acquisition checks, read in one go (Tx.ChannelUse):
+// the customer's limit and scope, the SIP account's cap, and the live
+// leases that count under the scope, for the customer and for the account.
+type ChannelUse struct {
+	ChannelLimit  int
+	ChannelScope  string
+	AccountFound  bool // the SIP account exists under the customer
+	ChannelCap    int  // the SIP account's cap (0: none)
+	CustomerInUse int
+	AccountInUse  int
+}
+
 // CheckChannels decides whether one more call may start, given the calls
 // in use (counted ones only) for the customer and for the SIP account.
 func CheckChannels(c *Customer, a *SIPAccount, customerInUse, accountInUse int) error {

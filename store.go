@@ -194,6 +194,11 @@ type Tx interface {
 	// a release is idempotent.
 	InsertLease(l *CallLease) error
 	CountLeases(customerID, sipAccountID int64, outboundOnly bool, now time.Time) (customer, account int, err error)
+	// ChannelUse locks the customer's row (PostgreSQL; SQLite writes are
+	// serialised) and reads its limit, scope, the SIP account's cap and the
+	// live leases counted under the scope (customer and account). A missing
+	// customer is not found; a missing SIP account has AccountFound false.
+	ChannelUse(customerID, sipAccountID int64, now time.Time) (*ChannelUse, error)
 	DeleteLease(callID string) (bool, error)
 	RenewLeases(node string, until time.Time) (int, error)
 	DeleteExpiredLeases(now time.Time) (int, error)

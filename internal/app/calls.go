@@ -21,22 +21,20 @@ func (s *Service) AcquireChannel(ctx context.Context, l *sipdesk.CallLease) erro
 func (s *Service) AcquireChannelTx(tx sipdesk.Tx, l *sipdesk.CallLease) error {
 	now := s.now()
 	l.StartedAt, l.ExpiresAt = now, now.Add(sipdesk.LeaseTTL)
-	c, err := tx.Customer(l.CustomerID, true)
+	u, err := tx.ChannelUse(l.CustomerID, l.SIPAccountID, now)
 	if err != nil {
 		return err
 	}
+	c := &sipdesk.Customer{ID: l.CustomerID, ChannelLimit: u.ChannelLimit, ChannelScope: u.ChannelScope}
 	if c.Counted(l.Direction) {
 		var a *sipdesk.SIPAccount
 		if l.SIPAccountID != 0 {
-			if a, err = tx.SIPAccount(c.ID, l.SIPAccountID); err != nil {
-				return err
+			if !u.AccountFound {
+				return &sipdesk.Error{Code: sipdesk.ENotFound, Message: "SIP account not found"}
 			}
+			a = &sipdesk.SIPAccount{ID: l.SIPAccountID, CustomerID: l.CustomerID, ChannelCap: u.ChannelCap}
 		}
-		cn, an, err := tx.CountLeases(c.ID, l.SIPAccountID, c.ChannelScope != sipdesk.ScopeBoth, now)
-		if err != nil {
-			return err
-		}
-		if err := sipdesk.CheckChannels(c, a, cn, an); err != nil {
+		if err := sipdesk.CheckChannels(c, a, u.CustomerInUse, u.AccountInUse); err != nil {
 			return err
 		}
 	}

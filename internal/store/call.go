@@ -8,9 +8,25 @@ import (
 
 // Channel leases.
 
+const (
+	qInsertLease = `INSERT INTO call_leases (call_id, customer_id, sip_account_id, direction, node, started_at, expires_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`
+	qDeleteLease = "DELETE FROM call_leases WHERE call_id = ?"
+	// qChannelUse: the customer, the SIP account's cap and the counted live
+	// leases in one statement (args: account, account, now, customer).
+	qChannelUse = `SELECT c.channel_limit, c.channel_scope, COALESCE(a.channel_cap, -1), COUNT(l.call_id),
+		COALESCE(SUM(CASE WHEN l.sip_account_id = ? THEN 1 ELSE 0 END), 0)
+		FROM customers c
+		LEFT JOIN sip_accounts a ON a.id = ? AND a.customer_id = c.id
+		LEFT JOIN call_leases l ON l.customer_id = c.id AND l.expires_at > ?
+			AND (c.channel_scope = '` + sipdesk.ScopeBoth + `' OR l.direction = '` + sipdesk.DirOutbound + `')
+		WHERE c.id = ?
+		GROUP BY c.id, c.channel_limit, c.channel_scope, a.channel_cap`
+	qLockCustomer = "SELECT 1 FROM customers WHERE id = ? FOR UPDATE"
+)
+
 func (t *tx) InsertLease(l *sipdesk.CallLease) error {
-	_, err := t.exec(`INSERT INTO call_leases (call_id, customer_id, sip_account_id, direction, node, started_at, expires_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`, l.CallID, l.CustomerID, l.SIPAccountID, l.Direction, l.Node, ms(l.StartedAt), ms(l.ExpiresAt))
+	_, err := t.exec(qInsertLease, l.CallID, l.CustomerID, l.SIPAccountID, l.Direction, l.Node, ms(l.StartedAt), ms(l.ExpiresAt))
 	if err != nil {
 		return t.fail("insert lease", err)
 	}
@@ -30,8 +46,30 @@ func (t *tx) CountLeases(customerID, sipAccountID int64, outboundOnly bool, at t
 	return c, a, nil
 }
 
+// ChannelUse: 2 statements on PostgreSQL (the row lock first, so that the
+// count is read after any concurrent acquisition for the customer commits),
+// 1 on SQLite.
+func (t *tx) ChannelUse(customerID, sipAccountID int64, at time.Time) (*sipdesk.ChannelUse, error) {
+	if t.db.dialect == DialectPostgres && !t.readOnly {
+		var one int
+		if err := t.queryRow(qLockCustomer, customerID).Scan(&one); err != nil {
+			return nil, t.get("customer", "lock customer", err)
+		}
+	}
+	var u sipdesk.ChannelUse
+	if err := t.queryRow(qChannelUse, sipAccountID, sipAccountID, ms(at), customerID).
+		Scan(&u.ChannelLimit, &u.ChannelScope, &u.ChannelCap, &u.CustomerInUse, &u.AccountInUse); err != nil {
+		return nil, t.get("customer", "channel use", err)
+	}
+	u.AccountFound = u.ChannelCap >= 0
+	if !u.AccountFound {
+		u.ChannelCap, u.AccountInUse = 0, 0
+	}
+	return &u, nil
+}
+
 func (t *tx) DeleteLease(callID string) (bool, error) {
-	res, err := t.exec("DELETE FROM call_leases WHERE call_id = ?", callID)
+	res, err := t.exec(qDeleteLease, callID)
 	if err != nil {
 		return false, t.fail("delete lease", err)
 	}
@@ -78,13 +116,19 @@ func (t *tx) Leases(customerID int64, at time.Time) ([]*sipdesk.CallLease, error
 const callRecordCols = `id, call_id, customer_id, sip_account_id, direction, from_uri, to_uri, caller_id, caller_id_rule_id,
 	caller_id_reason, started_at, answered_at, ended_at, disposition, sip_code, reason, node`
 
+const (
+	qInsertCallRecord = `INSERT INTO call_records (call_id, customer_id, sip_account_id, direction, from_uri, to_uri, caller_id,
+		caller_id_rule_id, caller_id_reason, started_at, answered_at, ended_at, disposition, sip_code, reason, node)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	qUpdateCallRecord = `UPDATE call_records SET caller_id = ?, caller_id_rule_id = ?, caller_id_reason = ?, answered_at = ?,
+		ended_at = ?, disposition = ?, sip_code = ?, reason = ? WHERE id = ?`
+)
+
 func (t *tx) InsertCallRecord(r *sipdesk.CallRecord) error {
 	if r.StartedAt.IsZero() {
 		r.StartedAt = now()
 	}
-	id, err := t.insert(`INSERT INTO call_records (call_id, customer_id, sip_account_id, direction, from_uri, to_uri, caller_id,
-		caller_id_rule_id, caller_id_reason, started_at, answered_at, ended_at, disposition, sip_code, reason, node)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	id, err := t.insert(qInsertCallRecord,
 		r.CallID, r.CustomerID, r.SIPAccountID, r.Direction, r.From, r.To, r.CallerID, r.CallerIDRuleID, r.CallerIDReason,
 		ms(r.StartedAt), ms(r.AnsweredAt), ms(r.EndedAt), r.Disposition, r.SIPCode, r.Reason, r.Node)
 	if err != nil {
@@ -96,8 +140,7 @@ func (t *tx) InsertCallRecord(r *sipdesk.CallRecord) error {
 
 // UpdateCallRecord stores how a call went on (answer, end, outcome).
 func (t *tx) UpdateCallRecord(r *sipdesk.CallRecord) error {
-	res, err := t.exec(`UPDATE call_records SET caller_id = ?, caller_id_rule_id = ?, caller_id_reason = ?, answered_at = ?,
-		ended_at = ?, disposition = ?, sip_code = ?, reason = ? WHERE id = ?`,
+	res, err := t.exec(qUpdateCallRecord,
 		r.CallerID, r.CallerIDRuleID, r.CallerIDReason, ms(r.AnsweredAt), ms(r.EndedAt), r.Disposition, r.SIPCode, r.Reason, r.ID)
 	return t.affected("call record", "update call record", res, err)
 }

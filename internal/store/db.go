@@ -45,7 +45,8 @@ type DB struct {
 	aead    cipher.AEAD
 	log     *slog.Logger
 
-	rebound   sync.Map // query → rebound query (PostgreSQL)
+	rebound   sync.Map             // query → rebound query (PostgreSQL)
+	stmts     map[string]*sql.Stmt // hot query → prepared on db.write (SQLite), read-only after Open
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -85,6 +86,10 @@ func Open(ctx context.Context, o Options) (*DB, error) {
 		db.Close()
 		return nil, err
 	}
+	if err := db.prepareHot(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
 	return db, nil
 }
 
@@ -94,6 +99,9 @@ func (db *DB) Dialect() string { return db.dialect }
 // Close closes the connections; it is safe to call more than once.
 func (db *DB) Close() error {
 	db.closeOnce.Do(func() {
+		for _, s := range db.stmts {
+			s.Close()
+		}
 		err := db.write.Close()
 		if db.read != db.write {
 			err = errors.Join(err, db.read.Close())
@@ -152,7 +160,7 @@ func (db *DB) run(ctx context.Context, pool *sql.DB, opts *sql.TxOptions, fn fun
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", db.mapErr(err))
 	}
-	t := &tx{ctx: ctx, tx: stx, db: db, readOnly: opts != nil && opts.ReadOnly}
+	t := &tx{ctx: ctx, tx: stx, db: db, readOnly: opts != nil && opts.ReadOnly, writer: pool == db.write}
 	committed := false
 	defer func() {
 		if !committed {

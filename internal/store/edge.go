@@ -49,12 +49,17 @@ func (t *tx) DIDs(customerID int64) ([]*sipdesk.DID, error) {
 
 const registrationCols = "sip_account_id, contact, received, transport, call_id, cseq, node, user_agent, expires_at"
 
-func (t *tx) PutRegistration(r *sipdesk.Registration) error {
-	_, err := t.exec(`INSERT INTO registrations (`+registrationCols+`)
+const (
+	qPutRegistration = `INSERT INTO registrations (` + registrationCols + `)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (sip_account_id, contact) DO UPDATE SET received = excluded.received,
 		transport = excluded.transport, call_id = excluded.call_id, cseq = excluded.cseq,
-		node = excluded.node, user_agent = excluded.user_agent, expires_at = excluded.expires_at`,
+		node = excluded.node, user_agent = excluded.user_agent, expires_at = excluded.expires_at`
+	qDeleteRegistration = "DELETE FROM registrations WHERE sip_account_id = ? AND contact = ?"
+)
+
+func (t *tx) PutRegistration(r *sipdesk.Registration) error {
+	_, err := t.exec(qPutRegistration,
 		r.SIPAccountID, r.Contact, r.Received, r.Transport, r.CallID, int64(r.CSeq), r.Node, r.UserAgent, ms(r.ExpiresAt))
 	if err != nil {
 		return t.fail("put registration", err)
@@ -65,7 +70,7 @@ func (t *tx) PutRegistration(r *sipdesk.Registration) error {
 // DeleteRegistration removes one binding; removing a missing one is not an
 // error (bindings expire on their own).
 func (t *tx) DeleteRegistration(sipAccountID int64, contact string) error {
-	if _, err := t.exec("DELETE FROM registrations WHERE sip_account_id = ? AND contact = ?", sipAccountID, contact); err != nil {
+	if _, err := t.exec(qDeleteRegistration, sipAccountID, contact); err != nil {
 		return t.fail("delete registration", err)
 	}
 	return nil

@@ -18,11 +18,15 @@ type tx struct {
 	tx       *sql.Tx
 	db       *DB
 	readOnly bool
+	writer   bool // on db.write (SQLite: the one writer connection)
 }
 
 var _ sipdesk.Tx = (*tx)(nil)
 
 func (t *tx) exec(q string, args ...any) (sql.Result, error) {
+	if s := t.prepared(q); s != nil {
+		return s.ExecContext(t.ctx, args...)
+	}
 	return t.tx.ExecContext(t.ctx, t.db.rebind(q), args...)
 }
 
@@ -31,7 +35,22 @@ func (t *tx) query(q string, args ...any) (*sql.Rows, error) {
 }
 
 func (t *tx) queryRow(q string, args ...any) *sql.Row {
+	if s := t.prepared(q); s != nil {
+		return s.QueryRowContext(t.ctx, args...)
+	}
 	return t.tx.QueryRowContext(t.ctx, t.db.rebind(q), args...)
+}
+
+// prepared returns the statement prepared once for q (a hot query, see
+// hotQueries) bound to this transaction, or nil.
+func (t *tx) prepared(q string) *sql.Stmt {
+	if !t.writer || t.db.stmts == nil {
+		return nil
+	}
+	if s := t.db.stmts[q]; s != nil {
+		return t.tx.StmtContext(t.ctx, s)
+	}
+	return nil
 }
 
 // insert runs an INSERT … RETURNING id and returns the id.

@@ -1548,6 +1548,19 @@ func testLeases(t *testing.T, su *suite) {
 		if cn != 3 || an != 2 {
 			t.Errorf("all count = %d/%d, want 3/2", cn, an)
 		}
+		u, err2 := tx.ChannelUse(c.ID, a1.ID, at(0))
+		if err2 != nil {
+			t.Errorf("ChannelUse: %v", err2)
+		} else if wantN := map[bool][2]int{true: {3, 2}, false: {2, 1}}[c.ChannelScope == sipdesk.ScopeBoth]; u.CustomerInUse != wantN[0] || u.AccountInUse != wantN[1] ||
+			!u.AccountFound || u.ChannelLimit != c.ChannelLimit || u.ChannelScope != c.ChannelScope {
+			t.Errorf("ChannelUse = %+v, want in use %v under scope %q, limit %d", *u, wantN, c.ChannelScope, c.ChannelLimit)
+		}
+		if u, err2 := tx.ChannelUse(c.ID, a1.ID+1_000_000, at(0)); err2 != nil || u.AccountFound || u.AccountInUse != 0 {
+			t.Errorf("ChannelUse of a missing SIP account = %+v, %v; want AccountFound false", u, err2)
+		}
+		if _, err2 := tx.ChannelUse(c.ID+1_000_000, a1.ID, at(0)); sipdesk.ErrorCode(err2) != sipdesk.ENotFound {
+			t.Errorf("ChannelUse of a missing customer: %v, want not found", err2)
+		}
 		ls, _ := tx.Leases(c.ID, at(0))
 		if len(ls) != 3 {
 			t.Errorf("Leases = %d, want 3 live", len(ls))
@@ -1594,14 +1607,11 @@ func testLeaseExactness(t *testing.T, su *suite) {
 		go func() {
 			defer wg.Done()
 			err := stores[i%2].Update(t.Context(), func(tx sipdesk.Tx) error {
-				if _, err := tx.Customer(c.ID, true); err != nil {
-					return err
-				}
-				n, _, err := tx.CountLeases(c.ID, a.ID, true, time.Now())
+				u, err := tx.ChannelUse(c.ID, a.ID, time.Now())
 				if err != nil {
 					return err
 				}
-				if n >= limit {
+				if u.CustomerInUse >= limit {
 					return sipdesk.Errorf(sipdesk.EChannelLimit, "full")
 				}
 				return tx.InsertLease(&sipdesk.CallLease{CallID: fmt.Sprintf("x%d-%s", i, uniq()), CustomerID: c.ID, SIPAccountID: a.ID,
