@@ -93,10 +93,12 @@ func (g *groupCommit) commitNext(st sipdesk.Store) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	errs := make([]error, len(batch))
 	err := st.Update(ctx, func(tx sipdesk.Tx) error {
-		for _, j := range batch {
-			if err := j.fn(tx); err != nil {
-				return err
+		for i, j := range batch {
+			errs[i] = j.fn(tx)
+			if errs[i] != nil && !cleanRefusal(errs[i]) {
+				return errs[i]
 			}
 		}
 		return nil
@@ -108,8 +110,22 @@ func (g *groupCommit) commitNext(st sipdesk.Store) {
 		}
 		return
 	}
-	for _, j := range batch {
+	for i, j := range batch {
 		j.err = err
+		if err == nil {
+			j.err = errs[i]
+		}
 		close(j.done)
 	}
+}
+
+// cleanRefusal reports whether a job's error is a refusal decided before
+// the job wrote anything (a channel limit or cap): the job fails alone and
+// its neighbours commit, instead of the whole batch being retried one by one.
+func cleanRefusal(err error) bool {
+	switch sipdesk.ErrorCode(err) {
+	case sipdesk.EChannelLimit, sipdesk.EChannelCap:
+		return true
+	}
+	return false
 }

@@ -75,6 +75,38 @@ func TestGroupCommit(t *testing.T) {
 			t.Fatalf("failed %d ok %d, want 1 and 99", failed.Load(), ok.Load())
 		}
 	})
+	t.Run("a channel refusal fails alone without retrying the batch", func(t *testing.T) {
+		st := &countStore{delay: 2 * time.Millisecond}
+		var g groupCommit
+		var wg sync.WaitGroup
+		var refused, ok, runs atomic.Int64
+		for i := range 100 {
+			wg.Go(func() {
+				err := g.do(st, func(sipdesk.Tx) error {
+					runs.Add(1)
+					if i%10 == 0 {
+						return &sipdesk.Error{Code: sipdesk.EChannelLimit, Message: "full"}
+					}
+					return nil
+				})
+				switch {
+				case sipdesk.ErrorCode(err) == sipdesk.EChannelLimit:
+					refused.Add(1)
+				case err == nil:
+					ok.Add(1)
+				default:
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		if refused.Load() != 10 || ok.Load() != 90 {
+			t.Fatalf("refused %d ok %d, want 10 and 90", refused.Load(), ok.Load())
+		}
+		if runs.Load() != 100 {
+			t.Fatalf("%d runs of 100 jobs: a refusal made the batch run again", runs.Load())
+		}
+	})
 	t.Run("sequential writes", func(t *testing.T) {
 		st := &countStore{}
 		var g groupCommit
