@@ -100,7 +100,8 @@ func FuzzParseAllowedIPs(f *testing.F) {
 	for _, s := range []string{"1.2.3.4", "1.2.3.4/24", "2a00:1450:4001::/48", "1.2.3.4\n1.2.3.4/32", "10.0.0.1", "127.0.0.1",
 		"::1", "fe80::1%eth0", "1.2.3.4/15", "2a00::/31", "::ffff:1.2.3.4", " 8.8.8.8 ", "100.64.0.1", "0.0.0.0/0",
 		"1.2.3.4/33", "1.2.3", "", "\n", "8.8.8.8\n8.8.4.4\n2001:4860:4860::8888", "192.0.2.1", "2001:db8::1",
-		"01.2.3.4", "1.2.3.4/024", "224.0.0.1", "ff02::1"} {
+		"01.2.3.4", "1.2.3.4/024", "224.0.0.1", "ff02::1", "8.8.8.8:5060", "[2a00:1450:4001::1]:5084", "127.0.0.1:5084\n127.0.0.1",
+		"8.8.8.8:0", "8.8.8.8:65536", "[fe80::1%eth0]:5060", "8.8.8.0/24:5060", "[::ffff:8.8.8.8]:5060"} {
 		f.Add(s, true, false)
 		f.Add(s, false, true)
 	}
@@ -126,11 +127,11 @@ func FuzzParseAllowedIPs(f *testing.F) {
 		if len(list) > MaxAllowedIPs {
 			t.Fatalf("%d entries accepted", len(list))
 		}
-		seen := map[netip.Prefix]bool{}
+		seen := map[AllowedIP]bool{}
 		strs := make([]string, 0, len(ps))
 		for _, p := range ps {
 			a := p.Addr()
-			if !p.IsValid() || p != p.Masked() || a.Zone() != "" {
+			if !p.IsValid() || p.Prefix != p.Masked() || a.Zone() != "" || p.Port != 0 && (!p.IsSingleIP() || a.Is4In6()) {
 				t.Fatalf("%v: not a valid masked prefix without zone", p)
 			}
 			if a.Is4() && p.Bits() < 16 || a.Is6() && p.Bits() < 32 {
@@ -147,14 +148,14 @@ func FuzzParseAllowedIPs(f *testing.F) {
 				continue
 			}
 			if !allowPrivate {
-				last := lastAddr(p)
+				last := lastAddr(p.Prefix)
 				for _, x := range []netip.Addr{a, last} {
 					if x.IsPrivate() || x.IsLoopback() || x.IsUnspecified() || x.IsMulticast() || x.IsLinkLocalUnicast() {
 						t.Fatalf("%v accepted as public but holds %v", p, x)
 					}
 				}
 				for _, r := range nonPublic {
-					if r.Overlaps(p) {
+					if r.Overlaps(p.Prefix) {
 						t.Fatalf("%v accepted as public but overlaps %v", p, r)
 					}
 				}

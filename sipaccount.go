@@ -47,10 +47,10 @@ type SIPAccount struct {
 	CustomerID int64
 	Name       string
 	AuthType   AuthType
-	Username   string         // password accounts; empty for IP accounts
-	Digest     DigestHashes   // password accounts; never the password itself
-	AllowedIPs []netip.Prefix // IP accounts: identity; password accounts: optional ACL
-	TechPrefix string         // 4 digits when IP accounts share an address
+	Username   string       // password accounts; empty for IP accounts
+	Digest     DigestHashes // password accounts; never the password itself
+	AllowedIPs []AllowedIP  // IP accounts: identity; password accounts: optional ACL
+	TechPrefix string       // 4 digits when IP accounts share an address
 	Status     Status
 	// PendingVersion is the config version an in_process account waits for:
 	// it turns active once every live edge node has applied it.
@@ -124,10 +124,42 @@ func ValidatePassword(p string) error {
 	return nil
 }
 
-// ParseAllowedIPs parses a list of IPv4/IPv6 addresses or CIDRs. Unless
-// allowPrivate, only public unicast addresses are accepted. An empty list is
-// allowed when !required (the optional ACL of a password account).
-func ParseAllowedIPs(list []string, required, allowPrivate bool) ([]netip.Prefix, error) {
+// AllowedIP is one allowed-IP entry: an address or CIDR range and, for a
+// single address, optionally a port ("127.0.0.1:5084", "[2001:db8::1]:5060").
+// The edge matches a source against the entries with a port exactly first,
+// and against the entries without a port only when none matched, so a
+// trunk's address:port can share its address with other devices.
+type AllowedIP struct {
+	netip.Prefix
+	Port uint16 // 0: any port
+}
+
+// String is the entry as ParseAllowedIP reads it: "a.b.c.d/n", "a::/n", or
+// with a port "a.b.c.d:p" and "[a::1]:p".
+func (e AllowedIP) String() string {
+	if e.Port != 0 {
+		return netip.AddrPortFrom(e.Addr(), e.Port).String()
+	}
+	return e.Prefix.String()
+}
+
+// Overlaps reports whether both entries can match one source: the ranges
+// overlap and the ports are the same (an entry with a port is matched before
+// any entry without one, so the two do not compete).
+func (e AllowedIP) Overlaps(o AllowedIP) bool {
+	return e.Port == o.Port && e.Prefix.Overlaps(o.Prefix)
+}
+
+// Matches reports whether a source address and port is admitted by e.
+func (e AllowedIP) Matches(src netip.AddrPort) bool {
+	return (e.Port == 0 || e.Port == src.Port()) && e.Prefix.Contains(src.Addr().Unmap())
+}
+
+// ParseAllowedIPs parses a list of IPv4/IPv6 addresses or CIDRs, each
+// address optionally with a port (see AllowedIP). Unless allowPrivate, only
+// public unicast addresses are accepted. An empty list is allowed when
+// !required (the optional ACL of a password account).
+func ParseAllowedIPs(list []string, required, allowPrivate bool) ([]AllowedIP, error) {
 	if len(list) == 0 {
 		if required {
 			return nil, FieldError("allowed_ips", "an IP account needs at least one address")
@@ -137,26 +169,43 @@ func ParseAllowedIPs(list []string, required, allowPrivate bool) ([]netip.Prefix
 	if len(list) > MaxAllowedIPs {
 		return nil, FieldError("allowed_ips", "at most %d entries", MaxAllowedIPs)
 	}
-	out := make([]netip.Prefix, 0, len(list))
-	seen := make(map[netip.Prefix]bool, len(list))
+	out := make([]AllowedIP, 0, len(list))
+	seen := make(map[AllowedIP]bool, len(list))
 	for i, s := range list {
-		p, err := parsePrefix(strings.TrimSpace(s))
+		e, err := ParseAllowedIP(strings.TrimSpace(s))
 		if err != nil {
-			return nil, FieldError("allowed_ips", "entry %d (%q) is not an IPv4/IPv6 address or CIDR", i+1, clip(s, 50))
+			return nil, FieldError("allowed_ips", "entry %d (%q) is not an IPv4/IPv6 address or CIDR (an address may carry a :port)", i+1, clip(s, 50))
 		}
+		p := e.Prefix
 		if !allowPrivate && !isPublic(p) {
-			return nil, FieldError("allowed_ips", "entry %d (%s) is not a public address", i+1, p)
+			return nil, FieldError("allowed_ips", "entry %d (%s) is not a public address", i+1, e)
 		}
 		if p.Addr().Is4() && p.Bits() < 16 || p.Addr().Is6() && p.Bits() < 32 {
 			return nil, FieldError("allowed_ips", "entry %d (%s) is too wide (at most /16 for IPv4, /32 for IPv6)", i+1, p)
 		}
-		if seen[p] {
-			return nil, FieldError("allowed_ips", "entry %d (%s) is listed twice", i+1, p)
+		if seen[e] {
+			return nil, FieldError("allowed_ips", "entry %d (%s) is listed twice", i+1, e)
 		}
-		seen[p] = true
-		out = append(out, p)
+		seen[e] = true
+		out = append(out, e)
 	}
 	return out, nil
+}
+
+// ParseAllowedIP parses one entry: an address, an address:port (IPv6 in
+// brackets, port 1–65535) or a CIDR. It does not apply ParseAllowedIPs's
+// public and width rules (the store reads entries back with it).
+func ParseAllowedIP(s string) (AllowedIP, error) {
+	if !strings.Contains(s, "/") && (strings.HasPrefix(s, "[") || strings.Count(s, ":") == 1) {
+		ap, err := netip.ParseAddrPort(s)
+		if err != nil || ap.Port() == 0 || ap.Addr().Zone() != "" {
+			return AllowedIP{}, errBadIP
+		}
+		a := ap.Addr().Unmap()
+		return AllowedIP{Prefix: netip.PrefixFrom(a, a.BitLen()), Port: ap.Port()}, nil
+	}
+	p, err := parsePrefix(s)
+	return AllowedIP{Prefix: p}, err
 }
 
 func parsePrefix(s string) (netip.Prefix, error) {
@@ -228,6 +277,8 @@ func ValidateTechPrefix(p string) error {
 
 // CheckIPConflicts enforces that an IP account's addresses may overlap another
 // IP account's only when both have tech prefixes and the prefixes differ.
+// Entries with different ports (none counts as one) do not overlap: the edge
+// matches address:port entries exactly before address-only ones.
 func CheckIPConflicts(a *SIPAccount, others []*SIPAccount) error {
 	if a.AuthType != AuthIP {
 		return nil
@@ -243,7 +294,7 @@ func CheckIPConflicts(a *SIPAccount, others []*SIPAccount) error {
 				}
 				switch {
 				case a.TechPrefix == "" || o.TechPrefix == "":
-					return &Error{Code: EConflict, Field: "tech_prefix", Message: "address " + p.String() + " is already used by another IP account: both need a distinct 4-digit tech prefix"}
+					return &Error{Code: EConflict, Field: "tech_prefix", Message: "address " + p.String() + " is already used by another IP account: both need a distinct 4-digit tech prefix (or a distinct port)"}
 				case a.TechPrefix == o.TechPrefix:
 					return &Error{Code: EConflict, Field: "tech_prefix", Message: "tech prefix " + a.TechPrefix + " is already used on address " + p.String()}
 				}

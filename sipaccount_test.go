@@ -36,6 +36,15 @@ func TestParseAllowedIPs(t *testing.T) {
 		{"duplicate", []string{"8.8.8.8", "8.8.8.8"}, false, false},
 		{"101 entries", many, false, false},
 		{"100 entries", many[:100], false, true},
+		{"v4 with port", []string{"8.8.8.8:5060"}, false, true},
+		{"v6 with port", []string{"[2a00:1450:4001::1]:5084"}, false, true},
+		{"same address with and without port", []string{"127.0.0.1:5084", "127.0.0.1", "127.0.0.1:5085"}, true, true},
+		{"port twice", []string{"8.8.8.8:5060", "8.8.8.8:5060"}, false, false},
+		{"port 0", []string{"8.8.8.8:0"}, false, false},
+		{"port too big", []string{"8.8.8.8:65536"}, false, false},
+		{"CIDR with port", []string{"8.8.8.0/24:5060"}, false, false},
+		{"private with port refused", []string{"10.1.2.3:5060"}, false, false},
+		{"v6 port without brackets", []string{"2a00:1450:4001::1:5084x"}, false, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -86,12 +95,38 @@ func TestValidateUsernameAndPassword(t *testing.T) {
 	}
 }
 
+func TestAllowedIPRoundTripAndMatch(t *testing.T) {
+	for in, want := range map[string]string{
+		"8.8.8.8": "8.8.8.8/32", "8.8.8.0/24": "8.8.8.0/24", "8.8.8.8:5060": "8.8.8.8:5060",
+		"[2001:db8::1]:5060": "[2001:db8::1]:5060", "[::ffff:8.8.8.8]:5060": "8.8.8.8:5060", "2001:db8::/48": "2001:db8::/48",
+	} {
+		e, err := ParseAllowedIP(in)
+		if err != nil || e.String() != want {
+			t.Errorf("ParseAllowedIP(%q) = %v, %v; want %s", in, e, err, want)
+			continue
+		}
+		if again, err := ParseAllowedIP(e.String()); err != nil || again != e {
+			t.Errorf("round trip of %q: %v, %v", e.String(), again, err)
+		}
+	}
+	e, _ := ParseAllowedIP("127.0.0.1:5084")
+	any, _ := ParseAllowedIP("127.0.0.1")
+	src := netip.MustParseAddrPort("127.0.0.1:5084")
+	other := netip.MustParseAddrPort("127.0.0.1:5090")
+	if !e.Matches(src) || e.Matches(other) || !any.Matches(other) || !any.Matches(src) {
+		t.Fatal("port matching")
+	}
+	if !e.Matches(netip.MustParseAddrPort("[::ffff:127.0.0.1]:5084")) {
+		t.Fatal("a mapped source must match its IPv4 entry")
+	}
+}
+
 func TestCheckIPConflicts(t *testing.T) {
 	ip := func(id int64, prefix string, ips ...string) *SIPAccount {
 		ps, _ := ParseAllowedIPs(ips, true, false)
 		return &SIPAccount{ID: id, AuthType: AuthIP, AllowedIPs: ps, TechPrefix: prefix}
 	}
-	others := []*SIPAccount{ip(1, "1234", "8.8.8.8"), ip(2, "", "9.9.9.0/24"), {ID: 3, AuthType: AuthPassword}}
+	others := []*SIPAccount{ip(1, "1234", "8.8.8.8"), ip(2, "", "9.9.9.0/24"), {ID: 3, AuthType: AuthPassword}, ip(4, "", "8.8.4.8:5084")}
 	cases := []struct {
 		name string
 		a    *SIPAccount
@@ -103,6 +138,11 @@ func TestCheckIPConflicts(t *testing.T) {
 		{"shared address, same prefix", ip(9, "1234", "8.8.8.8"), false},
 		{"inside another's CIDR without prefix", ip(9, "1111", "9.9.9.9"), false},
 		{"itself", ip(1, "1234", "8.8.8.8"), true},
+		{"port on another's address", ip(9, "", "8.8.8.8:5060"), true},
+		{"port inside another's CIDR", ip(9, "", "9.9.9.9:5060"), true},
+		{"address-only where another has a port", ip(9, "", "8.8.4.8"), true},
+		{"other port on the same address", ip(9, "", "8.8.4.8:5085"), true},
+		{"same address and port", ip(9, "", "8.8.4.8:5084"), false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -3,7 +3,8 @@
 // accounts.csv (its channel limit), one password SIP account per user of
 // users.csv and limit_users.csv (HA1 for realm -realm, the user's caller ID
 // as a verified number of the customer and the account's default Caller ID)
-// and, with -trunk, the IP account of trunk_addrs.csv (Caller ID set by the
+// and (-trunk, on by default) the IP account of trunk_addrs.csv at its
+// address:port (Caller ID set by the
 // caller). Everything goes in one write transaction through the store, the
 // way the app layer writes it, so 10,000 accounts take seconds.
 package main
@@ -13,7 +14,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"net/netip"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -29,7 +30,7 @@ func main() {
 	data := flag.String("data", "", "sipdesk data folder to create (must not hold a database yet)")
 	in := flag.String("in", "", "bench data folder (users.csv, accounts.csv, …)")
 	realm := flag.String("realm", "bench.local", "SIP domain / digest realm")
-	trunk := flag.Bool("trunk", false, "also create the IP account of trunk_addrs.csv")
+	trunk := flag.Bool("trunk", true, "also create the IP account of trunk_addrs.csv (address:port)")
 	flag.Parse()
 	if *data == "" || *in == "" {
 		flag.Usage()
@@ -167,14 +168,21 @@ func run(dataDir, in, realm string, trunk bool) error {
 				if err := tx.InsertRule(r); err != nil {
 					return fmt.Errorf("rule: %w", err)
 				}
-				var ips []netip.Prefix
+				// address:port (trunk_addrs.csv: ip;port;account): the trunk
+				// shares 127.0.0.1 with the digest callers, which must not
+				// match it.
+				var ips []sipdesk.AllowedIP
 				for _, ad := range addrs {
 					if len(ad) >= 3 && ad[2] == name {
-						ip, err := netip.ParseAddr(ad[0])
+						hp := ad[0]
+						if ad[1] != "" && ad[1] != "0" {
+							hp = net.JoinHostPort(ad[0], ad[1])
+						}
+						e, err := sipdesk.ParseAllowedIP(hp)
 						if err != nil {
 							return fmt.Errorf("trunk_addrs.csv: %q: %w", ad, err)
 						}
-						ips = append(ips, netip.PrefixFrom(ip, ip.BitLen()))
+						ips = append(ips, e)
 					}
 				}
 				sa := &sipdesk.SIPAccount{CustomerID: c.ID, Name: name, AuthType: sipdesk.AuthIP, AllowedIPs: ips,

@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"net/netip"
 	"strings"
 
 	"github.com/sipdesk/sipdesk"
@@ -311,7 +310,7 @@ func (s *Service) switchAuthType(tx sipdesk.Tx, a *sipdesk.SIPAccount, to sipdes
 	return sipdesk.FieldError("auth_type", "must be \"password\" or \"ip\"")
 }
 
-func prefixStrings(ps []netip.Prefix) []string {
+func prefixStrings(ps []sipdesk.AllowedIP) []string {
 	out := make([]string, len(ps))
 	for i, p := range ps {
 		out[i] = p.String()

@@ -167,7 +167,7 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 
 	dialed := req.Recipient.User
 	var acct *sipdesk.SIPAccount
-	ipAccts := snap.ipAccounts(src.Addr())
+	ipAccts := snap.ipAccounts(src)
 	if len(req.GetHeaders("Proxy-Authorization")) > 0 || len(ipAccts) == 0 || wantsBearer(req) {
 		var ref Refusal
 		acct, ref = s.authenticateAny(req, tx, src, "Proxy-Authorization", snap)
@@ -177,7 +177,7 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 			}
 			return
 		}
-		if !aclAllows(acct, src.Addr()) {
+		if !aclAllowsFrom(acct, src) {
 			s.refuseCall(tx, req, RefuseSourceNotAllowed, s.newAttempt(req, sipdesk.DirOutbound, acct), lg.With("sip_account", acct.ID))
 			return
 		}
@@ -852,9 +852,12 @@ func (s *Server) inbound(req *sip.Request, tx sip.ServerTransaction, snap *snaps
 		}
 	case sipdesk.AuthIP:
 		if len(acct.AllowedIPs) > 0 {
-			ad := acct.AllowedIPs[0].Addr()
-			t := sip.Uri{Scheme: "sip", User: strings.TrimPrefix(did.Number, "+"), Host: ad.String(), Port: 5060}
-			legs = append(legs, mk(t, net.JoinHostPort(ad.String(), "5060"), ""))
+			ad, port := acct.AllowedIPs[0].Addr(), 5060
+			if p := acct.AllowedIPs[0].Port; p != 0 {
+				port = int(p)
+			}
+			t := sip.Uri{Scheme: "sip", User: strings.TrimPrefix(did.Number, "+"), Host: ad.String(), Port: port}
+			legs = append(legs, mk(t, net.JoinHostPort(ad.String(), strconv.Itoa(port)), ""))
 		}
 	}
 	at := s.newAttempt(req, sipdesk.DirInbound, acct)

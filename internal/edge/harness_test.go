@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/netip"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -77,7 +76,11 @@ func (f fixture) ipAccount(cust int64, name, techPrefix string, ips ...string) *
 	a := &sipdesk.SIPAccount{CustomerID: cust, Name: name, AuthType: sipdesk.AuthIP, TechPrefix: techPrefix,
 		Status: sipdesk.StatusActive, CallerID: sipdesk.CallerIDSetting{DefaultNumber: "+15550000002"}}
 	for _, ip := range ips {
-		a.AllowedIPs = append(a.AllowedIPs, netip.MustParsePrefix(ip))
+		e, err := sipdesk.ParseAllowedIP(ip)
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		a.AllowedIPs = append(a.AllowedIPs, e)
 	}
 	f.update(func(tx sipdesk.Tx) error { return tx.InsertSIPAccount(a) })
 	return a

@@ -188,7 +188,7 @@ func (s *Server) handleRegister(req *sip.Request, tx sip.ServerTransaction) {
 		lg.Info("register", "result", refusalResult(r))
 		return
 	}
-	if !aclAllows(acct, src.Addr()) {
+	if !aclAllowsFrom(acct, src) {
 		s.refuse(tx, req, RefuseSourceNotAllowed)
 		lg.Info("register", "result", refusalResult(RefuseSourceNotAllowed))
 		return

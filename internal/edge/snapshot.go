@@ -15,7 +15,9 @@ type snapshot struct {
 	version int64
 	byUser  map[string]*sipdesk.SIPAccount
 	byID    map[int64]*sipdesk.SIPAccount
-	// IP accounts: exact host addresses, then wider CIDRs.
+	// IP accounts: entries with a port (address:port, matched first and
+	// alone), then exact host addresses, then wider CIDRs.
+	ipPort map[netip.AddrPort][]*sipdesk.SIPAccount
 	ipHost map[netip.Addr][]*sipdesk.SIPAccount
 	ipNets []ipNet
 	dids   map[string]*sipdesk.DID // by "+digits"
@@ -30,7 +32,7 @@ type ipNet struct {
 
 func emptySnapshot() *snapshot {
 	return &snapshot{version: -1, byUser: map[string]*sipdesk.SIPAccount{}, byID: map[int64]*sipdesk.SIPAccount{},
-		ipHost: map[netip.Addr][]*sipdesk.SIPAccount{}, dids: map[string]*sipdesk.DID{}, custs: map[int64]*sipdesk.Customer{},
+		ipPort: map[netip.AddrPort][]*sipdesk.SIPAccount{}, ipHost: map[netip.Addr][]*sipdesk.SIPAccount{}, dids: map[string]*sipdesk.DID{}, custs: map[int64]*sipdesk.Customer{},
 		rules: map[int64]*sipdesk.CallerIDRule{}}
 }
 
@@ -52,11 +54,14 @@ func loadSnapshot(ctx context.Context, st sipdesk.Store, version int64) (*snapsh
 				}
 			case sipdesk.AuthIP:
 				for _, p := range a.AllowedIPs {
-					if p.IsSingleIP() {
+					if p.Port != 0 {
+						ap := netip.AddrPortFrom(p.Addr().Unmap(), p.Port)
+						s.ipPort[ap] = append(s.ipPort[ap], a)
+					} else if p.IsSingleIP() {
 						ad := p.Addr().Unmap()
 						s.ipHost[ad] = append(s.ipHost[ad], a)
 					} else {
-						s.ipNets = append(s.ipNets, ipNet{p, a})
+						s.ipNets = append(s.ipNets, ipNet{p.Prefix, a})
 					}
 				}
 			}
@@ -94,9 +99,16 @@ func normDID(n string) string {
 	return strings.TrimSpace(n)
 }
 
-// ipAccounts returns the IP accounts that own source address a.
-func (s *snapshot) ipAccounts(a netip.Addr) []*sipdesk.SIPAccount {
-	a = a.Unmap()
+// ipAccounts returns the IP accounts that own source src: those with an
+// entry for its address and port if any, else those with an entry for its
+// address (or a range holding it) without a port.
+func (s *snapshot) ipAccounts(src netip.AddrPort) []*sipdesk.SIPAccount {
+	a := src.Addr().Unmap()
+	if len(s.ipPort) > 0 {
+		if out := s.ipPort[netip.AddrPortFrom(a, src.Port())]; len(out) > 0 {
+			return out
+		}
+	}
 	out := s.ipHost[a]
 	if len(s.ipNets) == 0 {
 		return out
@@ -113,7 +125,8 @@ func (s *snapshot) ipAccounts(a netip.Addr) []*sipdesk.SIPAccount {
 	return append(append([]*sipdesk.SIPAccount(nil), out...), extra...)
 }
 
-// aclAllows reports whether a password account's optional ACL admits a.
+// aclAllows reports whether a password account's optional ACL admits
+// address a whatever its port (an entry with a port admits its address).
 func aclAllows(acct *sipdesk.SIPAccount, a netip.Addr) bool {
 	if len(acct.AllowedIPs) == 0 {
 		return true
@@ -121,6 +134,20 @@ func aclAllows(acct *sipdesk.SIPAccount, a netip.Addr) bool {
 	a = a.Unmap()
 	for _, p := range acct.AllowedIPs {
 		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// aclAllowsFrom reports whether a password account's optional ACL admits
+// source src (entries with a port admit that port only).
+func aclAllowsFrom(acct *sipdesk.SIPAccount, src netip.AddrPort) bool {
+	if len(acct.AllowedIPs) == 0 {
+		return true
+	}
+	for _, p := range acct.AllowedIPs {
+		if p.Matches(src) {
 			return true
 		}
 	}

@@ -194,7 +194,9 @@ func TestWSJWTRefusals(t *testing.T) {
 	e.jwtAccount("webuser02", func(a *sipdesk.SIPAccount) { a.JWTEnabled = false }) // secret kept, JWT off
 	e.f.passwordAccount(e.cust, "webuser03", "Secret-pass-1")                       // never had JWT
 	e.jwtAccount("webuser04", func(a *sipdesk.SIPAccount) { a.Status = sipdesk.StatusInactive })
-	e.jwtAccount("webuser05", func(a *sipdesk.SIPAccount) { a.AllowedIPs = []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")} })
+	e.jwtAccount("webuser05", func(a *sipdesk.SIPAccount) {
+		a.AllowedIPs = []sipdesk.AllowedIP{{Prefix: netip.MustParsePrefix("192.0.2.0/24")}}
+	})
 	waitApplied(t, e.s, e.st)
 
 	good := mint(t, jwtSecret, "webuser01", 10*time.Minute, now)

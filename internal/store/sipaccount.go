@@ -2,7 +2,6 @@ package store
 
 import (
 	"fmt"
-	"net/netip"
 
 	"github.com/sipdesk/sipdesk"
 )
@@ -146,7 +145,7 @@ func (t *tx) sipAccounts(where string, args ...any) ([]*sipdesk.SIPAccount, erro
 		if err := rows.Scan(&id, &cidr); err != nil {
 			return nil, t.fail("list allowed IPs", err)
 		}
-		p, err := netip.ParsePrefix(cidr)
+		p, err := sipdesk.ParseAllowedIP(cidr)
 		if err != nil {
 			return nil, fmt.Errorf("store: SIP account %d: bad stored address %q: %w", id, cidr, err)
 		}

@@ -380,10 +380,12 @@ func fullAccount(customerID int64, ruleIDs []int64) *sipdesk.SIPAccount {
 		AuthType:   sipdesk.AuthPassword,
 		Username:   u,
 		Digest:     sipdesk.NewDigestHashes(u, "sip.example.com", "Known-Password-42"),
-		AllowedIPs: []netip.Prefix{
-			netip.MustParsePrefix("203.0.113.7/32"),
-			netip.MustParsePrefix("198.51.100.0/24"),
-			netip.MustParsePrefix("2001:db8:1::/48"),
+		AllowedIPs: []sipdesk.AllowedIP{
+			{Prefix: netip.MustParsePrefix("203.0.113.7/32")},
+			{Prefix: netip.MustParsePrefix("198.51.100.0/24")},
+			{Prefix: netip.MustParsePrefix("2001:db8:1::/48")},
+			{Prefix: netip.MustParsePrefix("203.0.113.7/32"), Port: 5084},
+			{Prefix: netip.MustParsePrefix("2001:db8::1/128"), Port: 5060},
 		},
 		TechPrefix:     "1234",
 		Status:         sipdesk.StatusInProcess,
@@ -413,12 +415,12 @@ func testSIPAccountRoundTrip(t *testing.T, su *suite) {
 		CustomerID: c.ID,
 		Name:       "trunk " + uniq(),
 		AuthType:   sipdesk.AuthIP,
-		AllowedIPs: []netip.Prefix{netip.MustParsePrefix("192.0.2.10/32")},
+		AllowedIPs: []sipdesk.AllowedIP{{Prefix: netip.MustParsePrefix("192.0.2.10/32")}},
 		TechPrefix: "0042",
 		Status:     sipdesk.StatusActive,
 	}
 	ip2 := &sipdesk.SIPAccount{CustomerID: c.ID, Name: "trunk2 " + uniq(), AuthType: sipdesk.AuthIP,
-		AllowedIPs: []netip.Prefix{netip.MustParsePrefix("192.0.2.11/32")}, Status: sipdesk.StatusActive}
+		AllowedIPs: []sipdesk.AllowedIP{{Prefix: netip.MustParsePrefix("192.0.2.11/32")}}, Status: sipdesk.StatusActive}
 	update(t, s, func(tx sipdesk.Tx) error {
 		for _, x := range []*sipdesk.SIPAccount{a, ip, ip2} {
 			if err := tx.InsertSIPAccount(x); err != nil {
@@ -509,7 +511,7 @@ func testSIPAccountUpdate(t *testing.T, su *suite) {
 
 	u := "new" + uniq()
 	a.Name, a.Username, a.Digest = "Renamed "+u, u, sipdesk.NewDigestHashes(u, "sip.example.com", "Other-Password-7")
-	a.AllowedIPs = []netip.Prefix{netip.MustParsePrefix("2001:db8:ffff::1/128")}
+	a.AllowedIPs = []sipdesk.AllowedIP{{Prefix: netip.MustParsePrefix("2001:db8:ffff::1/128")}}
 	a.TechPrefix, a.Status, a.PendingVersion, a.HeldForReview, a.PrevStatus = "", sipdesk.StatusActive, 0, false, ""
 	a.JWTEnabled, a.JWTSecret, a.JWTPrevSecret, a.JWTPrevUntil = true, "NewSecretNewSecretNewSecret12345", a.JWTSecret, at(48*time.Hour)
 	a.ChannelCap = 0
@@ -612,7 +614,7 @@ func testUsernameConflict(t *testing.T, su *suite) {
 	update(t, s, func(tx sipdesk.Tx) error {
 		for i, c := range []int64{ca.ID, ca.ID, cb.ID} {
 			ip := &sipdesk.SIPAccount{CustomerID: c, Name: fmt.Sprintf("ip %d %s", i, uniq()), AuthType: sipdesk.AuthIP,
-				AllowedIPs: []netip.Prefix{netip.MustParsePrefix("192.0.2.1/32")}, Status: sipdesk.StatusActive}
+				AllowedIPs: []sipdesk.AllowedIP{{Prefix: netip.MustParsePrefix("192.0.2.1/32")}}, Status: sipdesk.StatusActive}
 			if err := tx.InsertSIPAccount(ip); err != nil {
 				return err
 			}

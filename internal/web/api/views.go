@@ -1,7 +1,6 @@
 package api
 
 import (
-	"net/netip"
 	"time"
 
 	"github.com/sipdesk/sipdesk"
@@ -64,10 +63,10 @@ func sipAccountView(a *sipdesk.SIPAccount) sipAccountJSON {
 }
 
 // ipStrings shows single addresses without their /32 or /128.
-func ipStrings(ps []netip.Prefix) []string {
+func ipStrings(ps []sipdesk.AllowedIP) []string {
 	out := make([]string, 0, len(ps))
 	for _, p := range ps {
-		if p.IsSingleIP() {
+		if p.Port == 0 && p.IsSingleIP() {
 			out = append(out, p.Addr().String())
 		} else {
 			out = append(out, p.String())
