@@ -160,6 +160,7 @@ func New(cfg Config, st sipdesk.Store, log *slog.Logger) (*Server, error) {
 	s.srv.OnCancel(s.wrap(s.handleCancel))
 	s.srv.OnRequest(sip.UPDATE, s.wrap(s.handleInDialog))
 	s.srv.OnRequest(sip.INFO, s.wrap(s.handleInDialog))
+	s.srv.OnNoRoute(s.wrap(s.handleUnknown))
 	return s, nil
 }
 
@@ -420,32 +421,94 @@ func (s *Server) wrap(h sipgo.RequestHandler) sipgo.RequestHandler {
 				s.respond(tx, req, 500, "Server Internal Error")
 			}
 		}()
-		if why := validate(req); why != "" {
-			s.respond(tx, req, 400, why)
+		if code, why := validate(req); code != 0 {
+			var hs []sip.Header
+			if code == 420 {
+				hs = append(hs, sip.NewHeader("Unsupported", why))
+				why = "Bad Extension"
+			}
+			s.respond(tx, req, code, why, hs...)
 			return
 		}
 		h(req, tx)
 	}
 }
 
-func validate(req *sip.Request) string {
+// validate checks what the handlers rely on and what sipgo's parser lets
+// through (RFC 4475): it returns 0 or the status code and reason to answer
+// (for 420, the unsupported option tags instead of the reason).
+func validate(req *sip.Request) (int, string) {
 	if req.SipVersion != "SIP/2.0" {
-		return "Bad SIP version"
+		return 505, "Version Not Supported"
 	}
 	if req.From() == nil || req.To() == nil || req.CallID() == nil || req.CSeq() == nil || req.Via() == nil {
-		return "Missing mandatory header"
+		return 400, "Missing mandatory header"
 	}
-	if req.CSeq().MethodName != req.Method {
-		return "CSeq method mismatch"
+	if v := req.Via(); v.ProtocolName != "SIP" || v.ProtocolVersion != "2.0" {
+		return 400, "Bad Via"
+	}
+	for _, n := range singleHeaders {
+		if len(req.GetHeaders(n)) > 1 {
+			return 400, "Multiple " + n
+		}
+	}
+	if req.CSeq().MethodName != req.Method && served[req.Method] {
+		return 400, "CSeq method mismatch"
 	}
 	if cl := req.ContentLength(); cl != nil && int(*cl) != len(req.Body()) {
-		return "Content-Length mismatch"
+		return 400, "Content-Length mismatch"
 	}
 	if req.Recipient.Scheme != "sip" && req.Recipient.Scheme != "sips" && req.Recipient.Scheme != "tel" {
-		return "Unsupported URI scheme"
+		return 416, "Unsupported URI Scheme"
 	}
-	return ""
+	if req.Recipient.Headers.Length() > 0 {
+		return 400, "Headers in Request-URI"
+	}
+	if h := req.GetHeader("Date"); h != nil {
+		if _, err := time.Parse(time.RFC1123, h.Value()); err != nil || !strings.HasSuffix(h.Value(), " GMT") {
+			return 400, "Bad Date"
+		}
+	}
+	if req.Method == sip.REGISTER {
+		if sc := req.To().Address.Scheme; sc != "sip" && sc != "sips" {
+			return 400, "To must be a SIP URI"
+		}
+		// Headers in a Contact would be copied into requests toward it.
+		for _, h := range req.GetHeaders("Contact") {
+			if c, ok := h.(*sip.ContactHeader); ok && c.Address.Headers.Length() > 0 {
+				return 400, "Headers in Contact"
+			}
+		}
+	}
+	if req.Method != sip.ACK && req.Method != sip.CANCEL {
+		var bad []string
+		for _, h := range req.GetHeaders("Require") {
+			for _, t := range strings.Split(h.Value(), ",") {
+				if t = strings.TrimSpace(t); t != "" && !strings.EqualFold(t, "timer") {
+					bad = append(bad, t)
+				}
+			}
+		}
+		if len(bad) > 0 {
+			return 420, strings.Join(bad, ", ")
+		}
+	}
+	return 0, ""
 }
+
+// singleHeaders may appear once in a request (RFC 4475 multi01, mcl01).
+var singleHeaders = []string{"From", "To", "Call-ID", "CSeq", "Max-Forwards", "Content-Length", "Content-Type"}
+
+// handleUnknown answers the methods the edge does not serve.
+func (s *Server) handleUnknown(req *sip.Request, tx sip.ServerTransaction) {
+	s.respond(tx, req, 501, "Not Implemented", sip.NewHeader("Allow", allowed))
+}
+
+const allowed = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, INFO"
+
+// served are the methods with a handler; others get 501 whatever their CSeq.
+var served = map[sip.RequestMethod]bool{sip.INVITE: true, sip.ACK: true, sip.CANCEL: true, sip.BYE: true,
+	sip.OPTIONS: true, sip.REGISTER: true, sip.UPDATE: true, sip.INFO: true}
 
 func (s *Server) respond(tx sip.ServerTransaction, req *sip.Request, code int, reason string, hdrs ...sip.Header) {
 	if tx == nil {
@@ -472,7 +535,7 @@ func (s *Server) refuse(tx sip.ServerTransaction, req *sip.Request, r Refusal, h
 
 func (s *Server) handleOptions(req *sip.Request, tx sip.ServerTransaction) {
 	s.respond(tx, req, 200, "OK",
-		sip.NewHeader("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, INFO"),
+		sip.NewHeader("Allow", allowed),
 		sip.NewHeader("Accept", "application/sdp"))
 }
 
