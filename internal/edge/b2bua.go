@@ -848,7 +848,7 @@ func (s *Server) inbound(req *sip.Request, tx sip.ServerTransaction, snap *snaps
 			bs = s.storedBindings(acct.ID)
 		}
 		for _, b := range bs {
-			legs = append(legs, mk(b.uri, b.reg.Received, b.reg.Transport))
+			legs = append(legs, mk(b.uri(), b.reg.Received, b.reg.Transport))
 		}
 	case sipdesk.AuthIP:
 		if len(acct.AllowedIPs) > 0 {

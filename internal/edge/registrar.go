@@ -11,10 +11,20 @@ import (
 	"github.com/sipdesk/sipdesk"
 )
 
-// binding is one registered contact of a password account.
+// binding is one registered contact of a password account. It keeps what
+// routing needs (contact, source, transport, expiry); the Call-ID, CSeq,
+// node and User-Agent live in the store only, and the Contact is parsed
+// when a call or a 200 needs it: with 100,000 bindings each byte counts
+// 100 KB.
 type binding struct {
 	reg sipdesk.Registration
-	uri sip.Uri // parsed Contact URI
+}
+
+// uri parses the binding's Contact (checked parseable by newBinding).
+func (b *binding) uri() sip.Uri {
+	var u sip.Uri
+	_ = sip.ParseUri(b.reg.Contact, &u)
+	return u
 }
 
 // regIndex is the in-memory index of bindings by account, sharded so that
@@ -145,11 +155,23 @@ func (x *regIndex) Len() int {
 }
 
 func newBinding(r *sipdesk.Registration) (*binding, bool) {
-	b := &binding{reg: *r}
-	if err := sip.ParseUri(r.Contact, &b.uri); err != nil {
+	var u sip.Uri
+	if err := sip.ParseUri(r.Contact, &u); err != nil {
 		return nil, false
 	}
+	b := &binding{reg: sipdesk.Registration{SIPAccountID: r.SIPAccountID, Contact: r.Contact, Received: r.Received,
+		Transport: internTransport(r.Transport), ExpiresAt: r.ExpiresAt}}
 	return b, true
+}
+
+// internTransport returns the shared copy of the usual transport names.
+func internTransport(t string) string {
+	for _, k := range [...]string{"udp", "tcp", "tls", "ws", "wss", "UDP", "TCP", "TLS", "WS", "WSS"} {
+		if t == k {
+			return k
+		}
+	}
+	return t
 }
 
 // handleRegister is the registrar: digest auth, status and ACL gates,
@@ -314,7 +336,7 @@ func (s *Server) handleRegister(req *sip.Request, tx sip.ServerTransaction) {
 	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
 	for _, b := range s.regs.Lookup(acct.ID, now) {
 		left := int(b.reg.ExpiresAt.Sub(now).Round(time.Second) / time.Second)
-		ch := &sip.ContactHeader{Address: b.uri}
+		ch := &sip.ContactHeader{Address: b.uri()}
 		ch.Params.Add("expires", strconv.Itoa(left))
 		res.AppendHeader(ch)
 	}
