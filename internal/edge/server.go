@@ -5,6 +5,7 @@
 package edge
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -386,7 +387,30 @@ func (s *Server) readFilter(info sip.TransportReadProps, data []byte) ([]byte, e
 	if len(data) > MaxMessageSize && strings.EqualFold(info.Transport, "udp") {
 		return nil, nil
 	}
+	// Datagrams that are not SIP count against their source (keepalives
+	// are not garbage); the ban is logged once, the datagrams never.
+	if ap.IsValid() && strings.EqualFold(info.Transport, "udp") && !looksLikeSIP(data) && !s.carrierAddrs.Match(ap) {
+		if s.shield.Garbage(ap.Addr()) {
+			s.log.Warn("source banned", "src", ap.Addr().String(), "reason", "garbage", "for", s.cfg.BanDuration.String())
+		}
+		return nil, nil
+	}
 	return data, nil
+}
+
+// looksLikeSIP reports whether a datagram is empty (a keepalive) or starts
+// with a request line ending in SIP/2.0 or a status line.
+func looksLikeSIP(b []byte) bool {
+	b = bytes.TrimLeft(b, "\r\n\t ")
+	if len(b) == 0 {
+		return true
+	}
+	line := b
+	if i := bytes.IndexByte(b, '\n'); i >= 0 {
+		line = b[:i]
+	}
+	line = bytes.TrimRight(line, "\r\t ")
+	return bytes.HasPrefix(line, []byte("SIP/")) || bytes.Contains(line, []byte(" SIP/"))
 }
 
 func addrPortOf(a net.Addr) netip.AddrPort {

@@ -23,7 +23,12 @@ type shield struct {
 type srcState struct {
 	fails       []time.Time
 	bannedUntil time.Time
+	garbage     int       // datagrams that are not SIP since garbageFrom
+	garbageFrom time.Time // start of the garbage window
 }
+
+// garbageLimit datagrams that are not SIP within the window ban a source.
+const garbageLimit = 20
 
 func newShield(failures int, window, duration time.Duration, now func() time.Time) *shield {
 	return &shield{failures: failures, window: window, duration: duration, now: now, srcs: make(map[netip.Addr]*srcState)}
@@ -69,6 +74,32 @@ func (s *shield) Fail(a netip.Addr) bool {
 	if len(st.fails) >= s.failures {
 		st.bannedUntil = now.Add(s.duration)
 		st.fails = st.fails[:0]
+		return true
+	}
+	return false
+}
+
+// Garbage records a datagram from a that is not SIP and reports whether a
+// is now banned (garbageLimit of them within the window).
+func (s *shield) Garbage(a netip.Addr) bool {
+	if s.failures <= 0 {
+		return false
+	}
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.srcs[a]
+	if st == nil {
+		st = &srcState{}
+		s.srcs[a] = st
+	}
+	if now.Sub(st.garbageFrom) > s.window {
+		st.garbage, st.garbageFrom = 0, now
+	}
+	st.garbage++
+	if st.garbage >= garbageLimit && !now.Before(st.bannedUntil) {
+		st.bannedUntil = now.Add(s.duration)
+		st.garbage = 0
 		return true
 	}
 	return false
