@@ -32,6 +32,7 @@ test-browser:
 # Hostile input: kill -9 during writes, and every fuzz target for a bounded time.
 test-hostile:
 	$(GO) test -race -tags hostile -count=1 ./cmd/sipdesk/
+	$(GO) test -race -tags hostile -count=1 -timeout 10m ./internal/edge/
 	GO=$(GO) scripts/fuzz.sh 20
 
 bench:
