@@ -14,10 +14,9 @@
 # bench.local provisioned by bench/provision from gen-users.sh's files.
 #
 # The IP trunk (127.0.0.1:5084) and the digest callers (127.0.0.1, other
-# ports) share one address, and sipdesk's IP accounts match by address
-# (+ tech prefix), not port. The ipcall workload therefore runs against a
-# second sipdesk data folder that also holds the trunk's IP account; the
-# other workloads run against a folder without it.
+# ports) share one address: the trunk's IP account is provisioned at
+# 127.0.0.1:5084 (an address:port entry, matched exactly before address-only
+# entries), so every workload runs against one data folder.
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -72,8 +71,7 @@ if [ ! -s "$DATA/users.csv" ] || [ ! -s "$DATA/trunk_addrs.csv" ]; then
     mkdir -p "$DATA"
     TRUNK_PORT=5084 REALM=bench.local "$SHARED/gen-users.sh" 10000 1000 "$DATA" || die "gen-users failed"
 fi
-"$OUT/provision" -data "$OUT/db-digest" -in "$DATA" || die "provision failed"
-"$OUT/provision" -data "$OUT/db-trunk" -in "$DATA" -trunk || die "provision failed"
+"$OUT/provision" -data "$OUT/db" -in "$DATA" || die "provision failed"
 
 # ------------------------------------------------------------ sipdesk
 SRV=""
@@ -114,24 +112,16 @@ profile() {   # profile NAME: CPU and allocation profiles while the harness runs
       curl -s -o "$OUT/$1.allocs.pprof" "http://127.0.0.1:$PPROF_PORT/debug/pprof/allocs" ) &
 }
 
-dig_w="" ip_w=""
-for w in $WORKLOADS; do case "$w" in ipcall) ip_w=ipcall ;; *) dig_w="$dig_w $w" ;; esac; done
-
-if [ -n "$dig_w" ]; then
-    start_srv "$OUT/db-digest" digest
-    log "sipdesk: $dig_w"
-    profile sipdesk-digest
-    harness sipdesk-digest --target 127.0.0.1:$SIP_PORT --server-pid "$SRV" --uas-scenario uas_b2bua.xml --workloads "${dig_w# }" >/dev/null
+if [ -n "$WORKLOADS" ]; then
+    start_srv "$OUT/db" sipdesk
+    log "sipdesk: $WORKLOADS"
+    profile sipdesk-all
+    harness sipdesk-all --target 127.0.0.1:$SIP_PORT --server-pid "$SRV" --uas-scenario uas_b2bua.xml --workloads "$WORKLOADS" >/dev/null
+    # peak and current RSS of sipdesk after the ladders (memory under calls)
+    awk '/^VmHWM|^VmRSS/{printf "%s %s ", $1, $2} END{print ""}' "/proc/$SRV/status" > "$OUT/sipdesk-mem.txt"
     stop_srv
 fi
-if [ -n "$ip_w" ]; then
-    start_srv "$OUT/db-trunk" trunk
-    log "sipdesk: ipcall"
-    profile sipdesk-ipcall
-    harness sipdesk-ipcall --target 127.0.0.1:$SIP_PORT --server-pid "$SRV" --uas-scenario uas_b2bua.xml --workloads ipcall >/dev/null
-    stop_srv
-fi
-if [ "$KAM" = 1 ]; then
+if [ "$KAM" = 1 ] && [ -n "$WORKLOADS" ]; then
     log "kamailio: $WORKLOADS"
     harness kamailio --workloads "$WORKLOADS" >/dev/null
 fi
@@ -139,7 +129,7 @@ fi
 # ------------------------------------------------------------ RSS per binding
 rss_kb() { awk '/^VmRSS/{print $2}' "/proc/$1/status"; }
 if [ "$RSS" = 1 ]; then
-    start_srv "$OUT/db-digest" rss
+    start_srv "$OUT/db" rss
     per=$(( BINDINGS / 10000 )); [ "$per" -ge 1 ] || per=1
     n=$(( BINDINGS < 10000 ? BINDINGS : 10000 ))
     r0=$(rss_kb "$SRV")
@@ -152,11 +142,19 @@ if [ "$RSS" = 1 ]; then
     done
     sleep 5
     r1=$(rss_kb "$SRV")
+    # steady state: every finished transaction gone, and the Go runtime's
+    # periodic GC (every 2 min when idle) and scavenger have run
+    sleep 130
+    r2=$(rss_kb "$SRV")
+    if [ "$PPROF" = 1 ]; then
+        curl -s -o "$OUT/rss.heap.pprof" "http://127.0.0.1:$PPROF_PORT/debug/pprof/heap?gc=1"
+        curl -s -o "$OUT/rss.heap.txt" "http://127.0.0.1:$PPROF_PORT/debug/pprof/heap?debug=1"
+    fi
     ok=0
     for f in "$OUT"/rss/stat-*.csv; do
         ok=$((ok + $(awk -F';' 'NR==1{for(i=1;i<=NF;i++)c[$i]=i;next}{s=$c["SuccessfulCall(C)"]}END{print s+0}' "$f")))
     done
-    echo "$ok $r0 $r1" > "$OUT/rss.txt"
+    echo "$ok $r0 $r1 $r2" > "$OUT/rss.txt"
     stop_srv
 fi
 
@@ -168,7 +166,7 @@ out, short = sys.argv[1], sys.argv[2] == "1"
 def rows(name):
     p = os.path.join(out, name, "results.csv")
     return list(csv.DictReader(open(p))) if os.path.exists(p) else []
-sd = rows("sipdesk-digest") + rows("sipdesk-ipcall")
+sd = rows("sipdesk-all")
 km = rows("kamailio")
 def f(x):
     try: return float(x)
@@ -188,7 +186,7 @@ lines = []
 if short:
     bad = [r for r in sd if f(r["failed_pct"]) != 0.0]
     for r in sd: lines.append(f'{r["workload"]:8} {r["offered_rate"]:>5}/s  {r["successful"]}/{r["calls"]} ok  failed {r["failed_pct"]}%  p99 {r["p99_ms"]} ms')
-    lim = os.path.join(out, "sipdesk-digest", "limit.txt")
+    lim = os.path.join(out, "sipdesk-all", "limit.txt")
     if os.path.exists(lim): lines.append(open(lim).read().strip())
     print("\n".join(lines))
     ws = set(r["workload"] for r in sd)
@@ -225,14 +223,20 @@ for w in ["register", "call", "ipcall"]:
             half = max(cands, key=lambda r: int(r["offered_rate"]))
     if half is not None:
         lines.append(f'| sipdesk p99 at ≤ half the clean rate | {half["p99_ms"]} ms at {half["offered_rate"]}/s | | |')
-lim_s = os.path.join(out, "sipdesk-digest", "limit.txt")
+lim_s = os.path.join(out, "sipdesk-all", "limit.txt")
 lim_k = os.path.join(out, "kamailio", "limit.txt")
 if os.path.exists(lim_s): lines.append("\nlimit check, sipdesk: " + open(lim_s).read().strip())
 if os.path.exists(lim_k): lines.append("limit check, Kamailio: " + open(lim_k).read().strip())
 rp = os.path.join(out, "rss.txt")
 if os.path.exists(rp):
-    ok, r0, r1 = map(int, open(rp).read().split())
-    lines.append(f"\nRSS with {ok:,} live bindings: {r1/1024:.1f} MiB (before: {r0/1024:.1f} MiB); {(r1-r0)*1024/max(ok,1):,.0f} bytes per binding")
+    v = list(map(int, open(rp).read().split()))
+    ok, r0, r1 = v[:3]
+    lines.append(f"\nRSS with {ok:,} live bindings, 5 s after the last REGISTER: {r1/1024:.1f} MiB (before: {r0/1024:.1f} MiB); {(r1-r0)*1024/max(ok,1):,.0f} bytes per binding")
+    if len(v) > 3:
+        lines.append(f"RSS 135 s after the last REGISTER (idle: the runtime's periodic GC ran): {v[3]/1024:.1f} MiB; {(v[3]-r0)*1024/max(ok,1):,.0f} bytes per binding")
+mp = os.path.join(out, "sipdesk-mem.txt")
+if os.path.exists(mp):
+    lines.append(f"sipdesk memory after the ladders (kB): {open(mp).read().strip()}")
 def full(name, rs):
     if not rs: return
     lines.append(f"\n{name}: every step (workload, offered/s, failed %, achieved/s, p50/p99 ms, srv %, srv µs/op, uac %, uas %, oth %, retrans, status)\n")

@@ -244,33 +244,47 @@ func (d *digestAuth) Verify(c *Credentials, method string, ha *sipdesk.DigestHas
 // is valid, so a replayed answer is refused.
 type ncTracker struct {
 	mu    sync.Mutex
-	seen  map[string]ncEntry
+	seen  map[nonceKey]ncEntry
 	sweep time.Time
 }
 
+// nonceKey is a nonce decoded (timestamp and MAC): a map of fixed-size keys
+// and values holds no pointers, so 100,000 entries cost ~40 bytes each and
+// nothing for the GC to scan, and no header string is kept alive.
+type nonceKey [8 + nonceMACLen]byte
+
 type ncEntry struct {
 	max     uint32
-	expires time.Time
+	expires int64 // unix nanoseconds
 }
 
-func newNCTracker() *ncTracker { return &ncTracker{seen: make(map[string]ncEntry)} }
+func newNCTracker() *ncTracker { return &ncTracker{seen: make(map[nonceKey]ncEntry)} }
 
-// Use records nc for nonce; false when nc is not above the last one.
+// Use records nc for nonce; false when nc is not above the last one (or
+// the nonce is not one of ours in form).
 func (t *ncTracker) Use(nonce string, nc uint32, now time.Time) bool {
+	var k nonceKey
+	if len(nonce) != base64.RawURLEncoding.EncodedLen(len(k)) {
+		return false
+	}
+	if _, err := base64.RawURLEncoding.Decode(k[:], []byte(nonce)); err != nil {
+		return false
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if now.Sub(t.sweep) > 30*time.Second {
+		n := now.UnixNano()
 		for k, e := range t.seen {
-			if now.After(e.expires) {
+			if n > e.expires {
 				delete(t.seen, k)
 			}
 		}
 		t.sweep = now
 	}
-	e, ok := t.seen[nonce]
+	e, ok := t.seen[k]
 	if ok && nc <= e.max {
 		return false
 	}
-	t.seen[nonce] = ncEntry{max: nc, expires: now.Add(NonceValidity + 10*time.Second)}
+	t.seen[k] = ncEntry{max: nc, expires: now.Add(NonceValidity + 10*time.Second).UnixNano()}
 	return true
 }
