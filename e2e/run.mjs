@@ -273,7 +273,23 @@ try {
     await page.waitForURL('**/sip-accounts');
     await flash('Switched to password authentication');
     assert((await row('Office PBX').innerText()).includes('Password'), 'password auth again');
-    await readMail(base, email, /Edit the credentials/, new Set([st.resetMail]));
+    st.switchMail = await readMail(base, email, /Edit the credentials/, new Set([st.resetMail]));
+  });
+
+  await run.step('an expired reset link shows a clear page', async () => {
+    // Time travel: the link of the switch-back email is made 31 minutes old
+    // in the database itself (the server's clock cannot be moved).
+    const link = st.switchMail.body.match(/href="([^"]*edit-credentials\?token=[^"]+)"/)[1];
+    const token = new URL(link).searchParams.get('token');
+    execFileSync('python3', ['-c', `import sqlite3,sys,time
+db=sqlite3.connect(sys.argv[1]); db.execute("PRAGMA busy_timeout=5000")
+n=db.execute("UPDATE credential_resets SET expires_at=? WHERE used_at=0", (int(time.time()*1000)-60000,)).rowcount
+db.commit(); assert n>0, "no pending reset"`, join(dataDir, 'sipdesk.db')]);
+    const res = await page.goto('/sip-accounts/edit-credentials?token=' + encodeURIComponent(token));
+    assert(res.status() === 410, `expired link: ${res.status()}`);
+    await page.getByRole('heading', { name: 'This link has expired' }).waitFor();
+    assert((await page.content()).includes('ask for a new email'), 'says what to do');
+    await page.goto('/sip-accounts');
   });
 
   await run.step('on trial the Caller ID fields are disabled, with the explanation', async () => {
