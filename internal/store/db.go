@@ -160,7 +160,15 @@ func (db *DB) run(ctx context.Context, pool *sql.DB, opts *sql.TxOptions, fn fun
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", db.mapErr(err))
 	}
-	t := &tx{ctx: ctx, tx: stx, db: db, readOnly: opts != nil && opts.ReadOnly, writer: pool == db.write}
+	t := &tx{ctx: ctx, sctx: ctx, tx: stx, db: db, readOnly: opts != nil && opts.ReadOnly, writer: pool == db.write}
+	if db.dialect == DialectSQLite && t.writer {
+		// The write lock is held from BEGIN IMMEDIATE on, so a statement of
+		// a write transaction never waits for a lock: it runs without the
+		// context's cancellation, which saves modernc's per-statement
+		// watcher (a goroutine, a channel and a progress handler). The
+		// transaction still ends with ctx (database/sql rolls it back).
+		t.sctx = context.WithoutCancel(ctx)
+	}
 	committed := false
 	defer func() {
 		if !committed {

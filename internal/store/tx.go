@@ -15,6 +15,7 @@ import (
 // in one file per aggregate.
 type tx struct {
 	ctx      context.Context
+	sctx     context.Context // for statements, see DB.run
 	tx       *sql.Tx
 	db       *DB
 	readOnly bool
@@ -25,20 +26,20 @@ var _ sipdesk.Tx = (*tx)(nil)
 
 func (t *tx) exec(q string, args ...any) (sql.Result, error) {
 	if s := t.prepared(q); s != nil {
-		return s.ExecContext(t.ctx, args...)
+		return s.ExecContext(t.sctx, args...)
 	}
-	return t.tx.ExecContext(t.ctx, t.db.rebind(q), args...)
+	return t.tx.ExecContext(t.sctx, t.db.rebind(q), args...)
 }
 
 func (t *tx) query(q string, args ...any) (*sql.Rows, error) {
-	return t.tx.QueryContext(t.ctx, t.db.rebind(q), args...)
+	return t.tx.QueryContext(t.sctx, t.db.rebind(q), args...)
 }
 
 func (t *tx) queryRow(q string, args ...any) *sql.Row {
 	if s := t.prepared(q); s != nil {
-		return s.QueryRowContext(t.ctx, args...)
+		return s.QueryRowContext(t.sctx, args...)
 	}
-	return t.tx.QueryRowContext(t.ctx, t.db.rebind(q), args...)
+	return t.tx.QueryRowContext(t.sctx, t.db.rebind(q), args...)
 }
 
 // prepared returns the statement prepared once for q (a hot query, see
