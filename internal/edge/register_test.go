@@ -97,6 +97,9 @@ func TestRegister(t *testing.T) {
 		}
 		if r := u.register("alice0001", auth); r.Code != 401 {
 			t.Fatalf("replay: %d %s", r.Code, r.Reason)
+		} else if !strings.Contains(strings.Join(r.All("WWW-Authenticate"), ","), "stale=true") {
+			// a retransmission that outlived its transaction, not a guess
+			t.Fatalf("replay not answered as stale: %q", r.All("WWW-Authenticate"))
 		}
 		auth2 := siptest.Answer(ch, "REGISTER", "sip:"+testRealm, "alice0001", "Secret-pass-1", 2, "abd")
 		if r := u.register("alice0001", auth2); r.Code != 200 {

@@ -612,7 +612,11 @@ func (s *Server) authenticate(req *sip.Request, tx sip.ServerTransaction, src ne
 	switch s.auth.Verify(&creds, string(req.Method), ha) {
 	case vOK:
 		return acct, RefuseNone
-	case vStale:
+	case vStale, vReplay:
+		// A replayed nonce-count carries a right answer: a retransmission
+		// that outlived its transaction (5 s, see serverTxLinger) or a
+		// captured request, never a password guess. Like Kamailio, answer
+		// with a fresh nonce (stale=true); it does not count towards a ban.
 		s.challenge(tx, req, true)
 		return nil, RefuseUnauthorized
 	}
