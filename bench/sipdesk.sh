@@ -89,7 +89,7 @@ start_srv() {   # start_srv DATADIR NAME
     [ "$PPROF" = 1 ] && env=(SIPDESK_PPROF_ADDR=127.0.0.1:$PPROF_PORT)
     env "${env[@]}" taskset -c 0 "$OUT/sipdesk" serve --data "$1" --role all --sip 127.0.0.1:$SIP_PORT \
         --http 127.0.0.1:$HTTP_PORT --sip-domain bench.local --carrier sip:127.0.0.1:5090 \
-        --carrier-addrs 127.0.0.1:5090 --allow-private-ips --node bench --log-level warn \
+        --carrier-addrs 127.0.0.1:5090 --allow-private-ips --node bench --log-level warn --challenge-rate 0 \
         > "$OUT/sipdesk-$2.log" 2>&1 &
     SRV=$!
     for _ in $(seq 100); do

@@ -45,6 +45,7 @@ func startEdge(ctx context.Context, cfg *config.Serve, svc *app.Service, key []b
 		BanFailures:     banFailures(cfg.BanFailures),
 		BanWindow:       cfg.BanWindow,
 		BanDuration:     cfg.BanDuration,
+		ChallengeRate:   cfg.ChallengeRate,
 		Node:            cfg.Node,
 		NonceKey:        derive(key, "sipdesk digest nonce"),
 		// Channel limits on the leases in the store (renewed every

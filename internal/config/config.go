@@ -48,6 +48,7 @@ type Serve struct {
 	BanFailures      int
 	BanWindow        time.Duration
 	BanDuration      time.Duration
+	ChallengeRate    int
 	PaidChannelLimit int
 	LogLevel         string
 }
@@ -103,6 +104,7 @@ func ParseServe(args []string) (*Serve, error) {
 	fs.IntVar(&c.BanFailures, "ban-failures", 5, "failed SIP authentications from one address that ban it (0: never ban)")
 	fs.DurationVar(&c.BanWindow, "ban-window", time.Minute, "window in which --ban-failures are counted")
 	fs.DurationVar(&c.BanDuration, "ban-duration", 10*time.Minute, "how long a banned address is ignored")
+	fs.IntVar(&c.ChallengeRate, "challenge-rate", 200, "requests without credentials per second from one address that ban it as a flood (0: off)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	if err := parse(fs, args); err != nil {
 		return nil, err

@@ -36,8 +36,12 @@ type Config struct {
 	NonceKey                         []byte        // HMAC key for stateless nonces, shared by all nodes
 	BanFailures                      int           // default 5; negative disables bans
 	BanWindow, BanDuration           time.Duration // 60s, 10m
-	MinExpires, MaxExpires           time.Duration // 60s, 3600s
-	PollInterval                     time.Duration // config version poll, default 250ms
+	// ChallengeRate bans a source that sends more than this many requests
+	// without credentials per second (a scan or flood: each would get a
+	// challenge); 0 disables it. The carrier is exempt.
+	ChallengeRate          int
+	MinExpires, MaxExpires time.Duration // 60s, 3600s
+	PollInterval           time.Duration // config version poll, default 250ms
 	// UDPReadBuffer is the socket receive buffer asked for (default 8 MB).
 	UDPReadBuffer int
 	// TCPIdleTimeout closes TCP/TLS connections that stay silent (default

@@ -89,6 +89,7 @@ func New(cfg Config, st sipdesk.Store, log *slog.Logger) (*Server, error) {
 	s.auth = newDigestAuth(cfg.Realm, cfg.NonceKey, s.nowFn)
 	s.auth.sha256First = cfg.SHA256First
 	s.shield = newShield(cfg.BanFailures, cfg.BanWindow, cfg.BanDuration, s.nowFn)
+	s.shield.challengeRate = cfg.ChallengeRate
 	mr, err := newMediaRelay(&s.cfg, s.log)
 	if err != nil {
 		return nil, err
@@ -602,6 +603,9 @@ func (s *Server) authenticate(req *sip.Request, tx sip.ServerTransaction, src ne
 		}
 	}
 	if !found {
+		if !s.carrierAddrs.Match(src) && s.shield.Challenged(src.Addr()) {
+			s.log.Warn("source banned: requests without credentials flood", "src", src.Addr().String(), "for", s.cfg.BanDuration.String())
+		}
 		s.challenge(tx, req, false)
 		return nil, RefuseUnauthorized
 	}

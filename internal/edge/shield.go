@@ -13,7 +13,11 @@ type shield struct {
 	failures int
 	window   time.Duration
 	duration time.Duration
-	now      func() time.Time
+	// challengeRate is how many credential-less requests (each answered
+	// with a challenge) one source may send per second before it is banned
+	// as a flood; 0 disables the check.
+	challengeRate int
+	now           func() time.Time
 
 	mu    sync.Mutex
 	srcs  map[netip.Addr]*srcState
@@ -25,6 +29,8 @@ type srcState struct {
 	bannedUntil time.Time
 	garbage     int       // datagrams that are not SIP since garbageFrom
 	garbageFrom time.Time // start of the garbage window
+	challenges  int       // credential-less requests since challengeFrom
+	challengeAt time.Time // start of the one-second challenge window
 }
 
 // garbageLimit datagrams that are not SIP within the window ban a source.
@@ -100,6 +106,33 @@ func (s *shield) Garbage(a netip.Addr) bool {
 	if st.garbage >= garbageLimit && !now.Before(st.bannedUntil) {
 		st.bannedUntil = now.Add(s.duration)
 		st.garbage = 0
+		return true
+	}
+	return false
+}
+
+// Challenged records a request from a that came without credentials (it
+// gets a challenge) and reports whether a is now banned: more than
+// challengeRate of them within one second is a flood, not a device.
+func (s *shield) Challenged(a netip.Addr) bool {
+	if s.failures <= 0 || s.challengeRate <= 0 {
+		return false
+	}
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.srcs[a]
+	if st == nil {
+		st = &srcState{}
+		s.srcs[a] = st
+	}
+	if now.Sub(st.challengeAt) >= time.Second {
+		st.challenges, st.challengeAt = 0, now
+	}
+	st.challenges++
+	if st.challenges > s.challengeRate && !now.Before(st.bannedUntil) {
+		st.bannedUntil = now.Add(s.duration)
+		st.challenges = 0
 		return true
 	}
 	return false

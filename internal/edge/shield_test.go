@@ -172,3 +172,37 @@ func TestBindingsSurviveRestart(t *testing.T) {
 		t.Fatalf("bindings after restart: %d", n)
 	}
 }
+
+// TestChallengeFloodBan: a source sending more credential-less requests per
+// second than ChallengeRate is banned (a scan or flood answered only with
+// challenges would never fail an answer); another source still registers.
+func TestChallengeFloodBan(t *testing.T) {
+	st := openStore(t)
+	f := fixture{t, st}
+	f.passwordAccount(f.customer(), "alice0001", "Secret-pass-1")
+	s := startEdge(t, st, func(c *Config) { c.ChallengeRate = 20 })
+	flood := newUAC(t, "udp", "127.0.0.68", s)
+	answered := 0
+	for i := range 40 {
+		flood.cseq++
+		flood.c.Send("REGISTER sip:" + testRealm + " SIP/2.0\nVia: SIP/2.0/UDP " + flood.c.LocalAddr() + ";branch=z9hG4bK" + siptest.RandHex(8) +
+			"\nFrom: <sip:scan" + strings.Repeat("1", i%3+1) + "@" + testRealm + ">;tag=1\nTo: <sip:scan@" + testRealm + ">\nCall-ID: " + siptest.RandHex(8) +
+			"\nCSeq: 1 REGISTER\nContact: <sip:scan@" + flood.c.LocalAddr() + ">\nContent-Length: 0\n\n")
+		if _, err := flood.c.Recv(300 * time.Millisecond); err == nil {
+			answered++
+		}
+	}
+	if answered > 21 || !s.shield.Banned(netip.MustParseAddr("127.0.0.68")) {
+		t.Fatalf("flood of 40 credential-less REGISTERs: %d answered, banned %v", answered, s.shield.Banned(netip.MustParseAddr("127.0.0.68")))
+	}
+	if r := newUAC(t, "udp", "127.0.0.69", s).login("alice0001", "Secret-pass-1", "MD5"); r.Code != 200 {
+		t.Fatalf("other source: %d", r.Code)
+	}
+	// The check is off by default: a busy PBX or a benchmark is not a flood.
+	sh := newShield(5, time.Minute, time.Minute, time.Now)
+	for range 1000 {
+		if sh.Challenged(netip.MustParseAddr("127.0.0.70")) {
+			t.Fatal("banned with the check off")
+		}
+	}
+}
