@@ -165,19 +165,12 @@ func (s *Server) record(at *attempt, final bool) {
 	if s.recorder == nil || at == nil {
 		return
 	}
-	s.recBusy.Add(1)
 	select {
 	case s.recq <- recOp{at: at, rec: at.rec, final: final}:
 	default:
-		s.recBusy.Add(-1)
 		s.log.Warn("call record dropped: queue full", "call_id", at.rec.CallID)
 	}
 }
-
-// recordGather is how long the record writer waits for more records to
-// save in the same transaction (records are written behind the calls
-// anyway; FlushRecords waits for them).
-const recordGather = 10 * time.Millisecond
 
 func (s *Server) recordWriter(stop <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
@@ -209,37 +202,26 @@ func (s *Server) recordWriter(stop <-chan struct{}, done chan<- struct{}) {
 	// writeBatch saves the queued ops that are available now in one
 	// transaction; an attempt appears once per batch, so that an update
 	// follows the insert that gave it its ID.
-	// It gathers for up to recordGather first: at 500 calls/s that is one
-	// transaction (one WAL write and fsync) for ~10 ops instead of one each.
-	gather := time.NewTimer(time.Hour)
-	gather.Stop()
 	writeBatch := func(first recOp) {
 		batch, recs = append(batch[:0], first), recs[:0]
-		seen := map[*attempt]int{first.at: 0}
-		gather.Reset(recordGather)
-		defer gather.Stop()
+		seen := map[*attempt]bool{first.at: true}
+		var next *recOp
 	fill:
 		for len(batch) < 128 {
 			select {
 			case op := <-s.recq:
-				if i, ok := seen[op.at]; ok {
-					// A later state of a record already in the batch (an
-					// op carries the whole row): save that one state.
-					s.recBusy.Add(-1)
-					batch[i].rec, batch[i].final = op.rec, batch[i].final || op.final
-					continue
+				if seen[op.at] {
+					next = &op
+					break fill
 				}
-				seen[op.at] = len(batch)
+				seen[op.at] = true
 				batch = append(batch, op)
-			case <-gather.C:
-				break fill
-			case <-stop:
+			default:
 				break fill
 			}
 		}
-		defer func() { s.recBusy.Add(-int32(len(batch))) }()
 		if len(batch) == 1 {
-			write(batch[0]) // first, or its merged later state
+			write(first)
 		} else {
 			for i := range batch {
 				batch[i].rec.ID = ids[batch[i].at]
@@ -260,22 +242,23 @@ func (s *Server) recordWriter(stop <-chan struct{}, done chan<- struct{}) {
 				}
 			}
 		}
+		if next != nil {
+			write(*next)
+		}
 	}
 	for {
 		select {
 		case op := <-s.recq:
 			if batching {
-				writeBatch(op) // takes op's count with the batch
+				writeBatch(op)
 			} else {
 				write(op)
-				s.recBusy.Add(-1)
 			}
 		case <-stop:
 			for {
 				select {
 				case op := <-s.recq:
 					write(op)
-					s.recBusy.Add(-1)
 				default:
 					return
 				}
@@ -287,19 +270,12 @@ func (s *Server) recordWriter(stop <-chan struct{}, done chan<- struct{}) {
 // FlushRecords waits until the queued call records are written (tests).
 func (s *Server) FlushRecords(d time.Duration) bool {
 	end := time.Now().Add(d)
-	wait := func() bool {
-		for len(s.recq) > 0 || s.recBusy.Load() > 0 {
-			if time.Now().After(end) {
-				return false
-			}
-			time.Sleep(5 * time.Millisecond)
+	for len(s.recq) > 0 {
+		if time.Now().After(end) {
+			return false
 		}
-		return true
+		time.Sleep(5 * time.Millisecond)
 	}
-	if !wait() {
-		return false
-	}
-	// a call that just ended may queue its last record a moment later
 	time.Sleep(20 * time.Millisecond)
-	return wait()
+	return true
 }

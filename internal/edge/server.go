@@ -57,7 +57,6 @@ type Server struct {
 	met      *metrics
 	recorder CallRecorder
 	recq     chan recOp
-	recBusy  atomic.Int32 // call record ops queued or being written
 
 	ready   chan struct{}
 	udpAddr atomic.Pointer[net.UDPAddr]
