@@ -34,16 +34,6 @@ It works on the same data folder or database while serve runs; the running
 edge picks changes up within 2 seconds.
 `
 
-// adminCmd is one admin command: its flags and what it does.
-type adminCmd struct {
-	ctx    context.Context
-	svc    *app.Service
-	out    io.Writer
-	fs     *flag.FlagSet
-	args   []string
-	needed []string
-}
-
 func admin(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cfg, rest, err := config.ParseAdmin(args)
 	if errors.Is(err, flag.ErrHelp) {

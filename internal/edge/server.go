@@ -8,7 +8,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -717,5 +716,3 @@ func (h *quietHandler) WithAttrs(as []slog.Attr) slog.Handler {
 func (h *quietHandler) WithGroup(n string) slog.Handler {
 	return &quietHandler{next: h.next.WithGroup(n), mu: h.mu, last: h.last}
 }
-
-var errNoCarrier = errors.New("edge: no carrier configured")

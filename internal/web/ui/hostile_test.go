@@ -468,6 +468,9 @@ func TestResetLinkReuseAndExpiry(t *testing.T) {
 	if _, err := e.svc.CompleteCredentialReset(ctx, tok, "newuser02", "New-Sip-Pass-98", portalPassword); sipdesk.ErrorCode(err) != sipdesk.EConflict {
 		t.Fatalf("reuse through the service: %v", err)
 	}
+	if dumpDB(t, dbPath) != before {
+		t.Fatal("reusing a link changed the database")
+	}
 	send() // a newer link does not revive the used one
 	post(e.browser(), tok, "newuser02", "New-Sip-Pass-98").must(t, 410, "already used")
 	if a := e.accounts(c.id)[0]; a.Username != "newuser01" {

@@ -57,9 +57,7 @@ func (u *UI) sipAccountCreate(q *request) error {
 func ipList(r *http.Request) []string {
 	var out []string
 	for _, v := range r.PostForm["allowed_ips"] {
-		for _, f := range strings.FieldsFunc(v, func(c rune) bool { return c == ',' || c == ' ' || c == '\n' || c == '\r' || c == '\t' }) {
-			out = append(out, f)
-		}
+		out = append(out, strings.FieldsFunc(v, func(c rune) bool { return c == ',' || c == ' ' || c == '\n' || c == '\r' || c == '\t' })...)
 	}
 	return out
 }
