@@ -159,11 +159,18 @@ type phone struct {
 
 func newPhone(t testing.TB, ip string, s *Server) *phone {
 	t.Helper()
-	c, err := siptest.Dial("udp", ip+":0", s.UDPAddr().String())
+	return newPhoneAt(t, ip, s.UDPAddr().String())
+}
+
+// newPhoneAt is a phone on ip talking to the edge at edgeAddr (an edge in
+// this process or a `sipdesk serve` process).
+func newPhoneAt(t testing.TB, ip, edgeAddr string) *phone {
+	t.Helper()
+	c, err := siptest.Dial("udp", ip+":0", edgeAddr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &phone{t: t, c: c, edge: s.UDPAddr().String(), callID: siptest.RandHex(8) + "@" + ip, tag: siptest.RandHex(4),
+	p := &phone{t: t, c: c, edge: edgeAddr, callID: siptest.RandHex(8) + "@" + ip, tag: siptest.RandHex(4),
 		resps: make(chan *siptest.Msg, 64), reqs: make(chan *siptest.Msg, 64)}
 	p.optionsCode.Store(200)
 	var stop atomic.Bool

@@ -13,7 +13,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -153,44 +152,6 @@ func startEdgeProc(t *testing.T, bin string, args ...string) *edgeProc {
 	return p
 }
 
-// pgPhone is a phone (calls_harness_test.go) toward an edge given by
-// address.
-func pgPhone(t *testing.T, ip, edgeAddr string) *phone {
-	t.Helper()
-	c, err := siptest.Dial("udp", ip+":0", edgeAddr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &phone{t: t, c: c, edge: edgeAddr, callID: siptest.RandHex(8) + "@" + ip, tag: siptest.RandHex(4),
-		resps: make(chan *siptest.Msg, 64), reqs: make(chan *siptest.Msg, 64)}
-	p.optionsCode.Store(200)
-	var stop atomic.Bool
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for !stop.Load() {
-			m, err := c.Recv(100 * time.Millisecond)
-			if err != nil {
-				continue
-			}
-			if m.Method == "" {
-				p.resps <- m
-				continue
-			}
-			switch m.Method {
-			case "OPTIONS", "BYE", "UPDATE", "INFO":
-				c.Send(siptest.Reply(m, 200, "OK", ""))
-			}
-			select {
-			case p.reqs <- m:
-			default:
-			}
-		}
-	}()
-	t.Cleanup(func() { stop.Store(true); <-done; c.Close() })
-	return p
-}
-
 // TestPostgresOutageDuringCalls: a `sipdesk serve --role edge` process on
 // a fresh PostgreSQL database reached through a TCP proxy; a call is up
 // through the edge to a Go carrier. The proxy is cut (connections closed,
@@ -233,7 +194,7 @@ func TestPostgresOutageDuringCalls(t *testing.T) {
 
 	// dial places a call and returns its final answer and how long it took.
 	dial := func(d time.Duration) (*phone, *siptest.Msg, time.Duration) {
-		ph := pgPhone(t, phoneIP, edgeAddr)
+		ph := newPhoneAt(t, phoneIP, edgeAddr)
 		t0 := time.Now()
 		ph.dial("+15551234567")
 		m := ph.final(d)
