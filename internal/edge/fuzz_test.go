@@ -182,7 +182,7 @@ func FuzzValidate(f *testing.F) {
 
 // FuzzNormOrigin: WebSocket Origin values normalise to a fixed point.
 func FuzzNormOrigin(f *testing.F) {
-	for _, s := range []string{"https://Portal.Example.com:443", "http://x:80", "null", "", "https://[::1]:443", "HTTPS://a/b?c", "://", "https://a:99999"} {
+	for _, s := range []string{"https://Portal.Example.com:443", "http://x:80", "null", "", "https://[::1]:443", "HTTPS://a/b?c", "://", "https://a:99999", "https://:443"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, o string) {

@@ -123,6 +123,9 @@ func normOrigin(o string) string {
 	case u.Scheme == "https" && strings.HasSuffix(host, ":443"):
 		host = strings.TrimSuffix(host, ":443")
 	}
+	if host == "" || strings.HasPrefix(host, ":") {
+		return "" // "https://:443": a port without a host is no origin
+	}
 	return strings.ToLower(u.Scheme) + "://" + host
 }
 
