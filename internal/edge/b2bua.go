@@ -284,13 +284,13 @@ func (s *Server) finish(at *attempt, code int, disp, reason string) {
 	if at.media != nil {
 		at.media.close()
 	}
-	if at.admitted {
-		at.admitted = false
-		s.cfg.Admission.Release(context.Background(), at.info)
-	}
 	if at.counted {
 		at.counted = false
 		s.met.channels.WithLabelValues(strconv.FormatInt(at.info.CustomerID, 10)).Dec()
+	}
+	if at.admitted {
+		at.admitted = false
+		s.cfg.Admission.Release(context.Background(), at.info)
 	}
 	at.rec.EndedAt = s.now()
 	at.rec.Disposition, at.rec.SIPCode, at.rec.Reason = disp, code, reason
@@ -608,7 +608,11 @@ func (s *Server) endCall(c *call, from string, why ending) {
 	if c.timer != nil {
 		c.timer.Stop()
 	}
-	s.calls.remove(c)
+	// The call leaves the table once its BYEs are done: an ACK that arrives
+	// after the other side's BYE (each message runs in its own goroutine)
+	// must still confirm the caller's leg, or our BYE to it would wait for
+	// the INVITE transaction to time out.
+	defer s.calls.remove(c)
 	code := why.code
 	if why == endBye {
 		code = map[string]string{"a": "bye_caller", "b": "bye_callee"}[from]
@@ -650,14 +654,20 @@ func (s *Server) endCall(c *call, from string, why ending) {
 }
 
 func (s *Server) handleAck(req *sip.Request, tx sip.ServerTransaction) {
-	if c, side := s.match(req); c != nil && side == "a" {
-		_ = c.a.ReadAck(req, tx)
+	c, side := s.match(req)
+	if c == nil || side != "a" {
+		s.log.Debug("ack: no dialog", "call_id", req.CallID().Value())
+		return
+	}
+	if err := c.a.ReadAck(req, tx); err != nil {
+		s.log.Debug("ack", "call_id", req.CallID().Value(), "error", err)
 	}
 }
 
 func (s *Server) handleBye(req *sip.Request, tx sip.ServerTransaction) {
 	c, side := s.match(req)
 	if c == nil {
+		s.log.Debug("bye: no dialog", "call_id", req.CallID().Value(), "from", req.From().Value(), "to", req.To().Value())
 		s.respond(tx, req, 481, "Call/Transaction Does Not Exist")
 		return
 	}
