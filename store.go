@@ -108,6 +108,26 @@ type Store interface {
 	Close() error
 }
 
+type lazyCommitKey struct{}
+
+// LazyCommit marks the Update calls made with the returned context as lazy:
+// on SQLite their commit survives a crash of sipdesk but need not reach the
+// disk before Update returns, so a power loss may lose the last fraction of a
+// second of them. The edge uses it for writes that a dead host loses anyway:
+// bindings (devices register again), channel leases (the calls die with the
+// host) and call records. The next ordinary commit makes every earlier lazy
+// one durable. PostgreSQL ignores it: the database may live on another host,
+// whose crash the edge and its calls survive.
+func LazyCommit(ctx context.Context) context.Context {
+	return context.WithValue(ctx, lazyCommitKey{}, true)
+}
+
+// IsLazyCommit reports whether ctx was made by LazyCommit.
+func IsLazyCommit(ctx context.Context) bool {
+	v, _ := ctx.Value(lazyCommitKey{}).(bool)
+	return v
+}
+
 // Tx is one transaction. Getters return an ENotFound *Error when nothing
 // matches; unique violations come back as EConflict. Every customer-scoped
 // getter takes the customer id and matches nothing of another customer;

@@ -47,6 +47,7 @@ type DB struct {
 
 	rebound   sync.Map             // query → rebound query (PostgreSQL)
 	stmts     map[string]*sql.Stmt // hot query → prepared on db.write (SQLite), read-only after Open
+	lazySync  bool                 // SQLite: the writer connection runs with synchronous=NORMAL (guarded by holding it)
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -156,9 +157,27 @@ func (db *DB) View(ctx context.Context, fn func(sipdesk.Tx) error) error {
 }
 
 func (db *DB) run(ctx context.Context, pool *sql.DB, opts *sql.TxOptions, fn func(sipdesk.Tx) error) (err error) {
-	stx, err := pool.BeginTx(ctx, opts)
-	if err != nil {
-		return fmt.Errorf("store: begin: %w", db.mapErr(err))
+	var stx *sql.Tx
+	if db.dialect == DialectSQLite && pool == db.write {
+		// The pool's one connection, held so that the synchronous mode set
+		// below is the one the transaction commits with.
+		conn, err := pool.Conn(ctx)
+		if err != nil {
+			return fmt.Errorf("store: begin: %w", db.mapErr(err))
+		}
+		defer conn.Close()
+		if err := db.setSynchronous(ctx, conn, sipdesk.IsLazyCommit(ctx)); err != nil {
+			return err
+		}
+		stx, err = conn.BeginTx(ctx, opts)
+		if err != nil {
+			return fmt.Errorf("store: begin: %w", db.mapErr(err))
+		}
+	} else {
+		stx, err = pool.BeginTx(ctx, opts)
+		if err != nil {
+			return fmt.Errorf("store: begin: %w", db.mapErr(err))
+		}
 	}
 	t := &tx{ctx: ctx, sctx: ctx, tx: stx, db: db, readOnly: opts != nil && opts.ReadOnly, writer: pool == db.write}
 	if db.dialect == DialectSQLite && t.writer {

@@ -20,9 +20,11 @@ const SQLiteFile = "sipdesk.db"
 //
 // Durability: the database runs in WAL mode with synchronous=FULL, so the WAL
 // is fsynced at every commit and an acknowledged write survives a process
-// crash (kill -9) and a power loss alike. (WAL with synchronous=NORMAL would
-// survive kill -9 too, but could lose the last commits on power loss; writes
-// here are small and infrequent enough that the fsync is cheap.)
+// crash (kill -9) and a power loss alike. A transaction whose context was
+// made by sipdesk.LazyCommit commits with synchronous=NORMAL instead: it
+// survives kill -9 too, but the last ones may be lost on power loss (the
+// edge's bindings, leases and call records, written hundreds of times a
+// second; see setSynchronous).
 // busy_timeout makes a connection wait for a lock held by another process
 // (a second sipdesk on the same file) instead of failing at once.
 var sqlitePragmas = []string{
@@ -88,5 +90,24 @@ func (db *DB) openSQLite(ctx context.Context, dir string) error {
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
 	db.write, db.read = w, r
+	return nil
+}
+
+// setSynchronous switches the writer connection conn (held by the caller)
+// between synchronous=FULL and NORMAL when the next transaction needs the
+// other mode; a busy edge stays in NORMAL, so the PRAGMA is rare. Going back
+// to FULL, the next commit fsyncs the WAL with every lazy commit before it.
+func (db *DB) setSynchronous(ctx context.Context, conn *sql.Conn, lazy bool) error {
+	if db.lazySync == lazy {
+		return nil
+	}
+	mode := "FULL"
+	if lazy {
+		mode = "NORMAL"
+	}
+	if _, err := conn.ExecContext(ctx, "PRAGMA synchronous = "+mode); err != nil {
+		return fmt.Errorf("store: set synchronous: %w", db.mapErr(err))
+	}
+	db.lazySync = lazy
 	return nil
 }

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/sipdesk/sipdesk"
 	"github.com/sipdesk/sipdesk/internal/store/storetest"
@@ -63,6 +65,35 @@ func TestSQLiteFiles(t *testing.T) {
 	}
 	if err := db.write.QueryRow("PRAGMA synchronous").Scan(&sync); err != nil || sync != 2 {
 		t.Errorf("synchronous = %d (%v), want 2 (FULL)", sync, err)
+	}
+}
+
+// TestSQLiteLazyCommit: a LazyCommit transaction commits with
+// synchronous=NORMAL, the next ordinary one with FULL again, and both are
+// there for a reader.
+func TestSQLiteLazyCommit(t *testing.T) {
+	db := openT(t, Options{DataDir: t.TempDir(), SecretKey: testKey(t)})
+	syncMode := func(ctx context.Context) (mode int) {
+		err := db.Update(ctx, func(stx sipdesk.Tx) error {
+			if err := stx.(*tx).tx.QueryRow("PRAGMA synchronous").Scan(&mode); err != nil {
+				return err
+			}
+			return stx.InsertCustomer(&sipdesk.Customer{Email: fmt.Sprintf("lazy%d@example.com", time.Now().UnixNano())})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return mode
+	}
+	if got := syncMode(sipdesk.LazyCommit(t.Context())); got != 1 {
+		t.Errorf("lazy commit: synchronous = %d, want 1 (NORMAL)", got)
+	}
+	if got := syncMode(t.Context()); got != 2 {
+		t.Errorf("ordinary commit after a lazy one: synchronous = %d, want 2 (FULL)", got)
+	}
+	var n int
+	if err := db.read.QueryRow("SELECT count(*) FROM customers WHERE email LIKE 'lazy%'").Scan(&n); err != nil || n != 2 {
+		t.Errorf("customers written = %d (%v), want 2", n, err)
 	}
 }
 

@@ -55,6 +55,7 @@ func Run(t *testing.T, open func(t *testing.T) sipdesk.Store) {
 		{"registrations replace by contact and expire", testRegistrations},
 		{"nodes are filtered by heartbeat", testNodes},
 		{"config version increments and is visible to a second store", testConfigVersion},
+		{"lazy and ordinary commits alternate and both persist", testLazyCommit},
 		{"error in Update rolls everything back", testRollbackOnError},
 		{"panic in Update rolls back and the store stays usable", testRollbackOnPanic},
 		{"writes in View fail", testViewReadOnly},
@@ -1394,6 +1395,36 @@ func testConfigVersion(t *testing.T, su *suite) {
 	if v, _ := s1.ConfigVersion(t.Context()); v != v2 {
 		t.Errorf("ConfigVersion after a rolled back bump = %d, want %d", v, v2)
 	}
+}
+
+func testLazyCommit(t *testing.T, su *suite) {
+	s := su.open(t)
+	var emails []string
+	for i, ctx := range []context.Context{sipdesk.LazyCommit(t.Context()), t.Context(), sipdesk.LazyCommit(t.Context())} {
+		c := &sipdesk.Customer{Email: fmt.Sprintf("lazy%d-%s@example.com", i, uniq()), BillingState: sipdesk.BillingTrial}
+		if err := s.Update(ctx, func(tx sipdesk.Tx) error { return tx.InsertCustomer(c) }); err != nil {
+			t.Fatalf("commit %d: %v", i, err)
+		}
+		emails = append(emails, c.Email)
+	}
+	// A failed lazy transaction rolls back like any other.
+	boom := errors.New("boom")
+	if err := s.Update(sipdesk.LazyCommit(t.Context()), func(tx sipdesk.Tx) error {
+		if err := tx.InsertCustomer(&sipdesk.Customer{Email: "lazy-rb-" + uniq() + "@example.com"}); err != nil {
+			return err
+		}
+		return boom
+	}); !errors.Is(err, boom) {
+		t.Fatalf("failed lazy Update returned %v", err)
+	}
+	view(t, s, func(tx sipdesk.Tx) error {
+		for _, e := range emails {
+			if _, err := tx.CustomerByEmail(e); err != nil {
+				t.Errorf("%s: %v", e, err)
+			}
+		}
+		return nil
+	})
 }
 
 func testRollbackOnError(t *testing.T, su *suite) {
