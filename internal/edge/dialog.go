@@ -160,27 +160,58 @@ type batchRecorder interface {
 	SaveCallRecords(ctx context.Context, rs []*sipdesk.CallRecord) error
 }
 
+// recGather is how long the writer collects record changes before one
+// transaction saves them: at hundreds of calls a second a change per
+// transaction would cost more than the calls themselves, and a call's
+// insert and final update often fall in one window and become one insert.
+const recGather = 20 * time.Millisecond
+
 // record queues the attempt's record as it is now.
 func (s *Server) record(at *attempt, final bool) {
 	if s.recorder == nil || at == nil {
 		return
 	}
+	s.recBusy.Add(1)
 	select {
 	case s.recq <- recOp{at: at, rec: at.rec, final: final}:
 	default:
+		s.recBusy.Add(-1)
 		s.log.Warn("call record dropped: queue full", "call_id", at.rec.CallID)
 	}
 }
 
 func (s *Server) recordWriter(stop <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
-	ids := map[*attempt]int64{}
-	write := func(op recOp) {
+	br, batching := s.recorder.(batchRecorder)
+	ids := map[*attempt]int64{} // records inserted whose attempt is not final yet
+	var (
+		batch []recOp
+		slot  = map[*attempt]int{} // attempt → its op in batch
+	)
+	// add merges op into the batch: an attempt's later state replaces its
+	// earlier one, so it is written once (one insert when it had no ID).
+	add := func(op recOp) {
+		if i, ok := slot[op.at]; ok {
+			op.final = op.final || batch[i].final
+			batch[i] = op
+		} else {
+			slot[op.at] = len(batch)
+			batch = append(batch, op)
+		}
+	}
+	saved := func(op recOp, id int64) {
+		if op.final {
+			delete(ids, op.at)
+		} else if id != 0 {
+			ids[op.at] = id
+		}
+	}
+	writeOne := func(op recOp) {
 		op.rec.ID = ids[op.at]
 		var err error
 		for try := 0; try < 3; try++ {
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-			err = s.recorder.SaveCallRecord(ctx, &op.rec)
+			err = s.recorder.SaveCallRecord(sipdesk.LazyCommit(ctx), &op.rec)
 			cancel()
 			if err == nil {
 				break
@@ -190,75 +221,66 @@ func (s *Server) recordWriter(stop <-chan struct{}, done chan<- struct{}) {
 		if err != nil {
 			s.log.Warn("call record not saved", "call_id", op.rec.CallID, "error", err)
 		}
-		if op.final {
-			delete(ids, op.at)
-		} else if op.rec.ID != 0 {
-			ids[op.at] = op.rec.ID
-		}
+		saved(op, op.rec.ID)
 	}
-	br, batching := s.recorder.(batchRecorder)
-	var batch []recOp
-	var recs []*sipdesk.CallRecord
-	// writeBatch saves the queued ops that are available now in one
-	// transaction; an attempt appears once per batch, so that an update
-	// follows the insert that gave it its ID.
-	writeBatch := func(first recOp) {
-		batch, recs = append(batch[:0], first), recs[:0]
-		seen := map[*attempt]bool{first.at: true}
-		var next *recOp
-	fill:
-		for len(batch) < 128 {
-			select {
-			case op := <-s.recq:
-				if seen[op.at] {
-					next = &op
-					break fill
-				}
-				seen[op.at] = true
-				batch = append(batch, op)
-			default:
-				break fill
-			}
-		}
-		if len(batch) == 1 {
-			write(first)
-		} else {
+	flush := func(n int) {
+		if len(batch) > 1 && batching {
+			recs := make([]*sipdesk.CallRecord, len(batch))
 			for i := range batch {
 				batch[i].rec.ID = ids[batch[i].at]
-				recs = append(recs, &batch[i].rec)
+				recs[i] = &batch[i].rec
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-			err := br.SaveCallRecords(ctx, recs)
+			err := br.SaveCallRecords(sipdesk.LazyCommit(ctx), recs)
 			cancel()
-			for _, op := range batch {
-				if err != nil {
-					write(op) // one by one, with retries
-					continue
+			if err == nil {
+				for _, op := range batch {
+					saved(op, op.rec.ID)
 				}
-				if op.final {
-					delete(ids, op.at)
-				} else if op.rec.ID != 0 {
-					ids[op.at] = op.rec.ID
+			} else {
+				for _, op := range batch {
+					writeOne(op) // one by one, with retries
 				}
 			}
+		} else {
+			for _, op := range batch {
+				writeOne(op)
+			}
 		}
-		if next != nil {
-			write(*next)
-		}
+		batch = batch[:0]
+		clear(slot)
+		s.recBusy.Add(-int64(n))
 	}
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
 	for {
 		select {
 		case op := <-s.recq:
+			add(op)
+			n := 1
 			if batching {
-				writeBatch(op)
-			} else {
-				write(op)
+				timer.Reset(recGather)
+			gather:
+				for len(batch) < 256 {
+					select {
+					case op := <-s.recq:
+						add(op)
+						n++
+					case <-timer.C:
+						break gather
+					case <-stop:
+						break gather
+					}
+				}
+				timer.Stop()
 			}
+			flush(n)
 		case <-stop:
 			for {
 				select {
 				case op := <-s.recq:
-					write(op)
+					add(op)
+					flush(1)
 				default:
 					return
 				}
@@ -270,12 +292,11 @@ func (s *Server) recordWriter(stop <-chan struct{}, done chan<- struct{}) {
 // FlushRecords waits until the queued call records are written (tests).
 func (s *Server) FlushRecords(d time.Duration) bool {
 	end := time.Now().Add(d)
-	for len(s.recq) > 0 {
+	for s.recBusy.Load() > 0 {
 		if time.Now().After(end) {
 			return false
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	time.Sleep(20 * time.Millisecond)
 	return true
 }

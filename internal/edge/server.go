@@ -56,6 +56,7 @@ type Server struct {
 	met      *metrics
 	recorder CallRecorder
 	recq     chan recOp
+	recBusy  atomic.Int64 // record changes queued or being written
 
 	ready   chan struct{}
 	udpAddr atomic.Pointer[net.UDPAddr]
