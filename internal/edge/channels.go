@@ -100,29 +100,36 @@ func (c *ChannelAdmission) Acquire(ctx context.Context, in CallInfo) error {
 	return nil
 }
 
-// Release frees the call's lease; when the store fails, the release is
-// queued and retried.
+// Release frees the call's lease. With a txChannels it does not wait: the
+// delete joins the next group commit (a call's end needs no answer from the
+// store, and batching releases with acquisitions halves the transactions).
+// When the store fails, the release is queued and retried.
 func (c *ChannelAdmission) Release(ctx context.Context, in CallInfo) {
 	c.mu.Lock()
 	delete(c.live, in.CallID)
 	c.mu.Unlock()
+	if tc, ok := c.ch.(txChannels); ok {
+		c.gc.post(tc.Store(), func(tx sipdesk.Tx) error { return tc.ReleaseChannelTx(tx, in.CallID) },
+			func(err error) { c.releaseFailed(in.CallID, err) })
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.opt.Timeout)
 	defer cancel()
-	var err error
-	if tc, ok := c.ch.(txChannels); ok {
-		err = c.gc.do(tc.Store(), func(tx sipdesk.Tx) error { return tc.ReleaseChannelTx(tx, in.CallID) })
-	} else {
-		err = c.ch.ReleaseChannel(ctx, in.CallID)
+	c.releaseFailed(in.CallID, c.ch.ReleaseChannel(ctx, in.CallID))
+}
+
+// releaseFailed queues a release the store did not take for the retry loop.
+func (c *ChannelAdmission) releaseFailed(callID string, err error) {
+	if err == nil {
+		return
 	}
-	if err != nil {
-		c.opt.Log.Warn("release channel failed; will retry", "call_id", in.CallID, "error", err)
-		c.mu.Lock()
-		c.pending[in.CallID] = true
-		c.mu.Unlock()
-		select {
-		case c.kick <- struct{}{}:
-		default:
-		}
+	c.opt.Log.Warn("release channel failed; will retry", "call_id", callID, "error", err)
+	c.mu.Lock()
+	c.pending[callID] = true
+	c.mu.Unlock()
+	select {
+	case c.kick <- struct{}{}:
+	default:
 	}
 }
 

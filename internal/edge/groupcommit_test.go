@@ -46,6 +46,50 @@ func TestGroupCommit(t *testing.T) {
 			t.Fatalf("%d transactions for 200 concurrent writes: nothing was grouped", n)
 		}
 	})
+	t.Run("posted writes commit without a waiter and report their outcome", func(t *testing.T) {
+		st := &countStore{delay: time.Millisecond}
+		var g groupCommit
+		bad := errors.New("bad")
+		outcomes := make(chan error, 20)
+		for i := range 20 {
+			g.post(st, func(sipdesk.Tx) error {
+				if i == 7 {
+					return bad
+				}
+				return nil
+			}, func(err error) { outcomes <- err })
+		}
+		failed := 0
+		for range 20 {
+			select {
+			case err := <-outcomes:
+				if errors.Is(err, bad) {
+					failed++
+				} else if err != nil {
+					t.Fatal(err)
+				}
+			case <-time.After(2 * time.Second):
+				t.Fatal("a posted write never reported")
+			}
+		}
+		if failed != 1 {
+			t.Fatalf("%d posted writes failed, want 1", failed)
+		}
+		// The committer leaves once idle.
+		deadline := time.Now().Add(2 * time.Second)
+		for {
+			g.mu.Lock()
+			busy := g.busy
+			g.mu.Unlock()
+			if !busy {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("committer still running after 2 s idle")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	})
 	t.Run("a failing write fails alone", func(t *testing.T) {
 		st := &countStore{delay: 2 * time.Millisecond}
 		var g groupCommit
