@@ -3,6 +3,7 @@ package edge
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sipdesk/sipdesk"
@@ -24,6 +25,7 @@ type groupCommit struct {
 	pending []*gcJob
 	busy    bool          // the committer goroutine runs
 	kick    chan struct{} // wakes an idle committer (made on first use)
+	open    atomic.Int64  // jobs submitted and not finished
 }
 
 type gcJob struct {
@@ -57,6 +59,7 @@ func (g *groupCommit) post(st sipdesk.Store, fn func(sipdesk.Tx) error, after fu
 }
 
 func (g *groupCommit) submit(st sipdesk.Store, j *gcJob) {
+	g.open.Add(1)
 	g.mu.Lock()
 	if g.kick == nil {
 		g.kick = make(chan struct{}, 1)
@@ -145,7 +148,20 @@ func (g *groupCommit) commitNext(st sipdesk.Store) {
 		if j.after != nil {
 			j.after(j.err)
 		}
+		g.open.Add(-1)
 	}
+}
+
+// settle waits until every submitted job has finished (tests), at most d.
+func (g *groupCommit) settle(d time.Duration) bool {
+	end := time.Now().Add(d)
+	for g.open.Load() > 0 {
+		if time.Now().After(end) {
+			return false
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	return true
 }
 
 // cleanRefusal reports whether a job's error is a refusal decided before

@@ -3,6 +3,7 @@ package edge
 import (
 	"context"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -163,6 +164,7 @@ func TestRegister(t *testing.T) {
 		if before == 0 || len(s.regs.Lookup(good.ID, time.Now())) != 0 {
 			t.Fatalf("bindings before %d, after %d", before, len(s.regs.Lookup(good.ID, time.Now())))
 		}
+		s.regWrites.settle(2 * time.Second)
 		var stored []*sipdesk.Registration
 		st.View(context.Background(), func(tx sipdesk.Tx) error { stored, _ = tx.Registrations(good.ID); return nil })
 		if len(stored) != 0 {
@@ -178,4 +180,63 @@ func TestRegister(t *testing.T) {
 			t.Fatalf("%v %+v", err, r)
 		}
 	})
+}
+
+// failingStore fails every write while down is set.
+type failingStore struct {
+	sipdesk.Store
+	down atomic.Bool
+}
+
+func (f *failingStore) Update(ctx context.Context, fn func(sipdesk.Tx) error) error {
+	if f.down.Load() {
+		return sipdesk.Errorf(sipdesk.EUnavailable, "store down (test)")
+	}
+	return f.Store.Update(ctx, fn)
+}
+
+// TestRegisterWriteBehind: a 200 binds at once and the binding reaches the
+// store; after a failed store write REGISTERs get 503 until the store takes
+// writes again.
+func TestRegisterWriteBehind(t *testing.T) {
+	fs := &failingStore{Store: openStore(t)}
+	f := fixture{t, fs.Store}
+	acct := f.passwordAccount(f.customer(), "bob000001", "Secret-pass-1")
+	s := startEdge(t, fs, func(c *Config) { c.BanFailures = -1 })
+	stored := func() int {
+		s.regWrites.settle(2 * time.Second)
+		var rs []*sipdesk.Registration
+		fs.View(context.Background(), func(tx sipdesk.Tx) error { rs, _ = tx.Registrations(acct.ID); return nil })
+		return len(rs)
+	}
+
+	u := newUAC(t, "udp", "127.0.0.2", s)
+	if r := u.login("bob000001", "Secret-pass-1", "MD5"); r.Code != 200 {
+		t.Fatalf("register: %d %s", r.Code, r.Reason)
+	}
+	if n := stored(); n != 1 {
+		t.Fatalf("stored bindings %d, want 1", n)
+	}
+
+	fs.down.Store(true)
+	codes := []int{}
+	for range 3 {
+		u := newUAC(t, "udp", "127.0.0.3", s)
+		r := u.login("bob000001", "Secret-pass-1", "MD5")
+		codes = append(codes, r.Code)
+		s.regWrites.settle(2 * time.Second)
+	}
+	// The first write fails behind its 200; the next ones are refused.
+	if codes[1] != 503 || codes[2] != 503 {
+		t.Fatalf("REGISTER codes with the store down: %v, want 503 after the first failure", codes)
+	}
+
+	fs.down.Store(false)
+	u2 := newUAC(t, "udp", "127.0.0.4", s)
+	if r := u2.login("bob000001", "Secret-pass-1", "MD5"); r.Code != 200 {
+		t.Fatalf("register after the store is back: %d %s", r.Code, r.Reason)
+	}
+	if n := stored(); n != 2 {
+		t.Fatalf("stored bindings %d after recovery, want 2 (the first and the last)", n)
+	}
 }

@@ -299,9 +299,7 @@ func (s *Server) handleRegister(req *sip.Request, tx sip.ServerTransaction) {
 			ExpiresAt: now.Add(time.Duration(c.exp) * time.Second),
 		})
 	}
-	// Group commit: concurrent REGISTERs share one transaction; each
-	// still answers only after its own binding is stored.
-	err := s.regWrites.do(s.st, func(tx sipdesk.Tx) error {
+	write := func(tx sipdesk.Tx) error {
 		if wildcard {
 			return tx.DeleteRegistrations(acct.ID)
 		}
@@ -316,11 +314,26 @@ func (s *Server) handleRegister(req *sip.Request, tx sip.ServerTransaction) {
 			}
 		}
 		return nil
-	})
-	if err != nil {
-		lg.Error("register: store", "error", err)
-		s.refuse(tx, req, RefuseUnavailable, sip.NewHeader("Retry-After", "5"))
-		return
+	}
+	// Write-behind: the binding is live in memory at once and its store
+	// write joins the next group commit (in order, lazily committed, within
+	// milliseconds), so REGISTERs share transactions instead of each waiting
+	// for one. After a failed write the registrar fails closed: REGISTERs
+	// wait for their own write and get 503 until the store takes one again.
+	if s.regStoreDown.Load() {
+		if err := s.regWrites.do(s.st, write); err != nil {
+			lg.Error("register: store", "error", err)
+			s.refuse(tx, req, RefuseUnavailable, sip.NewHeader("Retry-After", "5"))
+			return
+		}
+		s.regStoreDown.Store(false)
+	} else {
+		s.regWrites.post(s.st, write, func(err error) {
+			if err != nil {
+				s.regStoreDown.Store(true)
+				lg.Error("register: store write failed; registering fails closed until the store is back", "error", err)
+			}
+		})
 	}
 	if wildcard {
 		s.regs.DeleteAccount(acct.ID)

@@ -50,8 +50,10 @@ type Server struct {
 
 	calls *callTable
 
-	// regWrites batches the registrar's store writes (group commit).
-	regWrites groupCommit
+	// regWrites batches the registrar's store writes (group commit);
+	// regStoreDown is set after one failed (see handleRegister).
+	regWrites    groupCommit
+	regStoreDown atomic.Bool
 
 	met      *metrics
 	recorder CallRecorder
