@@ -240,3 +240,56 @@ func TestRegisterWriteBehind(t *testing.T) {
 		t.Fatalf("stored bindings %d after recovery, want 2 (the first and the last)", n)
 	}
 }
+
+// TestRegisterRefreshSkipsWrite: a refresh that changes nothing but the
+// expiry, while the store's copy still covers 90 % of the new interval, is
+// answered from memory without a store write; anything else is written.
+func TestRegisterRefreshSkipsWrite(t *testing.T) {
+	st := openStore(t)
+	f := fixture{t, st}
+	acct := f.passwordAccount(f.customer(), "carol0001", "Secret-pass-1")
+	s := startEdge(t, st, func(c *Config) { c.BanFailures = -1 })
+	storedCSeq := func() uint32 {
+		s.regWrites.settle(2 * time.Second)
+		var rs []*sipdesk.Registration
+		st.View(context.Background(), func(tx sipdesk.Tx) error { rs, _ = tx.Registrations(acct.ID); return nil })
+		if len(rs) != 1 {
+			t.Fatalf("stored bindings %d, want 1", len(rs))
+		}
+		return rs[0].CSeq
+	}
+	u := newUAC(t, "udp", "127.0.0.2", s)
+	if r := u.login("carol0001", "Secret-pass-1", "MD5"); r.Code != 200 {
+		t.Fatalf("register: %d", r.Code)
+	}
+	first := storedCSeq()
+	if r := u.login("carol0001", "Secret-pass-1", "MD5"); r.Code != 200 {
+		t.Fatalf("refresh: %d", r.Code)
+	}
+	if got := storedCSeq(); got != first {
+		t.Fatalf("a plain refresh was written (stored CSeq %d, first %d)", got, first)
+	}
+	if n := len(s.regs.Lookup(acct.ID, time.Now())); n != 1 {
+		t.Fatalf("bindings in memory %d", n)
+	}
+
+	now := time.Now()
+	b := &binding{reg: sipdesk.Registration{Received: "127.0.0.2:5060", Transport: "udp"}, stored: now.Add(3000 * time.Second).Unix()}
+	for _, tc := range []struct {
+		name string
+		r    sipdesk.Registration
+		skip bool
+	}{
+		{"stored copy covers 3000 of 3200 s", sipdesk.Registration{Received: "127.0.0.2:5060", Transport: "udp", ExpiresAt: now.Add(3200 * time.Second)}, true},
+		{"stored copy covers 3000 of 3600 s", sipdesk.Registration{Received: "127.0.0.2:5060", Transport: "udp", ExpiresAt: now.Add(3600 * time.Second)}, false},
+		{"new source", sipdesk.Registration{Received: "127.0.0.3:5060", Transport: "udp", ExpiresAt: now.Add(60 * time.Second)}, false},
+		{"new transport", sipdesk.Registration{Received: "127.0.0.2:5060", Transport: "tcp", ExpiresAt: now.Add(60 * time.Second)}, false},
+	} {
+		if got := refreshOnly(b, &tc.r, now); got != tc.skip {
+			t.Errorf("%s: refreshOnly = %v, want %v", tc.name, got, tc.skip)
+		}
+	}
+	if refreshOnly(nil, &sipdesk.Registration{}, now) {
+		t.Error("a new binding counts as a refresh")
+	}
+}

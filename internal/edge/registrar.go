@@ -17,7 +17,8 @@ import (
 // when a call or a 200 needs it: with 100,000 bindings each byte counts
 // 100 KB.
 type binding struct {
-	reg sipdesk.Registration
+	reg    sipdesk.Registration
+	stored int64 // expiry (unix s) of the store's copy: a refresh may skip the write
 }
 
 // uri parses the binding's Contact (checked parseable by newBinding).
@@ -77,6 +78,32 @@ func (x *regIndex) Put(b *binding) {
 		s.m[b.reg.SIPAccountID] = append(slices.Clip(bs), b)
 	}
 	s.mu.Unlock()
+}
+
+// Get returns the binding of an account's contact, or nil.
+func (x *regIndex) Get(id int64, contact string) *binding {
+	s := x.shard(id)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, b := range s.m[id] {
+		if b.reg.Contact == contact {
+			return b
+		}
+	}
+	return nil
+}
+
+// refreshOnly reports whether r only extends b's expiry while the store's
+// copy of b still covers 90 % of r's new interval: then the store write can
+// be skipped (a device refreshing every few seconds costs one write per
+// tenth of its interval), and a restart still finds the binding until the
+// device's next refresh is due.
+func refreshOnly(b *binding, r *sipdesk.Registration, now time.Time) bool {
+	if b == nil || b.reg.Received != r.Received || b.reg.Transport != r.Transport {
+		return false
+	}
+	left := b.stored - now.Unix()
+	return left*10 >= int64(r.ExpiresAt.Sub(now)/time.Second)*9
 }
 
 // Delete removes one contact of an account.
@@ -160,7 +187,7 @@ func newBinding(r *sipdesk.Registration) (*binding, bool) {
 		return nil, false
 	}
 	b := &binding{reg: sipdesk.Registration{SIPAccountID: r.SIPAccountID, Contact: r.Contact, Received: r.Received,
-		Transport: internTransport(r.Transport), ExpiresAt: r.ExpiresAt}}
+		Transport: internTransport(r.Transport), ExpiresAt: r.ExpiresAt}, stored: r.ExpiresAt.Unix()}
 	return b, true
 }
 
@@ -286,7 +313,7 @@ func (s *Server) handleRegister(req *sip.Request, tx sip.ServerTransaction) {
 		}
 	}
 	transport := strings.ToLower(req.Transport())
-	var puts []*sipdesk.Registration
+	var puts, writes []*sipdesk.Registration
 	var dels []string
 	for _, c := range changes {
 		if c.exp == 0 {
@@ -299,6 +326,20 @@ func (s *Server) handleRegister(req *sip.Request, tx sip.ServerTransaction) {
 			ExpiresAt: now.Add(time.Duration(c.exp) * time.Second),
 		})
 	}
+	bindings := make([]*binding, 0, len(puts))
+	storeDown := s.regStoreDown.Load()
+	for _, r := range puts {
+		b, ok := newBinding(r)
+		if !ok {
+			continue
+		}
+		if old := s.regs.Get(acct.ID, r.Contact); !storeDown && !wildcard && refreshOnly(old, r, now) {
+			b.stored = old.stored
+		} else {
+			writes = append(writes, r)
+		}
+		bindings = append(bindings, b)
+	}
 	write := func(tx sipdesk.Tx) error {
 		if wildcard {
 			return tx.DeleteRegistrations(acct.ID)
@@ -308,7 +349,7 @@ func (s *Server) handleRegister(req *sip.Request, tx sip.ServerTransaction) {
 				return err
 			}
 		}
-		for _, r := range puts {
+		for _, r := range writes {
 			if err := tx.PutRegistration(r); err != nil {
 				return err
 			}
@@ -320,14 +361,15 @@ func (s *Server) handleRegister(req *sip.Request, tx sip.ServerTransaction) {
 	// milliseconds), so REGISTERs share transactions instead of each waiting
 	// for one. After a failed write the registrar fails closed: REGISTERs
 	// wait for their own write and get 503 until the store takes one again.
-	if s.regStoreDown.Load() {
+	switch {
+	case storeDown:
 		if err := s.regWrites.do(s.st, write); err != nil {
 			lg.Error("register: store", "error", err)
 			s.refuse(tx, req, RefuseUnavailable, sip.NewHeader("Retry-After", "5"))
 			return
 		}
 		s.regStoreDown.Store(false)
-	} else {
+	case wildcard || len(dels) > 0 || len(writes) > 0:
 		s.regWrites.post(s.st, write, func(err error) {
 			if err != nil {
 				s.regStoreDown.Store(true)
@@ -341,10 +383,8 @@ func (s *Server) handleRegister(req *sip.Request, tx sip.ServerTransaction) {
 	for _, c := range dels {
 		s.regs.Delete(acct.ID, c)
 	}
-	for _, r := range puts {
-		if b, ok := newBinding(r); ok {
-			s.regs.Put(b)
-		}
+	for _, b := range bindings {
+		s.regs.Put(b)
 	}
 	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
 	for _, b := range s.regs.Lookup(acct.ID, now) {
