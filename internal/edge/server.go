@@ -319,15 +319,16 @@ func (s *Server) invalidate(ctx context.Context, old, cur *snapshot) {
 		drop := c == nil || c.Status != sipdesk.StatusActive || c.AuthType != sipdesk.AuthPassword || (o != nil && invalidated(o, c))
 		if drop {
 			n := s.regs.DeleteAccount(id)
-			err := s.st.Update(ctx, func(tx sipdesk.Tx) error { return tx.DeleteRegistrations(id) })
+			// Through the registrar's queue, after its pending writes.
+			err := s.regWrites.do(s.st, func(tx sipdesk.Tx) error { return tx.DeleteRegistrations(id) })
 			s.log.Info("registrations dropped", "sip_account", id, "bindings", n, "error", err)
 			continue
 		}
 		for _, b := range s.regs.Lookup(id, now) {
 			ap, err := netip.ParseAddrPort(b.reg.Received)
-			if err == nil && !aclAllows(c, ap.Addr()) {
+			if err == nil && !aclAllowsFrom(c, ap) {
 				s.regs.Delete(id, b.reg.Contact)
-				err := s.st.Update(ctx, func(tx sipdesk.Tx) error { return tx.DeleteRegistration(id, b.reg.Contact) })
+				err := s.regWrites.do(s.st, func(tx sipdesk.Tx) error { return tx.DeleteRegistration(id, b.reg.Contact) })
 				s.log.Info("registration dropped", "sip_account", id, "reason", "acl", "error", err)
 			}
 		}

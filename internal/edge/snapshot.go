@@ -125,21 +125,6 @@ func (s *snapshot) ipAccounts(src netip.AddrPort) []*sipdesk.SIPAccount {
 	return append(append([]*sipdesk.SIPAccount(nil), out...), extra...)
 }
 
-// aclAllows reports whether a password account's optional ACL admits
-// address a whatever its port (an entry with a port admits its address).
-func aclAllows(acct *sipdesk.SIPAccount, a netip.Addr) bool {
-	if len(acct.AllowedIPs) == 0 {
-		return true
-	}
-	a = a.Unmap()
-	for _, p := range acct.AllowedIPs {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
-}
-
 // aclAllowsFrom reports whether a password account's optional ACL admits
 // source src (entries with a port admit that port only).
 func aclAllowsFrom(acct *sipdesk.SIPAccount, src netip.AddrPort) bool {
