@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
@@ -70,9 +71,19 @@ func (db *DB) openSQLite(ctx context.Context, dir string) error {
 	w.SetConnMaxIdleTime(0)
 	w.SetConnMaxLifetime(0)
 	// Connect now so that the file, its mode and WAL exist before readers.
-	if err := w.PingContext(ctx); err != nil {
-		w.Close()
-		return fmt.Errorf("store: open %s: %w", path, err)
+	// Switching a new file to WAL takes an exclusive lock and can fail with
+	// SQLITE_BUSY without waiting when another process opens it at the same
+	// moment: try again for a while.
+	for try := 1; ; try++ {
+		err := w.PingContext(ctx)
+		if err == nil {
+			break
+		}
+		if !db.retryable(err) || try >= 100 || ctx.Err() != nil {
+			w.Close()
+			return fmt.Errorf("store: open %s: %w", path, err)
+		}
+		time.Sleep(time.Duration(try) * time.Millisecond)
 	}
 	for _, f := range []string{path, path + "-wal", path + "-shm"} {
 		if err := os.Chmod(f, 0o600); err != nil && !os.IsNotExist(err) {
