@@ -1,6 +1,8 @@
 package store
 
 import (
+	"database/sql"
+	"errors"
 	"time"
 
 	"github.com/sipdesk/sipdesk"
@@ -11,10 +13,25 @@ import (
 const (
 	qInsertLease = `INSERT INTO call_leases (call_id, customer_id, sip_account_id, direction, node, started_at, expires_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?)`
-	qDeleteLease = "DELETE FROM call_leases WHERE call_id = ?"
+	qDeleteLease = "DELETE FROM call_leases WHERE call_id = ? RETURNING customer_id, sip_account_id, direction"
+	// channel_counts follows call_leases: +1 on insert, -n on delete.
+	qCountAdd = `INSERT INTO channel_counts (customer_id, sip_account_id, direction, n) VALUES (?, ?, ?, ?)
+		ON CONFLICT (customer_id, sip_account_id, direction) DO UPDATE SET n = channel_counts.n + excluded.n`
 	// qChannelUse: the customer, the SIP account's cap and the counted live
-	// leases in one statement (args: account, account, now, customer).
-	qChannelUse = `SELECT c.channel_limit, c.channel_scope, COALESCE(a.channel_cap, -1), COUNT(l.call_id),
+	// leases in one statement (args: account, customer). The counters
+	// include leases past their expiry until they are deleted: ChannelUse
+	// deletes the customer's expired ones first.
+	qChannelUse = `SELECT c.channel_limit, c.channel_scope, COALESCE(a.channel_cap, -1),
+		COALESCE(SUM(k.n), 0), COALESCE(SUM(CASE WHEN k.sip_account_id = a.id THEN k.n ELSE 0 END), 0)
+		FROM customers c
+		LEFT JOIN sip_accounts a ON a.id = ? AND a.customer_id = c.id
+		LEFT JOIN channel_counts k ON k.customer_id = c.id
+			AND (c.channel_scope = '` + sipdesk.ScopeBoth + `' OR k.direction = '` + sipdesk.DirOutbound + `')
+		WHERE c.id = ?
+		GROUP BY c.id, c.channel_limit, c.channel_scope, a.channel_cap`
+	// qCountLive counts live leases directly (read-only transactions, which
+	// cannot delete expired ones); args: account, now, customer.
+	qCountLive = `SELECT c.channel_limit, c.channel_scope, COALESCE(a.channel_cap, -1), COUNT(l.customer_id),
 		COALESCE(SUM(CASE WHEN l.sip_account_id = ? THEN 1 ELSE 0 END), 0)
 		FROM customers c
 		LEFT JOIN sip_accounts a ON a.id = ? AND a.customer_id = c.id
@@ -30,7 +47,48 @@ func (t *tx) InsertLease(l *sipdesk.CallLease) error {
 	if err != nil {
 		return t.fail("insert lease", err)
 	}
+	if _, err := t.exec(qCountAdd, l.CustomerID, l.SIPAccountID, l.Direction, 1); err != nil {
+		return t.fail("count lease", err)
+	}
 	return nil
+}
+
+// leaseKey is what channel_counts counts by.
+type leaseKey struct {
+	customer, account int64
+	direction         string
+}
+
+// deleteLeases runs a DELETE … RETURNING customer_id, sip_account_id,
+// direction on call_leases and takes the deleted leases off the counters.
+func (t *tx) deleteLeases(q string, args ...any) (int, error) {
+	rows, err := t.query(q, args...)
+	if err != nil {
+		return 0, t.fail("delete leases", err)
+	}
+	gone := map[leaseKey]int{}
+	n := 0
+	for rows.Next() {
+		var k leaseKey
+		if err := rows.Scan(&k.customer, &k.account, &k.direction); err != nil {
+			rows.Close()
+			return 0, t.fail("delete leases", err)
+		}
+		gone[k]++
+		n++
+	}
+	if err := rows.Close(); err != nil {
+		return 0, t.fail("delete leases", err)
+	}
+	if err := rows.Err(); err != nil {
+		return 0, t.fail("delete leases", err)
+	}
+	for k, c := range gone {
+		if _, err := t.exec(qCountAdd, k.customer, k.account, k.direction, -c); err != nil {
+			return 0, t.fail("count leases", err)
+		}
+	}
+	return n, nil
 }
 
 func (t *tx) CountLeases(customerID, sipAccountID int64, outboundOnly bool, at time.Time) (int, int, error) {
@@ -46,19 +104,30 @@ func (t *tx) CountLeases(customerID, sipAccountID int64, outboundOnly bool, at t
 	return c, a, nil
 }
 
-// ChannelUse: 2 statements on PostgreSQL (the row lock first, so that the
-// count is read after any concurrent acquisition for the customer commits),
-// 1 on SQLite.
+// ChannelUse in a write transaction: the row lock first on PostgreSQL (so
+// that the counters are read after any concurrent acquisition for the
+// customer commits), the customer's expired leases deleted (an index seek
+// that finds nothing unless a node died), then one statement over the
+// counters. A read-only transaction counts the live leases instead.
 func (t *tx) ChannelUse(customerID, sipAccountID int64, at time.Time) (*sipdesk.ChannelUse, error) {
-	if t.db.dialect == DialectPostgres && !t.readOnly {
-		var one int
-		if err := t.queryRow(qLockCustomer, customerID).Scan(&one); err != nil {
-			return nil, t.get("customer", "lock customer", err)
-		}
-	}
 	var u sipdesk.ChannelUse
-	if err := t.queryRow(qChannelUse, sipAccountID, sipAccountID, ms(at), customerID).
-		Scan(&u.ChannelLimit, &u.ChannelScope, &u.ChannelCap, &u.CustomerInUse, &u.AccountInUse); err != nil {
+	var row *sql.Row
+	if t.readOnly || !t.writer {
+		row = t.queryRow(qCountLive, sipAccountID, sipAccountID, ms(at), customerID)
+	} else {
+		if t.db.dialect == DialectPostgres {
+			var one int
+			if err := t.queryRow(qLockCustomer, customerID).Scan(&one); err != nil {
+				return nil, t.get("customer", "lock customer", err)
+			}
+		}
+		if _, err := t.deleteLeases(`DELETE FROM call_leases WHERE customer_id = ? AND expires_at <= ?
+			RETURNING customer_id, sip_account_id, direction`, customerID, ms(at)); err != nil {
+			return nil, err
+		}
+		row = t.queryRow(qChannelUse, sipAccountID, customerID)
+	}
+	if err := row.Scan(&u.ChannelLimit, &u.ChannelScope, &u.ChannelCap, &u.CustomerInUse, &u.AccountInUse); err != nil {
 		return nil, t.get("customer", "channel use", err)
 	}
 	u.AccountFound = u.ChannelCap >= 0
@@ -69,12 +138,18 @@ func (t *tx) ChannelUse(customerID, sipAccountID int64, at time.Time) (*sipdesk.
 }
 
 func (t *tx) DeleteLease(callID string) (bool, error) {
-	res, err := t.exec(qDeleteLease, callID)
+	var k leaseKey
+	err := t.queryRow(qDeleteLease, callID).Scan(&k.customer, &k.account, &k.direction)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
 	if err != nil {
 		return false, t.fail("delete lease", err)
 	}
-	n, _ := res.RowsAffected()
-	return n > 0, nil
+	if _, err := t.exec(qCountAdd, k.customer, k.account, k.direction, -1); err != nil {
+		return false, t.fail("count lease", err)
+	}
+	return true, nil
 }
 
 func (t *tx) RenewLeases(node string, until time.Time) (int, error) {
@@ -87,12 +162,7 @@ func (t *tx) RenewLeases(node string, until time.Time) (int, error) {
 }
 
 func (t *tx) DeleteExpiredLeases(at time.Time) (int, error) {
-	res, err := t.exec("DELETE FROM call_leases WHERE expires_at <= ?", ms(at))
-	if err != nil {
-		return 0, t.fail("delete expired leases", err)
-	}
-	n, _ := res.RowsAffected()
-	return int(n), nil
+	return t.deleteLeases("DELETE FROM call_leases WHERE expires_at <= ? RETURNING customer_id, sip_account_id, direction", ms(at))
 }
 
 func (t *tx) Leases(customerID int64, at time.Time) ([]*sipdesk.CallLease, error) {

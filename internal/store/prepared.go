@@ -24,6 +24,7 @@ import (
 var hotQueries = []string{
 	qInsertLease,
 	qDeleteLease,
+	qCountAdd,
 	qChannelUse,
 	qInsertCallRecord + " RETURNING id",
 	qUpdateCallRecord,
