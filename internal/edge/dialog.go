@@ -290,13 +290,4 @@ func (s *Server) recordWriter(stop <-chan struct{}, done chan<- struct{}) {
 }
 
 // FlushRecords waits until the queued call records are written (tests).
-func (s *Server) FlushRecords(d time.Duration) bool {
-	end := time.Now().Add(d)
-	for s.recBusy.Load() > 0 {
-		if time.Now().After(end) {
-			return false
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	return true
-}
+func (s *Server) FlushRecords(d time.Duration) bool { return drained(&s.recBusy, d) }

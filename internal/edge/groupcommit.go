@@ -153,9 +153,12 @@ func (g *groupCommit) commitNext(st sipdesk.Store) {
 }
 
 // settle waits until every submitted job has finished (tests), at most d.
-func (g *groupCommit) settle(d time.Duration) bool {
+func (g *groupCommit) settle(d time.Duration) bool { return drained(&g.open, d) }
+
+// drained waits until n is 0, at most d, and reports whether it got there.
+func drained(n *atomic.Int64, d time.Duration) bool {
 	end := time.Now().Add(d)
-	for g.open.Load() > 0 {
+	for n.Load() > 0 {
 		if time.Now().After(end) {
 			return false
 		}
