@@ -2,9 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
-	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -15,56 +12,8 @@ import (
 	"github.com/sipdesk/sipdesk/internal/store/storetest"
 )
 
-// postgresDSN returns a DSN of a fresh database for this test, dropped when
-// it ends. It skips the test when SIPDESK_TEST_POSTGRES is unset, except on
-// CI, where it fails.
-func postgresDSN(t *testing.T) string {
-	t.Helper()
-	admin := os.Getenv("SIPDESK_TEST_POSTGRES")
-	if admin == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("SIPDESK_TEST_POSTGRES is not set, but CI=true: the PostgreSQL suite must run on CI")
-		}
-		t.Skip("SIPDESK_TEST_POSTGRES is not set: skipping PostgreSQL tests " +
-			"(set it to e.g. postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable)")
-	}
-	u, err := url.Parse(admin)
-	if err != nil {
-		t.Fatalf("SIPDESK_TEST_POSTGRES: %v", err)
-	}
-	adm, err := sql.Open("pgx", admin)
-	if err != nil {
-		t.Fatalf("SIPDESK_TEST_POSTGRES: %v", err)
-	}
-	name := "sipdesk_test_" + strings.ToLower(storetestUniq())
-	if _, err := adm.ExecContext(t.Context(), "CREATE DATABASE "+name); err != nil {
-		adm.Close()
-		t.Fatalf("create test database: %v", err)
-	}
-	t.Cleanup(func() {
-		defer adm.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if _, err := adm.ExecContext(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			t.Errorf("drop test database %s: %v", name, err)
-		}
-	})
-	u.Path = "/" + name
-	return u.String()
-}
-
-func storetestUniq() string {
-	b := testKeyBytes(8)
-	const hexdigits = "0123456789abcdef"
-	out := make([]byte, 0, 16)
-	for _, c := range b {
-		out = append(out, hexdigits[c>>4], hexdigits[c&15])
-	}
-	return string(out)
-}
-
 func TestPostgres(t *testing.T) {
-	dsn, key := postgresDSN(t), testKey(t)
+	dsn, key := storetest.PostgresDSN(t), testKey(t)
 	storetest.Run(t, func(t *testing.T) sipdesk.Store {
 		db := openT(t, Options{DSN: dsn, SecretKey: key})
 		if db.Dialect() != DialectPostgres {
@@ -77,14 +26,14 @@ func TestPostgres(t *testing.T) {
 // TestPostgresConcurrentOpen starts several nodes on a new database at once:
 // the advisory lock applies every migration exactly once.
 func TestPostgresConcurrentOpen(t *testing.T) {
-	dsn, key := postgresDSN(t), testKey(t)
+	dsn, key := storetest.PostgresDSN(t), testKey(t)
 	testConcurrentOpen(t, func(ctx context.Context) (*DB, error) { return Open(ctx, Options{DSN: dsn, SecretKey: key}) })
 }
 
 // TestPostgresNotify checks that a config bump notifies ConfigChannel at
 // commit.
 func TestPostgresNotify(t *testing.T) {
-	dsn := postgresDSN(t)
+	dsn := storetest.PostgresDSN(t)
 	db := openT(t, Options{DSN: dsn, SecretKey: testKey(t)})
 	conn, err := db.write.Conn(t.Context())
 	if err != nil {
@@ -123,7 +72,7 @@ func TestPostgresNotify(t *testing.T) {
 // TestPostgresNoSecretsInClear reads every row of every table as text and
 // checks that neither the SIP password nor the JWT secrets appear.
 func TestPostgresNoSecretsInClear(t *testing.T) {
-	dsn := postgresDSN(t)
+	dsn := storetest.PostgresDSN(t)
 	db := openT(t, Options{DSN: dsn, SecretKey: testKey(t)})
 	secrets := insertSecrets(t, db)
 	rows, err := db.read.QueryContext(t.Context(), `SELECT table_name FROM information_schema.tables
