@@ -3,13 +3,9 @@
 package edge
 
 import (
-	"bytes"
 	"context"
 	"encoding/hex"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -19,70 +15,6 @@ import (
 	"github.com/sipdesk/sipdesk/internal/app"
 	"github.com/sipdesk/sipdesk/internal/siptest"
 )
-
-// buildSipdesk builds the sipdesk binary once per test.
-func buildSipdesk(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "sipdesk")
-	cmd := exec.Command("go", "build", "-o", bin, "github.com/sipdesk/sipdesk/cmd/sipdesk")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
-// proc is a child process the test owns.
-type proc struct {
-	cmd  *exec.Cmd
-	out  bytes.Buffer
-	done chan error
-}
-
-func startProc(t *testing.T, env []string, bin string, args ...string) *proc {
-	t.Helper()
-	p := &proc{cmd: exec.Command(bin, args...), done: make(chan error, 1)}
-	p.cmd.Env = append(os.Environ(), env...)
-	p.cmd.Dir = t.TempDir()
-	p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.out
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.done <- p.cmd.Wait() }()
-	t.Cleanup(func() { p.kill(syscall.SIGKILL) })
-	return p
-}
-
-func (p *proc) kill(sig syscall.Signal) {
-	select {
-	case <-p.done:
-		p.done <- nil
-		return
-	default:
-	}
-	p.cmd.Process.Signal(sig)
-	err := <-p.done
-	p.done <- err
-}
-
-// waitSIP waits until an edge answers OPTIONS.
-func waitSIP(t *testing.T, addr string, p *proc) {
-	t.Helper()
-	end := time.Now().Add(20 * time.Second)
-	for time.Now().Before(end) {
-		c, err := siptest.Dial("udp", "127.0.0.1:0", addr)
-		if err == nil {
-			c.Send(fmt.Sprintf("OPTIONS sip:%s SIP/2.0\nVia: SIP/2.0/UDP %s;branch=z9hG4bK%s\nFrom: <sip:probe@127.0.0.1>;tag=1\nTo: <sip:%s>\nCall-ID: %s\nCSeq: 1 OPTIONS\nMax-Forwards: 70\nContent-Length: 0\n\n",
-				addr, c.LocalAddr(), siptest.RandHex(4), addr, siptest.RandHex(6)))
-			m, err := c.Recv(300 * time.Millisecond)
-			c.Close()
-			if err == nil && m.Code == 200 {
-				return
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("edge %s did not answer OPTIONS\n%s", addr, tail(p.out.String(), 3000))
-}
 
 // TestTwoEdgesShareLimit: two `sipdesk serve --role edge` processes on
 // 127.0.0.10 and 127.0.0.11 share PostgreSQL; limit 5; 40 simultaneous

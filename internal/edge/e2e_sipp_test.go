@@ -35,13 +35,6 @@ func runSipp(t *testing.T, args ...string) (string, error) {
 	return out.String(), err
 }
 
-func tail(s string, n int) string {
-	if len(s) > n {
-		return s[len(s)-n:]
-	}
-	return s
-}
-
 func scenario(name string) string {
 	p, _ := filepath.Abs(filepath.Join("testdata", "sipp", name))
 	return p

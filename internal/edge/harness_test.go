@@ -126,7 +126,13 @@ func startEdge(t testing.TB, st sipdesk.Store, mod func(*Config)) *Server {
 	if mod != nil {
 		mod(&cfg)
 	}
-	s, err := New(cfg, st, testLogger(t))
+	return runEdge(t, st, testLogger(t), cfg)
+}
+
+// runEdge runs an edge with cfg and log until the test ends.
+func runEdge(t testing.TB, st sipdesk.Store, log *slog.Logger, cfg Config) *Server {
+	t.Helper()
+	s, err := New(cfg, st, log)
 	if err != nil {
 		t.Fatalf("edge.New: %v", err)
 	}

@@ -3,15 +3,12 @@
 package edge
 
 import (
-	"bytes"
-	"context"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
 	"sort"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,43 +17,13 @@ import (
 	"github.com/sipdesk/sipdesk/internal/siptest"
 )
 
-// lockedBuf is a log sink shared by the edge's goroutines.
-type lockedBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // startEdgeLog is startEdge with the edge's log captured at debug level.
 func startEdgeLog(t *testing.T, st sipdesk.Store) (*Server, *lockedBuf) {
 	t.Helper()
 	buf := &lockedBuf{}
 	cfg := Config{Addr: fmt.Sprintf("127.0.0.1:%d", freePort(t, "127.0.0.1")), NonceKey: testKey, PollInterval: 50 * time.Millisecond,
 		Carrier: "sip:127.0.0.9:5090", MinExpires: 60 * time.Second}
-	s, err := New(cfg, st, slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	select {
-	case <-s.Ready():
-	case err := <-done:
-		t.Fatalf("edge.Run: %v", err)
-	}
-	t.Cleanup(func() { cancel(); <-done })
+	s := runEdge(t, st, slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug})), cfg)
 	return s, buf
 }
 

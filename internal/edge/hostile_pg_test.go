@@ -9,11 +9,7 @@ import (
 	"io"
 	"net"
 	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -123,35 +119,6 @@ func (p *pgProxy) restore() {
 	p.listen(ln)
 }
 
-// edgeProc is a `sipdesk serve --role edge` process.
-type edgeProc struct {
-	cmd  *exec.Cmd
-	out  lockedBuf
-	done chan error
-}
-
-func startEdgeProc(t *testing.T, bin string, args ...string) *edgeProc {
-	t.Helper()
-	p := &edgeProc{cmd: exec.Command(bin, args...), done: make(chan error, 1)}
-	p.cmd.Env = append(os.Environ(), "SIPDESK_SECRET_KEY="+hex.EncodeToString(testKey))
-	p.cmd.Dir = t.TempDir()
-	p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.out
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.done <- p.cmd.Wait() }()
-	t.Cleanup(func() {
-		p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(10 * time.Second):
-			p.cmd.Process.Kill()
-			<-p.done
-		}
-	})
-	return p
-}
-
 // TestPostgresOutageDuringCalls: a `sipdesk serve --role edge` process on
 // a fresh PostgreSQL database reached through a TCP proxy; a call is up
 // through the edge to a Go carrier. The proxy is cut (connections closed,
@@ -162,10 +129,7 @@ func startEdgeProc(t *testing.T, bin string, args ...string) *edgeProc {
 // that ended during the outage is released.
 func TestPostgresOutageDuringCalls(t *testing.T) {
 	st, dsn := openPG(t)
-	bin := filepath.Join(t.TempDir(), "sipdesk")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/sipdesk/sipdesk/cmd/sipdesk").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildSipdesk(t)
 	const phoneIP, edgeIP, carrierIP = "127.0.0.120", "127.0.0.121", "127.0.0.122"
 	f := fixture{t, st}
 	cust := f.customer()
@@ -187,9 +151,9 @@ func TestPostgresOutageDuringCalls(t *testing.T) {
 	u.Host = proxy.addr
 	edgeAddr := fmt.Sprintf("%s:%d", edgeIP, freePort(t, edgeIP))
 	carrierAddr := fmt.Sprintf("%s:%d", carrierIP, freePort(t, carrierIP))
-	p := startEdgeProc(t, bin, "serve", "--role", "edge", "--node", "pg1", "--database", u.String(), "--data", t.TempDir(),
+	p := startProc(t, []string{"SIPDESK_SECRET_KEY=" + hex.EncodeToString(testKey)}, bin, "serve", "--role", "edge", "--node", "pg1", "--database", u.String(), "--data", t.TempDir(),
 		"--sip", edgeAddr, "--carrier", "sip:"+carrierAddr, "--max-call-duration", "5m")
-	waitEdgeSIP(t, edgeAddr, p)
+	waitSIP(t, edgeAddr, p)
 	carrier := newCarrierAt(t, carrierAddr, edgeAddr)
 
 	// dial places a call and returns its final answer and how long it took.
@@ -210,7 +174,7 @@ func TestPostgresOutageDuringCalls(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("first call: %d %s\n%s", m.Code, m.Reason, svTail(p.out.String(), 3000))
+			t.Fatalf("first call: %d %s\n%s", m.Code, m.Reason, tail(p.out.String(), 3000))
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -228,7 +192,7 @@ func TestPostgresOutageDuringCalls(t *testing.T) {
 	for i := range 10 { // about 4 s of outage
 		_, m, took := dial(5 * time.Second)
 		if m.Code != 503 || m.Get("Retry-After") == "" {
-			t.Fatalf("call %d during the outage: %d %s (Retry-After %q), want 503 with Retry-After\n%s", i, m.Code, m.Reason, m.Get("Retry-After"), svTail(p.out.String(), 3000))
+			t.Fatalf("call %d during the outage: %d %s (Retry-After %q), want 503 with Retry-After\n%s", i, m.Code, m.Reason, m.Get("Retry-After"), tail(p.out.String(), 3000))
 		}
 		if i == 0 {
 			first = time.Since(cut)
@@ -274,7 +238,7 @@ func TestPostgresOutageDuringCalls(t *testing.T) {
 			t.Fatalf("call after the store came back: %d %s", m.Code, m.Reason)
 		}
 		if time.Since(back) > 10*time.Second {
-			t.Fatalf("calls still refused %v after the store came back (%d attempts)\n%s", time.Since(back).Round(time.Millisecond), attempts, svTail(p.out.String(), 3000))
+			t.Fatalf("calls still refused %v after the store came back (%d attempts)\n%s", time.Since(back).Round(time.Millisecond), attempts, tail(p.out.String(), 3000))
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
@@ -295,29 +259,4 @@ func TestPostgresOutageDuringCalls(t *testing.T) {
 	out := p.out.String()
 	t.Logf("proxy restored: new call admitted %v later (%d attempts); the lease of the call ended during the outage released %v after (edge log: %d \"release channel failed\", %d \"released after retry\")",
 		again.Round(time.Millisecond), attempts, freed.Round(time.Millisecond), logCount(out, "release channel failed"), logCount(out, "channel released after retry"))
-}
-
-// waitEdgeSIP waits until an edge process answers OPTIONS.
-func waitEdgeSIP(t *testing.T, addr string, p *edgeProc) {
-	t.Helper()
-	end := time.Now().Add(30 * time.Second)
-	for time.Now().Before(end) {
-		c, err := siptest.Dial("udp", "127.0.0.1:0", addr)
-		if err == nil {
-			c.Send(fmt.Sprintf("OPTIONS sip:%s SIP/2.0\nVia: SIP/2.0/UDP %s;branch=z9hG4bK%s\nFrom: <sip:probe@127.0.0.1>;tag=1\nTo: <sip:%s>\nCall-ID: %s\nCSeq: 1 OPTIONS\nMax-Forwards: 70\nContent-Length: 0\n\n",
-				addr, c.LocalAddr(), siptest.RandHex(4), addr, siptest.RandHex(6)))
-			m, err := c.Recv(300 * time.Millisecond)
-			c.Close()
-			if err == nil && m.Code == 200 {
-				return
-			}
-		}
-		select {
-		case err := <-p.done:
-			p.done <- err
-			t.Fatalf("edge exited: %v\n%s", err, svTail(p.out.String(), 3000))
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-	t.Fatalf("edge %s did not answer OPTIONS\n%s", addr, svTail(p.out.String(), 3000))
 }

@@ -53,23 +53,7 @@ func svEdge(t *testing.T, st sipdesk.Store, mod func(*Config)) (*Server, *locked
 	if mod != nil {
 		mod(&cfg)
 	}
-	s, err := New(cfg, st, slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	select {
-	case <-s.Ready():
-	case err := <-done:
-		cancel()
-		t.Fatalf("edge.Run: %v", err)
-	case <-time.After(5 * time.Second):
-		cancel()
-		t.Fatal("edge did not start")
-	}
-	t.Cleanup(func() { cancel(); <-done })
+	s := runEdge(t, st, slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug})), cfg)
 	waitApplied(t, s, st)
 	return s, buf
 }
@@ -90,19 +74,12 @@ func runTool(t *testing.T, d time.Duration, bin string, args ...string) (string,
 	err := cmd.Run()
 	el := time.Since(start)
 	if ctx.Err() != nil {
-		t.Fatalf("%s %v did not finish within %v:\n%s", filepath.Base(bin), args, d, svTail(out.String(), 3000))
+		t.Fatalf("%s %v did not finish within %v:\n%s", filepath.Base(bin), args, d, tail(out.String(), 3000))
 	}
 	if err != nil {
 		t.Logf("%s exited: %v", filepath.Base(bin), err)
 	}
 	return out.String(), el
-}
-
-func svTail(s string, n int) string {
-	if len(s) > n {
-		return s[len(s)-n:]
-	}
-	return s
 }
 
 func writeLines(t *testing.T, name string, lines []string) string {
@@ -198,22 +175,22 @@ func TestSIPViciousSvwar(t *testing.T) {
 			t.Logf("svwar %s from %s: %v, REGISTERs challenged %v, real extension probed and answered: %v; svwar: %q",
 				name, ip, el.Round(time.Millisecond), regs, probed, svLast(out))
 			if !strings.Contains(out, "('"+ip+"', ") && !strings.Contains(out, "received="+ip) {
-				t.Fatalf("svwar did not send from %s:\n%s", ip, svTail(out, 3000))
+				t.Fatalf("svwar did not send from %s:\n%s", ip, tail(out, 3000))
 			}
 			if strings.Contains(out, "exists") || svTable.MatchString(out) || strings.Contains(out, "we have") || !strings.Contains(out, "found nothing") {
-				t.Fatalf("svwar found extensions:\n%s", svTail(out, 4000))
+				t.Fatalf("svwar found extensions:\n%s", tail(out, 4000))
 			}
 			if !run.force {
 				if !strings.Contains(out, "authentication request for an unknown extension") {
-					t.Fatalf("svwar without --force did not stop on the challenge of an unknown extension:\n%s", svTail(out, 3000))
+					t.Fatalf("svwar without --force did not stop on the challenge of an unknown extension:\n%s", tail(out, 3000))
 				}
 				return
 			}
 			if !strings.Contains(out, "Ok SIP device found") || !probed {
-				t.Fatalf("svwar --force did not probe the real extension:\n%s", svTail(out, 3000))
+				t.Fatalf("svwar --force did not probe the real extension:\n%s", tail(out, 3000))
 			}
 			if strings.Contains(out, "Protocol / interopability error") {
-				t.Fatalf("svwar could not talk to the edge:\n%s", svTail(out, 3000))
+				t.Fatalf("svwar could not talk to the edge:\n%s", tail(out, 3000))
 			}
 			if run.method == "REGISTER" && regs < 2 {
 				t.Fatalf("the edge challenged %v REGISTERs, want >= 2", regs)
@@ -334,7 +311,7 @@ func TestSIPViciousSvcrack(t *testing.T) {
 			"--domain", testRealm, "--maximumtime", "3", "-p", fmt.Sprint(s.UDPAddr().Port), "127.0.0.1")
 		t.Logf("svcrack, 21 guesses, no bans: %v; %q", el.Round(time.Millisecond), svLast(out))
 		if !strings.Contains(out, "The password for "+svUser+" is "+svPass) {
-			t.Fatalf("svcrack did not find the password with bans off: the test below would prove nothing\n%s", svTail(out, 3000))
+			t.Fatalf("svcrack did not find the password with bans off: the test below would prove nothing\n%s", tail(out, 3000))
 		}
 	})
 
@@ -392,7 +369,7 @@ func TestSIPViciousSvcrack(t *testing.T) {
 		device, len(lat), p99(lat), calls, carrier, uacErr, uasErr)
 
 	if strings.Contains(out, "The password for") || strings.Contains(out, "cracked users") || !strings.Contains(out, "found nothing") {
-		t.Fatalf("svcrack found a password:\n%s", svTail(out, 3000))
+		t.Fatalf("svcrack found a password:\n%s", tail(out, 3000))
 	}
 	if !s.shield.Banned(mustAddr(attacker)) {
 		t.Fatalf("%s is not banned", attacker)
@@ -404,12 +381,12 @@ func TestSIPViciousSvcrack(t *testing.T) {
 		t.Fatalf("ban log lines %d, first failure to ban %v (want one, within 60 s)", len(bans), window)
 	}
 	if dropped == 0 || !strings.Contains(out, "since we last received a response") {
-		t.Fatalf("svcrack's packets after the ban: %d dropped; svcrack did not run out of answers:\n%s", dropped, svTail(out, 2000))
+		t.Fatalf("svcrack's packets after the ban: %d dropped; svcrack did not run out of answers:\n%s", dropped, tail(out, 2000))
 	}
 	if len(lat) == 0 || s.shield.Banned(mustAddr(device)) {
 		t.Fatalf("the device on %s: %d REGISTER round trips, banned %v", device, len(lat), s.shield.Banned(mustAddr(device)))
 	}
 	if uacErr != nil || uasErr != nil {
-		t.Fatalf("the device's calls: uac %v, carrier %v\nuac:\n%s\ncarrier:\n%s", uacErr, uasErr, svTail(uac.out.String(), 2000), svTail(uas.out.String(), 2000))
+		t.Fatalf("the device's calls: uac %v, carrier %v\nuac:\n%s\ncarrier:\n%s", uacErr, uasErr, tail(uac.out.String(), 2000), tail(uas.out.String(), 2000))
 	}
 }
