@@ -18,9 +18,9 @@ import (
 )
 
 // startEdgeLog is startEdge with the edge's log captured at debug level.
-func startEdgeLog(t *testing.T, st sipdesk.Store) (*Server, *lockedBuf) {
+func startEdgeLog(t *testing.T, st sipdesk.Store) (*Server, *siptest.LockedBuffer) {
 	t.Helper()
-	buf := &lockedBuf{}
+	buf := &siptest.LockedBuffer{}
 	cfg := Config{Addr: fmt.Sprintf("127.0.0.1:%d", freePort(t, "127.0.0.1")), NonceKey: testKey, PollInterval: 50 * time.Millisecond,
 		Carrier: "sip:127.0.0.9:5090", MinExpires: 60 * time.Second}
 	s := runEdge(t, st, slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug})), cfg)
@@ -71,7 +71,7 @@ func p99(l []time.Duration) time.Duration {
 	return l[len(l)*99/100]
 }
 
-func floodFixture(t *testing.T) (*Server, *lockedBuf) {
+func floodFixture(t *testing.T) (*Server, *siptest.LockedBuffer) {
 	st := openStore(t)
 	f := fixture{t, st}
 	f.passwordAccount(f.customer(), "alice0001", "Secret-pass-1")

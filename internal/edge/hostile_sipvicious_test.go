@@ -45,9 +45,9 @@ func needSV(t *testing.T, prog string) string {
 
 // svEdge runs an edge on 127.0.0.1 with its log captured at debug level,
 // metrics on a private registry and the carrier set by mod.
-func svEdge(t *testing.T, st sipdesk.Store, mod func(*Config)) (*Server, *lockedBuf) {
+func svEdge(t *testing.T, st sipdesk.Store, mod func(*Config)) (*Server, *siptest.LockedBuffer) {
 	t.Helper()
-	buf := &lockedBuf{}
+	buf := &siptest.LockedBuffer{}
 	cfg := Config{Addr: fmt.Sprintf("127.0.0.1:%d", freePort(t, "127.0.0.1")), NonceKey: testKey, PollInterval: 50 * time.Millisecond,
 		Carrier: "sip:127.0.0.9:5090", MinExpires: 60 * time.Second, Registry: prometheus.NewRegistry()}
 	if mod != nil {

@@ -3,12 +3,10 @@
 package edge
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -17,25 +15,6 @@ import (
 )
 
 // Child processes of the end-to-end and hostile suites.
-
-// lockedBuf is an output sink shared by goroutines (an edge's log, a
-// child's stdout and stderr).
-type lockedBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // tail is the last n bytes of s, for failure messages.
 func tail(s string, n int) string {
@@ -60,7 +39,7 @@ func buildSipdesk(t *testing.T) string {
 // after 10 s) when the test ends.
 type proc struct {
 	cmd  *exec.Cmd
-	out  lockedBuf
+	out  siptest.LockedBuffer
 	done chan error
 }
 

@@ -23,8 +23,7 @@ type Baresip struct {
 	t      testing.TB
 	cmd    *exec.Cmd
 	conn   net.Conn
-	out    bytes.Buffer
-	mu     sync.Mutex
+	out    LockedBuffer
 	events chan map[string]any
 	resps  chan map[string]any
 	done   chan struct{}
@@ -76,7 +75,7 @@ ctrl_tcp_listen %s:%d
 	os.WriteFile(filepath.Join(dir, "contacts"), nil, 0o600)
 	b := &Baresip{t: t, events: make(chan map[string]any, 100), resps: make(chan map[string]any, 10), done: make(chan struct{})}
 	b.cmd = exec.Command(bin, "-f", dir)
-	b.cmd.Stdout, b.cmd.Stderr = &lockedWriter{b: &b.out, mu: &b.mu}, &lockedWriter{b: &b.out, mu: &b.mu}
+	b.cmd.Stdout, b.cmd.Stderr = &b.out, &b.out
 	b.cmd.Stdin = nil
 	if err := b.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -98,23 +97,8 @@ ctrl_tcp_listen %s:%d
 	return b
 }
 
-type lockedWriter struct {
-	b  *bytes.Buffer
-	mu *sync.Mutex
-}
-
-func (w *lockedWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
 // Output is what baresip printed.
-func (b *Baresip) Output() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.out.String()
-}
+func (b *Baresip) Output() string { return b.out.String() }
 
 func (b *Baresip) read() {
 	defer close(b.done)
@@ -204,4 +188,23 @@ func (b *Baresip) Stop() {
 		b.cmd.Process.Kill()
 		<-ch
 	}
+}
+
+// LockedBuffer is a bytes.Buffer safe for concurrent writers and readers:
+// a child process's stdout and stderr, or a server's log, read by the test.
+type LockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *LockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *LockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
