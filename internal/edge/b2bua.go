@@ -613,43 +613,52 @@ func (s *Server) endCall(c *call, from string, why ending) {
 	// must still confirm the caller's leg, or our BYE to it would wait for
 	// the INVITE transaction to time out.
 	defer s.calls.remove(c)
-	code := why.code
-	if why == endBye {
-		code = map[string]string{"a": "bye_caller", "b": "bye_callee"}[from]
+	code, by := why.code, "edge"
+	switch {
+	case why == endBye && from == "a":
+		code, by = "bye_caller", "caller"
+	case why == endBye && from == "b":
+		code, by = "bye_callee", "callee"
 	}
 	s.finish(c.at, 200, sipdesk.DispAnswered, code)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	reason := sip.NewHeader("Reason", `SIP;cause=200;text="`+why.text+`"`)
-	var wg sync.WaitGroup
-	if from != "a" {
-		wg.Go(func() {
-			bye := sip.NewRequest(sip.BYE, c.a.InviteRequest.Contact().Address)
-			if from == "" {
-				bye.AppendHeader(sip.HeaderClone(reason))
-			}
-			if err := c.a.WriteBye(ctx, bye); err != nil {
-				c.log.Debug("bye a", "error", err)
-			}
-		})
+	byeA := func() {
+		bye := sip.NewRequest(sip.BYE, c.a.InviteRequest.Contact().Address)
+		if from == "" {
+			bye.AppendHeader(sip.HeaderClone(reason))
+		}
+		if err := c.a.WriteBye(ctx, bye); err != nil {
+			c.log.Debug("bye a", "error", err)
+		}
 	}
-	if from != "b" {
-		wg.Go(func() {
-			target := c.b.InviteRequest.Recipient
-			if ct := c.b.InviteResponse.Contact(); ct != nil {
-				target = ct.Address
-			}
-			bye := sip.NewRequest(sip.BYE, target)
-			if from == "" {
-				bye.AppendHeader(sip.HeaderClone(reason))
-			}
-			if err := c.b.WriteBye(ctx, bye); err != nil {
-				c.log.Debug("bye b", "error", err)
-			}
-		})
+	byeB := func() {
+		target := c.b.InviteRequest.Recipient
+		if ct := c.b.InviteResponse.Contact(); ct != nil {
+			target = ct.Address
+		}
+		bye := sip.NewRequest(sip.BYE, target)
+		if from == "" {
+			bye.AppendHeader(sip.HeaderClone(reason))
+		}
+		if err := c.b.WriteBye(ctx, bye); err != nil {
+			c.log.Debug("bye b", "error", err)
+		}
 	}
-	wg.Wait()
-	by := map[string]string{"a": "caller", "b": "callee", "": "edge"}[from]
+	// A BYE from one side (the usual end) leaves one leg to take down: no
+	// goroutine for it; the edge ending the call takes both down at once.
+	switch from {
+	case "a":
+		byeB()
+	case "b":
+		byeA()
+	default:
+		var wg sync.WaitGroup
+		wg.Go(byeA)
+		byeB()
+		wg.Wait()
+	}
 	c.log.Info("call", "result", "completed", "ended_by", by, "reason", why.text, "duration", s.now().Sub(c.start).Round(time.Millisecond).String())
 }
 

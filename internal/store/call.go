@@ -40,6 +40,10 @@ const (
 		WHERE c.id = ?
 		GROUP BY c.id, c.channel_limit, c.channel_scope, a.channel_cap`
 	qLockCustomer = "SELECT 1 FROM customers WHERE id = ? FOR UPDATE"
+	// qHasExpired tells whether a customer has a lease past its expiry (a
+	// node died holding it): a cheap prepared probe on the index, so the
+	// sweep below runs only when there is something to delete.
+	qHasExpired = "SELECT EXISTS (SELECT 1 FROM call_leases WHERE customer_id = ? AND expires_at <= ?)"
 )
 
 func (t *tx) InsertLease(l *sipdesk.CallLease) error {
@@ -121,9 +125,15 @@ func (t *tx) ChannelUse(customerID, sipAccountID int64, at time.Time) (*sipdesk.
 				return nil, t.get("customer", "lock customer", err)
 			}
 		}
-		if _, err := t.deleteLeases(`DELETE FROM call_leases WHERE customer_id = ? AND expires_at <= ?
-			RETURNING customer_id, sip_account_id, direction`, customerID, ms(at)); err != nil {
-			return nil, err
+		var expired bool
+		if err := t.queryRow(qHasExpired, customerID, ms(at)).Scan(&expired); err != nil {
+			return nil, t.fail("expired leases", err)
+		}
+		if expired {
+			if _, err := t.deleteLeases(`DELETE FROM call_leases WHERE customer_id = ? AND expires_at <= ?
+				RETURNING customer_id, sip_account_id, direction`, customerID, ms(at)); err != nil {
+				return nil, err
+			}
 		}
 		row = t.queryRow(qChannelUse, sipAccountID, customerID)
 	}

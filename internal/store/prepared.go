@@ -26,6 +26,7 @@ var hotQueries = []string{
 	qDeleteLease,
 	qCountAdd,
 	qChannelUse,
+	qHasExpired,
 	qInsertCallRecord + " RETURNING id",
 	qUpdateCallRecord,
 	qPutRegistration,
