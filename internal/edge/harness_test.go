@@ -198,6 +198,11 @@ func newUAC(t testing.TB, network, laddr string, s *Server) *uac {
 // register sends a REGISTER (auth may be "") and returns the response.
 func (u *uac) register(user, auth string, extra ...string) *siptest.Msg {
 	u.t.Helper()
+	return u.send(u.registerMsg(user, auth, extra...))
+}
+
+// registerMsg is a new REGISTER (its own branch and CSeq).
+func (u *uac) registerMsg(user, auth string, extra ...string) string {
 	u.cseq++
 	h := ""
 	if auth != "" {
@@ -210,7 +215,7 @@ func (u *uac) register(user, auth string, extra ...string) *siptest.Msg {
 		}
 		h += e + "\n"
 	}
-	msg := fmt.Sprintf(`REGISTER sip:%s SIP/2.0
+	return fmt.Sprintf(`REGISTER sip:%s SIP/2.0
 Via: SIP/2.0/%s %s;branch=z9hG4bK%s;rport
 From: <sip:%s@%s>;tag=%s
 To: <sip:%s@%s>
@@ -221,12 +226,18 @@ Contact: <sip:%s@%s>
 %sContent-Length: 0
 
 `, testRealm, u.c.Transport(), u.c.LocalAddr(), siptest.RandHex(6), user, testRealm, u.tag, user, testRealm, u.callID, u.cseq, user, u.c.LocalAddr(), exp, h)
+}
+
+// send sends msg as it is (again: a retransmission) and returns the first
+// response of 200 or above.
+func (u *uac) send(msg string) *siptest.Msg {
+	u.t.Helper()
 	if err := u.c.Send(msg); err != nil {
 		u.t.Fatal(err)
 	}
 	m, err := u.c.RecvResponse(2*time.Second, 200)
 	if err != nil {
-		u.t.Fatalf("register %s: %v", user, err)
+		u.t.Fatalf("%.20s: %v", msg, err)
 	}
 	return m
 }
