@@ -7,7 +7,11 @@
 #                                    fails unless every workload has 0 failed calls
 #   options: --no-kamailio  --no-rss  --workloads "register limit call ipcall"
 #            --step-secs S  --pprof (CPU + allocs profiles of sipdesk under load)
-#            --out DIR      --harness PATH
+#            --out DIR      --harness PATH  --no-doc
+#
+# A full run (every workload, Kamailio and the RSS step) also writes its
+# table into docs/PERFORMANCE.md, between the bench-sip markers; the
+# analysis around it is written by hand.
 #
 # sipdesk runs pinned to CPU 0 (`taskset -c 0`), sipp on CPU 1 (the
 # harness's default pinning), both with 10,000 digest users in realm
@@ -21,8 +25,9 @@ set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 HARNESS=${HARNESS:-$ROOT/../shared/bench/run-kamailio.sh}
-SHORT=0 KAM=1 RSS=1 PPROF=0
-WORKLOADS="register limit call ipcall"
+SHORT=0 KAM=1 RSS=1 PPROF=0 DOC=1
+ALL_WORKLOADS="register limit call ipcall"
+WORKLOADS=$ALL_WORKLOADS
 STEP_SECS=8
 REG_RATES="500 1000 2000 3000 4000 5000 6000 7000 8000 9000 10000 12000"
 CALL_RATES="500 1000 1500 2000 2400 2800 3200 3600 4000"
@@ -37,6 +42,7 @@ while [ $# -gt 0 ]; do
     --no-kamailio) KAM=0; shift ;;
     --no-rss) RSS=0; shift ;;
     --pprof) PPROF=1; shift ;;
+    --no-doc) DOC=0; shift ;;
     --workloads) WORKLOADS=$2; shift 2 ;;
     --step-secs) STEP_SECS=$2; shift 2 ;;
     --reg-rates) REG_RATES=$2; shift 2 ;;
@@ -252,4 +258,25 @@ PY
 report | tee "$OUT/table.md"
 rc=${PIPESTATUS[0]}
 log "table: $OUT/table.md"
+
+# ------------------------------------------------------------ docs
+# Only a full run stands for the whole comparison in the doc.
+if [ "$rc" = 0 ] && [ "$DOC" = 1 ] && [ "$SHORT" = 0 ] && [ "$KAM" = 1 ] && [ "$RSS" = 1 ] && [ "$WORKLOADS" = "$ALL_WORKLOADS" ]; then
+    python3 - "$ROOT/docs/PERFORMANCE.md" "$OUT" "${OUT#"$ROOT"/}" "$STEP_SECS" "$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null)" \
+        "$(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo)" "$(kamailio -v 2>/dev/null | awk 'NR==1{print $3}')" <<'PY' || rc=1
+import sys
+doc, out, shown, step, rev, cpu, kam = sys.argv[1:8]
+begin, end = "<!-- bench-sip:begin -->", "<!-- bench-sip:end -->"
+text = open(doc).read()
+if begin not in text or end not in text:
+    sys.exit(f"bench: {doc} has no {begin} … {end} section")
+table = open(out + "/table.md").read().strip()
+head = (f"Written by `make bench-sip` from `{shown}` "
+        f"(commit {rev or '?'}; {step} s steps; CPU: {cpu or '?'}; Kamailio {kam or '?'}).\n\n")
+pre, rest = text.split(begin, 1)
+post = rest.split(end, 1)[1]
+open(doc, "w").write(pre + begin + "\n" + head + table + "\n" + end + post)
+print(f"bench: {doc} updated")
+PY
+fi
 exit "$rc"
