@@ -112,13 +112,19 @@ func TestRegister(t *testing.T) {
 		// again and gets a fresh nonce, where a kept transaction would
 		// resend its first answer.
 		u := newUAC(t, "udp", "127.0.0.2", s)
+		// The retransmissions wait a little: the transaction ends just after
+		// its answer is sent (a kept one would live for seconds).
+		again := func(msg string) *siptest.Msg {
+			time.Sleep(100 * time.Millisecond)
+			return u.send(msg)
+		}
 		msg := u.registerMsg("alice0001", "")
-		r1, r2 := u.send(msg), u.send(msg)
+		r1, r2 := u.send(msg), again(msg)
 		if r1.Code != 401 || r2.Code != 401 || r1.Get("WWW-Authenticate") == r2.Get("WWW-Authenticate") {
 			t.Fatalf("retransmitted REGISTER: %d %q, then %d %q; want two fresh challenges", r1.Code, r1.Get("WWW-Authenticate"), r2.Code, r2.Get("WWW-Authenticate"))
 		}
 		inv := inviteMsg(u, "15551230000", "")
-		i1, i2 := u.send(inv), u.send(inv)
+		i1, i2 := u.send(inv), again(inv)
 		if i1.Code != 407 || i2.Code != 407 || i1.Get("Proxy-Authenticate") == i2.Get("Proxy-Authenticate") {
 			t.Fatalf("retransmitted INVITE: %d %q, then %d %q; want two fresh challenges", i1.Code, i1.Get("Proxy-Authenticate"), i2.Code, i2.Get("Proxy-Authenticate"))
 		}
@@ -127,11 +133,11 @@ func TestRegister(t *testing.T) {
 		if r := u.send(ok); r.Code != 200 {
 			t.Fatalf("answer: %d %s", r.Code, r.Reason)
 		}
-		if r := u.send(ok); r.Code != 401 || !strings.Contains(strings.Join(r.All("WWW-Authenticate"), ","), "stale=true") {
+		if r := again(ok); r.Code != 401 || !strings.Contains(strings.Join(r.All("WWW-Authenticate"), ","), "stale=true") {
 			t.Fatalf("retransmitted answer: %d %q; want a stale challenge (its nonce count is used)", r.Code, r.All("WWW-Authenticate"))
 		}
 		bad := u.registerMsg("alice0001", siptest.Answer(ch, "REGISTER", "sip:"+testRealm, "alice0001", "wrong-Pass-12", 2, "c2"))
-		b1, b2 := u.send(bad), u.send(bad)
+		b1, b2 := u.send(bad), again(bad)
 		if b1.Code != 401 || b2.Code != 401 || b1.Get("WWW-Authenticate") != b2.Get("WWW-Authenticate") {
 			t.Fatalf("retransmitted wrong answer: %d %q, then %d %q; want the same answer resent", b1.Code, b1.Get("WWW-Authenticate"), b2.Code, b2.Get("WWW-Authenticate"))
 		}

@@ -19,7 +19,8 @@ type tx struct {
 	tx       *sql.Tx
 	db       *DB
 	readOnly bool
-	writer   bool // on db.write (SQLite: the one writer connection)
+	writer   bool                 // on db.write (SQLite: the one writer connection)
+	stmts    map[string]*sql.Stmt // hot statements bound to this transaction (a batch runs each many times)
 }
 
 var _ sipdesk.Tx = (*tx)(nil)
@@ -48,8 +49,16 @@ func (t *tx) prepared(q string) *sql.Stmt {
 	if !t.writer || t.db.stmts == nil {
 		return nil
 	}
+	if s := t.stmts[q]; s != nil {
+		return s
+	}
 	if s := t.db.stmts[q]; s != nil {
-		return t.tx.StmtContext(t.ctx, s)
+		if t.stmts == nil {
+			t.stmts = make(map[string]*sql.Stmt, 4)
+		}
+		bound := t.tx.StmtContext(t.ctx, s)
+		t.stmts[q] = bound
+		return bound
 	}
 	return nil
 }
