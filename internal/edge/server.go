@@ -654,8 +654,9 @@ func (s *Server) authenticate(req *sip.Request, tx sip.ServerTransaction, src ne
 		return acct, RefuseNone
 	case vStale, vReplay:
 		// A replayed nonce-count carries a right answer: a retransmission
-		// that outlived its transaction (5 s, see serverTxLinger) or a
-		// captured request, never a password guess. Like Kamailio, answer
+		// of a request already answered (a REGISTER's 200 keeps no
+		// transaction, see stateless) or a captured request, never a
+		// password guess. Like Kamailio, answer
 		// with a fresh nonce (stale=true); it does not count towards a ban.
 		s.challengeStateless(tx, req, true)
 		return nil, RefuseUnauthorized
