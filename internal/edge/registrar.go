@@ -397,9 +397,6 @@ func (s *Server) handleRegister(req *sip.Request, tx sip.ServerTransaction) {
 	if err := tx.Respond(res); err != nil {
 		lg.Warn("register: respond", "error", err)
 	}
-	// No transaction kept (see stateless): a retransmission of this
-	// REGISTER gets a fresh challenge, its nonce count being used.
-	tx.Terminate()
 	result := "ok"
 	if wildcard || (len(puts) == 0 && len(dels) > 0) {
 		result = "unregistered"

@@ -157,10 +157,10 @@ func New(cfg Config, st sipdesk.Store, log *slog.Logger) (*Server, error) {
 		ContactHDR: sip.ContactHeader{Address: sip.Uri{Scheme: "sip", Host: cfg.AdvertiseHost, Port: port}}}
 
 	s.srv.OnRegister(s.wrap(s.countRegister(s.handleRegister)))
-	s.srv.OnOptions(stateless(s.wrap(s.handleOptions)))
+	s.srv.OnOptions(s.wrap(s.handleOptions))
 	s.srv.OnInvite(s.wrap(s.handleInvite))
 	s.srv.OnAck(s.handleAck)
-	s.srv.OnBye(stateless(s.wrap(s.handleBye)))
+	s.srv.OnBye(s.wrap(s.handleBye))
 	s.srv.OnCancel(s.wrap(s.handleCancel))
 	s.srv.OnRequest(sip.UPDATE, s.wrap(s.handleInDialog))
 	s.srv.OnRequest(sip.INFO, s.wrap(s.handleInDialog))
@@ -462,24 +462,6 @@ func (s *Server) wrap(h sipgo.RequestHandler) sipgo.RequestHandler {
 	}
 }
 
-// stateless ends the transaction of a request once its handler has
-// answered, as Kamailio's sl module replies without one. OPTIONS and BYE
-// are idempotent: a retransmission (its answer lost) is handled again, and
-// a BYE for a call already ended gets 481, which ends the dialog for its
-// sender as well. A REGISTER's 200 and challenges do the same (see
-// handleRegister and challengeStateless). Kept for serverTxLinger, the
-// finished transactions of 4,000 REGISTER/s (request, response, timers)
-// were 40,000 at any time and most of the live heap: 240 MB with 10,000
-// devices, and GC mark phases of up to 800 ms on one core.
-func stateless(h sipgo.RequestHandler) sipgo.RequestHandler {
-	return func(req *sip.Request, tx sip.ServerTransaction) {
-		h(req, tx)
-		if tx != nil {
-			tx.Terminate()
-		}
-	}
-}
-
 // validate checks what the handlers rely on and what sipgo's parser lets
 // through (RFC 4475): it returns 0 or the status code and reason to answer
 // (for 420, the unsupported option tags instead of the reason).
@@ -607,21 +589,6 @@ func (s *Server) challenge(tx sip.ServerTransaction, req *sip.Request, stale boo
 	s.respond(tx, req, code, reason, hs...)
 }
 
-// challengeStateless challenges a request that carried no answer, or a
-// stale or replayed one, and ends its transaction at once, as Kamailio's
-// auth_challenge replies statelessly: nothing about it is worth keeping,
-// while a kept transaction costs timers, a goroutine when they fire and
-// the ACK it absorbs, on every call and registration. Should the challenge
-// be lost, the client sends its request again and gets a fresh one. A
-// wrong answer keeps its transaction (challenge): its retransmissions must
-// not count as more failures.
-func (s *Server) challengeStateless(tx sip.ServerTransaction, req *sip.Request, stale bool) {
-	s.challenge(tx, req, stale)
-	if tx != nil {
-		tx.Terminate()
-	}
-}
-
 // authenticate checks the digest answer in header hname (Authorization or
 // Proxy-Authorization). It returns the account, or nil after answering.
 func (s *Server) authenticate(req *sip.Request, tx sip.ServerTransaction, src netip.AddrPort, hname string, snap *snapshot) (*sipdesk.SIPAccount, Refusal) {
@@ -641,7 +608,7 @@ func (s *Server) authenticate(req *sip.Request, tx sip.ServerTransaction, src ne
 		if !s.carrierAddrs.Match(src) && s.shield.Challenged(src.Addr()) {
 			s.log.Warn("source banned: requests without credentials flood", "src", src.Addr().String(), "for", s.cfg.BanDuration.String())
 		}
-		s.challengeStateless(tx, req, false)
+		s.challenge(tx, req, false)
 		return nil, RefuseUnauthorized
 	}
 	acct := snap.byUser[creds.Username]
@@ -654,11 +621,10 @@ func (s *Server) authenticate(req *sip.Request, tx sip.ServerTransaction, src ne
 		return acct, RefuseNone
 	case vStale, vReplay:
 		// A replayed nonce-count carries a right answer: a retransmission
-		// of a request already answered (a REGISTER's 200 keeps no
-		// transaction, see stateless) or a captured request, never a
-		// password guess. Like Kamailio, answer
+		// that outlived its transaction (see nonInviteServerLinger) or a captured
+		// request, never a password guess. Like Kamailio, answer
 		// with a fresh nonce (stale=true); it does not count towards a ban.
-		s.challengeStateless(tx, req, true)
+		s.challenge(tx, req, true)
 		return nil, RefuseUnauthorized
 	}
 	// A failed answer: counted per source (bans) and per Call-ID.

@@ -6,33 +6,46 @@ import (
 	"github.com/emiago/sipgo/sip"
 )
 
-// serverTxLinger is how long a completed transaction stays to absorb
-// retransmissions over UDP: non-INVITE server (Timer J) and INVITE server
-// answered with a 2xx (Timer L, RFC 6026). RFC 3261 gives 64×T1 = 32 s, so
-// at 2,000 REGISTER/s 64,000 finished transactions (request, response and
-// timers each) stayed in memory. Kamailio's tm keeps a finished transaction
-// for its wait timer, 5 s by default; sipdesk does the same. A request
-// retransmitted later than that (its responses lost for 5 s) is handled
-// again: REGISTER and BYE are idempotent, and an INVITE is retransmitted
-// only until the client hears a provisional response (100 Trying goes out
-// after 200 ms). REGISTER, OPTIONS and BYE do not even keep theirs (see
-// stateless), nor do challenges (challengeStateless).
-const serverTxLinger = 5 * time.Second
-
-// clientTxLinger is how long our own finished client transactions stay:
-// a non-INVITE one after its final response (Timer K, T4 = 5 s in RFC
-// 3261) and an INVITE one after its 2xx (Timer M). A late retransmitted
-// final response then matches nothing: for a BYE or OPTIONS there is
-// nothing to do, and a 2xx to our INVITE is ACKed again from the call
-// table (unhandledResponse). Kept for 5 s, the BYE and INVITE
-// transactions of the carrier legs were most of the live heap under load.
-const clientTxLinger = 500 * time.Millisecond
+// How long finished transactions stay to absorb retransmissions over UDP.
+// RFC 3261 gives 32 s (64×T1) for most of them, which at a few thousand
+// REGISTER/s kept tens of thousands of finished transactions (request,
+// response and timers each) in memory: at 4,000 REGISTER/s with 5 s, 240 MB
+// of live heap for 10,000 devices and GC mark phases of 0.8 s on one core.
+//
+// A retransmission that reaches us after the answer went out was sent
+// before the client heard it: it trails the answer by about a round trip.
+// A request retransmitted later than the linger is handled again:
+// REGISTER and BYE are idempotent, and a REGISTER's replayed digest answer
+// gets a fresh challenge (stale=true); an INVITE is retransmitted only until
+// the client hears a provisional response (100 Trying goes out after
+// 200 ms). Handling again too early is what the linger is for: a strict
+// client (sipp) that gets a second, different answer after the first aborts.
+const (
+	// nonInviteServerLinger is Timer J: REGISTER (challenges and 200),
+	// BYE, OPTIONS.
+	nonInviteServerLinger = time.Second
+	// inviteServerLinger is Timer L (RFC 6026), an INVITE answered with a
+	// 2xx: a new INVITE without a To tag would be a second call, so it
+	// stays as long as Kamailio's tm wait timer, 5 s.
+	inviteServerLinger = 5 * time.Second
+	// ackedLinger is Timer I, an INVITE answered with a failure (a 407
+	// challenge, a refusal) once its ACK came: only ACK retransmissions
+	// are left to absorb, and one that comes later matches nothing.
+	ackedLinger = 500 * time.Millisecond
+	// clientTxLinger is Timer K (our non-INVITE requests after their final
+	// response) and Timer M (our INVITE after its 2xx): a late response
+	// matches nothing then; for a BYE or OPTIONS there is nothing to do,
+	// and a 2xx to our INVITE is ACKed again from the call table
+	// (unhandledResponse).
+	clientTxLinger = 500 * time.Millisecond
+)
 
 // Set once at package init, before any transaction exists (the timers are
 // sipgo package variables, read when a transaction starts).
 func init() {
-	sip.Timer_J = serverTxLinger
-	sip.Timer_L = serverTxLinger
+	sip.Timer_J = nonInviteServerLinger
+	sip.Timer_L = inviteServerLinger
+	sip.Timer_I = ackedLinger
 	sip.Timer_K = clientTxLinger
 	sip.Timer_M = clientTxLinger
 }
