@@ -253,6 +253,7 @@ func (d *digestAuth) Verify(c *Credentials, method string, ha *sipdesk.DigestHas
 type ncTracker struct {
 	mu      sync.Mutex
 	buckets map[int64]map[nonceKey]uint32 // issue time / ncBucket → nonce → highest nc
+	oldest  int64                         // buckets below this one are gone
 }
 
 // nonceKey is a nonce decoded (timestamp and MAC): a map of fixed-size keys
@@ -280,10 +281,13 @@ func (t *ncTracker) Use(nonce string, nc uint32, now time.Time) bool {
 	oldest := (now.UnixNano()-int64(NonceValidity+10*time.Second))/int64(ncBucket) - 1
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for id := range t.buckets {
-		if id < oldest {
-			delete(t.buckets, id)
+	if oldest > t.oldest { // once per ncBucket, not on every check
+		for id := range t.buckets {
+			if id < oldest {
+				delete(t.buckets, id)
+			}
 		}
+		t.oldest = oldest
 	}
 	if b < oldest {
 		return false

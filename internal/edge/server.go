@@ -621,8 +621,8 @@ func (s *Server) authenticate(req *sip.Request, tx sip.ServerTransaction, src ne
 		return acct, RefuseNone
 	case vStale, vReplay:
 		// A replayed nonce-count carries a right answer: a retransmission
-		// that outlived its transaction (see nonInviteServerLinger) or a captured
-		// request, never a password guess. Like Kamailio, answer
+		// that outlived its transaction (see nonInviteServerLinger) or a
+		// captured request, never a password guess. Like Kamailio, answer
 		// with a fresh nonce (stale=true); it does not count towards a ban.
 		s.challenge(tx, req, true)
 		return nil, RefuseUnauthorized
