@@ -19,13 +19,13 @@ targets="
 ./internal/token FuzzVerify
 ./internal/web/api FuzzAPIBodies
 ./internal/media FuzzParseAudio
-./internal/edge FuzzParseCredentials
-./internal/edge FuzzBearerToken
-./internal/edge FuzzDialedNumber
-./internal/edge FuzzSessionTimer
-./internal/edge FuzzValidate
-./internal/edge FuzzNormOrigin
-./internal/edge FuzzAddrMatcher
+./internal/edge/auth FuzzParseCredentials
+./internal/edge/sipmsg FuzzBearerToken
+./internal/edge/b2bua FuzzDialedNumber
+./internal/edge/b2bua FuzzSessionTimer
+./internal/edge/sipmsg FuzzValidate
+./internal/edge/transport FuzzNormOrigin
+./internal/edge/shield FuzzAddrMatcher
 "
 
 # Every Fuzz function must be listed.

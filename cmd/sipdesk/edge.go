@@ -14,6 +14,8 @@ import (
 	"github.com/sipdesk/sipdesk/internal/app"
 	"github.com/sipdesk/sipdesk/internal/config"
 	"github.com/sipdesk/sipdesk/internal/edge"
+	"github.com/sipdesk/sipdesk/internal/edge/policy"
+	"github.com/sipdesk/sipdesk/internal/edge/transport"
 	"github.com/sipdesk/sipdesk/internal/media"
 )
 
@@ -28,13 +30,16 @@ func startEdge(ctx context.Context, cfg *config.Serve, svc *app.Service, key []b
 		}
 		mc = edge.MediaConfig{PortMin: lo, PortMax: hi, PublicIP: mediaIP(cfg.SIP)}
 	}
+	// Channel limits on the leases in the store (renewed every
+	// sipdesk.LeaseRenew); the same admission batches the call records.
+	channels := policy.NewChannels(svc, cfg.Node, policy.ChannelOptions{Log: log})
 	srv, err := edge.New(edge.Config{
 		Addr:            cfg.SIP,
 		TLSAddr:         cfg.SIPTLS,
 		TLSCert:         cfg.SIPTLSCert,
 		TLSKey:          cfg.SIPTLSKey,
 		WSAddr:          cfg.SIPWS,
-		WS:              edge.WSConfig{Origins: splitList(cfg.WSOrigins)},
+		WS:              transport.WSConfig{Origins: splitList(cfg.WSOrigins)},
 		Media:           mc,
 		Realm:           cfg.SIPDomain,
 		Carrier:         cfg.Carrier,
@@ -48,10 +53,9 @@ func startEdge(ctx context.Context, cfg *config.Serve, svc *app.Service, key []b
 		ChallengeRate:   cfg.ChallengeRate,
 		Node:            cfg.Node,
 		NonceKey:        derive(key, "sipdesk digest nonce"),
-		// Channel limits on the leases in the store (renewed every
-		// sipdesk.LeaseRenew), call records through the service.
-		Admission: edge.NewChannels(svc, cfg.Node, edge.ChannelOptions{Log: log}),
-		Registry:  reg,
+		Channels:        channels,
+		Records:         channels,
+		Registry:        reg,
 	}, svc.Store(), log)
 	if err != nil {
 		return nil, err

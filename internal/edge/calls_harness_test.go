@@ -11,6 +11,7 @@ import (
 
 	"github.com/sipdesk/sipdesk"
 	"github.com/sipdesk/sipdesk/internal/app"
+	"github.com/sipdesk/sipdesk/internal/edge/policy"
 	"github.com/sipdesk/sipdesk/internal/siptest"
 )
 
@@ -344,11 +345,11 @@ type callEnv struct {
 	cust    int64
 	acct    *sipdesk.SIPAccount
 	s       *Server
-	adm     *ChannelAdmission
+	adm     *policy.ChannelAdmission
 	carrier *fakeCarrier
 }
 
-func newCallEnv(t testing.TB, limit int, ch func(Channels) Channels, mod func(*Config)) *callEnv {
+func newCallEnv(t testing.TB, limit int, ch func(policy.Channels) policy.Channels, mod func(*Config)) *callEnv {
 	t.Helper()
 	st := openStore(t)
 	e := &callEnv{t: t, st: st, f: fixture{t, st}}
@@ -356,15 +357,15 @@ func newCallEnv(t testing.TB, limit int, ch func(Channels) Channels, mod func(*C
 	e.cust = e.f.customer()
 	e.setLimit(limit)
 	e.acct = e.f.ipAccount(e.cust, "trunk", "", "127.0.0.2/32")
-	var chs Channels = e.svc
+	var chs policy.Channels = e.svc
 	if ch != nil {
 		chs = ch(chs)
 	}
-	e.adm = NewChannels(chs, "n1", ChannelOptions{Log: testLogger(t), Timeout: 500 * time.Millisecond})
+	e.adm = policy.NewChannels(chs, "n1", policy.ChannelOptions{Log: testLogger(t), Timeout: 500 * time.Millisecond})
 	carrierPort := freePort(t, "127.0.0.9")
 	e.s = startEdge(t, st, func(c *Config) {
 		c.Node = "n1"
-		c.Admission = e.adm
+		c.Channels, c.Records = e.adm, e.adm
 		c.Carrier = fmt.Sprintf("sip:127.0.0.9:%d", carrierPort)
 		if mod != nil {
 			mod(c)

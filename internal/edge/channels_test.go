@@ -3,6 +3,7 @@ package edge
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -11,12 +12,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/sipdesk/sipdesk"
+	"github.com/sipdesk/sipdesk/internal/edge/policy"
 	"github.com/sipdesk/sipdesk/internal/siptest"
 )
 
 // flakyChannels fails every call while down is set: the store is away.
 type flakyChannels struct {
-	Channels
+	policy.Channels
 	down atomic.Bool
 }
 
@@ -67,10 +69,10 @@ func TestChannelLimitRefusesOverLimit(t *testing.T) {
 	if n := e.live(); n != 2 {
 		t.Fatalf("live leases %d", n)
 	}
-	if g := metricValue(e.s.met.channels.WithLabelValues(itoa(int(e.cust)))); g != 2 {
+	if g := metricValue(e.s.met.Channels.WithLabelValues(strconv.FormatInt(e.cust, 10))); g != 2 {
 		t.Fatalf("channels gauge %v", g)
 	}
-	if c := metricValue(e.s.met.refusals.WithLabelValues(sipdesk.EChannelLimit)); c != 1 {
+	if c := metricValue(e.s.met.Refusals.WithLabelValues(sipdesk.EChannelLimit)); c != 1 {
 		t.Fatalf("refusal counter %v", c)
 	}
 	// One hangs up: the next call fits.
@@ -90,7 +92,7 @@ func TestChannelLimitRefusesOverLimit(t *testing.T) {
 		t.Fatalf("relayed BYE carries our Reason %q", bye.Get("Reason"))
 	}
 	e.waitLive(0, 2*time.Second)
-	if g := metricValue(e.s.met.channels.WithLabelValues(itoa(int(e.cust)))); g != 0 {
+	if g := metricValue(e.s.met.Channels.WithLabelValues(strconv.FormatInt(e.cust, 10))); g != 0 {
 		t.Fatalf("channels gauge %v after the calls", g)
 	}
 	rec := e.record(over.callID)
@@ -110,7 +112,7 @@ func TestChannelLimitRefusesOverLimit(t *testing.T) {
 // admitted again, and a release that failed meanwhile is retried.
 func TestFailClosed(t *testing.T) {
 	var fl *flakyChannels
-	e := newCallEnv(t, 5, func(c Channels) Channels { fl = &flakyChannels{Channels: c}; return fl }, nil)
+	e := newCallEnv(t, 5, func(c policy.Channels) policy.Channels { fl = &flakyChannels{Channels: c}; return fl }, nil)
 
 	held := newPhone(t, "127.0.0.2", e.s)
 	held.dial("+15551230001")
@@ -366,8 +368,8 @@ func TestInboundFork(t *testing.T) {
 	e := newCallEnv(t, 5, nil, nil)
 	acct := e.f.passwordAccount(e.cust, "forkuser01", "Secret-pass-1")
 	idle := e.f.passwordAccount(e.cust, "idleuser01", "Secret-pass-1")
-	ua1 := newCarrierAt(t, "127.0.0.21:"+itoa(freePort(t, "127.0.0.21")), e.s.UDPAddr().String())
-	ua2 := newCarrierAt(t, "127.0.0.22:"+itoa(freePort(t, "127.0.0.22")), e.s.UDPAddr().String())
+	ua1 := newCarrierAt(t, "127.0.0.21:"+strconv.Itoa(freePort(t, "127.0.0.21")), e.s.UDPAddr().String())
+	ua2 := newCarrierAt(t, "127.0.0.22:"+strconv.Itoa(freePort(t, "127.0.0.22")), e.s.UDPAddr().String())
 	e.f.update(func(tx sipdesk.Tx) error {
 		for _, d := range []*sipdesk.DID{{Number: "+15557770002", SIPAccountID: acct.ID, CustomerID: e.cust},
 			{Number: "+15557770003", SIPAccountID: idle.ID, CustomerID: e.cust}} {
@@ -440,7 +442,7 @@ func TestRegisterMetrics(t *testing.T) {
 	// The counter is bumped after the answer is sent: give it a moment.
 	var c401, c200 float64
 	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		if c401, c200 = metricValue(s.met.registers.WithLabelValues("401")), metricValue(s.met.registers.WithLabelValues("200")); c401 == 1 && c200 == 1 {
+		if c401, c200 = metricValue(s.met.Registers.WithLabelValues("401")), metricValue(s.met.Registers.WithLabelValues("200")); c401 == 1 && c200 == 1 {
 			break
 		}
 	}

@@ -1,15 +1,18 @@
 package edge
 
 import (
-	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/sipdesk/sipdesk/internal/edge/b2bua"
+	"github.com/sipdesk/sipdesk/internal/edge/policy"
+	"github.com/sipdesk/sipdesk/internal/edge/transport"
+	"github.com/sipdesk/sipdesk/internal/media"
 )
 
 // Config of the SIP edge.
@@ -19,7 +22,7 @@ type Config struct {
 	// WSAddr listens for SIP over WebSocket (RFC 7118), WSS when TLSCert and
 	// TLSKey are set; WS tunes it (Origin allow-list, timeouts, pings).
 	WSAddr string
-	WS     WSConfig
+	WS     transport.WSConfig
 	// Media bridges calls with a WebRTC leg to plain RTP (webrtc.go); nil:
 	// calls keep their SDP as sent.
 	Media MediaConfig
@@ -56,14 +59,13 @@ type Config struct {
 	// authentication when any challenge is not MD5. Default
 	// DefaultMD5OnlyUserAgents; an empty non-nil slice disables it.
 	MD5OnlyUserAgents []string
-	// Admission is asked before a call is forwarded, outbound or inbound
-	// (channel limits: NewChannels); nil admits everything. When it also
-	// implements Runner, Run runs for the server's life (lease renewal);
-	// when it implements CallRecorder it gets the call records.
-	Admission Admission
-	// Records stores call records; default: the Admission when it is a
-	// CallRecorder, else none.
-	Records CallRecorder
+	// Channels is the channel-limit admission (policy.NewChannels),
+	// asked before a call is forwarded, outbound or inbound; its lease
+	// renewal runs for the server's life. nil admits everything.
+	Channels *policy.ChannelAdmission
+	// Records stores call records (usually the same ChannelAdmission,
+	// which batches them); nil: none.
+	Records policy.CallRecorder
 	// Registry gets the edge's Prometheus metrics; nil: not exported.
 	Registry *prometheus.Registry
 	// RingTimeout bounds how long a call may ring (default RingTimeout).
@@ -79,11 +81,6 @@ type Config struct {
 	// session timers (default 60s; negative disables); ProbeTimeout how
 	// long a probe may stay unanswered (default 32s).
 	ProbeInterval, ProbeTimeout time.Duration
-}
-
-// Runner is an Admission with a background loop (lease renewal).
-type Runner interface {
-	Run(ctx context.Context)
 }
 
 func (c *Config) setDefaults() error {
@@ -145,16 +142,8 @@ func (c *Config) setDefaults() error {
 	if c.MD5OnlyUserAgents == nil {
 		c.MD5OnlyUserAgents = DefaultMD5OnlyUserAgents
 	}
-	if c.Admission == nil {
-		c.Admission = nopAdmission{}
-	}
-	if c.Records == nil {
-		if r, ok := c.Admission.(CallRecorder); ok {
-			c.Records = r
-		}
-	}
 	if c.RingTimeout <= 0 {
-		c.RingTimeout = RingTimeout
+		c.RingTimeout = b2bua.RingTimeout
 	}
 	if c.RetryAfter <= 0 {
 		c.RetryAfter = 5 * time.Second
@@ -178,55 +167,30 @@ func (c *Config) setDefaults() error {
 // challenge next to the MD5 one.
 var DefaultMD5OnlyUserAgents = []string{"baresip v0.", "baresip v1."}
 
-// addrMatcher matches source addresses against IPs, CIDRs and IP:port.
-type addrMatcher struct {
-	prefixes []netip.Prefix
-	ports    map[netip.AddrPort]bool
+// MediaConfig is the media relay of the edge.
+type MediaConfig struct {
+	// PortMin and PortMax bound the relay's UDP ports (--rtp-ports); 0: no
+	// relay (WebRTC offers are then refused with 488).
+	PortMin, PortMax uint16
+	// PublicIP is written in SDPs and ICE candidates (default: the host of
+	// AdvertiseHost when it is an IP).
+	PublicIP netip.Addr
 }
 
-func parseAddrMatcher(list []string) (*addrMatcher, error) {
-	m := &addrMatcher{ports: map[netip.AddrPort]bool{}}
-	for _, s := range list {
-		s = strings.TrimSpace(s)
-		if s == "" {
-			continue
-		}
-		if ap, err := netip.ParseAddrPort(s); err == nil {
-			m.ports[netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())] = true
-			continue
-		}
-		if p, err := netip.ParsePrefix(s); err == nil {
-			m.prefixes = append(m.prefixes, p.Masked())
-			continue
-		}
-		a, err := netip.ParseAddr(s)
-		if err != nil {
-			// A host name: resolve once.
-			ips, lerr := net.LookupIP(s)
-			if lerr != nil || len(ips) == 0 {
-				return nil, fmt.Errorf("edge: carrier address %q: not an IP, CIDR or IP:port", s)
-			}
-			for _, ip := range ips {
-				if a, ok := netip.AddrFromSlice(ip); ok {
-					a = a.Unmap()
-					m.prefixes = append(m.prefixes, netip.PrefixFrom(a, a.BitLen()))
-				}
-			}
-			continue
-		}
-		a = a.Unmap()
-		m.prefixes = append(m.prefixes, netip.PrefixFrom(a, a.BitLen()))
+// newMediaRelay is the media relay of cfg, nil when it has no ports.
+func newMediaRelay(cfg *Config, log *slog.Logger) (*media.Relay, error) {
+	mc := cfg.Media
+	if mc.PortMin == 0 {
+		return nil, nil
 	}
-	return m, nil
-}
-
-// Match reports whether ap is one of the addresses; port 0 matches by IP only.
-func (m *addrMatcher) Match(ap netip.AddrPort) bool {
-	a := ap.Addr().Unmap()
-	for _, p := range m.prefixes {
-		if p.Contains(a) {
-			return true
+	if !mc.PublicIP.IsValid() {
+		if a, err := netip.ParseAddr(cfg.AdvertiseHost); err == nil {
+			mc.PublicIP = a
 		}
 	}
-	return len(m.ports) > 0 && m.ports[netip.AddrPortFrom(a, ap.Port())]
+	r, err := media.NewRelay(media.Config{PortMin: mc.PortMin, PortMax: mc.PortMax, PublicIP: mc.PublicIP, Log: log.With("component", "media")})
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/sipdesk/sipdesk"
 	"github.com/sipdesk/sipdesk/internal/app"
+	"github.com/sipdesk/sipdesk/internal/edge/policy"
 	"github.com/sipdesk/sipdesk/internal/siptest"
 )
 
@@ -320,7 +321,8 @@ func newLimitEnv(t *testing.T, st sipdesk.Store, limit int) *limitEnv {
 	e.s = startEdge(t, st, func(c *Config) {
 		c.Node = "e2e"
 		c.Carrier = fmt.Sprintf("sip:127.0.0.9:%d", e.carrierPort)
-		c.Admission = NewChannels(e.svc, "e2e", ChannelOptions{Log: testLogger(t)})
+		adm := policy.NewChannels(e.svc, "e2e", policy.ChannelOptions{Log: testLogger(t)})
+		c.Channels, c.Records = adm, adm
 		c.RingTimeout = 2 * time.Second
 		c.MaxCallDuration = 2 * time.Second
 	})

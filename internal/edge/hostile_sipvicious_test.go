@@ -164,13 +164,13 @@ func TestSIPViciousSvwar(t *testing.T) {
 		}
 		t.Run(strings.ReplaceAll(name, " ", "_"), func(t *testing.T) {
 			ip := fmt.Sprintf("127.0.0.%d", 110+i)
-			before := counterValue(s.met.registers.WithLabelValues("401"))
+			before := counterValue(s.met.Registers.WithLabelValues("401"))
 			args := []string{"-v", "--debug", "-m", run.method, "-d", dictFile, "--domain", testRealm, "--maximumtime", "3", "-p", port, "127.0.0.1"}
 			if run.force {
 				args = append([]string{"--force"}, args...)
 			}
 			out, el := svRun(t, 90*time.Second, "svwar", ip, args...)
-			regs := counterValue(s.met.registers.WithLabelValues("401")) - before
+			regs := counterValue(s.met.Registers.WithLabelValues("401")) - before
 			probed := strings.Contains(out, "sip:"+svUser+"@")
 			t.Logf("svwar %s from %s: %v, REGISTERs challenged %v, real extension probed and answered: %v; svwar: %q",
 				name, ip, el.Round(time.Millisecond), regs, probed, svLast(out))
@@ -350,7 +350,7 @@ func TestSIPViciousSvcrack(t *testing.T) {
 	// the third on one Call-ID, refused with 403 (not logged; only the
 	// attacker gets 403s here).
 	fails := logTimes(t, log, "auth failed", "src="+attacker+":")
-	refused := int(counterValue(s.met.registers.WithLabelValues("403")))
+	refused := int(counterValue(s.met.Registers.WithLabelValues("403")))
 	nfails := len(fails) + refused
 	bans := logTimes(t, log, "source banned", "src="+attacker+" ")
 	dropped := s.dropped.Load()

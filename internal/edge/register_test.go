@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/sipdesk/sipdesk"
+	"github.com/sipdesk/sipdesk/internal/edge/auth"
+	"github.com/sipdesk/sipdesk/internal/edge/transport"
 	"github.com/sipdesk/sipdesk/internal/siptest"
 )
 
@@ -113,7 +115,7 @@ func TestRegister(t *testing.T) {
 			time.Sleep(after)
 			return u.send(msg)
 		}
-		soon, late := 100*time.Millisecond, nonInviteServerLinger+300*time.Millisecond
+		soon, late := 100*time.Millisecond, transport.NonInviteServerLinger+300*time.Millisecond
 		msg := u.registerMsg("alice0001", "")
 		r1, r2, r3 := u.send(msg), again(msg, soon), again(msg, late)
 		if r1.Code != 401 || r2.Code != 401 || r1.Get("WWW-Authenticate") != r2.Get("WWW-Authenticate") {
@@ -141,7 +143,7 @@ func TestRegister(t *testing.T) {
 	})
 	t.Run("stale nonce", func(t *testing.T) {
 		u := newUAC(t, "udp", "127.0.0.2", s)
-		old := newDigestAuth(testRealm, testKey, func() time.Time { return time.Now().Add(-6 * time.Minute) })
+		old := auth.NewDigest(testRealm, testKey, func() time.Time { return time.Now().Add(-6 * time.Minute) })
 		ch := siptest.Challenge{Realm: testRealm, Nonce: old.Nonce(), Algorithm: "MD5", QOP: "auth"}
 		r := u.register("alice0001", siptest.Answer(ch, "REGISTER", "sip:"+testRealm, "alice0001", "Secret-pass-1", 1, ""))
 		if r.Code != 401 || !strings.Contains(r.Get("WWW-Authenticate"), "stale=true") {
@@ -196,7 +198,7 @@ func TestRegister(t *testing.T) {
 		if before == 0 || len(s.regs.Lookup(good.ID, time.Now())) != 0 {
 			t.Fatalf("bindings before %d, after %d", before, len(s.regs.Lookup(good.ID, time.Now())))
 		}
-		s.regWrites.settle(2 * time.Second)
+		s.pol.SettleBindings(2 * time.Second)
 		var stored []*sipdesk.Registration
 		st.View(context.Background(), func(tx sipdesk.Tx) error { stored, _ = tx.Registrations(good.ID); return nil })
 		if len(stored) != 0 {
@@ -236,7 +238,7 @@ func TestRegisterWriteBehind(t *testing.T) {
 	acct := f.passwordAccount(f.customer(), "bob000001", "Secret-pass-1")
 	s := startEdge(t, fs, func(c *Config) { c.BanFailures = -1 })
 	stored := func() int {
-		s.regWrites.settle(2 * time.Second)
+		s.pol.SettleBindings(2 * time.Second)
 		var rs []*sipdesk.Registration
 		fs.View(context.Background(), func(tx sipdesk.Tx) error { rs, _ = tx.Registrations(acct.ID); return nil })
 		return len(rs)
@@ -256,7 +258,7 @@ func TestRegisterWriteBehind(t *testing.T) {
 		u := newUAC(t, "udp", "127.0.0.3", s)
 		r := u.login("bob000001", "Secret-pass-1", "MD5")
 		codes = append(codes, r.Code)
-		s.regWrites.settle(2 * time.Second)
+		s.pol.SettleBindings(2 * time.Second)
 	}
 	// The first write fails behind its 200; the next ones are refused.
 	if codes[1] != 503 || codes[2] != 503 {
@@ -282,7 +284,7 @@ func TestRegisterRefreshSkipsWrite(t *testing.T) {
 	acct := f.passwordAccount(f.customer(), "carol0001", "Secret-pass-1")
 	s := startEdge(t, st, func(c *Config) { c.BanFailures = -1 })
 	storedCSeq := func() uint32 {
-		s.regWrites.settle(2 * time.Second)
+		s.pol.SettleBindings(2 * time.Second)
 		var rs []*sipdesk.Registration
 		st.View(context.Background(), func(tx sipdesk.Tx) error { rs, _ = tx.Registrations(acct.ID); return nil })
 		if len(rs) != 1 {
@@ -305,23 +307,4 @@ func TestRegisterRefreshSkipsWrite(t *testing.T) {
 		t.Fatalf("bindings in memory %d", n)
 	}
 
-	now := time.Now()
-	b := &binding{reg: sipdesk.Registration{Received: "127.0.0.2:5060", Transport: "udp"}, stored: now.Add(3000 * time.Second).Unix()}
-	for _, tc := range []struct {
-		name string
-		r    sipdesk.Registration
-		skip bool
-	}{
-		{"stored copy covers 3000 of 3200 s", sipdesk.Registration{Received: "127.0.0.2:5060", Transport: "udp", ExpiresAt: now.Add(3200 * time.Second)}, true},
-		{"stored copy covers 3000 of 3600 s", sipdesk.Registration{Received: "127.0.0.2:5060", Transport: "udp", ExpiresAt: now.Add(3600 * time.Second)}, false},
-		{"new source", sipdesk.Registration{Received: "127.0.0.3:5060", Transport: "udp", ExpiresAt: now.Add(60 * time.Second)}, false},
-		{"new transport", sipdesk.Registration{Received: "127.0.0.2:5060", Transport: "tcp", ExpiresAt: now.Add(60 * time.Second)}, false},
-	} {
-		if got := refreshOnly(b, &tc.r, now); got != tc.skip {
-			t.Errorf("%s: refreshOnly = %v, want %v", tc.name, got, tc.skip)
-		}
-	}
-	if refreshOnly(nil, &sipdesk.Registration{}, now) {
-		t.Error("a new binding counts as a refresh")
-	}
 }

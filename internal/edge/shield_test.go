@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sipdesk/sipdesk"
+	"github.com/sipdesk/sipdesk/internal/edge/shield"
 	"github.com/sipdesk/sipdesk/internal/siptest"
 )
 
@@ -39,19 +40,6 @@ func TestBan(t *testing.T) {
 	ok := newUAC(t, "udp", "127.0.0.67", s)
 	if r := ok.login("alice0001", "Secret-pass-1", "MD5"); r.Code != 200 {
 		t.Fatalf("other source: %d", r.Code)
-	}
-}
-
-func TestBanCarrierExempt(t *testing.T) {
-	sh := newShield(2, time.Minute, time.Minute, time.Now)
-	a := netip.MustParseAddr("127.0.0.9")
-	sh.Fail(a)
-	if !sh.Fail(a) || !sh.Banned(a) {
-		t.Fatal("not banned after 2 failures")
-	}
-	m, _ := parseAddrMatcher([]string{"127.0.0.1:5090", "10.0.0.0/8"})
-	if !m.Match(netip.MustParseAddrPort("127.0.0.1:5090")) || m.Match(netip.MustParseAddrPort("127.0.0.1:5091")) || !m.Match(netip.MustParseAddrPort("10.1.2.3:1")) {
-		t.Fatal("carrier matcher")
 	}
 }
 
@@ -199,7 +187,7 @@ func TestChallengeFloodBan(t *testing.T) {
 		t.Fatalf("other source: %d", r.Code)
 	}
 	// The check is off by default: a busy PBX or a benchmark is not a flood.
-	sh := newShield(5, time.Minute, time.Minute, time.Now)
+	sh := shield.New(5, time.Minute, time.Minute, 0, time.Now)
 	for range 1000 {
 		if sh.Challenged(netip.MustParseAddr("127.0.0.70")) {
 			t.Fatal("banned with the check off")

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/sipdesk/sipdesk"
+	"github.com/sipdesk/sipdesk/internal/edge/policy"
 )
 
 // TestIPAccountsPortFirst: an address:port entry takes the sources with
@@ -22,7 +23,7 @@ func TestIPAccountsPortFirst(t *testing.T) {
 	host := f.ipAccount(cust, "host", "", "127.0.0.2")
 	hostPort := f.ipAccount(cust, "hostport", "", "127.0.0.2:5099")
 	net := f.ipAccount(cust, "net", "", "10.1.0.0/16")
-	snap, err := loadSnapshot(context.Background(), st, 0)
+	snap, err := policy.LoadSnapshot(context.Background(), st, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +44,7 @@ func TestIPAccountsPortFirst(t *testing.T) {
 		"127.0.0.2:5099":          {hostPort.ID}, // exact port first, alone
 		"10.1.2.3:5060":           {net.ID},
 	} {
-		got := ids(snap.ipAccounts(netip.MustParseAddrPort(src)))
+		got := ids(snap.IPAccounts(netip.MustParseAddrPort(src)))
 		if len(got) != len(want) || len(want) > 0 && got[0] != want[0] {
 			t.Errorf("ipAccounts(%s) = %v, want %v", src, got, want)
 		}
@@ -51,7 +52,7 @@ func TestIPAccountsPortFirst(t *testing.T) {
 	acl := &sipdesk.SIPAccount{}
 	acl.AllowedIPs, _ = sipdesk.ParseAllowedIPs([]string{"127.0.0.1:5070", "127.0.0.3"}, false, true)
 	for src, want := range map[string]bool{"127.0.0.1:5070": true, "127.0.0.1:5071": false, "127.0.0.3:1": true, "127.0.0.4:5070": false} {
-		if got := aclAllowsFrom(acl, netip.MustParseAddrPort(src)); got != want {
+		if got := policy.ACLAllows(acl, netip.MustParseAddrPort(src)); got != want {
 			t.Errorf("aclAllowsFrom(%s) = %v, want %v", src, got, want)
 		}
 	}

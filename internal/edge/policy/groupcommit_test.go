@@ -1,4 +1,4 @@
-package edge
+package policy
 
 import (
 	"context"
@@ -28,12 +28,12 @@ func (s *countStore) Update(ctx context.Context, fn func(sipdesk.Tx) error) erro
 func TestGroupCommit(t *testing.T) {
 	t.Run("concurrent writes share transactions", func(t *testing.T) {
 		st := &countStore{delay: 2 * time.Millisecond}
-		var g groupCommit
+		var g GroupCommit
 		var ran atomic.Int64
 		var wg sync.WaitGroup
 		for range 200 {
 			wg.Go(func() {
-				if err := g.do(st, func(sipdesk.Tx) error { ran.Add(1); return nil }); err != nil {
+				if err := g.Do(st, func(sipdesk.Tx) error { ran.Add(1); return nil }); err != nil {
 					t.Error(err)
 				}
 			})
@@ -48,11 +48,11 @@ func TestGroupCommit(t *testing.T) {
 	})
 	t.Run("posted writes commit without a waiter and report their outcome", func(t *testing.T) {
 		st := &countStore{delay: time.Millisecond}
-		var g groupCommit
+		var g GroupCommit
 		bad := errors.New("bad")
 		outcomes := make(chan error, 20)
 		for i := range 20 {
-			g.post(st, func(sipdesk.Tx) error {
+			g.Post(st, func(sipdesk.Tx) error {
 				if i == 7 {
 					return bad
 				}
@@ -92,13 +92,13 @@ func TestGroupCommit(t *testing.T) {
 	})
 	t.Run("a failing write fails alone", func(t *testing.T) {
 		st := &countStore{delay: 2 * time.Millisecond}
-		var g groupCommit
+		var g GroupCommit
 		bad := errors.New("bad")
 		var wg sync.WaitGroup
 		var failed, ok atomic.Int64
 		for i := range 100 {
 			wg.Go(func() {
-				err := g.do(st, func(sipdesk.Tx) error {
+				err := g.Do(st, func(sipdesk.Tx) error {
 					if i == 50 {
 						return bad
 					}
@@ -121,12 +121,12 @@ func TestGroupCommit(t *testing.T) {
 	})
 	t.Run("a channel refusal fails alone without retrying the batch", func(t *testing.T) {
 		st := &countStore{delay: 2 * time.Millisecond}
-		var g groupCommit
+		var g GroupCommit
 		var wg sync.WaitGroup
 		var refused, ok, runs atomic.Int64
 		for i := range 100 {
 			wg.Go(func() {
-				err := g.do(st, func(sipdesk.Tx) error {
+				err := g.Do(st, func(sipdesk.Tx) error {
 					runs.Add(1)
 					if i%10 == 0 {
 						return &sipdesk.Error{Code: sipdesk.EChannelLimit, Message: "full"}
@@ -153,9 +153,9 @@ func TestGroupCommit(t *testing.T) {
 	})
 	t.Run("sequential writes", func(t *testing.T) {
 		st := &countStore{}
-		var g groupCommit
+		var g GroupCommit
 		for range 10 {
-			if err := g.do(st, func(sipdesk.Tx) error { return nil }); err != nil {
+			if err := g.Do(st, func(sipdesk.Tx) error { return nil }); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -1,4 +1,7 @@
-package edge
+// Package shield keeps abusive sources away from the edge: bans after
+// failed authentications, garbage or challenge floods, and the count of
+// failed answers per Call-ID.
+package shield
 
 import (
 	"net/netip"
@@ -6,10 +9,10 @@ import (
 	"time"
 )
 
-// shield counts failed authentications per source IP and bans a source
+// Shield counts failed authentications per source IP and bans a source
 // after Failures within Window for Duration; a banned source's packets are
 // dropped before they are parsed.
-type shield struct {
+type Shield struct {
 	failures int
 	window   time.Duration
 	duration time.Duration
@@ -36,12 +39,15 @@ type srcState struct {
 // garbageLimit datagrams that are not SIP within the window ban a source.
 const garbageLimit = 20
 
-func newShield(failures int, window, duration time.Duration, now func() time.Time) *shield {
-	return &shield{failures: failures, window: window, duration: duration, now: now, srcs: make(map[netip.Addr]*srcState)}
+// New makes a Shield: failures within window ban a source for duration
+// (failures <= 0: never); challengeRate credential-less requests per second
+// from one source ban it too (0: no limit).
+func New(failures int, window, duration time.Duration, challengeRate int, now func() time.Time) *Shield {
+	return &Shield{failures: failures, window: window, duration: duration, challengeRate: challengeRate, now: now, srcs: make(map[netip.Addr]*srcState)}
 }
 
 // Banned reports whether packets from a should be dropped.
-func (s *shield) Banned(a netip.Addr) bool {
+func (s *Shield) Banned(a netip.Addr) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.srcs[a]
@@ -50,7 +56,7 @@ func (s *shield) Banned(a netip.Addr) bool {
 
 // Fail records a failed authentication from a and reports whether a is now
 // banned.
-func (s *shield) Fail(a netip.Addr) bool {
+func (s *Shield) Fail(a netip.Addr) bool {
 	if s.failures <= 0 {
 		return false
 	}
@@ -87,7 +93,7 @@ func (s *shield) Fail(a netip.Addr) bool {
 
 // Garbage records a datagram from a that is not SIP and reports whether a
 // is now banned (garbageLimit of them within the window).
-func (s *shield) Garbage(a netip.Addr) bool {
+func (s *Shield) Garbage(a netip.Addr) bool {
 	if s.failures <= 0 {
 		return false
 	}
@@ -114,7 +120,7 @@ func (s *shield) Garbage(a netip.Addr) bool {
 // Challenged records a request from a that came without credentials (it
 // gets a challenge) and reports whether a is now banned: more than
 // challengeRate of them within one second is a flood, not a device.
-func (s *shield) Challenged(a netip.Addr) bool {
+func (s *Shield) Challenged(a netip.Addr) bool {
 	if s.failures <= 0 || s.challengeRate <= 0 {
 		return false
 	}

@@ -1,9 +1,7 @@
-package edge
+package transport
 
 import (
 	"time"
-
-	"github.com/emiago/sipgo/sip"
 )
 
 // How long finished transactions stay to absorb retransmissions over UDP.
@@ -21,9 +19,9 @@ import (
 // 200 ms). Handling again too early is what the linger is for: a strict
 // client (sipp) that gets a second, different answer after the first aborts.
 const (
-	// nonInviteServerLinger is Timer J: REGISTER (challenges and 200),
+	// NonInviteServerLinger is Timer J: REGISTER (challenges and 200),
 	// BYE, OPTIONS.
-	nonInviteServerLinger = time.Second
+	NonInviteServerLinger = time.Second
 	// inviteServerLinger is Timer L (RFC 6026), an INVITE answered with a
 	// 2xx: a new INVITE without a To tag would be a second call, so it
 	// stays as long as Kamailio's tm wait timer, 5 s.
@@ -39,13 +37,3 @@ const (
 	// (unhandledResponse).
 	clientTxLinger = 500 * time.Millisecond
 )
-
-// Set once at package init, before any transaction exists (the timers are
-// sipgo package variables, read when a transaction starts).
-func init() {
-	sip.Timer_J = nonInviteServerLinger
-	sip.Timer_L = inviteServerLinger
-	sip.Timer_I = ackedLinger
-	sip.Timer_K = clientTxLinger
-	sip.Timer_M = clientTxLinger
-}

@@ -1,4 +1,7 @@
-package edge
+// Package auth authenticates SIP requests: stateless digest nonces and
+// answers (RFC 7616/8760 algorithms, nonce counts), Bearer JWTs (RFC 8898)
+// for the softphone, and the challenge or refusal that follows a failure.
+package auth
 
 import (
 	"crypto/hmac"
@@ -18,24 +21,27 @@ import (
 // says stale=true.
 const NonceValidity = 300 * time.Second
 
-// digestAuth issues stateless nonces (timestamp + HMAC(key, timestamp,
+// Digest issues stateless nonces (timestamp + HMAC(key, timestamp,
 // realm)) that every node sharing the key accepts, and verifies answers.
-type digestAuth struct {
+type Digest struct {
 	realm string
 	key   []byte
 	now   func() time.Time
 	nc    *ncTracker
 
-	sha256First bool
+	// SHA256First puts the SHA-256 challenge first (RFC 8760 order).
+	SHA256First bool
 }
 
-func newDigestAuth(realm string, key []byte, now func() time.Time) *digestAuth {
-	return &digestAuth{realm: realm, key: key, now: now, nc: newNCTracker()}
+// NewDigest makes the digest side of realm with the nonce key shared by
+// every node.
+func NewDigest(realm string, key []byte, now func() time.Time) *Digest {
+	return &Digest{realm: realm, key: key, now: now, nc: newNCTracker()}
 }
 
 const nonceMACLen = 16
 
-func (d *digestAuth) mac(ts []byte) []byte {
+func (d *Digest) mac(ts []byte) []byte {
 	m := hmac.New(sha256.New, d.key)
 	m.Write(ts)
 	m.Write([]byte{0})
@@ -44,7 +50,7 @@ func (d *digestAuth) mac(ts []byte) []byte {
 }
 
 // Nonce returns a new nonce for the current time.
-func (d *digestAuth) Nonce() string {
+func (d *Digest) Nonce() string {
 	var b [8 + nonceMACLen]byte
 	binary.BigEndian.PutUint64(b[:8], uint64(d.now().UnixNano()))
 	copy(b[8:], d.mac(b[:8]))
@@ -52,7 +58,7 @@ func (d *digestAuth) Nonce() string {
 }
 
 // checkNonce reports whether the nonce is ours and whether it is still fresh.
-func (d *digestAuth) checkNonce(n string) (ours, fresh bool) {
+func (d *Digest) checkNonce(n string) (ours, fresh bool) {
 	if len(n) != base64.RawURLEncoding.EncodedLen(8+nonceMACLen) {
 		return false, false
 	}
@@ -73,7 +79,7 @@ func (d *digestAuth) checkNonce(n string) (ours, fresh bool) {
 // clients (sipp 3.6, older libre/baresip) answer the first challenge only and
 // give up when it is not MD5, while RFC 8760 clients pick the strongest one
 // they support whatever the order.
-func (d *digestAuth) Challenges(stale, md5Only bool) []string {
+func (d *Digest) Challenges(stale, md5Only bool) []string {
 	n := d.Nonce()
 	st := ""
 	if stale {
@@ -81,7 +87,7 @@ func (d *digestAuth) Challenges(stale, md5Only bool) []string {
 	}
 	out := make([]string, 0, 2)
 	algs := []string{sipdesk.AlgMD5, sipdesk.AlgSHA256}
-	if d.sha256First {
+	if d.SHA256First {
 		algs = []string{sipdesk.AlgSHA256, sipdesk.AlgMD5}
 	}
 	if md5Only {
@@ -182,30 +188,29 @@ func ParseCredentials(v string) (Credentials, bool) {
 	return c, true
 }
 
-// verdict of a digest answer.
-type verdict int
+// Verdict of a digest answer.
+type Verdict int
 
 const (
-	vOK       verdict = iota
-	vBad              // wrong answer, unknown user, forged nonce: a failure
-	vStale            // our nonce, expired: challenge again with stale=true
-	vReplay           // nonce count not above the last one seen: a failure
-	vNoAnswer         // no usable credentials: challenge, not a failure
+	OK     Verdict = iota
+	Bad            // wrong answer, unknown user, forged nonce: a failure
+	Stale          // our nonce, expired: challenge again with stale=true
+	Replay         // nonce count not above the last one seen
 )
 
 // Verify checks an answer against the account's stored HA1 (ha nil: unknown
 // user; the work done is the same so timing does not tell the two apart).
-func (d *digestAuth) Verify(c *Credentials, method string, ha *sipdesk.DigestHashes) verdict {
+func (d *Digest) Verify(c *Credentials, method string, ha *sipdesk.DigestHashes) Verdict {
 	if c.Realm != d.realm {
-		return vBad
+		return Bad
 	}
 	ours, fresh := d.checkNonce(c.Nonce)
 	if !ours {
-		return vBad
+		return Bad
 	}
 	h := sipdesk.DigestHasher(c.Algorithm)
 	if h == nil || strings.HasSuffix(strings.ToUpper(c.Algorithm), "-SESS") {
-		return vBad
+		return Bad
 	}
 	var ha1 string
 	if ha != nil {
@@ -223,25 +228,25 @@ func (d *digestAuth) Verify(c *Credentials, method string, ha *sipdesk.DigestHas
 		var err error
 		nc, err = strconv.ParseUint(c.NC, 16, 32)
 		if err != nil || len(c.NC) != 8 || c.CNonce == "" {
-			return vBad
+			return Bad
 		}
 		want = sipdesk.HexHash(h, ha1, c.Nonce, c.NC, c.CNonce, c.QOP, ha2)
 	default:
 		// We offer qop=auth only; an answer without it is refused (no
 		// nonce-count, so no replay protection).
-		return vBad
+		return Bad
 	}
 	ok := subtle.ConstantTimeCompare([]byte(want), []byte(c.Response)) == 1 && ha != nil && ha.HA1(c.Algorithm) != ""
 	if !ok {
-		return vBad
+		return Bad
 	}
 	if !fresh {
-		return vStale
+		return Stale
 	}
 	if !d.nc.Use(c.Nonce, uint32(nc), d.now()) {
-		return vReplay
+		return Replay
 	}
-	return vOK
+	return OK
 }
 
 // ncTracker remembers the highest nonce count used per nonce while the nonce

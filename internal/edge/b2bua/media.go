@@ -1,16 +1,16 @@
-package edge
+package b2bua
 
 import (
 	"bytes"
 	"context"
 	"errors"
 	"log/slog"
-	"net/netip"
 	"sync"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
 	"github.com/sipdesk/sipdesk"
+	"github.com/sipdesk/sipdesk/internal/edge/sipmsg"
 	"github.com/sipdesk/sipdesk/internal/media"
 )
 
@@ -23,43 +23,6 @@ import (
 // with a WebRTC offer; the browser that answers keeps its bridge and the
 // others are closed. Every way out of a call (finish) closes its bridges,
 // freeing the ports.
-
-// MediaConfig is the media relay of the edge.
-type MediaConfig struct {
-	// PortMin and PortMax bound the relay's UDP ports (--rtp-ports); 0: no
-	// relay (WebRTC offers are then refused with 488).
-	PortMin, PortMax uint16
-	// PublicIP is written in SDPs and ICE candidates (default: the host of
-	// AdvertiseHost when it is an IP).
-	PublicIP netip.Addr
-}
-
-type mediaRelay struct {
-	r *media.Relay
-}
-
-func newMediaRelay(cfg *Config, log *slog.Logger) (*mediaRelay, error) {
-	mc := cfg.Media
-	if mc.PortMin == 0 {
-		return nil, nil
-	}
-	if !mc.PublicIP.IsValid() {
-		if a, err := netip.ParseAddr(cfg.AdvertiseHost); err == nil {
-			mc.PublicIP = a
-		}
-	}
-	r, err := media.NewRelay(media.Config{PortMin: mc.PortMin, PortMax: mc.PortMax, PublicIP: mc.PublicIP, Log: log.With("component", "media")})
-	if err != nil {
-		return nil, err
-	}
-	return &mediaRelay{r: r}, nil
-}
-
-// wsTransport is sipgo's WS transport with the edge's write timeout; reads
-// are bounded by the front's idle timeout (ws.go).
-func wsTransport(cfg Config) *sip.TransportWS {
-	return &sip.TransportWS{WriteTimeout: cfg.TCPWriteTimeout}
-}
 
 // callMedia are the bridges of one call.
 type callMedia struct {
@@ -97,7 +60,7 @@ func mediaError(err error) (int, string) {
 // mediaOutbound puts a bridge between a browser caller and the carrier
 // leg; it reports whether the call may go on (else it answered and
 // finished the attempt).
-func (s *Server) mediaOutbound(tx sip.ServerTransaction, req *sip.Request, at *attempt, leg *sip.Request, lg *slog.Logger) bool {
+func (s *B2BUA) mediaOutbound(tx sip.ServerTransaction, req *sip.Request, at *attempt, leg *sip.Request, lg *slog.Logger) bool {
 	if !isWebRTC(req.Body()) {
 		return true
 	}
@@ -109,7 +72,7 @@ func (s *Server) mediaOutbound(tx sip.ServerTransaction, req *sip.Request, at *a
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	br, offer, err := s.media.r.FromBrowser(ctx, string(req.Body()))
+	br, offer, err := s.media.FromBrowser(ctx, string(req.Body()))
 	if err != nil {
 		code, reason := mediaError(err)
 		s.respond(tx, req, code, reason)
@@ -128,11 +91,11 @@ func (s *Server) mediaOutbound(tx sip.ServerTransaction, req *sip.Request, at *a
 // mediaInbound gives each leg toward a WebSocket binding a bridge and a
 // WebRTC offer made from the carrier's SDP. Legs whose bridge fails are
 // dropped; it returns the legs left.
-func (s *Server) mediaInbound(req *sip.Request, at *attempt, legs []*sip.Request, lg *slog.Logger) ([]*sip.Request, int, string) {
+func (s *B2BUA) mediaInbound(req *sip.Request, at *attempt, legs []*sip.Request, lg *slog.Logger) ([]*sip.Request, int, string) {
 	out := legs[:0:0]
 	code, reason := 0, ""
 	for _, leg := range legs {
-		if !isWS(leg) {
+		if !sipmsg.IsWS(leg) {
 			out = append(out, leg)
 			continue
 		}
@@ -141,7 +104,7 @@ func (s *Server) mediaInbound(req *sip.Request, at *attempt, legs []*sip.Request
 			continue
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		br, offer, err := s.media.r.ToBrowser(ctx, string(req.Body()))
+		br, offer, err := s.media.ToBrowser(ctx, string(req.Body()))
 		cancel()
 		if err != nil {
 			code, reason = mediaError(err)
@@ -167,7 +130,7 @@ func (s *Server) mediaInbound(req *sip.Request, at *attempt, legs []*sip.Request
 
 // callerBody is the body (and its Content-Type) of a response from the
 // called leg as relayed to the caller: the bridge's answer on WebRTC calls.
-func (s *Server) callerBody(at *attempt, r *sip.Response) ([]byte, []sip.Header, error) {
+func (s *B2BUA) callerBody(at *attempt, r *sip.Response) ([]byte, []sip.Header, error) {
 	body := r.Body()
 	ct := r.ContentType()
 	if m := at.media; m != nil && len(body) > 0 {
@@ -225,7 +188,7 @@ func callIDOf(r *sip.Response) string {
 
 // mediaDied ends the call of an attempt whose bridge closed by itself (the
 // browser's connection failed or never came up).
-func (s *Server) mediaDied(at *attempt, reason error) {
+func (s *B2BUA) mediaDied(at *attempt, reason error) {
 	s.calls.mu.Lock()
 	var c *call
 	for _, x := range s.calls.m {

@@ -1,4 +1,4 @@
-package edge
+package sipmsg
 
 import (
 	"os"
@@ -9,9 +9,9 @@ import (
 )
 
 // TestRefusalsDocumented keeps docs/refusals.md in step with the table in
-// code. Regenerate with: go test ./internal/edge -run TestRefusalsDocumented -update-docs
+// code. Regenerate with: go test ./internal/edge/sipmsg -run TestRefusalsDocumented -update-docs
 func TestRefusalsDocumented(t *testing.T) {
-	const path = "../../docs/refusals.md"
+	const path = "../../../docs/refusals.md"
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)

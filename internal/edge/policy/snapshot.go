@@ -1,4 +1,4 @@
-package edge
+package policy
 
 import (
 	"context"
@@ -9,9 +9,9 @@ import (
 	"github.com/sipdesk/sipdesk"
 )
 
-// snapshot is the immutable view of the configuration the edge answers
+// Snapshot is the immutable view of the configuration the edge answers
 // from; a new one replaces it when the store's config version changes.
-type snapshot struct {
+type Snapshot struct {
 	version int64
 	byUser  map[string]*sipdesk.SIPAccount
 	byID    map[int64]*sipdesk.SIPAccount
@@ -30,14 +30,14 @@ type ipNet struct {
 	a *sipdesk.SIPAccount
 }
 
-func emptySnapshot() *snapshot {
-	return &snapshot{version: -1, byUser: map[string]*sipdesk.SIPAccount{}, byID: map[int64]*sipdesk.SIPAccount{},
+func emptySnapshot() *Snapshot {
+	return &Snapshot{version: -1, byUser: map[string]*sipdesk.SIPAccount{}, byID: map[int64]*sipdesk.SIPAccount{},
 		ipPort: map[netip.AddrPort][]*sipdesk.SIPAccount{}, ipHost: map[netip.Addr][]*sipdesk.SIPAccount{}, dids: map[string]*sipdesk.DID{}, custs: map[int64]*sipdesk.Customer{},
 		rules: map[int64]*sipdesk.CallerIDRule{}}
 }
 
-// loadSnapshot reads everything the edge needs in one read transaction.
-func loadSnapshot(ctx context.Context, st sipdesk.Store, version int64) (*snapshot, error) {
+// LoadSnapshot reads everything the edge needs in one read transaction.
+func LoadSnapshot(ctx context.Context, st sipdesk.Store, version int64) (*Snapshot, error) {
 	s := emptySnapshot()
 	s.version = version
 	err := st.View(ctx, func(tx sipdesk.Tx) error {
@@ -99,10 +99,10 @@ func normDID(n string) string {
 	return strings.TrimSpace(n)
 }
 
-// ipAccounts returns the IP accounts that own source src: those with an
+// IPAccounts returns the IP accounts that own source src: those with an
 // entry for its address and port if any, else those with an entry for its
 // address (or a range holding it) without a port.
-func (s *snapshot) ipAccounts(src netip.AddrPort) []*sipdesk.SIPAccount {
+func (s *Snapshot) IPAccounts(src netip.AddrPort) []*sipdesk.SIPAccount {
 	a := src.Addr().Unmap()
 	if len(s.ipPort) > 0 {
 		if out := s.ipPort[netip.AddrPortFrom(a, src.Port())]; len(out) > 0 {
@@ -125,9 +125,9 @@ func (s *snapshot) ipAccounts(src netip.AddrPort) []*sipdesk.SIPAccount {
 	return append(append([]*sipdesk.SIPAccount(nil), out...), extra...)
 }
 
-// aclAllowsFrom reports whether a password account's optional ACL admits
+// ACLAllows reports whether a password account's optional ACL admits
 // source src (entries with a port admit that port only).
-func aclAllowsFrom(acct *sipdesk.SIPAccount, src netip.AddrPort) bool {
+func ACLAllows(acct *sipdesk.SIPAccount, src netip.AddrPort) bool {
 	if len(acct.AllowedIPs) == 0 {
 		return true
 	}
@@ -139,24 +139,33 @@ func aclAllowsFrom(acct *sipdesk.SIPAccount, src netip.AddrPort) bool {
 	return false
 }
 
-// invalidated reports whether the registrations of old must be dropped in
+// Invalidated reports whether the registrations of old must be dropped in
 // the new snapshot: gone, not active, not a password account any more, or
 // new credentials.
-func invalidated(old, cur *sipdesk.SIPAccount) bool {
+func Invalidated(old, cur *sipdesk.SIPAccount) bool {
 	if cur == nil || cur.Status != sipdesk.StatusActive || cur.AuthType != sipdesk.AuthPassword {
 		return true
 	}
 	return old.Username != cur.Username || old.Digest != cur.Digest
 }
 
-// statusRefusal is the refusal for an account's status, or RefuseNone.
-func statusRefusal(a *sipdesk.SIPAccount) Refusal {
-	switch a.Status {
-	case sipdesk.StatusActive:
-		return RefuseNone
-	case sipdesk.StatusInProcess:
-		return RefuseNotReady
-	default:
-		return RefuseInactive
-	}
-}
+// Version is the config version the snapshot was read at (-1: empty).
+func (s *Snapshot) Version() int64 { return s.version }
+
+// AccountByUser is the password account of a digest or JWT username.
+func (s *Snapshot) AccountByUser(u string) *sipdesk.SIPAccount { return s.byUser[u] }
+
+// Account is a SIP account by id, or nil.
+func (s *Snapshot) Account(id int64) *sipdesk.SIPAccount { return s.byID[id] }
+
+// Accounts is the number of SIP accounts.
+func (s *Snapshot) Accounts() int { return len(s.byID) }
+
+// Customer is a customer by id, or nil.
+func (s *Snapshot) Customer(id int64) *sipdesk.Customer { return s.custs[id] }
+
+// DID is the DID routed for a dialed number, or nil.
+func (s *Snapshot) DID(number string) *sipdesk.DID { return s.dids[normDID(number)] }
+
+// Rule is a Caller ID rule by id, or nil.
+func (s *Snapshot) Rule(id int64) *sipdesk.CallerIDRule { return s.rules[id] }

@@ -1,4 +1,4 @@
-package edge
+package b2bua
 
 import (
 	"context"
@@ -14,34 +14,95 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 	"github.com/sipdesk/sipdesk"
+	"github.com/sipdesk/sipdesk/internal/edge/auth"
+	"github.com/sipdesk/sipdesk/internal/edge/metrics"
+	"github.com/sipdesk/sipdesk/internal/edge/policy"
+	"github.com/sipdesk/sipdesk/internal/edge/registrar"
+	"github.com/sipdesk/sipdesk/internal/edge/shield"
+	"github.com/sipdesk/sipdesk/internal/edge/sipmsg"
+	"github.com/sipdesk/sipdesk/internal/media"
 )
 
 // RingTimeout bounds how long a call may ring before the edge gives up.
 const RingTimeout = 3 * time.Minute
 
-// CallInfo describes a call to an Admission.
-type CallInfo struct {
-	CallID     string // the customer leg's Call-ID
-	Direction  string // "outbound" or "inbound"
-	Account    *sipdesk.SIPAccount
-	CustomerID int64
-	Number     string // E.164 digits dialed (outbound) or the DID (inbound)
-	Node       string
+// Config of the B2BUA (edge.Config documents each field).
+type Config struct {
+	Node, Realm, AdvertiseHost       string
+	Carrier                          sip.Uri // Host "": no carrier
+	CarrierUsername, CarrierPassword string
+	MaxCallDuration, RingTimeout     time.Duration
+	RetryAfter                       time.Duration
+	SessionExpires, MinSE            time.Duration
+	ProbeInterval, ProbeTimeout      time.Duration
 }
 
-// Admission is asked before a call is forwarded (channel limits) and told
-// when it ends. Acquire's error is a sipdesk *Error whose code picks the
-// refusal (EChannelLimit → 403 Channel limit reached, …). Release is called
-// exactly once for every successful Acquire.
-type Admission interface {
-	Acquire(ctx context.Context, c CallInfo) error
-	Release(ctx context.Context, c CallInfo)
+// Deps are the parts the B2BUA works with.
+type Deps struct {
+	Policy    policy.Policy
+	Auth      *auth.Authenticator
+	Registrar *registrar.Registrar
+	Dialog    *sipgo.DialogUA
+	Carrier   *shield.AddrMatcher // sources whose INVITEs are inbound calls
+	Media     *media.Relay        // nil: WebRTC offers get 488
+	Metrics   *metrics.Edge
+	Log       *slog.Logger
+	Now       func() time.Time
+	UDPAddr   func() *net.UDPAddr // our UDP socket: requests over UDP leave from it
 }
 
-type nopAdmission struct{}
+// B2BUA bridges calls: devices and IP accounts to the carrier (outbound),
+// the carrier to the SIP account of a DID (inbound, forked to every
+// binding), with the channel, Caller ID and call record decided by the
+// policy.
+type B2BUA struct {
+	cfg          Config
+	pol          policy.Policy
+	auth         *auth.Authenticator
+	reg          *registrar.Registrar
+	dua          *sipgo.DialogUA
+	carrier      sip.Uri
+	carrierAddrs *shield.AddrMatcher
+	media        *media.Relay
+	met          *metrics.Edge
+	log          *slog.Logger
+	now          func() time.Time
+	udpAddr      func() *net.UDPAddr
+	calls        *callTable
+}
 
-func (nopAdmission) Acquire(context.Context, CallInfo) error { return nil }
-func (nopAdmission) Release(context.Context, CallInfo)       {}
+// New makes a B2BUA.
+func New(cfg Config, d Deps) *B2BUA {
+	return &B2BUA{cfg: cfg, pol: d.Policy, auth: d.Auth, reg: d.Registrar, dua: d.Dialog, carrier: cfg.Carrier,
+		carrierAddrs: d.Carrier, media: d.Media, met: d.Metrics, log: d.Log, now: d.Now, udpAddr: d.UDPAddr, calls: newCallTable()}
+}
+
+// HandleInvite, HandleAck, HandleBye, HandleCancel and HandleInDialog are
+// the sipgo request handlers of calls; UnhandledResponse is sipgo's
+// handler of responses that match no transaction.
+func (s *B2BUA) HandleInvite(req *sip.Request, tx sip.ServerTransaction)   { s.handleInvite(req, tx) }
+func (s *B2BUA) HandleAck(req *sip.Request, tx sip.ServerTransaction)      { s.handleAck(req, tx) }
+func (s *B2BUA) HandleBye(req *sip.Request, tx sip.ServerTransaction)      { s.handleBye(req, tx) }
+func (s *B2BUA) HandleCancel(req *sip.Request, tx sip.ServerTransaction)   { s.handleCancel(req, tx) }
+func (s *B2BUA) HandleInDialog(req *sip.Request, tx sip.ServerTransaction) { s.handleInDialog(req, tx) }
+func (s *B2BUA) UnhandledResponse(res *sip.Response)                       { s.unhandledResponse(res) }
+
+// EndAll ends every call (shutdown).
+func (s *B2BUA) EndAll() { s.calls.endAll(s, endShutdown) }
+
+func (s *B2BUA) respond(tx sip.ServerTransaction, req *sip.Request, code int, reason string, hdrs ...sip.Header) {
+	if err := sipmsg.Respond(tx, req, code, reason, hdrs...); err != nil {
+		s.log.Debug("respond", "error", err)
+	}
+}
+
+// refuse answers with the refusal's fixed code and reason, and counts it.
+func (s *B2BUA) refuse(tx sip.ServerTransaction, req *sip.Request, r sipmsg.Refusal, hdrs ...sip.Header) {
+	s.met.Refusals.WithLabelValues(r.Code()).Inc()
+	if err := sipmsg.Refuse(tx, req, r, hdrs...); err != nil {
+		s.log.Debug("respond", "error", err)
+	}
+}
 
 // call is one bridged call: leg a is the side that called us (we are its
 // UAS), leg b the side we called (we are its UAC).
@@ -111,7 +172,7 @@ func (t *callTable) Len() int {
 	return len(t.m) / 2
 }
 
-func (t *callTable) endAll(s *Server, reason ending) {
+func (t *callTable) endAll(s *B2BUA, reason ending) {
 	t.mu.Lock()
 	var cs []*call
 	for _, c := range t.m {
@@ -126,7 +187,7 @@ func (t *callTable) endAll(s *Server, reason ending) {
 }
 
 // match finds the call of an in-dialog request and which leg sent it.
-func (s *Server) match(req *sip.Request) (*call, string) {
+func (s *B2BUA) match(req *sip.Request) (*call, string) {
 	if id, err := sip.DialogIDFromRequestUAS(req); err == nil {
 		if c := s.calls.get(id); c != nil && c.aID == id {
 			return c, "a"
@@ -141,14 +202,14 @@ func (s *Server) match(req *sip.Request) (*call, string) {
 }
 
 // ActiveCalls is the number of bridged calls.
-func (s *Server) ActiveCalls() int { return s.calls.Len() }
+func (s *B2BUA) ActiveCalls() int { return s.calls.Len() }
 
-func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
+func (s *B2BUA) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if to := req.To(); to != nil && to.Params.Has("tag") {
 		s.handleInDialog(req, tx)
 		return
 	}
-	src, ok := sourceOf(req)
+	src, ok := sipmsg.SourceOf(req)
 	if !ok {
 		s.respond(tx, req, 400, "Bad Request")
 		return
@@ -157,8 +218,8 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 		s.respond(tx, req, 400, "Missing Contact")
 		return
 	}
-	snap := s.snap.Load()
-	if s.carrierAddrs.Match(src) && !isWS(req) { // carriers do not speak WebSocket
+	snap := s.pol.Config()
+	if s.carrierAddrs.Match(src) && !sipmsg.IsWS(req) { // carriers do not speak WebSocket
 		s.inbound(req, tx, snap)
 		return
 	}
@@ -167,38 +228,38 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 
 	dialed := req.Recipient.User
 	var acct *sipdesk.SIPAccount
-	ipAccts := snap.ipAccounts(src)
-	if len(req.GetHeaders("Proxy-Authorization")) > 0 || len(ipAccts) == 0 || wantsBearer(req) {
-		var ref Refusal
-		acct, ref = s.authenticateAny(req, tx, src, "Proxy-Authorization", snap)
+	ipAccts := snap.IPAccounts(src)
+	if len(req.GetHeaders("Proxy-Authorization")) > 0 || len(ipAccts) == 0 || sipmsg.WantsBearer(req) {
+		var ref sipmsg.Refusal
+		acct, ref = s.auth.Authenticate(req, tx, src, "Proxy-Authorization", snap)
 		if acct == nil {
-			if ref == RefuseAuthFailed {
-				lg.Info("call", "result", refusalResult(ref))
+			if ref == sipmsg.RefuseAuthFailed {
+				lg.Info("call", "result", ref.Result())
 			}
 			return
 		}
-		if !aclAllowsFrom(acct, src) {
-			s.refuseCall(tx, req, RefuseSourceNotAllowed, s.newAttempt(req, sipdesk.DirOutbound, acct), lg.With("sip_account", acct.ID))
+		if !policy.ACLAllows(acct, src) {
+			s.refuseCall(tx, req, sipmsg.RefuseSourceNotAllowed, s.newAttempt(req, sipdesk.DirOutbound, acct), lg.With("sip_account", acct.ID))
 			return
 		}
 	} else {
-		var ref Refusal
+		var ref sipmsg.Refusal
 		acct, dialed, ref = pickIPAccount(ipAccts, dialed)
 		if acct == nil {
 			s.refuse(tx, req, ref)
-			lg.Info("call", "result", refusalResult(ref))
+			lg.Info("call", "result", ref.Result())
 			return
 		}
 	}
 	lg = lg.With("sip_account", acct.ID)
 	at := s.newAttempt(req, sipdesk.DirOutbound, acct)
-	if r := statusRefusal(acct); r != RefuseNone {
+	if r := sipmsg.StatusRefusal(acct); r != sipmsg.RefuseNone {
 		s.refuseCall(tx, req, r, at, lg)
 		return
 	}
 	number, err := sipdesk.NormalizeNumber(dialed)
 	if err != nil {
-		s.refuseCall(tx, req, RefuseInvalidNumber, at, lg)
+		s.refuseCall(tx, req, sipmsg.RefuseInvalidNumber, at, lg)
 		return
 	}
 	at.info.Number = number
@@ -225,7 +286,7 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 // attempt is one call attempt from the moment its SIP account is known:
 // the channel it may hold and its call record.
 type attempt struct {
-	info     CallInfo
+	info     policy.CallInfo
 	rec      sipdesk.CallRecord
 	admitted bool // holds a channel (Admission.Release still due)
 	counted  bool // counted in the channels gauge
@@ -233,9 +294,9 @@ type attempt struct {
 	media    *callMedia // bridges of a call with a WebRTC leg (webrtc.go)
 }
 
-func (s *Server) newAttempt(req *sip.Request, dir string, acct *sipdesk.SIPAccount) *attempt {
+func (s *B2BUA) newAttempt(req *sip.Request, dir string, acct *sipdesk.SIPAccount) *attempt {
 	callID := req.CallID().Value()
-	at := &attempt{info: CallInfo{CallID: callID, Direction: dir, Account: acct, CustomerID: acct.CustomerID, Node: s.cfg.Node}}
+	at := &attempt{info: policy.CallInfo{CallID: callID, Direction: dir, Account: acct, CustomerID: acct.CustomerID, Node: s.cfg.Node}}
 	at.rec = sipdesk.CallRecord{CallID: callID, CustomerID: acct.CustomerID, SIPAccountID: acct.ID, Direction: dir,
 		From: req.From().Address.String(), To: req.To().Address.String(), StartedAt: s.now(), Disposition: sipdesk.DispActive, Node: s.cfg.Node}
 	if d := req.From().DisplayName; d != "" {
@@ -246,38 +307,38 @@ func (s *Server) newAttempt(req *sip.Request, dir string, acct *sipdesk.SIPAccou
 
 // admit acquires the attempt's channel or refuses the call; it reports
 // whether the call may go on.
-func (s *Server) admit(tx sip.ServerTransaction, req *sip.Request, at *attempt, lg *slog.Logger) bool {
-	if err := s.cfg.Admission.Acquire(context.Background(), at.info); err != nil {
-		r := RefusalForError(err)
-		if r == RefuseNone {
-			r = RefuseUnavailable
+func (s *B2BUA) admit(tx sip.ServerTransaction, req *sip.Request, at *attempt, lg *slog.Logger) bool {
+	if err := s.pol.AdmitCall(context.Background(), at.info); err != nil {
+		r := sipmsg.RefusalForError(err)
+		if r == sipmsg.RefuseNone {
+			r = sipmsg.RefuseUnavailable
 		}
-		if r == RefuseUnavailable {
+		if r == sipmsg.RefuseUnavailable {
 			lg.Warn("channel admission failed; refusing (fail closed)", "error", err)
 		}
 		s.refuseCall(tx, req, r, at, lg)
 		return false
 	}
 	at.admitted = true
-	if c := s.snap.Load().custs[at.info.CustomerID]; c == nil || c.Counted(at.info.Direction) {
+	if c := s.pol.Config().Customer(at.info.CustomerID); c == nil || c.Counted(at.info.Direction) {
 		at.counted = true
-		s.met.channels.WithLabelValues(strconv.FormatInt(at.info.CustomerID, 10)).Inc()
+		s.met.Channels.WithLabelValues(strconv.FormatInt(at.info.CustomerID, 10)).Inc()
 	}
-	s.record(at, false)
+	s.pol.Record(at, at.rec, false)
 	return true
 }
 
 // refuseCall answers a refusal and records the attempt.
-func (s *Server) refuseCall(tx sip.ServerTransaction, req *sip.Request, r Refusal, at *attempt, lg *slog.Logger) {
+func (s *B2BUA) refuseCall(tx sip.ServerTransaction, req *sip.Request, r sipmsg.Refusal, at *attempt, lg *slog.Logger) {
 	s.refuse(tx, req, r, retryAfter(r, s.cfg.RetryAfter)...)
-	in := Refusals[r]
-	s.finish(at, in.Code, sipdesk.DispRefused, refusalCode(r))
-	lg.Info("call", "result", refusalResult(r))
+	in := sipmsg.Refusals[r]
+	s.finish(at, in.Code, sipdesk.DispRefused, r.Code())
+	lg.Info("call", "result", r.Result())
 }
 
 // finish ends an attempt once: releases its channel and stores its final
 // call record.
-func (s *Server) finish(at *attempt, code int, disp, reason string) {
+func (s *B2BUA) finish(at *attempt, code int, disp, reason string) {
 	if at == nil || !at.finished.CompareAndSwap(false, true) {
 		return
 	}
@@ -286,20 +347,20 @@ func (s *Server) finish(at *attempt, code int, disp, reason string) {
 	}
 	if at.counted {
 		at.counted = false
-		s.met.channels.WithLabelValues(strconv.FormatInt(at.info.CustomerID, 10)).Dec()
+		s.met.Channels.WithLabelValues(strconv.FormatInt(at.info.CustomerID, 10)).Dec()
 	}
 	if at.admitted {
 		at.admitted = false
-		s.cfg.Admission.Release(context.Background(), at.info)
+		s.pol.ReleaseCall(context.Background(), at.info)
 	}
 	at.rec.EndedAt = s.now()
 	at.rec.Disposition, at.rec.SIPCode, at.rec.Reason = disp, code, reason
-	s.met.calls.WithLabelValues(at.info.Direction, disp).Inc()
-	s.record(at, true)
+	s.met.Calls.WithLabelValues(at.info.Direction, disp).Inc()
+	s.pol.Record(at, at.rec, true)
 }
 
-func retryAfter(r Refusal, d time.Duration) []sip.Header {
-	if r == RefuseUnavailable {
+func retryAfter(r sipmsg.Refusal, d time.Duration) []sip.Header {
+	if r == sipmsg.RefuseUnavailable {
 		return []sip.Header{sip.NewHeader("Retry-After", strconv.Itoa(max(1, int(d/time.Second))))}
 	}
 	return nil
@@ -307,11 +368,11 @@ func retryAfter(r Refusal, d time.Duration) []sip.Header {
 
 // pickIPAccount chooses among the IP accounts owning a source address by
 // tech prefix and returns the dialed number without the prefix.
-func pickIPAccount(accts []*sipdesk.SIPAccount, dialed string) (*sipdesk.SIPAccount, string, Refusal) {
+func pickIPAccount(accts []*sipdesk.SIPAccount, dialed string) (*sipdesk.SIPAccount, string, sipmsg.Refusal) {
 	d := strings.TrimPrefix(dialed, "+")
 	for _, a := range accts {
 		if a.TechPrefix != "" && strings.HasPrefix(d, a.TechPrefix) && len(d) > len(a.TechPrefix) {
-			return a, d[len(a.TechPrefix):], RefuseNone
+			return a, d[len(a.TechPrefix):], sipmsg.RefuseNone
 		}
 	}
 	var noPrefix []*sipdesk.SIPAccount
@@ -321,15 +382,15 @@ func pickIPAccount(accts []*sipdesk.SIPAccount, dialed string) (*sipdesk.SIPAcco
 		}
 	}
 	if len(noPrefix) == 1 {
-		return noPrefix[0], dialed, RefuseNone
+		return noPrefix[0], dialed, sipmsg.RefuseNone
 	}
-	return nil, dialed, RefuseTechPrefixRequired
+	return nil, dialed, sipmsg.RefuseTechPrefixRequired
 }
 
 // carrierRequest builds the carrier leg's INVITE: new dialog and Call-ID,
 // the customer's From user, the account's Caller ID in P-Asserted-Identity,
 // SDP passed through; identity headers from the customer are not copied.
-func (s *Server) carrierRequest(req *sip.Request, acct *sipdesk.SIPAccount, number string, snap *snapshot) (*sip.Request, callerID) {
+func (s *B2BUA) carrierRequest(req *sip.Request, acct *sipdesk.SIPAccount, number string, snap *policy.Snapshot) (*sip.Request, callerID) {
 	target := sip.Uri{Scheme: "sip", User: "+" + number, Host: s.carrier.Host, Port: s.carrier.Port}
 	if tp, ok := s.carrier.UriParams.Get("transport"); ok {
 		target.UriParams = sip.HeaderParams{}
@@ -355,7 +416,7 @@ func (s *Server) carrierRequest(req *sip.Request, acct *sipdesk.SIPAccount, numb
 		m := sip.MaxForwardsHeader(*mf - 1)
 		r.AppendHeader(&m)
 	}
-	copyBody(req, r)
+	sipmsg.CopyBody(req, r)
 	s.setTransport(r, target)
 	return r, cid
 }
@@ -379,13 +440,13 @@ func (c callerID) number() string {
 // else the account's selected rules, then its default) to From and
 // P-Asserted-Identity; a blocked rule gives an anonymous From with
 // Privacy: id while P-Asserted-Identity keeps the account's number.
-func (s *Server) chooseCallerID(acct *sipdesk.SIPAccount, number string, from *sip.FromHeader, snap *snapshot) callerID {
+func (s *B2BUA) chooseCallerID(acct *sipdesk.SIPAccount, number string, from *sip.FromHeader, snap *policy.Snapshot) callerID {
 	req := sipdesk.CallerIDRequest{Default: acct.CallerID, To: number, FromUser: from.Address.User, FromDisplay: from.DisplayName}
-	if c := snap.custs[acct.CustomerID]; c != nil {
+	if c := snap.Customer(acct.CustomerID); c != nil {
 		req.Trial, req.VerifiedPhone = c.Trial(), c.VerifiedPhone
 	}
 	for _, id := range acct.CallerID.RuleIDs {
-		if r := snap.rules[id]; r != nil && r.CustomerID == acct.CustomerID {
+		if r := snap.Rule(id); r != nil && r.CustomerID == acct.CustomerID {
 			req.Rules = append(req.Rules, r)
 		}
 	}
@@ -405,27 +466,16 @@ func (s *Server) chooseCallerID(acct *sipdesk.SIPAccount, number string, from *s
 	return callerID{fromUser: ch.Number, display: ch.DisplayName, pai: ch.Number, ruleID: ch.RuleID, reason: ch.Reason}
 }
 
-func copyBody(from *sip.Request, to *sip.Request) {
-	if ct := from.ContentType(); ct != nil {
-		to.AppendHeader(sip.NewHeader("Content-Type", ct.Value()))
-	}
-	if b := from.Body(); len(b) > 0 {
-		to.SetBody(append([]byte(nil), b...))
-	} else {
-		to.SetBody(nil)
-	}
-}
-
 // setTransport picks the transport of a request we send and, over UDP,
 // sends it from our listening socket so the peer sees our SIP port.
-func (s *Server) setTransport(r *sip.Request, target sip.Uri) {
+func (s *B2BUA) setTransport(r *sip.Request, target sip.Uri) {
 	tp := "UDP"
 	if v, ok := target.UriParams.Get("transport"); ok {
 		tp = strings.ToUpper(v)
 	}
 	r.SetTransport(tp)
 	if tp == "UDP" {
-		if ua := s.udpAddr.Load(); ua != nil {
+		if ua := s.udpAddr(); ua != nil {
 			r.Laddr = sip.Addr{IP: ua.IP, Port: ua.Port}
 		}
 	}
@@ -435,7 +485,7 @@ func (s *Server) setTransport(r *sip.Request, target sip.Uri) {
 // responses, answers the caller with the first 2xx and keeps the call until
 // a BYE from either side, the maximum duration or a dead dialog. Every way
 // out finishes the attempt (channel released, call record stored).
-func (s *Server) bridge(req *sip.Request, tx sip.ServerTransaction, at *attempt, legs []*sip.Request, lg *slog.Logger) {
+func (s *B2BUA) bridge(req *sip.Request, tx sip.ServerTransaction, at *attempt, legs []*sip.Request, lg *slog.Logger) {
 	info := at.info
 	a, err := s.dua.ReadInvite(req, tx)
 	if err != nil {
@@ -571,7 +621,7 @@ func (s *Server) bridge(req *sip.Request, tx sip.ServerTransaction, at *attempt,
 		hs = append(hs, sessionTimerHeaders(c.se)...)
 	}
 	at.rec.AnsweredAt = s.now()
-	s.record(at, false)
+	s.pol.Record(at, at.rec, false)
 	lg.Info("call answered", "carrier_call_id", winner.InviteRequest.CallID().Value(), "session_expires", c.se.String())
 	if err := a.Respond(200, "OK", body, hs...); err != nil {
 		lg.Warn("caller did not confirm", "error", err)
@@ -600,7 +650,7 @@ func rank(code int) int {
 // endCall ends a call once: BYE to the legs other than from ("a", "b" or ""
 // for both, with a Reason header), releases the channel, stores the call
 // record and logs one line.
-func (s *Server) endCall(c *call, from string, why ending) {
+func (s *B2BUA) endCall(c *call, from string, why ending) {
 	if !c.ended.CompareAndSwap(false, true) {
 		return
 	}
@@ -662,7 +712,7 @@ func (s *Server) endCall(c *call, from string, why ending) {
 	c.log.Info("call", "result", "completed", "ended_by", by, "reason", why.text, "duration", s.now().Sub(c.start).Round(time.Millisecond).String())
 }
 
-func (s *Server) handleAck(req *sip.Request, tx sip.ServerTransaction) {
+func (s *B2BUA) handleAck(req *sip.Request, tx sip.ServerTransaction) {
 	c, side := s.match(req)
 	if c == nil || side != "a" {
 		s.log.Debug("ack: no dialog", "call_id", req.CallID().Value())
@@ -673,7 +723,7 @@ func (s *Server) handleAck(req *sip.Request, tx sip.ServerTransaction) {
 	}
 }
 
-func (s *Server) handleBye(req *sip.Request, tx sip.ServerTransaction) {
+func (s *B2BUA) handleBye(req *sip.Request, tx sip.ServerTransaction) {
 	c, side := s.match(req)
 	if c == nil {
 		s.log.Debug("bye: no dialog", "call_id", req.CallID().Value(), "from", req.From().Value(), "to", req.To().Value())
@@ -692,7 +742,7 @@ func (s *Server) handleBye(req *sip.Request, tx sip.ServerTransaction) {
 	s.endCall(c, side, endBye)
 }
 
-func (s *Server) handleCancel(req *sip.Request, tx sip.ServerTransaction) {
+func (s *B2BUA) handleCancel(req *sip.Request, tx sip.ServerTransaction) {
 	// CANCELs matching a pending INVITE are answered by the transaction
 	// layer; this one matched nothing.
 	s.respond(tx, req, 481, "Call/Transaction Does Not Exist")
@@ -701,7 +751,7 @@ func (s *Server) handleCancel(req *sip.Request, tx sip.ServerTransaction) {
 // handleInDialog relays re-INVITE, UPDATE and INFO to the other leg and its
 // final answer back; a 2xx to a relayed re-INVITE is ACKed by us, and the
 // sender's ACK is absorbed.
-func (s *Server) handleInDialog(req *sip.Request, tx sip.ServerTransaction) {
+func (s *B2BUA) handleInDialog(req *sip.Request, tx sip.ServerTransaction) {
 	c, side := s.match(req)
 	if c == nil || c.ended.Load() {
 		s.respond(tx, req, 481, "Call/Transaction Does Not Exist")
@@ -719,7 +769,7 @@ func (s *Server) handleInDialog(req *sip.Request, tx sip.ServerTransaction) {
 		target = c.a.InviteRequest.Contact().Address
 	}
 	out := sip.NewRequest(req.Method, target)
-	copyBody(req, out)
+	sipmsg.CopyBody(req, out)
 	var ctx2 sip.ClientTransaction
 	var err error
 	if side == "a" {
@@ -789,7 +839,7 @@ wait:
 
 // unhandledResponse re-ACKs a 2xx to an INVITE of ours retransmitted after
 // its client transaction ended.
-func (s *Server) unhandledResponse(res *sip.Response) {
+func (s *B2BUA) unhandledResponse(res *sip.Response) {
 	cs := res.CSeq()
 	if cs == nil || cs.MethodName != sip.INVITE || !res.IsSuccess() {
 		return
@@ -816,23 +866,23 @@ func (s *Server) unhandledResponse(res *sip.Response) {
 
 // inbound routes a carrier INVITE to the SIP account of the DID: its
 // registered contacts (forked), or an IP account's first address.
-func (s *Server) inbound(req *sip.Request, tx sip.ServerTransaction, snap *snapshot) {
+func (s *B2BUA) inbound(req *sip.Request, tx sip.ServerTransaction, snap *policy.Snapshot) {
 	callID := req.CallID().Value()
 	lg := s.log.With("call_id", callID, "direction", "inbound")
 	num := req.Recipient.User
 	if num == "" {
 		num = req.To().Address.User
 	}
-	did := snap.dids[normDID(num)]
+	did := snap.DID(num)
 	if did == nil {
-		s.refuse(tx, req, RefuseUnknownDID)
+		s.refuse(tx, req, sipmsg.RefuseUnknownDID)
 		lg.Info("call", "did", num, "result", "unknown_did")
 		return
 	}
 	lg = lg.With("sip_account", did.SIPAccountID, "did", did.Number)
-	acct := snap.byID[did.SIPAccountID]
+	acct := snap.Account(did.SIPAccountID)
 	if acct == nil || acct.Status != sipdesk.StatusActive {
-		s.refuse(tx, req, RefuseNobodyRegistered)
+		s.refuse(tx, req, sipmsg.RefuseNobodyRegistered)
 		lg.Info("call", "result", "account_unavailable")
 		return
 	}
@@ -848,7 +898,7 @@ func (s *Server) inbound(req *sip.Request, tx sip.ServerTransaction, snap *snaps
 			toUser = did.Number
 		}
 		r.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: toUser, Host: s.cfg.Realm}})
-		copyBody(req, r)
+		sipmsg.CopyBody(req, r)
 		tu := target
 		if transport != "" {
 			tu.UriParams = sip.HeaderParams{}
@@ -862,12 +912,8 @@ func (s *Server) inbound(req *sip.Request, tx sip.ServerTransaction, snap *snaps
 	}
 	switch acct.AuthType {
 	case sipdesk.AuthPassword:
-		bs := s.regs.Lookup(acct.ID, s.now())
-		if len(bs) == 0 {
-			bs = s.storedBindings(acct.ID)
-		}
-		for _, b := range bs {
-			legs = append(legs, mk(b.uri(), b.reg.Received, b.reg.Transport))
+		for _, b := range s.reg.Bindings(acct.ID) {
+			legs = append(legs, mk(b.URI(), b.Reg.Received, b.Reg.Transport))
 		}
 	case sipdesk.AuthIP:
 		if len(acct.AllowedIPs) > 0 {
@@ -884,7 +930,7 @@ func (s *Server) inbound(req *sip.Request, tx sip.ServerTransaction, snap *snaps
 	at.rec.CallerID = from.Address.User
 	at.rec.CallerIDReason = "carrier"
 	if len(legs) == 0 {
-		s.refuseCall(tx, req, RefuseNobodyRegistered, at, lg)
+		s.refuseCall(tx, req, sipmsg.RefuseNobodyRegistered, at, lg)
 		return
 	}
 	if !s.admit(tx, req, at, lg) {
@@ -897,28 +943,4 @@ func (s *Server) inbound(req *sip.Request, tx sip.ServerTransaction, snap *snaps
 	} else {
 		s.bridge(req, tx, at, legs, lg)
 	}
-}
-
-// storedBindings reads an account's bindings from the store (another node
-// may hold them).
-func (s *Server) storedBindings(id int64) []*binding {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	var out []*binding
-	now := s.now()
-	_ = s.st.View(ctx, func(tx sipdesk.Tx) error {
-		rs, err := tx.Registrations(id)
-		if err != nil {
-			return err
-		}
-		for _, r := range rs {
-			if r.ExpiresAt.After(now) {
-				if b, ok := newBinding(r); ok {
-					out = append(out, b)
-				}
-			}
-		}
-		return nil
-	})
-	return out
 }

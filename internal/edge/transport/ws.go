@@ -1,15 +1,16 @@
-package edge
+package transport
 
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -17,7 +18,7 @@ import (
 	"time"
 
 	"github.com/gobwas/ws"
-	"github.com/sipdesk/sipdesk"
+	"github.com/sipdesk/sipdesk/internal/edge/sipmsg"
 )
 
 // SIP over WebSocket (RFC 7118) for the browser softphone.
@@ -66,48 +67,34 @@ func (c *WSConfig) setDefaults() {
 	}
 }
 
-// WSAddr is the bound SIP over WebSocket address once Ready (nil when off).
-func (s *Server) WSAddr() net.Addr {
-	if p := s.wsAddr.Load(); p != nil {
-		return *p
-	}
-	return nil
+// WSHooks connect the WebSocket front to the rest of the edge.
+type WSHooks struct {
+	Banned  func(netip.Addr) bool // a banned source's connection is closed at once
+	Refused func()                // an upgrade refused (Origin, path, subprotocol)
+	Closed  func(raddr string)    // a connection ended: its bindings go
+	Log     *slog.Logger
+	Dropped *atomic.Int64 // connections of banned sources
 }
 
-// startWS listens on cfg.WSAddr and serves SIP over WebSocket (WSS when
-// the TLS certificate is set) until the returned close function is called.
-func (s *Server) startWS(wg *sync.WaitGroup) (func() error, error) {
-	cfg := s.cfg.WS
+// ListenWS listens on addr for SIP over WebSocket (WSS when tlsConf is
+// set). Serve the returned front with sipgo's ServeWS or ServeWSS; Close
+// ends it.
+func ListenWS(addr string, cfg WSConfig, tlsConf *tls.Config, hooks WSHooks) (*WSFront, error) {
 	cfg.setDefaults()
-	var tlsConf *tls.Config
-	if s.cfg.TLSCert != "" && s.cfg.TLSKey != "" {
-		cert, err := tls.LoadX509KeyPair(s.cfg.TLSCert, s.cfg.TLSKey)
-		if err != nil {
-			return nil, fmt.Errorf("edge: wss certificate: %w", err)
-		}
-		tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	}
-	l, err := net.Listen("tcp", s.cfg.WSAddr)
+	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("edge: listen ws: %w", err)
 	}
-	f := &wsFront{s: s, l: l, cfg: cfg, tls: tlsConf, conns: make(chan net.Conn), done: make(chan struct{}),
+	f := &WSFront{h: hooks, l: l, cfg: cfg, tls: tlsConf, conns: make(chan net.Conn), done: make(chan struct{}),
 		sem: make(chan struct{}, cfg.MaxHandshakes), origins: map[string]bool{}}
 	for _, o := range cfg.Origins {
 		if o = normOrigin(o); o != "" {
 			f.origins[o] = true
 		}
 	}
-	var a net.Addr = l.Addr()
-	s.wsAddr.Store(&a)
-	wg.Go(f.acceptLoop)
-	if tlsConf != nil {
-		wg.Go(func() { s.srv.ServeWSS(f) })
-	} else {
-		wg.Go(func() { s.srv.ServeWS(f) })
-	}
-	s.log.Info("sip over websocket listening", "addr", l.Addr().String(), "tls", tlsConf != nil, "origins", strings.Join(cfg.Origins, " "))
-	return f.Close, nil
+	go f.acceptLoop()
+	hooks.Log.Info("sip over websocket listening", "addr", l.Addr().String(), "tls", tlsConf != nil, "origins", strings.Join(cfg.Origins, " "))
+	return f, nil
 }
 
 // normOrigin is scheme://host[:port] in lower case, without a default port.
@@ -129,10 +116,10 @@ func normOrigin(o string) string {
 	return strings.ToLower(u.Scheme) + "://" + host
 }
 
-// wsFront is the net.Listener sipgo's WS transport serves: it yields only
+// WSFront is the net.Listener sipgo's WS transport serves: it yields only
 // connections whose upgrade request passed the checks.
-type wsFront struct {
-	s       *Server
+type WSFront struct {
+	h       WSHooks
 	l       net.Listener
 	cfg     WSConfig
 	tls     *tls.Config
@@ -143,9 +130,9 @@ type wsFront struct {
 	once    sync.Once
 }
 
-func (f *wsFront) Addr() net.Addr { return f.l.Addr() }
+func (f *WSFront) Addr() net.Addr { return f.l.Addr() }
 
-func (f *wsFront) Close() error {
+func (f *WSFront) Close() error {
 	var err error
 	f.once.Do(func() {
 		close(f.done)
@@ -154,7 +141,7 @@ func (f *wsFront) Close() error {
 	return err
 }
 
-func (f *wsFront) Accept() (net.Conn, error) {
+func (f *WSFront) Accept() (net.Conn, error) {
 	select {
 	case c := <-f.conns:
 		return c, nil
@@ -163,7 +150,7 @@ func (f *wsFront) Accept() (net.Conn, error) {
 	}
 }
 
-func (f *wsFront) acceptLoop() {
+func (f *WSFront) acceptLoop() {
 	for {
 		c, err := f.l.Accept()
 		if err != nil {
@@ -177,9 +164,9 @@ func (f *wsFront) acceptLoop() {
 				continue
 			}
 		}
-		ap := addrPortOf(c.RemoteAddr())
-		if ap.IsValid() && f.s.shield.Banned(ap.Addr()) {
-			f.s.dropped.Add(1)
+		ap := sipmsg.AddrPortOf(c.RemoteAddr())
+		if ap.IsValid() && f.h.Banned(ap.Addr()) {
+			f.h.Dropped.Add(1)
 			c.Close()
 			continue
 		}
@@ -213,7 +200,7 @@ func (r *recorder) Read(p []byte) (int, error) {
 
 // handshake checks one connection's upgrade request within the handshake
 // timeout and passes it on, or answers an HTTP error and closes it.
-func (f *wsFront) handshake(raw net.Conn) {
+func (f *WSFront) handshake(raw net.Conn) {
 	var c net.Conn = raw
 	c.SetDeadline(time.Now().Add(f.cfg.HandshakeTimeout))
 	if f.tls != nil {
@@ -232,16 +219,16 @@ func (f *wsFront) handshake(raw net.Conn) {
 	}
 	status, why := f.check(req)
 	if status != 0 {
-		f.s.log.Info("websocket refused", "src", raw.RemoteAddr().String(), "status", status, "reason", why, "origin", req.Header.Get("Origin"))
+		f.h.Log.Info("websocket refused", "src", raw.RemoteAddr().String(), "status", status, "reason", why, "origin", req.Header.Get("Origin"))
 		if status == http.StatusForbidden {
-			f.s.met.refusals.WithLabelValues("ws_origin").Inc()
+			f.h.Refused()
 		}
 		fmt.Fprintf(c, "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s",
 			status, http.StatusText(status), len(why), why)
 		c.Close()
 		return
 	}
-	wc := &wsConn{Conn: c, s: f.s, cfg: f.cfg, prefix: rec.buf.Bytes(), raddr: raw.RemoteAddr().String(), closed: make(chan struct{})}
+	wc := &wsConn{Conn: c, closedHook: f.h.Closed, cfg: f.cfg, prefix: rec.buf.Bytes(), raddr: raw.RemoteAddr().String(), closed: make(chan struct{})}
 	select {
 	case f.conns <- wc:
 	case <-f.done:
@@ -251,7 +238,7 @@ func (f *wsFront) handshake(raw net.Conn) {
 
 // check returns 0 for an acceptable upgrade request, else an HTTP status
 // and the reason.
-func (f *wsFront) check(r *http.Request) (int, string) {
+func (f *WSFront) check(r *http.Request) (int, string) {
 	if r.Method != http.MethodGet {
 		return http.StatusMethodNotAllowed, "GET only"
 	}
@@ -285,10 +272,10 @@ func headerHas(h http.Header, name, token string) bool {
 // connection alive with pings and closes it when idle.
 type wsConn struct {
 	net.Conn
-	s      *Server
-	cfg    WSConfig
-	raddr  string
-	prefix []byte
+	closedHook func(raddr string)
+	cfg        WSConfig
+	raddr      string
+	prefix     []byte
 
 	upgraded atomic.Bool
 	hs       []byte // the upgrade response written so far
@@ -383,25 +370,10 @@ func (c *wsConn) Close() error {
 	err := c.Conn.Close()
 	c.closeOnce.Do(func() {
 		close(c.closed)
-		go c.s.dropWSBindings(c.raddr)
+		go c.closedHook(c.raddr)
 	})
 	return err
 }
 
-// dropWSBindings removes the WebSocket bindings received from raddr.
-func (s *Server) dropWSBindings(raddr string) {
-	now := s.now()
-	for _, id := range s.regs.Accounts() {
-		for _, b := range s.regs.Lookup(id, now) {
-			t := strings.ToLower(b.reg.Transport)
-			if (t != "ws" && t != "wss") || b.reg.Received != raddr {
-				continue
-			}
-			s.regs.Delete(id, b.reg.Contact)
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			err := s.st.Update(ctx, func(tx sipdesk.Tx) error { return tx.DeleteRegistration(id, b.reg.Contact) })
-			cancel()
-			s.log.Info("registration dropped", "sip_account", id, "reason", "websocket closed", "error", err)
-		}
-	}
-}
+// TLS reports whether the front serves WSS.
+func (f *WSFront) TLS() bool { return f.tls != nil }

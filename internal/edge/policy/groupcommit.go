@@ -1,4 +1,4 @@
-package edge
+package policy
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 	"github.com/sipdesk/sipdesk"
 )
 
-// groupCommit runs the store writes of concurrent requests in one
+// GroupCommit runs the store writes of concurrent requests in one
 // transaction (group commit). A request still waits for its own commit, so
 // a 200 to REGISTER keeps meaning "stored" and a store failure still gets
 // 503; what changes is that 50 REGISTERs arriving together cost one
@@ -20,7 +20,7 @@ import (
 // coming: SQLite's (transpiled C) frames need a deep stack, and growing the
 // stack of every request goroutine that happened to lead a batch cost ~10 %
 // of the CPU at 1,000 calls/s. The zero value is ready to use.
-type groupCommit struct {
+type GroupCommit struct {
 	mu      sync.Mutex
 	pending []*gcJob
 	busy    bool          // the committer goroutine runs
@@ -42,23 +42,23 @@ const maxGroup = 256
 // exits.
 const gcLinger = 200 * time.Millisecond
 
-// do runs fn inside a store write transaction shared with the writes that
+// Do runs fn inside a store write transaction shared with the writes that
 // are queued at the same moment, and returns fn's outcome. fn may run more
 // than once (like in Store.Update) and must not keep state between runs.
-func (g *groupCommit) do(st sipdesk.Store, fn func(sipdesk.Tx) error) error {
+func (g *GroupCommit) Do(st sipdesk.Store, fn func(sipdesk.Tx) error) error {
 	j := &gcJob{fn: fn, done: make(chan struct{})}
 	g.submit(st, j)
 	<-j.done
 	return j.err
 }
 
-// post queues fn like do but does not wait: after receives its outcome (on
+// Post queues fn like Do but does not wait: after receives its outcome (on
 // the committer goroutine, so it must be quick).
-func (g *groupCommit) post(st sipdesk.Store, fn func(sipdesk.Tx) error, after func(error)) {
+func (g *GroupCommit) Post(st sipdesk.Store, fn func(sipdesk.Tx) error, after func(error)) {
 	g.submit(st, &gcJob{fn: fn, done: make(chan struct{}), after: after})
 }
 
-func (g *groupCommit) submit(st sipdesk.Store, j *gcJob) {
+func (g *GroupCommit) submit(st sipdesk.Store, j *gcJob) {
 	g.open.Add(1)
 	g.mu.Lock()
 	if g.kick == nil {
@@ -79,7 +79,7 @@ func (g *groupCommit) submit(st sipdesk.Store, j *gcJob) {
 }
 
 // run commits batches until no write has come for gcLinger.
-func (g *groupCommit) run(st sipdesk.Store) {
+func (g *GroupCommit) run(st sipdesk.Store) {
 	idle := time.NewTimer(gcLinger)
 	defer idle.Stop()
 	for {
@@ -108,7 +108,7 @@ func (g *groupCommit) run(st sipdesk.Store) {
 // commitNext commits the queued jobs (up to maxGroup) in one transaction.
 // When that fails, each job is retried on its own, so one bad write does
 // not fail its neighbours.
-func (g *groupCommit) commitNext(st sipdesk.Store) {
+func (g *GroupCommit) commitNext(st sipdesk.Store) {
 	g.mu.Lock()
 	n := min(len(g.pending), maxGroup)
 	batch := g.pending[:n:n]
@@ -152,11 +152,11 @@ func (g *groupCommit) commitNext(st sipdesk.Store) {
 	}
 }
 
-// settle waits until every submitted job has finished (tests), at most d.
-func (g *groupCommit) settle(d time.Duration) bool { return drained(&g.open, d) }
+// Settle waits until every submitted job has finished (tests), at most d.
+func (g *GroupCommit) Settle(d time.Duration) bool { return Drained(&g.open, d) }
 
-// drained waits until n is 0, at most d, and reports whether it got there.
-func drained(n *atomic.Int64, d time.Duration) bool {
+// Drained waits until n is 0, at most d, and reports whether it got there.
+func Drained(n *atomic.Int64, d time.Duration) bool {
 	end := time.Now().Add(d)
 	for n.Load() > 0 {
 		if time.Now().After(end) {

@@ -1,6 +1,9 @@
-package edge
+package sipmsg
 
 import (
+	"strconv"
+
+	"github.com/emiago/sipgo/sip"
 	"github.com/sipdesk/sipdesk"
 )
 
@@ -105,7 +108,7 @@ func RefusalsMarkdown() string {
 		in := Refusals[r]
 		ans := "no answer (dropped)"
 		if in.Code != 0 {
-			ans = "`" + itoa(in.Code) + " " + in.Reason + "`"
+			ans = "`" + strconv.Itoa(in.Code) + " " + in.Reason + "`"
 		}
 		if r == RefuseUnauthorized {
 			ans = "`401 Unauthorized` (REGISTER) / `407 Proxy Authentication Required` (INVITE) challenge"
@@ -122,16 +125,51 @@ func RefusalsMarkdown() string {
 	return s
 }
 
-func itoa(n int) string {
-	if n == 0 {
-		return "0"
+// Code is the label of a refusal in logs and metrics: its API error code,
+// or a name for the refusals that have none.
+func (r Refusal) Code() string {
+	if c := Refusals[r].APICode; c != "" {
+		return c
 	}
-	var b [20]byte
-	i := len(b)
-	for n > 0 {
-		i--
-		b[i] = byte('0' + n%10)
-		n /= 10
+	switch r {
+	case RefuseUnknownDID:
+		return "unknown_did"
+	case RefuseNobodyRegistered:
+		return "nobody_registered"
+	case RefuseBanned:
+		return "banned"
 	}
-	return string(b[i:])
+	return "other"
+}
+
+// Result is the "result" of a refused request in the log: its API error
+// code, or its SIP status.
+func (r Refusal) Result() string {
+	in := Refusals[r]
+	if in.APICode != "" {
+		return in.APICode
+	}
+	return strconv.Itoa(in.Code)
+}
+
+// Refuse answers req with the refusal's fixed code and reason (nothing for
+// a dropped one).
+func Refuse(tx sip.ServerTransaction, req *sip.Request, r Refusal, hdrs ...sip.Header) error {
+	in := Refusals[r]
+	if in.Code == 0 {
+		return nil
+	}
+	return Respond(tx, req, in.Code, in.Reason, hdrs...)
+}
+
+// StatusRefusal is the refusal for an account's status, or RefuseNone.
+func StatusRefusal(a *sipdesk.SIPAccount) Refusal {
+	switch a.Status {
+	case sipdesk.StatusActive:
+		return RefuseNone
+	case sipdesk.StatusInProcess:
+		return RefuseNotReady
+	default:
+		return RefuseInactive
+	}
 }

@@ -1,4 +1,4 @@
-package edge
+package policy
 
 import (
 	"context"
@@ -8,6 +8,31 @@ import (
 
 	"github.com/sipdesk/sipdesk"
 )
+
+// CallInfo describes a call to an Admission.
+type CallInfo struct {
+	CallID     string // the customer leg's Call-ID
+	Direction  string // "outbound" or "inbound"
+	Account    *sipdesk.SIPAccount
+	CustomerID int64
+	Number     string // E.164 digits dialed (outbound) or the DID (inbound)
+	Node       string
+}
+
+// Admission is asked before a call is forwarded (channel limits) and told
+// when it ends. Acquire's error is a sipdesk *Error whose code picks the
+// refusal (EChannelLimit → 403 Channel limit reached, …). Release is called
+// exactly once for every successful Acquire.
+type Admission interface {
+	Acquire(ctx context.Context, c CallInfo) error
+	Release(ctx context.Context, c CallInfo)
+}
+
+// NoAdmission admits every call (no channel limits).
+type NoAdmission struct{}
+
+func (NoAdmission) Acquire(context.Context, CallInfo) error { return nil }
+func (NoAdmission) Release(context.Context, CallInfo)       {}
 
 // Channels is what channel-limit admission needs from the service layer;
 // *app.Service satisfies it. Tests inject failing ones.
@@ -53,7 +78,7 @@ type ChannelAdmission struct {
 	node string
 	opt  ChannelOptions
 
-	gc groupCommit // concurrent acquisitions and releases share a transaction
+	gc GroupCommit // concurrent acquisitions and releases share a transaction
 
 	mu      sync.Mutex
 	live    map[string]bool // Call-IDs holding a lease from this node
@@ -87,7 +112,7 @@ func (c *ChannelAdmission) Acquire(ctx context.Context, in CallInfo) error {
 	}
 	var err error
 	if tc, ok := c.ch.(txChannels); ok {
-		err = c.gc.do(tc.Store(), func(tx sipdesk.Tx) error { return tc.AcquireChannelTx(tx, l) })
+		err = c.gc.Do(tc.Store(), func(tx sipdesk.Tx) error { return tc.AcquireChannelTx(tx, l) })
 	} else {
 		err = c.ch.AcquireChannel(ctx, l)
 	}
@@ -109,7 +134,7 @@ func (c *ChannelAdmission) Release(ctx context.Context, in CallInfo) {
 	delete(c.live, in.CallID)
 	c.mu.Unlock()
 	if tc, ok := c.ch.(txChannels); ok {
-		c.gc.post(tc.Store(), func(tx sipdesk.Tx) error { return tc.ReleaseChannelTx(tx, in.CallID) },
+		c.gc.Post(tc.Store(), func(tx sipdesk.Tx) error { return tc.ReleaseChannelTx(tx, in.CallID) },
 			func(err error) { c.releaseFailed(in.CallID, err) })
 		return
 	}

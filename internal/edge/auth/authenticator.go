@@ -1,0 +1,163 @@
+package auth
+
+import (
+	"log/slog"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+	"github.com/sipdesk/sipdesk"
+	"github.com/sipdesk/sipdesk/internal/edge/metrics"
+	"github.com/sipdesk/sipdesk/internal/edge/shield"
+	"github.com/sipdesk/sipdesk/internal/edge/sipmsg"
+)
+
+// Accounts is what authentication reads of the configuration: the
+// password account of a digest or JWT username (the policy's snapshot).
+type Accounts interface {
+	AccountByUser(username string) *sipdesk.SIPAccount
+}
+
+// Config of an Authenticator.
+type Config struct {
+	Realm    string
+	NonceKey []byte // shared by every node: a nonce issued by one is answered at another
+	// SHA256First and MD5OnlyUserAgents shape the challenge (see edge.Config).
+	SHA256First       bool
+	MD5OnlyUserAgents []string
+	BanDuration       time.Duration // logged with a ban
+}
+
+// Authenticator checks the credentials of REGISTER and INVITE and answers
+// the challenge or refusal itself when they fail; failures count against
+// the source (shield) and the Call-ID.
+type Authenticator struct {
+	cfg     Config
+	digest  *Digest
+	shield  *shield.Shield
+	carrier *shield.AddrMatcher // exempt from bans
+	fails   *shield.CallFails
+	met     *metrics.Edge
+	log     *slog.Logger
+	now     func() time.Time
+}
+
+// New makes an Authenticator.
+func New(cfg Config, sh *shield.Shield, carrier *shield.AddrMatcher, met *metrics.Edge, log *slog.Logger, now func() time.Time) *Authenticator {
+	d := NewDigest(cfg.Realm, cfg.NonceKey, now)
+	d.SHA256First = cfg.SHA256First
+	return &Authenticator{cfg: cfg, digest: d, shield: sh, carrier: carrier, fails: shield.NewCallFails(), met: met, log: log, now: now}
+}
+
+// Nonce is a fresh nonce (tests).
+func (a *Authenticator) Nonce() string { return a.digest.Nonce() }
+
+// Sweep forgets old per-Call-ID failure counts.
+func (a *Authenticator) Sweep(now time.Time) { a.fails.Sweep(now) }
+
+// refuse answers a refusal and counts it.
+func (a *Authenticator) refuse(tx sip.ServerTransaction, req *sip.Request, r sipmsg.Refusal) {
+	a.met.Refusals.WithLabelValues(r.Code()).Inc()
+	a.respondErr(sipmsg.Refuse(tx, req, r))
+}
+
+func (a *Authenticator) respondErr(err error) {
+	if err != nil {
+		a.log.Debug("respond", "error", err)
+	}
+}
+
+// Authenticate authenticates by Bearer JWT when the request carries one,
+// challenges WebSocket clients without credentials for one (plus digest for
+// REGISTER), and otherwise authenticates by digest in header hname
+// (Authorization or Proxy-Authorization). It returns the account, or nil
+// and the refusal after answering.
+func (a *Authenticator) Authenticate(req *sip.Request, tx sip.ServerTransaction, src netip.AddrPort, hname string, accts Accounts) (*sipdesk.SIPAccount, sipmsg.Refusal) {
+	if raw, ok := sipmsg.BearerToken(req); ok {
+		return a.bearer(req, tx, src, raw, accts)
+	}
+	if sipmsg.IsWS(req) && !sipmsg.HasDigest(req, hname) && !sipmsg.HasDigest(req, "Authorization") {
+		a.bearerChallenge(tx, req, "")
+		return nil, sipmsg.RefuseUnauthorized
+	}
+	if sipmsg.IsWS(req) && req.Method == sip.INVITE && !sipmsg.HasDigest(req, hname) {
+		hname = "Authorization" // a WS client answered our 401 with Authorization
+	}
+	return a.digestAnswer(req, tx, src, hname, accts)
+}
+
+// challenge answers 401 (REGISTER) or 407 with the digest challenges.
+func (a *Authenticator) challenge(tx sip.ServerTransaction, req *sip.Request, stale bool) {
+	code, reason, hname := 407, "Proxy Authentication Required", "Proxy-Authenticate"
+	if req.Method == sip.REGISTER {
+		code, reason, hname = 401, "Unauthorized", "WWW-Authenticate"
+	}
+	var hs []sip.Header
+	md5Only := false
+	if h := req.GetHeader("User-Agent"); h != nil {
+		ua := h.Value()
+		for _, p := range a.cfg.MD5OnlyUserAgents {
+			if strings.HasPrefix(ua, p) {
+				md5Only = true
+			}
+		}
+	}
+	for _, v := range a.digest.Challenges(stale, md5Only) {
+		hs = append(hs, sip.NewHeader(hname, v))
+	}
+	a.respondErr(sipmsg.Respond(tx, req, code, reason, hs...))
+}
+
+// digestAnswer checks the digest answer in header hname.
+func (a *Authenticator) digestAnswer(req *sip.Request, tx sip.ServerTransaction, src netip.AddrPort, hname string, accts Accounts) (*sipdesk.SIPAccount, sipmsg.Refusal) {
+	var creds Credentials
+	found := false
+	for _, h := range req.GetHeaders(hname) {
+		c, ok := ParseCredentials(h.Value())
+		if !ok {
+			continue
+		}
+		creds, found = c, true
+		if c.Realm == a.cfg.Realm {
+			break
+		}
+	}
+	if !found {
+		if !a.carrier.Match(src) && a.shield.Challenged(src.Addr()) {
+			a.log.Warn("source banned: requests without credentials flood", "src", src.Addr().String(), "for", a.cfg.BanDuration.String())
+		}
+		a.challenge(tx, req, false)
+		return nil, sipmsg.RefuseUnauthorized
+	}
+	acct := accts.AccountByUser(creds.Username)
+	var ha *sipdesk.DigestHashes
+	if acct != nil {
+		ha = &acct.Digest
+	}
+	switch a.digest.Verify(&creds, string(req.Method), ha) {
+	case OK:
+		return acct, sipmsg.RefuseNone
+	case Stale, Replay:
+		// A replayed nonce-count carries a right answer: a retransmission
+		// that outlived its transaction (see transport's lingers) or a
+		// captured request, never a password guess. Like Kamailio, answer
+		// with a fresh nonce (stale=true); it does not count towards a ban.
+		a.challenge(tx, req, true)
+		return nil, sipmsg.RefuseUnauthorized
+	}
+	// A failed answer: counted per source (bans) and per Call-ID.
+	if !a.carrier.Match(src) {
+		if a.shield.Fail(src.Addr()) {
+			a.log.Warn("source banned", "src", src.Addr().String(), "for", a.cfg.BanDuration.String())
+		}
+	}
+	callID := req.CallID().Value()
+	if a.fails.Inc(callID, a.now()) >= 3 {
+		a.refuse(tx, req, sipmsg.RefuseAuthFailed)
+		return nil, sipmsg.RefuseAuthFailed
+	}
+	a.challenge(tx, req, false)
+	a.log.Info("auth failed", "call_id", callID, "src", src.String(), "method", string(req.Method), "result", sipdesk.EUnauthorized)
+	return nil, sipmsg.RefuseUnauthorized
+}

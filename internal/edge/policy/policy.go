@@ -1,0 +1,226 @@
+// Package policy is everything the SIP layers of the edge ask of the rest
+// of sipdesk: the configuration snapshot (accounts, IP table, DIDs,
+// customers, Caller ID rules) that requests are answered from, channel
+// admission (leases), call records and the store of bindings. Protocol
+// packages see it through the Policy interface and get values back; only
+// this package touches the store.
+package policy
+
+import (
+	"context"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/sipdesk/sipdesk"
+)
+
+// Policy is the one interface between the SIP layers and everything else.
+type Policy interface {
+	// Config is the configuration to answer a request from: read it once
+	// per request, it is immutable.
+	Config() *Snapshot
+	// AdmitCall acquires the call's channel or returns the refusal (a
+	// sipdesk error: EChannelLimit, EChannelCap, or unavailable).
+	AdmitCall(ctx context.Context, c CallInfo) error
+	// ReleaseCall frees an admitted call's channel, exactly once per call.
+	ReleaseCall(ctx context.Context, c CallInfo)
+	// Record queues the call record of attempt key as it is now.
+	Record(key any, rec sipdesk.CallRecord, final bool)
+	// SaveBindings stores a change of an account's bindings and waits for
+	// it; PostBindings queues it (write-behind) and calls after with the
+	// outcome.
+	SaveBindings(c BindingChange) error
+	PostBindings(c BindingChange, after func(error))
+	// StoredBindings are the live bindings the store holds for an account
+	// (0: all), whichever node wrote them.
+	StoredBindings(ctx context.Context, accountID int64) ([]*sipdesk.Registration, error)
+}
+
+// BindingChange is what one REGISTER (or a config change) does to an
+// account's bindings.
+type BindingChange struct {
+	AccountID int64
+	All       bool     // delete every binding of the account first
+	Deletes   []string // contacts to delete
+	Puts      []*sipdesk.Registration
+}
+
+// Options of an Engine.
+type Options struct {
+	// Admission decides channel limits (NoAdmission when nil).
+	Admission Admission
+	// Records stores call records (none when nil).
+	Records CallRecorder
+	// Background runs for the engine's life (the admission's lease
+	// renewal: ChannelAdmission.Run).
+	Background func(ctx context.Context)
+	// PollInterval is the config version check (default 250ms).
+	PollInterval time.Duration
+	Log          *slog.Logger
+	Now          func() time.Time
+}
+
+// Engine is the Policy of one edge node on a store.
+type Engine struct {
+	st        sipdesk.Store
+	opt       Options
+	snap      atomic.Pointer[Snapshot]
+	regWrites GroupCommit
+	recs      *RecordWriter
+	onChange  func(ctx context.Context, old, cur *Snapshot)
+}
+
+// New makes the Engine of a node on st.
+func New(st sipdesk.Store, opt Options) *Engine {
+	if opt.Admission == nil {
+		opt.Admission = NoAdmission{}
+	}
+	if opt.PollInterval <= 0 {
+		opt.PollInterval = 250 * time.Millisecond
+	}
+	if opt.Log == nil {
+		opt.Log = slog.Default()
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	e := &Engine{st: st, opt: opt, recs: NewRecordWriter(opt.Records, opt.Log)}
+	e.snap.Store(emptySnapshot())
+	return e
+}
+
+// OnChange sets the function called after a new snapshot replaced old
+// (the registrar drops the bindings the change invalidates).
+func (e *Engine) OnChange(f func(ctx context.Context, old, cur *Snapshot)) { e.onChange = f }
+
+// Config is the snapshot in use.
+func (e *Engine) Config() *Snapshot { return e.snap.Load() }
+
+// AdmitCall asks the Admission.
+func (e *Engine) AdmitCall(ctx context.Context, c CallInfo) error { return e.opt.Admission.Acquire(ctx, c) }
+
+// ReleaseCall tells the Admission.
+func (e *Engine) ReleaseCall(ctx context.Context, c CallInfo) { e.opt.Admission.Release(ctx, c) }
+
+// Record queues a call record.
+func (e *Engine) Record(key any, rec sipdesk.CallRecord, final bool) { e.recs.Record(key, rec, final) }
+
+// FlushRecords waits until the queued call records are written (tests).
+func (e *Engine) FlushRecords(d time.Duration) bool { return e.recs.Flush(d) }
+
+// SettleBindings waits until the queued binding writes are done (tests).
+func (e *Engine) SettleBindings(d time.Duration) bool { return e.regWrites.Settle(d) }
+
+func (c BindingChange) write(tx sipdesk.Tx) error {
+	if c.All {
+		if err := tx.DeleteRegistrations(c.AccountID); err != nil {
+			return err
+		}
+	}
+	for _, ct := range c.Deletes {
+		if err := tx.DeleteRegistration(c.AccountID, ct); err != nil && sipdesk.ErrorCode(err) != sipdesk.ENotFound {
+			return err
+		}
+	}
+	for _, r := range c.Puts {
+		if err := tx.PutRegistration(r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// SaveBindings writes a change in the next group commit and waits for it.
+func (e *Engine) SaveBindings(c BindingChange) error { return e.regWrites.Do(e.st, c.write) }
+
+// PostBindings queues a change for the next group commit: the binding is
+// live in memory at once and its store write follows within milliseconds,
+// shared with the REGISTERs that arrive together.
+func (e *Engine) PostBindings(c BindingChange, after func(error)) { e.regWrites.Post(e.st, c.write, after) }
+
+// StoredBindings reads the live bindings of an account (0: all).
+func (e *Engine) StoredBindings(ctx context.Context, accountID int64) ([]*sipdesk.Registration, error) {
+	now := e.opt.Now()
+	var out []*sipdesk.Registration
+	err := e.st.View(ctx, func(tx sipdesk.Tx) error {
+		rs, err := tx.Registrations(accountID)
+		if err != nil {
+			return err
+		}
+		for _, r := range rs {
+			if r.ExpiresAt.After(now) {
+				out = append(out, r)
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Refresh rebuilds the snapshot when the config version moved.
+func (e *Engine) Refresh(ctx context.Context) error {
+	v, err := e.st.ConfigVersion(ctx)
+	if err != nil {
+		return err
+	}
+	old := e.snap.Load()
+	if v == old.version {
+		return nil
+	}
+	ns, err := LoadSnapshot(ctx, e.st, v)
+	if err != nil {
+		return err
+	}
+	e.snap.Store(ns)
+	if e.onChange != nil {
+		e.onChange(ctx, old, ns)
+	}
+	if old.version >= 0 {
+		e.opt.Log.Info("config applied", "config_version", v, "sip_accounts", len(ns.byID))
+	}
+	return nil
+}
+
+// StartRecords starts the call record writer; stop writes the records
+// queued by then and ends it (call it after the last call ended).
+func (e *Engine) StartRecords() (stop func()) {
+	recStop, recDone := make(chan struct{}), make(chan struct{})
+	go e.recs.Run(recStop, recDone)
+	return func() {
+		close(recStop)
+		<-recDone
+	}
+}
+
+// Run keeps the snapshot current, runs Background and deletes expired
+// bindings from the store, until ctx is done.
+func (e *Engine) Run(ctx context.Context) {
+	if e.opt.Background != nil {
+		done := make(chan struct{})
+		go func() { defer close(done); e.opt.Background(ctx) }()
+		defer func() { <-done }()
+	}
+	poll := time.NewTicker(e.opt.PollInterval)
+	defer poll.Stop()
+	sweep := time.NewTicker(time.Minute)
+	defer sweep.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-poll.C:
+			if err := e.Refresh(ctx); err != nil && ctx.Err() == nil {
+				e.opt.Log.Warn("config refresh", "error", err)
+			}
+		case <-sweep.C:
+			now := e.opt.Now()
+			if err := e.st.Update(ctx, func(tx sipdesk.Tx) error {
+				_, err := tx.DeleteExpiredRegistrations(now)
+				return err
+			}); err != nil && ctx.Err() == nil {
+				e.opt.Log.Warn("expire registrations", "error", err)
+			}
+		}
+	}
+}

@@ -1,0 +1,36 @@
+package registrar
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/sipdesk/sipdesk"
+)
+
+// BenchmarkRegistrarLookup: the bindings of one account among 100,000.
+func BenchmarkRegistrarLookup(b *testing.B) {
+	x := NewIndex()
+	now := time.Now()
+	const n = 100000
+	for i := range n {
+		r := &sipdesk.Registration{SIPAccountID: int64(i), Contact: fmt.Sprintf("sip:u%d@10.%d.%d.%d:5060", i, i>>16&255, i>>8&255, i&255),
+			Received: "10.0.0.1:5060", Transport: "udp", ExpiresAt: now.Add(time.Hour)}
+		bnd, _ := NewBinding(r)
+		x.Put(bnd)
+	}
+	if x.Len() != n {
+		b.Fatal(x.Len())
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			i++
+			if len(x.Lookup(int64(i*7919%n), now)) != 1 {
+				b.Fatal("missing binding")
+			}
+		}
+	})
+}
