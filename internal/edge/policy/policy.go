@@ -98,7 +98,9 @@ func (e *Engine) OnChange(f func(ctx context.Context, old, cur *Snapshot)) { e.o
 func (e *Engine) Config() *Snapshot { return e.snap.Load() }
 
 // AdmitCall asks the Admission.
-func (e *Engine) AdmitCall(ctx context.Context, c CallInfo) error { return e.opt.Admission.Acquire(ctx, c) }
+func (e *Engine) AdmitCall(ctx context.Context, c CallInfo) error {
+	return e.opt.Admission.Acquire(ctx, c)
+}
 
 // ReleaseCall tells the Admission.
 func (e *Engine) ReleaseCall(ctx context.Context, c CallInfo) { e.opt.Admission.Release(ctx, c) }
@@ -137,7 +139,9 @@ func (e *Engine) SaveBindings(c BindingChange) error { return e.regWrites.Do(e.s
 // PostBindings queues a change for the next group commit: the binding is
 // live in memory at once and its store write follows within milliseconds,
 // shared with the REGISTERs that arrive together.
-func (e *Engine) PostBindings(c BindingChange, after func(error)) { e.regWrites.Post(e.st, c.write, after) }
+func (e *Engine) PostBindings(c BindingChange, after func(error)) {
+	e.regWrites.Post(e.st, c.write, after)
+}
 
 // StoredBindings reads the live bindings of an account (0: all).
 func (e *Engine) StoredBindings(ctx context.Context, accountID int64) ([]*sipdesk.Registration, error) {

@@ -1,0 +1,250 @@
+package b2bua
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+	"github.com/sipdesk/sipdesk"
+	"github.com/sipdesk/sipdesk/internal/edge/policy"
+	"github.com/sipdesk/sipdesk/internal/edge/sipmsg"
+)
+
+// attempt is one call attempt from the moment its SIP account is known:
+// the channel it may hold and its call record.
+type attempt struct {
+	info     policy.CallInfo
+	rec      sipdesk.CallRecord
+	admitted bool // holds a channel (Admission.Release still due)
+	counted  bool // counted in the channels gauge
+	finished atomic.Bool
+	media    *callMedia // bridges of a call with a WebRTC leg (webrtc.go)
+}
+
+func (s *B2BUA) newAttempt(req *sip.Request, dir string, acct *sipdesk.SIPAccount) *attempt {
+	callID := req.CallID().Value()
+	at := &attempt{info: policy.CallInfo{CallID: callID, Direction: dir, Account: acct, CustomerID: acct.CustomerID, Node: s.cfg.Node}}
+	at.rec = sipdesk.CallRecord{CallID: callID, CustomerID: acct.CustomerID, SIPAccountID: acct.ID, Direction: dir,
+		From: req.From().Address.String(), To: req.To().Address.String(), StartedAt: s.now(), Disposition: sipdesk.DispActive, Node: s.cfg.Node}
+	if d := req.From().DisplayName; d != "" {
+		at.rec.From = strconv.Quote(d) + " <" + at.rec.From + ">"
+	}
+	return at
+}
+
+// admit acquires the attempt's channel or refuses the call; it reports
+// whether the call may go on.
+func (s *B2BUA) admit(tx sip.ServerTransaction, req *sip.Request, at *attempt, lg *slog.Logger) bool {
+	if err := s.pol.AdmitCall(context.Background(), at.info); err != nil {
+		r := sipmsg.RefusalForError(err)
+		if r == sipmsg.RefuseNone {
+			r = sipmsg.RefuseUnavailable
+		}
+		if r == sipmsg.RefuseUnavailable {
+			lg.Warn("channel admission failed; refusing (fail closed)", "error", err)
+		}
+		s.refuseCall(tx, req, r, at, lg)
+		return false
+	}
+	at.admitted = true
+	if c := s.pol.Config().Customer(at.info.CustomerID); c == nil || c.Counted(at.info.Direction) {
+		at.counted = true
+		s.met.Channels.WithLabelValues(strconv.FormatInt(at.info.CustomerID, 10)).Inc()
+	}
+	s.pol.Record(at, at.rec, false)
+	return true
+}
+
+// refuseCall answers a refusal and records the attempt.
+func (s *B2BUA) refuseCall(tx sip.ServerTransaction, req *sip.Request, r sipmsg.Refusal, at *attempt, lg *slog.Logger) {
+	s.refuse(tx, req, r, retryAfter(r, s.cfg.RetryAfter)...)
+	in := sipmsg.Refusals[r]
+	s.finish(at, in.Code, sipdesk.DispRefused, r.Code())
+	lg.Info("call", "result", r.Result())
+}
+
+// finish ends an attempt once: releases its channel and stores its final
+// call record.
+func (s *B2BUA) finish(at *attempt, code int, disp, reason string) {
+	if at == nil || !at.finished.CompareAndSwap(false, true) {
+		return
+	}
+	if at.media != nil {
+		at.media.close()
+	}
+	if at.counted {
+		at.counted = false
+		s.met.Channels.WithLabelValues(strconv.FormatInt(at.info.CustomerID, 10)).Dec()
+	}
+	if at.admitted {
+		at.admitted = false
+		s.pol.ReleaseCall(context.Background(), at.info)
+	}
+	at.rec.EndedAt = s.now()
+	at.rec.Disposition, at.rec.SIPCode, at.rec.Reason = disp, code, reason
+	s.met.Calls.WithLabelValues(at.info.Direction, disp).Inc()
+	s.pol.Record(at, at.rec, true)
+}
+
+func retryAfter(r sipmsg.Refusal, d time.Duration) []sip.Header {
+	if r == sipmsg.RefuseUnavailable {
+		return []sip.Header{sip.NewHeader("Retry-After", strconv.Itoa(max(1, int(d/time.Second))))}
+	}
+	return nil
+}
+
+// bridge forwards legs (one, or several when forking), relays provisional
+// responses, answers the caller with the first 2xx and keeps the call until
+// a BYE from either side, the maximum duration or a dead dialog. Every way
+// out finishes the attempt (channel released, call record stored).
+func (s *B2BUA) bridge(req *sip.Request, tx sip.ServerTransaction, at *attempt, legs []*sip.Request, lg *slog.Logger) {
+	info := at.info
+	a, err := s.dua.ReadInvite(req, tx)
+	if err != nil {
+		s.respond(tx, req, 500, "Server Internal Error")
+		s.finish(at, 500, sipdesk.DispFailed, "internal")
+		lg.Warn("call", "result", "internal", "error", err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(a.Context(), s.cfg.RingTimeout)
+	defer cancel()
+
+	type result struct {
+		d   *sipgo.DialogClientSession
+		err error
+	}
+	results := make(chan result, len(legs))
+	var pmu sync.Mutex
+	answered := false
+	relay := func(r *sip.Response) error {
+		if !r.IsProvisional() || r.StatusCode == 100 {
+			return nil
+		}
+		pmu.Lock()
+		defer pmu.Unlock()
+		if answered {
+			return nil
+		}
+		body, hs, err := s.callerBody(at, r)
+		if err != nil {
+			lg.Info("provisional answer: media", "error", err)
+			body, hs = nil, nil
+		}
+		if err := a.Respond(r.StatusCode, r.Reason, body, hs...); err != nil {
+			lg.Debug("relay provisional", "error", err)
+		}
+		return nil
+	}
+	cancels := make([]context.CancelFunc, 0, len(legs))
+	started := 0
+	for _, leg := range legs {
+		lctx, lcancel := context.WithCancel(ctx)
+		cancels = append(cancels, lcancel)
+		d, err := s.dua.WriteInvite(lctx, leg)
+		if err != nil {
+			lg.Warn("leg invite", "error", err)
+			continue
+		}
+		started++
+		opts := sipgo.AnswerOptions{OnResponse: relay}
+		if info.Direction == sipdesk.DirOutbound && s.cfg.CarrierUsername != "" {
+			opts.Username, opts.Password = s.cfg.CarrierUsername, s.cfg.CarrierPassword
+		}
+		go func() { results <- result{d, d.WaitAnswer(lctx, opts)} }()
+	}
+	defer func() {
+		for _, c := range cancels {
+			c()
+		}
+	}()
+	var winner *sipgo.DialogClientSession
+	var best *sip.Response
+	for i := 0; i < started; i++ {
+		r := <-results
+		if r.err == nil {
+			if winner == nil {
+				pmu.Lock()
+				answered = true
+				pmu.Unlock()
+				winner = r.d
+				if err := winner.Ack(context.Background()); err != nil {
+					lg.Warn("ack", "error", err)
+				}
+				for _, c := range cancels {
+					c() // CANCEL the other forks (a no-op for the winner)
+				}
+				if started == 1 {
+					break
+				}
+				continue
+			}
+			// A second fork answered too: take it down.
+			_ = r.d.Ack(context.Background())
+			go r.d.Bye(context.Background())
+			continue
+		}
+		var de *sipgo.ErrDialogResponse
+		if errors.As(r.err, &de) && de.Res != nil {
+			if best == nil || rank(de.Res.StatusCode) > rank(best.StatusCode) {
+				best = de.Res
+			}
+		}
+	}
+	if winner == nil {
+		code, reason := 480, "Temporarily Unavailable"
+		why := "no_answer"
+		if info.Direction == sipdesk.DirOutbound {
+			code, reason, why = 503, "Service Unavailable", "carrier_unavailable"
+		}
+		switch {
+		case a.Context().Err() != nil:
+			// The caller canceled: sipgo answered 487; the legs got CANCEL.
+			s.finish(at, 487, sipdesk.DispCancelled, "cancelled")
+			lg.Info("call", "result", "canceled")
+			return
+		case best != nil && best.StatusCode != 401 && best.StatusCode != 407:
+			code, reason, why = best.StatusCode, best.Reason, "callee"
+		case ctx.Err() != nil:
+			code, reason, why = 408, "Request Timeout", "ring_timeout"
+		}
+		if err := a.Respond(code, reason, nil); err != nil {
+			lg.Debug("respond final", "error", err)
+		}
+		s.finish(at, code, sipdesk.DispositionOf(code), why)
+		lg.Info("call", "result", "failed", "sip_code", code)
+		return
+	}
+
+	body, hs, merr := s.callerBody(at, winner.InviteResponse)
+	if merr != nil {
+		go winner.Bye(context.Background())
+		if err := a.Respond(488, "Not Acceptable Here", nil); err != nil {
+			lg.Debug("respond final", "error", err)
+		}
+		s.finish(at, 488, sipdesk.DispFailed, "media")
+		lg.Info("call", "result", "media", "error", merr)
+		return
+	}
+	c := &call{at: at, a: a, b: winner, aID: a.ID, bID: winner.ID, start: s.now(), log: lg,
+		done: make(chan struct{}), refresh: make(chan struct{}, 1)}
+	s.calls.add(c)
+	c.timer = time.AfterFunc(s.cfg.MaxCallDuration, func() { s.endCall(c, "", endMaxDuration) })
+	if c.se = s.sessionInterval(req); c.se > 0 {
+		hs = append(hs, sessionTimerHeaders(c.se)...)
+	}
+	at.rec.AnsweredAt = s.now()
+	s.pol.Record(at, at.rec, false)
+	lg.Info("call answered", "carrier_call_id", winner.InviteRequest.CallID().Value(), "session_expires", c.se.String())
+	if err := a.Respond(200, "OK", body, hs...); err != nil {
+		lg.Warn("caller did not confirm", "error", err)
+		s.endCall(c, "", endNoAck)
+		return
+	}
+	go s.watchDialog(c)
+}

@@ -1,0 +1,347 @@
+package b2bua
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+	"github.com/sipdesk/sipdesk"
+	"github.com/sipdesk/sipdesk/internal/edge/sipmsg"
+)
+
+// call is one bridged call: leg a is the side that called us (we are its
+// UAS), leg b the side we called (we are its UAC).
+type call struct {
+	at      *attempt
+	a       *sipgo.DialogServerSession
+	b       *sipgo.DialogClientSession
+	aID     string
+	bID     string
+	start   time.Time
+	timer   *time.Timer
+	ended   atomic.Bool
+	done    chan struct{} // closed when the call ends
+	refresh chan struct{} // a session refresh from leg a went through
+	se      time.Duration // negotiated session interval with leg a; 0: none (OPTIONS probing)
+	log     *slog.Logger
+}
+
+// ending is why the edge ended an answered call: a code for the call
+// record and the text of the Reason header.
+type ending struct{ code, text string }
+
+var (
+	endBye            = ending{"bye", "BYE"}
+	endMaxDuration    = ending{"max_duration", "Maximum call duration reached"}
+	endSessionExpired = ending{"session_expired", "Session timer expired"}
+	endDeadDialog     = ending{"dead_dialog", "Dead dialog"}
+	endShutdown       = ending{"shutdown", "Server shutting down"}
+	endNoAck          = ending{"no_ack", "No ACK"}
+)
+
+type callTable struct {
+	mu sync.Mutex
+	m  map[string]*call // by dialog id of either leg
+}
+
+func newCallTable() *callTable { return &callTable{m: map[string]*call{}} }
+
+func (t *callTable) add(c *call) {
+	t.mu.Lock()
+	t.m[c.aID] = c
+	t.m[c.bID] = c
+	t.mu.Unlock()
+}
+
+func (t *callTable) remove(c *call) {
+	t.mu.Lock()
+	if t.m[c.aID] == c {
+		delete(t.m, c.aID)
+	}
+	if t.m[c.bID] == c {
+		delete(t.m, c.bID)
+	}
+	t.mu.Unlock()
+}
+
+func (t *callTable) get(id string) *call {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.m[id]
+}
+
+// Len is the number of live calls.
+func (t *callTable) Len() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.m) / 2
+}
+
+func (t *callTable) endAll(s *B2BUA, reason ending) {
+	t.mu.Lock()
+	var cs []*call
+	for _, c := range t.m {
+		cs = append(cs, c)
+	}
+	t.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, c := range cs {
+		wg.Go(func() { s.endCall(c, "", reason) })
+	}
+	wg.Wait()
+}
+
+// match finds the call of an in-dialog request and which leg sent it.
+func (s *B2BUA) match(req *sip.Request) (*call, string) {
+	if id, err := sip.DialogIDFromRequestUAS(req); err == nil {
+		if c := s.calls.get(id); c != nil && c.aID == id {
+			return c, "a"
+		}
+	}
+	if id, err := sip.DialogIDFromRequestUAC(req); err == nil {
+		if c := s.calls.get(id); c != nil && c.bID == id {
+			return c, "b"
+		}
+	}
+	return nil, ""
+}
+
+// ActiveCalls is the number of bridged calls.
+func (s *B2BUA) ActiveCalls() int { return s.calls.Len() }
+
+// rank orders failure responses for forking: 6xx over 486 over 480 over
+// the rest, so that the answer does not depend on which fork failed first.
+func rank(code int) int {
+	switch {
+	case code >= 600:
+		return 4
+	case code == 486:
+		return 3
+	case code == 480:
+		return 2
+	case code == 401 || code == 407:
+		return 0
+	}
+	return 1
+}
+
+// endCall ends a call once: BYE to the legs other than from ("a", "b" or ""
+// for both, with a Reason header), releases the channel, stores the call
+// record and logs one line.
+func (s *B2BUA) endCall(c *call, from string, why ending) {
+	if !c.ended.CompareAndSwap(false, true) {
+		return
+	}
+	close(c.done)
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+	// The call leaves the table once its BYEs are done: an ACK that arrives
+	// after the other side's BYE (each message runs in its own goroutine)
+	// must still confirm the caller's leg, or our BYE to it would wait for
+	// the INVITE transaction to time out.
+	defer s.calls.remove(c)
+	code, by := why.code, "edge"
+	switch {
+	case why == endBye && from == "a":
+		code, by = "bye_caller", "caller"
+	case why == endBye && from == "b":
+		code, by = "bye_callee", "callee"
+	}
+	s.finish(c.at, 200, sipdesk.DispAnswered, code)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	reason := sip.NewHeader("Reason", `SIP;cause=200;text="`+why.text+`"`)
+	byeA := func() {
+		bye := sip.NewRequest(sip.BYE, c.a.InviteRequest.Contact().Address)
+		if from == "" {
+			bye.AppendHeader(sip.HeaderClone(reason))
+		}
+		if err := c.a.WriteBye(ctx, bye); err != nil {
+			c.log.Debug("bye a", "error", err)
+		}
+	}
+	byeB := func() {
+		target := c.b.InviteRequest.Recipient
+		if ct := c.b.InviteResponse.Contact(); ct != nil {
+			target = ct.Address
+		}
+		bye := sip.NewRequest(sip.BYE, target)
+		if from == "" {
+			bye.AppendHeader(sip.HeaderClone(reason))
+		}
+		if err := c.b.WriteBye(ctx, bye); err != nil {
+			c.log.Debug("bye b", "error", err)
+		}
+	}
+	// A BYE from one side (the usual end) leaves one leg to take down: no
+	// goroutine for it; the edge ending the call takes both down at once.
+	switch from {
+	case "a":
+		byeB()
+	case "b":
+		byeA()
+	default:
+		var wg sync.WaitGroup
+		wg.Go(byeA)
+		byeB()
+		wg.Wait()
+	}
+	c.log.Info("call", "result", "completed", "ended_by", by, "reason", why.text, "duration", s.now().Sub(c.start).Round(time.Millisecond).String())
+}
+
+func (s *B2BUA) handleAck(req *sip.Request, tx sip.ServerTransaction) {
+	c, side := s.match(req)
+	if c == nil || side != "a" {
+		s.log.Debug("ack: no dialog", "call_id", req.CallID().Value())
+		return
+	}
+	if err := c.a.ReadAck(req, tx); err != nil {
+		s.log.Debug("ack", "call_id", req.CallID().Value(), "error", err)
+	}
+}
+
+func (s *B2BUA) handleBye(req *sip.Request, tx sip.ServerTransaction) {
+	c, side := s.match(req)
+	if c == nil {
+		s.log.Debug("bye: no dialog", "call_id", req.CallID().Value(), "from", req.From().Value(), "to", req.To().Value())
+		s.respond(tx, req, 481, "Call/Transaction Does Not Exist")
+		return
+	}
+	var err error
+	if side == "a" {
+		err = c.a.ReadBye(req, tx)
+	} else {
+		err = c.b.ReadBye(req, tx)
+	}
+	if err != nil {
+		s.respond(tx, req, 200, "OK")
+	}
+	s.endCall(c, side, endBye)
+}
+
+func (s *B2BUA) handleCancel(req *sip.Request, tx sip.ServerTransaction) {
+	// CANCELs matching a pending INVITE are answered by the transaction
+	// layer; this one matched nothing.
+	s.respond(tx, req, 481, "Call/Transaction Does Not Exist")
+}
+
+// handleInDialog relays re-INVITE, UPDATE and INFO to the other leg and its
+// final answer back; a 2xx to a relayed re-INVITE is ACKed by us, and the
+// sender's ACK is absorbed.
+func (s *B2BUA) handleInDialog(req *sip.Request, tx sip.ServerTransaction) {
+	c, side := s.match(req)
+	if c == nil || c.ended.Load() {
+		s.respond(tx, req, 481, "Call/Transaction Does Not Exist")
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 32*time.Second)
+	defer cancel()
+	var target sip.Uri
+	if side == "a" {
+		target = c.b.InviteRequest.Recipient
+		if ct := c.b.InviteResponse.Contact(); ct != nil {
+			target = ct.Address
+		}
+	} else {
+		target = c.a.InviteRequest.Contact().Address
+	}
+	out := sip.NewRequest(req.Method, target)
+	sipmsg.CopyBody(req, out)
+	var ctx2 sip.ClientTransaction
+	var err error
+	if side == "a" {
+		ctx2, err = c.b.TransactionRequest(ctx, out)
+	} else {
+		ctx2, err = c.a.TransactionRequest(ctx, out)
+	}
+	if err != nil {
+		s.respond(tx, req, 500, "Server Internal Error")
+		return
+	}
+	defer ctx2.Terminate()
+	var res *sip.Response
+wait:
+	for {
+		select {
+		case r := <-ctx2.Responses():
+			if r.IsProvisional() {
+				continue
+			}
+			res = r
+			break wait
+		case <-ctx2.Done():
+			break wait
+		case <-ctx.Done():
+			break wait
+		}
+	}
+	if res == nil {
+		s.respond(tx, req, 408, "Request Timeout")
+		return
+	}
+	if req.IsInvite() && res.IsSuccess() {
+		ack := sip.NewRequest(sip.ACK, target)
+		ack.SetBody(nil)
+		if side == "a" {
+			err = c.b.WriteRequest(ack)
+		} else {
+			err = c.a.WriteRequest(ack)
+		}
+		if err != nil {
+			c.log.Debug("ack relayed re-invite", "error", err)
+		}
+	}
+	ans := sip.NewResponseFromRequest(req, res.StatusCode, res.Reason, nil)
+	if ct := res.ContentType(); ct != nil {
+		ans.AppendHeader(sip.NewHeader("Content-Type", ct.Value()))
+	}
+	ans.SetBody(res.Body())
+	if res.IsSuccess() && req.IsInvite() {
+		ans.AppendHeader(sip.HeaderClone(&s.dua.ContactHDR))
+	}
+	if side == "a" && res.IsSuccess() && (req.IsInvite() || req.Method == sip.UPDATE) && c.se > 0 {
+		// A session refresh (RFC 4028): the interval starts again.
+		for _, h := range sessionTimerHeaders(c.se) {
+			ans.AppendHeader(h)
+		}
+		select {
+		case c.refresh <- struct{}{}:
+		default:
+		}
+	}
+	if err := tx.Respond(ans); err != nil {
+		c.log.Debug("relay in-dialog answer", "error", err)
+	}
+}
+
+// unhandledResponse re-ACKs a 2xx to an INVITE of ours retransmitted after
+// its client transaction ended.
+func (s *B2BUA) unhandledResponse(res *sip.Response) {
+	cs := res.CSeq()
+	if cs == nil || cs.MethodName != sip.INVITE || !res.IsSuccess() {
+		return
+	}
+	id, err := sip.DialogIDFromResponse(res)
+	if err != nil {
+		return
+	}
+	c := s.calls.get(id)
+	if c == nil || c.bID != id {
+		return
+	}
+	target := c.b.InviteRequest.Recipient
+	if ct := res.Contact(); ct != nil {
+		target = ct.Address
+	}
+	ack := sip.NewRequest(sip.ACK, target)
+	ack.AppendHeader(&sip.CSeqHeader{SeqNo: cs.SeqNo, MethodName: sip.ACK})
+	ack.SetBody(nil)
+	if err := c.b.WriteRequest(ack); err != nil {
+		c.log.Debug("re-ack", "error", err)
+	}
+}

@@ -1,0 +1,204 @@
+package b2bua
+
+import (
+	"strings"
+
+	"github.com/emiago/sipgo/sip"
+	"github.com/sipdesk/sipdesk"
+	"github.com/sipdesk/sipdesk/internal/edge/policy"
+	"github.com/sipdesk/sipdesk/internal/edge/sipmsg"
+)
+
+func (s *B2BUA) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
+	if to := req.To(); to != nil && to.Params.Has("tag") {
+		s.handleInDialog(req, tx)
+		return
+	}
+	src, ok := sipmsg.SourceOf(req)
+	if !ok {
+		s.respond(tx, req, 400, "Bad Request")
+		return
+	}
+	if req.Contact() == nil {
+		s.respond(tx, req, 400, "Missing Contact")
+		return
+	}
+	snap := s.pol.Config()
+	if s.carrierAddrs.Match(src) && !sipmsg.IsWS(req) { // carriers do not speak WebSocket
+		s.inbound(req, tx, snap)
+		return
+	}
+	callID := req.CallID().Value()
+	lg := s.log.With("call_id", callID, "src", src.String(), "direction", "outbound")
+
+	dialed := req.Recipient.User
+	var acct *sipdesk.SIPAccount
+	ipAccts := snap.IPAccounts(src)
+	if len(req.GetHeaders("Proxy-Authorization")) > 0 || len(ipAccts) == 0 || sipmsg.WantsBearer(req) {
+		var ref sipmsg.Refusal
+		acct, ref = s.auth.Authenticate(req, tx, src, "Proxy-Authorization", snap)
+		if acct == nil {
+			if ref == sipmsg.RefuseAuthFailed {
+				lg.Info("call", "result", ref.Result())
+			}
+			return
+		}
+		if !policy.ACLAllows(acct, src) {
+			s.refuseCall(tx, req, sipmsg.RefuseSourceNotAllowed, s.newAttempt(req, sipdesk.DirOutbound, acct), lg.With("sip_account", acct.ID))
+			return
+		}
+	} else {
+		var ref sipmsg.Refusal
+		acct, dialed, ref = pickIPAccount(ipAccts, dialed)
+		if acct == nil {
+			s.refuse(tx, req, ref)
+			lg.Info("call", "result", ref.Result())
+			return
+		}
+	}
+	lg = lg.With("sip_account", acct.ID)
+	at := s.newAttempt(req, sipdesk.DirOutbound, acct)
+	if r := sipmsg.StatusRefusal(acct); r != sipmsg.RefuseNone {
+		s.refuseCall(tx, req, r, at, lg)
+		return
+	}
+	number, err := sipdesk.NormalizeNumber(dialed)
+	if err != nil {
+		s.refuseCall(tx, req, sipmsg.RefuseInvalidNumber, at, lg)
+		return
+	}
+	at.info.Number = number
+	if s.carrier.Host == "" {
+		s.respond(tx, req, 503, "No carrier configured")
+		s.finish(at, 503, sipdesk.DispFailed, "no_carrier")
+		lg.Warn("call", "result", "no_carrier")
+		return
+	}
+	// The carrier leg is built (Caller ID chosen) before admission so that
+	// refused attempts record the Caller ID they would have had; nothing
+	// is sent before the channel is acquired.
+	leg, cid := s.carrierRequest(req, acct, number, snap)
+	at.rec.CallerID, at.rec.CallerIDRuleID, at.rec.CallerIDReason = cid.number(), cid.ruleID, cid.reason
+	if !s.admit(tx, req, at, lg) {
+		return
+	}
+	if !s.mediaOutbound(tx, req, at, leg, lg) {
+		return
+	}
+	s.bridge(req, tx, at, []*sip.Request{leg}, lg)
+}
+
+// pickIPAccount chooses among the IP accounts owning a source address by
+// tech prefix and returns the dialed number without the prefix.
+func pickIPAccount(accts []*sipdesk.SIPAccount, dialed string) (*sipdesk.SIPAccount, string, sipmsg.Refusal) {
+	d := strings.TrimPrefix(dialed, "+")
+	for _, a := range accts {
+		if a.TechPrefix != "" && strings.HasPrefix(d, a.TechPrefix) && len(d) > len(a.TechPrefix) {
+			return a, d[len(a.TechPrefix):], sipmsg.RefuseNone
+		}
+	}
+	var noPrefix []*sipdesk.SIPAccount
+	for _, a := range accts {
+		if a.TechPrefix == "" {
+			noPrefix = append(noPrefix, a)
+		}
+	}
+	if len(noPrefix) == 1 {
+		return noPrefix[0], dialed, sipmsg.RefuseNone
+	}
+	return nil, dialed, sipmsg.RefuseTechPrefixRequired
+}
+
+// carrierRequest builds the carrier leg's INVITE: new dialog and Call-ID,
+// the customer's From user, the account's Caller ID in P-Asserted-Identity,
+// SDP passed through; identity headers from the customer are not copied.
+func (s *B2BUA) carrierRequest(req *sip.Request, acct *sipdesk.SIPAccount, number string, snap *policy.Snapshot) (*sip.Request, callerID) {
+	target := sip.Uri{Scheme: "sip", User: "+" + number, Host: s.carrier.Host, Port: s.carrier.Port}
+	if tp, ok := s.carrier.UriParams.Get("transport"); ok {
+		target.UriParams = sip.HeaderParams{}
+		target.UriParams.Add("transport", tp)
+	}
+	r := sip.NewRequest(sip.INVITE, target)
+	from := req.From()
+	cid := s.chooseCallerID(acct, number, from, snap)
+	fh := &sip.FromHeader{DisplayName: cid.display, Address: sip.Uri{Scheme: "sip", User: cid.fromUser, Host: s.cfg.AdvertiseHost}}
+	if cid.anonymous {
+		fh.Address.Host = sipdesk.AnonymousHost
+	}
+	fh.Params.Add("tag", sip.GenerateTagN(16))
+	r.AppendHeader(fh)
+	r.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: "+" + number, Host: s.carrier.Host, Port: s.carrier.Port}})
+	if cid.pai != "" {
+		r.AppendHeader(sip.NewHeader("P-Asserted-Identity", "<sip:"+cid.pai+"@"+s.cfg.AdvertiseHost+">"))
+	}
+	if cid.privacy {
+		r.AppendHeader(sip.NewHeader("Privacy", "id"))
+	}
+	if mf := req.MaxForwards(); mf != nil && *mf > 1 {
+		m := sip.MaxForwardsHeader(*mf - 1)
+		r.AppendHeader(&m)
+	}
+	sipmsg.CopyBody(req, r)
+	s.setTransport(r, target)
+	return r, cid
+}
+
+type callerID struct {
+	fromUser, display, pai string
+	privacy, anonymous     bool
+	ruleID                 int64
+	reason                 string
+}
+
+// number is the Caller ID as the call record keeps it.
+func (c callerID) number() string {
+	if c.anonymous {
+		return sipdesk.AnonymousUser
+	}
+	return c.fromUser
+}
+
+// chooseCallerID applies sipdesk.ChooseCallerID (trial → verified phone;
+// else the account's selected rules, then its default) to From and
+// P-Asserted-Identity; a blocked rule gives an anonymous From with
+// Privacy: id while P-Asserted-Identity keeps the account's number.
+func (s *B2BUA) chooseCallerID(acct *sipdesk.SIPAccount, number string, from *sip.FromHeader, snap *policy.Snapshot) callerID {
+	req := sipdesk.CallerIDRequest{Default: acct.CallerID, To: number, FromUser: from.Address.User, FromDisplay: from.DisplayName}
+	if c := snap.Customer(acct.CustomerID); c != nil {
+		req.Trial, req.VerifiedPhone = c.Trial(), c.VerifiedPhone
+	}
+	for _, id := range acct.CallerID.RuleIDs {
+		if r := snap.Rule(id); r != nil && r.CustomerID == acct.CustomerID {
+			req.Rules = append(req.Rules, r)
+		}
+	}
+	ch, err := sipdesk.ChooseCallerID(req)
+	if err != nil || (ch.Number == "" && !ch.Anonymous) {
+		// No decision (e.g. no default number): the device's From passes.
+		return callerID{fromUser: from.Address.User, display: from.DisplayName, pai: acct.CallerID.DefaultNumber, reason: "no_decision"}
+	}
+	if ch.Anonymous {
+		pai := acct.CallerID.DefaultNumber
+		if req.Trial || pai == "" {
+			pai = req.VerifiedPhone
+		}
+		return callerID{fromUser: sipdesk.AnonymousUser, display: sipdesk.AnonymousDisplay, pai: pai, privacy: true, anonymous: true,
+			ruleID: ch.RuleID, reason: ch.Reason}
+	}
+	return callerID{fromUser: ch.Number, display: ch.DisplayName, pai: ch.Number, ruleID: ch.RuleID, reason: ch.Reason}
+}
+
+// setTransport picks the transport of a request we send and, over UDP,
+// sends it from our listening socket so the peer sees our SIP port.
+func (s *B2BUA) setTransport(r *sip.Request, target sip.Uri) {
+	tp := "UDP"
+	if v, ok := target.UriParams.Get("transport"); ok {
+		tp = strings.ToUpper(v)
+	}
+	r.SetTransport(tp)
+	if tp == "UDP" {
+		if ua := s.udpAddr(); ua != nil {
+			r.Laddr = sip.Addr{IP: ua.IP, Port: ua.Port}
+		}
+	}
+}
