@@ -104,6 +104,67 @@ func testLeases(t *testing.T, su *suite) {
 	use("after expiry and release", map[bool][2]int{true: {1, 1}, false: {0, 0}}[both])
 }
 
+// testCountedCalls runs every case of sipdesk.CountsAgainstLimit (each
+// channel scope and direction, under each billing state) through the
+// domain rule and through the store's count, in a read-only transaction
+// (which counts the live leases) and in a write one (which reads the kept
+// counters): the SQL must count exactly the calls the rule counts.
+func testCountedCalls(t *testing.T, su *suite) {
+	s := su.open(t)
+	for _, billing := range []sipdesk.BillingState{sipdesk.BillingUnverified, sipdesk.BillingTrial, sipdesk.BillingPaid} {
+		for _, scope := range sipdesk.ChannelScopes {
+			c := newCustomer(t, s)
+			c.BillingState, c.ChannelScope = billing, scope
+			update(t, s, func(tx sipdesk.Tx) error { return tx.UpdateCustomer(c) })
+			a, other := newPasswordAccount(t, s, c.ID), newPasswordAccount(t, s, c.ID)
+			// A distinct power of two of live leases per direction and
+			// account, so that a wrong sum shows which cases differ.
+			var wantCustomer, wantAccount int
+			var counted []string
+			update(t, s, func(tx sipdesk.Tx) error {
+				for i, dir := range sipdesk.Directions {
+					onA, onOther := 1<<(2*i), 1<<(2*i+1)
+					for j := range onA + onOther {
+						acct := a.ID
+						if j >= onA {
+							acct = other.ID
+						}
+						if err := tx.InsertLease(&sipdesk.CallLease{CallID: fmt.Sprintf("%s-%d-%s", dir, j, uniq()), CustomerID: c.ID, SIPAccountID: acct,
+							Direction: dir, Node: "n", StartedAt: at(0), ExpiresAt: at(time.Minute)}); err != nil {
+							return err
+						}
+					}
+					if c.Counted(dir) {
+						wantCustomer += onA + onOther
+						wantAccount += onA
+						counted = append(counted, dir)
+					}
+				}
+				return nil
+			})
+			check := func(kind string, u *sipdesk.ChannelUse, err error) {
+				t.Helper()
+				if err != nil {
+					t.Errorf("billing %s, scope %s: ChannelUse in a %s transaction: %v", billing, scope, kind, err)
+				} else if u.CustomerInUse != wantCustomer || u.AccountInUse != wantAccount {
+					t.Errorf("billing %s, scope %s: ChannelUse in a %s transaction counts %d/%d, but the rule counts %v: %d/%d",
+						billing, scope, kind, u.CustomerInUse, u.AccountInUse, counted, wantCustomer, wantAccount)
+				}
+			}
+			view(t, s, func(tx sipdesk.Tx) error {
+				u, err := tx.ChannelUse(c.ID, a.ID, at(0))
+				check("read-only", u, err)
+				return nil
+			})
+			update(t, s, func(tx sipdesk.Tx) error {
+				u, err := tx.ChannelUse(c.ID, a.ID, at(0))
+				check("write", u, err)
+				return nil
+			})
+		}
+	}
+}
+
 func testLeaseExactness(t *testing.T, su *suite) {
 	stores := []sipdesk.Store{su.open(t), su.open(t)} // as two edge nodes would
 	c := newCustomer(t, stores[0])
