@@ -27,15 +27,37 @@ type CallLease struct {
 	ExpiresAt    time.Time
 }
 
-// Counted reports whether calls of a direction count against the channel
-// limit under the customer's scope.
+// Directions lists the call directions and ChannelScopes the channel
+// scopes, for code and tests that must cover every case of the rule below.
+var (
+	Directions    = []string{DirOutbound, DirInbound}
+	ChannelScopes = []string{ScopeOutbound, ScopeBoth}
+)
+
+// CountsAgainstLimit is the one statement of which calls count against a
+// customer's channel limit (and a SIP account's cap): outbound calls
+// always, inbound calls only under ScopeBoth. A call that does not count
+// still takes a lease, so that it shows as a live call.
+//
+// The store counts leases in SQL (internal/store, qChannelUse and
+// qCountLive); the conformance suite (internal/store/storetest, "channel
+// use counts exactly the calls CountsAgainstLimit counts") runs every
+// scope, direction and billing state through both and fails if they
+// disagree, so a change here must be made there too.
+func CountsAgainstLimit(scope, direction string) bool {
+	return direction == DirOutbound || scope == ScopeBoth
+}
+
+// Counted reports whether calls of a direction count against the
+// customer's channel limit: CountsAgainstLimit under the customer's scope.
 func (c *Customer) Counted(direction string) bool {
-	return direction == DirOutbound || c.ChannelScope == ScopeBoth
+	return CountsAgainstLimit(c.ChannelScope, direction)
 }
 
 // ChannelUse is what an acquisition checks, read in one go (Tx.ChannelUse):
 // the customer's limit and scope, the SIP account's cap, and the live
-// leases that count under the scope, for the customer and for the account.
+// leases that count under the scope (CountsAgainstLimit), for the customer
+// and for the account.
 type ChannelUse struct {
 	ChannelLimit  int
 	ChannelScope  string

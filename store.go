@@ -2,7 +2,6 @@ package sipdesk
 
 import (
 	"context"
-	"net/netip"
 	"time"
 )
 
@@ -88,12 +87,6 @@ type Node struct {
 	Role           string
 	AppliedVersion int64
 	Heartbeat      time.Time
-}
-
-// IPEntry is one allowed address of a SIP account, as the edge indexes them.
-type IPEntry struct {
-	SIPAccountID int64
-	Prefix       netip.Prefix
 }
 
 // Store opens transactions on the database. Update runs fn in one write

@@ -9,9 +9,9 @@ import (
 // AcquireChannel admits a call or refuses it, in one transaction: the
 // customer's row is locked (PostgreSQL) or the write is serialised (SQLite),
 // live leases are counted, and the lease is inserted only if the call fits
-// the account-wide limit and the SIP account's cap. Calls outside the
-// customer's scope (inbound under "outbound") get a lease without a check,
-// so they still show as live calls.
+// the account-wide limit and the SIP account's cap. Calls that do not count
+// (sipdesk.CountsAgainstLimit: inbound under "outbound") get a lease
+// without a check, so they still show as live calls.
 func (s *Service) AcquireChannel(ctx context.Context, l *sipdesk.CallLease) error {
 	return s.update(ctx, func(tx sipdesk.Tx) error { return s.AcquireChannelTx(tx, l) })
 }
@@ -25,8 +25,8 @@ func (s *Service) AcquireChannelTx(tx sipdesk.Tx, l *sipdesk.CallLease) error {
 	if err != nil {
 		return err
 	}
-	c := &sipdesk.Customer{ID: l.CustomerID, ChannelLimit: u.ChannelLimit, ChannelScope: u.ChannelScope}
-	if c.Counted(l.Direction) {
+	if sipdesk.CountsAgainstLimit(u.ChannelScope, l.Direction) {
+		c := &sipdesk.Customer{ID: l.CustomerID, ChannelLimit: u.ChannelLimit, ChannelScope: u.ChannelScope}
 		var a *sipdesk.SIPAccount
 		if l.SIPAccountID != 0 {
 			if !u.AccountFound {

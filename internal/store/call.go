@@ -18,7 +18,9 @@ const (
 	qCountAdd = `INSERT INTO channel_counts (customer_id, sip_account_id, direction, n) VALUES (?, ?, ?, ?)
 		ON CONFLICT (customer_id, sip_account_id, direction) DO UPDATE SET n = channel_counts.n + excluded.n`
 	// qChannelUse: the customer, the SIP account's cap and the counted live
-	// leases in one statement (args: account, customer). The counters
+	// leases in one statement (args: account, customer). "Counted" here and
+	// in qCountLive is sipdesk.CountsAgainstLimit written in SQL; the
+	// conformance suite (storetest testCountedCalls) checks they agree. The counters
 	// include leases past their expiry until they are deleted: ChannelUse
 	// deletes the customer's expired ones first.
 	qChannelUse = `SELECT c.channel_limit, c.channel_scope, COALESCE(a.channel_cap, -1),

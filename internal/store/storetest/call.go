@@ -1,0 +1,252 @@
+package storetest
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sipdesk/sipdesk"
+)
+
+// Channel leases and call records (store: call.go).
+
+func testLeases(t *testing.T, su *suite) {
+	s := su.open(t)
+	c := newCustomer(t, s)
+	a1, a2 := newPasswordAccount(t, s, c.ID), newPasswordAccount(t, s, c.ID)
+	l := func(id string, acct int64, dir, node string, exp time.Duration) *sipdesk.CallLease {
+		return &sipdesk.CallLease{CallID: id + uniq(), CustomerID: c.ID, SIPAccountID: acct, Direction: dir, Node: node, StartedAt: at(0), ExpiresAt: at(exp)}
+	}
+	live1, live2 := l("a", a1.ID, sipdesk.DirOutbound, "n1", time.Minute), l("b", a2.ID, sipdesk.DirOutbound, "n2", time.Minute)
+	in := l("c", a1.ID, sipdesk.DirInbound, "n1", time.Minute)
+	dead := l("d", a1.ID, sipdesk.DirOutbound, "n3", -time.Second)
+	update(t, s, func(tx sipdesk.Tx) error {
+		for _, x := range []*sipdesk.CallLease{live1, live2, in, dead} {
+			if err := tx.InsertLease(x); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	wantCode(t, "duplicate lease", txErr(t, s, func(tx sipdesk.Tx) error { return tx.InsertLease(live1) }), sipdesk.EConflict, "")
+	view(t, s, func(tx sipdesk.Tx) error {
+		live, err := tx.Leases(c.ID, at(0))
+		count := func(outboundOnly bool) (cn, an int) {
+			for _, x := range live {
+				if outboundOnly && x.Direction != sipdesk.DirOutbound {
+					continue
+				}
+				cn++
+				if x.SIPAccountID == a1.ID {
+					an++
+				}
+			}
+			return cn, an
+		}
+		cn, an := count(true)
+		if cn != 2 || an != 1 {
+			t.Errorf("outbound count = %d/%d, want 2/1 (the expired lease does not count)", cn, an)
+		}
+		cn, an = count(false)
+		if cn != 3 || an != 2 {
+			t.Errorf("all count = %d/%d, want 3/2", cn, an)
+		}
+		u, err2 := tx.ChannelUse(c.ID, a1.ID, at(0))
+		if err2 != nil {
+			t.Errorf("ChannelUse: %v", err2)
+		} else if wantN := map[bool][2]int{true: {3, 2}, false: {2, 1}}[c.ChannelScope == sipdesk.ScopeBoth]; u.CustomerInUse != wantN[0] || u.AccountInUse != wantN[1] ||
+			!u.AccountFound || u.ChannelLimit != c.ChannelLimit || u.ChannelScope != c.ChannelScope {
+			t.Errorf("ChannelUse = %+v, want in use %v under scope %q, limit %d", *u, wantN, c.ChannelScope, c.ChannelLimit)
+		}
+		if u, err2 := tx.ChannelUse(c.ID, a1.ID+1_000_000, at(0)); err2 != nil || u.AccountFound || u.AccountInUse != 0 {
+			t.Errorf("ChannelUse of a missing SIP account = %+v, %v; want AccountFound false", u, err2)
+		}
+		if _, err2 := tx.ChannelUse(c.ID+1_000_000, a1.ID, at(0)); sipdesk.ErrorCode(err2) != sipdesk.ENotFound {
+			t.Errorf("ChannelUse of a missing customer: %v, want not found", err2)
+		}
+		ls, _ := tx.Leases(c.ID, at(0))
+		if len(ls) != 3 {
+			t.Errorf("Leases = %d, want 3 live", len(ls))
+		}
+		return err
+	})
+	both := c.ChannelScope == sipdesk.ScopeBoth
+	use := func(what string, want [2]int) {
+		t.Helper()
+		update(t, s, func(tx sipdesk.Tx) error {
+			u, err := tx.ChannelUse(c.ID, a1.ID, at(0))
+			if err != nil {
+				return err
+			}
+			if u.CustomerInUse != want[0] || u.AccountInUse != want[1] {
+				t.Errorf("%s: ChannelUse in a write transaction = %d/%d, want %v", what, u.CustomerInUse, u.AccountInUse, want)
+			}
+			return nil
+		})
+	}
+	// A write transaction reads the kept counts (after deleting the
+	// customer's expired lease): the same figures as counting.
+	use("live leases", map[bool][2]int{true: {3, 2}, false: {2, 1}}[both])
+	update(t, s, func(tx sipdesk.Tx) error {
+		n, err := tx.RenewLeases("n1", at(2*time.Minute))
+		if n != 2 {
+			t.Errorf("renewed %d, want 2", n)
+		}
+		return err
+	})
+	update(t, s, func(tx sipdesk.Tx) error {
+		n, err := tx.DeleteExpiredLeases(at(90 * time.Second))
+		if n != 1 { // live2 (not renewed); dead went with ChannelUse above
+			t.Errorf("expired %d, want 1", n)
+		}
+		return err
+	})
+	update(t, s, func(tx sipdesk.Tx) error {
+		ok, err := tx.DeleteLease(live1.CallID)
+		if !ok {
+			t.Error("DeleteLease of a live lease reported none")
+		}
+		ok, _ = tx.DeleteLease(live1.CallID)
+		if ok {
+			t.Error("second DeleteLease reported a lease")
+		}
+		return err
+	})
+	// Only the inbound lease is left: the counts followed every deletion.
+	use("after expiry and release", map[bool][2]int{true: {1, 1}, false: {0, 0}}[both])
+}
+
+// testCountedCalls runs every case of sipdesk.CountsAgainstLimit (each
+// channel scope and direction, under each billing state) through the
+// domain rule and through the store's count, in a read-only transaction
+// (which counts the live leases) and in a write one (which reads the kept
+// counters): the SQL must count exactly the calls the rule counts.
+func testCountedCalls(t *testing.T, su *suite) {
+	s := su.open(t)
+	for _, billing := range []sipdesk.BillingState{sipdesk.BillingUnverified, sipdesk.BillingTrial, sipdesk.BillingPaid} {
+		for _, scope := range sipdesk.ChannelScopes {
+			c := newCustomer(t, s)
+			c.BillingState, c.ChannelScope = billing, scope
+			update(t, s, func(tx sipdesk.Tx) error { return tx.UpdateCustomer(c) })
+			a, other := newPasswordAccount(t, s, c.ID), newPasswordAccount(t, s, c.ID)
+			// A distinct power of two of live leases per direction and
+			// account, so that a wrong sum shows which cases differ.
+			var wantCustomer, wantAccount int
+			var counted []string
+			update(t, s, func(tx sipdesk.Tx) error {
+				for i, dir := range sipdesk.Directions {
+					onA, onOther := 1<<(2*i), 1<<(2*i+1)
+					for j := range onA + onOther {
+						acct := a.ID
+						if j >= onA {
+							acct = other.ID
+						}
+						if err := tx.InsertLease(&sipdesk.CallLease{CallID: fmt.Sprintf("%s-%d-%s", dir, j, uniq()), CustomerID: c.ID, SIPAccountID: acct,
+							Direction: dir, Node: "n", StartedAt: at(0), ExpiresAt: at(time.Minute)}); err != nil {
+							return err
+						}
+					}
+					if c.Counted(dir) {
+						wantCustomer += onA + onOther
+						wantAccount += onA
+						counted = append(counted, dir)
+					}
+				}
+				return nil
+			})
+			check := func(kind string, u *sipdesk.ChannelUse, err error) {
+				t.Helper()
+				if err != nil {
+					t.Errorf("billing %s, scope %s: ChannelUse in a %s transaction: %v", billing, scope, kind, err)
+				} else if u.CustomerInUse != wantCustomer || u.AccountInUse != wantAccount {
+					t.Errorf("billing %s, scope %s: ChannelUse in a %s transaction counts %d/%d, but the rule counts %v: %d/%d",
+						billing, scope, kind, u.CustomerInUse, u.AccountInUse, counted, wantCustomer, wantAccount)
+				}
+			}
+			view(t, s, func(tx sipdesk.Tx) error {
+				u, err := tx.ChannelUse(c.ID, a.ID, at(0))
+				check("read-only", u, err)
+				return nil
+			})
+			update(t, s, func(tx sipdesk.Tx) error {
+				u, err := tx.ChannelUse(c.ID, a.ID, at(0))
+				check("write", u, err)
+				return nil
+			})
+		}
+	}
+}
+
+func testLeaseExactness(t *testing.T, su *suite) {
+	stores := []sipdesk.Store{su.open(t), su.open(t)} // as two edge nodes would
+	c := newCustomer(t, stores[0])
+	a := newPasswordAccount(t, stores[0], c.ID)
+	const limit, calls = 5, 40
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	admitted := 0
+	for i := range calls {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := stores[i%2].Update(t.Context(), func(tx sipdesk.Tx) error {
+				u, err := tx.ChannelUse(c.ID, a.ID, time.Now())
+				if err != nil {
+					return err
+				}
+				if u.CustomerInUse >= limit {
+					return sipdesk.Errorf(sipdesk.EChannelLimit, "full")
+				}
+				return tx.InsertLease(&sipdesk.CallLease{CallID: fmt.Sprintf("x%d-%s", i, uniq()), CustomerID: c.ID, SIPAccountID: a.ID,
+					Direction: sipdesk.DirOutbound, Node: "n", StartedAt: time.Now(), ExpiresAt: time.Now().Add(time.Minute)})
+			})
+			if err == nil {
+				mu.Lock()
+				admitted++
+				mu.Unlock()
+			} else if sipdesk.ErrorCode(err) != sipdesk.EChannelLimit {
+				t.Errorf("acquire: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if admitted != limit {
+		t.Fatalf("admitted %d of %d concurrent calls, want exactly %d", admitted, calls, limit)
+	}
+}
+
+func testCallRecords(t *testing.T, su *suite) {
+	s := su.open(t)
+	c, other := newCustomer(t, s), newCustomer(t, s)
+	a := newPasswordAccount(t, s, c.ID)
+	mk := func(disp string, start time.Duration) *sipdesk.CallRecord {
+		return &sipdesk.CallRecord{CallID: uniq(), CustomerID: c.ID, SIPAccountID: a.ID, Direction: sipdesk.DirOutbound,
+			From: "sip:a@x", To: "sip:+4420@y", CallerID: "+15550001", CallerIDRuleID: 7, CallerIDReason: sipdesk.ReasonRulePrefix,
+			StartedAt: at(start), Disposition: disp, SIPCode: 200, Node: "n1"}
+	}
+	r1, r2, r3 := mk(sipdesk.DispAnswered, 0), mk(sipdesk.DispRefused, time.Minute), mk(sipdesk.DispAnswered, 2*time.Minute)
+	update(t, s, func(tx sipdesk.Tx) error {
+		for _, r := range []*sipdesk.CallRecord{r1, r2, r3} {
+			if err := tx.InsertCallRecord(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	r1.AnsweredAt, r1.EndedAt, r1.Reason = at(time.Second), at(time.Minute), "bye"
+	update(t, s, func(tx sipdesk.Tx) error { return tx.UpdateCallRecord(r1) })
+	view(t, s, func(tx sipdesk.Tx) error {
+		all, err := tx.CallRecords(sipdesk.CallFilter{CustomerID: c.ID})
+		equal(t, "CallRecords newest first", all, []*sipdesk.CallRecord{r3, r2, r1})
+		ans, _ := tx.CallRecords(sipdesk.CallFilter{CustomerID: c.ID, Disposition: sipdesk.DispAnswered, Limit: 1})
+		equal(t, "answered, limit 1", ans, []*sipdesk.CallRecord{r3})
+		page, _ := tx.CallRecords(sipdesk.CallFilter{CustomerID: c.ID, BeforeID: r3.ID, Since: at(30 * time.Second)})
+		equal(t, "page before r3 since 30s", page, []*sipdesk.CallRecord{r2})
+		none, _ := tx.CallRecords(sipdesk.CallFilter{CustomerID: other.ID})
+		if len(none) != 0 {
+			t.Error("another customer sees call records")
+		}
+		return err
+	})
+}
