@@ -1,8 +1,10 @@
 package api
 
 import (
+	"encoding/json"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -38,5 +40,42 @@ func TestErrorTableDocumented(t *testing.T) {
 	}
 	if len(missing) > 0 {
 		t.Errorf("docs/API.md does not document %s", strings.Join(missing, ", "))
+	}
+}
+
+// TestOpenAPIErrorCodes: the error code enum of openapi.json is the API codes
+// of the code table (and the router's method_not_allowed).
+func TestOpenAPIErrorCodes(t *testing.T) {
+	var doc struct {
+		Components struct {
+			Schemas struct {
+				Error struct {
+					Properties struct {
+						Error struct {
+							Properties struct {
+								Code struct {
+									Enum []string `json:"enum"`
+								} `json:"code"`
+							} `json:"properties"`
+						} `json:"error"`
+					} `json:"properties"`
+				} `json:"Error"`
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(openAPIDoc, &doc); err != nil {
+		t.Fatal(err)
+	}
+	enum := doc.Components.Schemas.Error.Properties.Error.Properties.Code.Enum
+	want := []string{"method_not_allowed"}
+	for _, r := range sipdesk.CodeTable() {
+		if r.HTTP != 0 {
+			want = append(want, r.Code)
+		}
+	}
+	slices.Sort(enum)
+	slices.Sort(want)
+	if !slices.Equal(enum, want) {
+		t.Errorf("openapi.json error codes %v, the code table's %v", enum, want)
 	}
 }
