@@ -8,30 +8,6 @@ import (
 	"github.com/sipdesk/sipdesk"
 )
 
-// statusOf is the one table from error codes to HTTP statuses.
-var statusOf = map[string]int{
-	sipdesk.EInvalid:            http.StatusUnprocessableEntity,
-	sipdesk.ENotFound:           http.StatusNotFound,
-	sipdesk.EConflict:           http.StatusConflict,
-	sipdesk.EUnauthorized:       http.StatusUnauthorized,
-	sipdesk.EForbidden:          http.StatusForbidden,
-	sipdesk.EQuotaExceeded:      http.StatusForbidden,
-	sipdesk.ETrialLocked:        http.StatusForbidden,
-	sipdesk.EAccountInactive:    http.StatusConflict,
-	sipdesk.EAccountNotReady:    http.StatusConflict,
-	sipdesk.ESourceNotAllowed:   http.StatusForbidden,
-	sipdesk.ETechPrefixRequired: http.StatusConflict,
-	sipdesk.EChannelLimit:       http.StatusTooManyRequests,
-	sipdesk.EChannelCap:         http.StatusTooManyRequests,
-	sipdesk.EInvalidNumber:      http.StatusUnprocessableEntity,
-	sipdesk.EInvalidToken:       http.StatusUnauthorized,
-	sipdesk.EJWTNotEnabled:      http.StatusConflict,
-	sipdesk.ERateLimited:        http.StatusTooManyRequests,
-	sipdesk.EUnavailable:        http.StatusServiceUnavailable,
-	sipdesk.ENotImplemented:     http.StatusNotImplemented,
-	sipdesk.EInternal:           http.StatusInternalServerError,
-}
-
 // httpError is an error of the HTTP layer itself (malformed or oversized
 // bodies, wrong methods) whose status is not the code's usual one.
 type httpError struct {
@@ -68,10 +44,7 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		return
 	}
 	code := sipdesk.ErrorCode(err)
-	status, ok := statusOf[code]
-	if !ok {
-		status = http.StatusInternalServerError
-	}
+	status := sipdesk.HTTPStatus(code) // the one table, shared with the portal and the edge
 	d := errorDetail{Code: code, Field: sipdesk.ErrorField(err)}
 	var de *sipdesk.Error
 	if errors.As(err, &de) {

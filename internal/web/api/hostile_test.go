@@ -57,8 +57,10 @@ var fuzzRoutes = []struct{ method, path string }{
 // knownCodes are the error codes an answer may carry.
 func knownCodes() map[string]bool {
 	m := map[string]bool{"method_not_allowed": true}
-	for c := range statusOf {
-		m[c] = true
+	for _, r := range sipdesk.CodeTable() {
+		if r.HTTP != 0 { // an API code, not one of the edge's SIP-only keys
+			m[r.Code] = true
+		}
 	}
 	return m
 }

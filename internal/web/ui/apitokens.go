@@ -41,7 +41,7 @@ func (u *UI) apiTokenCreate(q *request) error {
 	v := &tokensView{Form: newForm()}
 	v.Values["name"] = name
 	formError(&v.Form, err, "name")
-	return u.tokensPage(q, http.StatusUnprocessableEntity, v)
+	return u.tokensPage(q, formStatus(err), v)
 }
 
 func (u *UI) apiTokenDelete(q *request) error {

@@ -86,9 +86,5 @@ func (u *UI) editCredentialsSubmit(q *request) error {
 	cv := &credsView{Form: newForm(), Token: token}
 	cv.Values["username"] = username
 	formError(&cv.Form, err, "username", "password", "portal_password")
-	status := http.StatusUnprocessableEntity
-	if code == sipdesk.ERateLimited {
-		status = http.StatusTooManyRequests
-	}
-	return u.credsRender(q, status, a, cv)
+	return u.credsRender(q, formStatus(err), a, cv)
 }

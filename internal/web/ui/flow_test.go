@@ -154,7 +154,8 @@ func TestValidationErrorsNextToFields(t *testing.T) {
 		{"add: bad tech prefix", false, "/sip-accounts", url.Values{"name": {"PBX"}, "auth_type": {"ip"}, "allowed_ips": {"8.8.8.8"}, "tech_prefix": {"12"}}, 422, "tech_prefix", "exactly 4 digits"},
 		{"add: cap over the limit", false, "/sip-accounts", url.Values{"name": {"PBX"}, "auth_type": {"password"}, "channel_cap": {"5"}}, 422, "channel_cap", "would exceed"},
 		{"add: cap not a number", false, "/sip-accounts", url.Values{"name": {"PBX"}, "auth_type": {"password"}, "channel_cap": {"lots"}}, 422, "channel_cap", "must be a whole number"},
-		{"add: duplicate name", false, "/sip-accounts", url.Values{"name": {"Main"}, "auth_type": {"password"}}, 422, "name", ""},
+		// A conflict answers 409, as in the API (issue 12: one code table).
+		{"add: duplicate name", false, "/sip-accounts", url.Values{"name": {"Main"}, "auth_type": {"password"}}, 409, "name", ""},
 		{"edit: long name", false, "/sip-accounts/" + first, url.Values{"name": {strings.Repeat("x", 65)}, "auth_type": {"password"}, "active": {"1"}}, 422, "name", "must be 1 to 64 characters"},
 		{"edit: switch to IP without IPs", false, "/sip-accounts/" + first, url.Values{"name": {"Main"}, "auth_type": {"ip"}, "active": {"1"}}, 422, "allowed_ips", "needs at least one address"},
 		{"edit: bad ACL", false, "/sip-accounts/" + first, url.Values{"name": {"Main"}, "auth_type": {"password"}, "active": {"1"}, "allowed_ips": {"not-an-ip"}}, 422, "allowed_ips", "is not an IPv4/IPv6 address or CIDR"},
@@ -214,7 +215,8 @@ func TestValidationErrorsNextToFields(t *testing.T) {
 	o.post("/signup", url.Values{"email": {"x@acme.example"}, "password": {"short"}, "password_confirm": {"short"}, "phone": {"+447700900555"}}).must(t, 422).errorNextTo(t, "password", "must be at least 12 characters")
 	o.post("/signup", url.Values{"email": {"x@acme.example"}, "password": {portalPassword}, "password_confirm": {portalPassword + "x"}, "phone": {"+447700900555"}}).must(t, 422).errorNextTo(t, "password_confirm", "the two passwords differ")
 	o.post("/signup", url.Values{"email": {"x@acme.example"}, "password": {portalPassword}, "password_confirm": {portalPassword}, "phone": {"12"}}).must(t, 422).errorNextTo(t, "phone", "international format")
-	o.post("/signup", url.Values{"email": {"v@acme.example"}, "password": {portalPassword}, "password_confirm": {portalPassword}, "phone": {"+447700900555"}}).must(t, 422).errorNextTo(t, "email", "already exists")
+	// A conflict answers 409, as in the API (issue 12: one code table).
+	o.post("/signup", url.Values{"email": {"v@acme.example"}, "password": {portalPassword}, "password_confirm": {portalPassword}, "phone": {"+447700900555"}}).must(t, 409).errorNextTo(t, "email", "already exists")
 	cs, _ := e.svc.Customers(context.Background())
 	if len(cs) != 1 {
 		t.Fatalf("%d customers after refused signups", len(cs))

@@ -44,7 +44,7 @@ func (u *UI) numberAdd(q *request) error {
 	v := &numbersView{Form: newForm()}
 	v.Values["number"] = number
 	formError(&v.Form, err, "number")
-	return u.numbersPage(q, http.StatusUnprocessableEntity, v)
+	return u.numbersPage(q, formStatus(err), v)
 }
 
 func (u *UI) numberVerify(q *request) error {
@@ -59,7 +59,7 @@ func (u *UI) numberVerify(q *request) error {
 	if !userError(err) {
 		return err
 	}
-	return u.numbersPage(q, http.StatusUnprocessableEntity, &numbersView{Form: newForm(), VerifyID: id, VerifyErr: msgOf(err)})
+	return u.numbersPage(q, formStatus(err), &numbersView{Form: newForm(), VerifyID: id, VerifyErr: msgOf(err)})
 }
 
 func (u *UI) numberDelete(q *request) error {
@@ -73,7 +73,7 @@ func (u *UI) numberDelete(q *request) error {
 		}
 		v := &numbersView{Form: newForm()}
 		v.Error = msgOf(err)
-		return u.numbersPage(q, http.StatusUnprocessableEntity, v)
+		return u.numbersPage(q, formStatus(err), v)
 	}
 	return u.redirect(q, "/caller-id/numbers", "Number removed.")
 }

@@ -138,6 +138,7 @@ func (u *UI) ruleSave(q *request, id int64) error {
 		f.Values[k] = pf.Get(k)
 	}
 	formError(&f, err, "name", "apply_for", "country", "prefix", "type", "numbers", "display_name")
+	status := formStatus(err)
 	v, err := u.ruleFormView(q, id, f)
 	if err != nil {
 		return err
@@ -145,7 +146,7 @@ func (u *UI) ruleSave(q *request, id int64) error {
 	for _, n := range pf["numbers"] {
 		v.Picked[n] = true
 	}
-	u.render(q, http.StatusUnprocessableEntity, "rule_form.html", v)
+	u.render(q, status, "rule_form.html", v)
 	return nil
 }
 

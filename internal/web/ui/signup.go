@@ -26,6 +26,7 @@ func (u *UI) signupSubmit(q *request) error {
 	email, phone := q.r.PostFormValue("email"), q.r.PostFormValue("phone")
 	password := q.r.PostFormValue("password")
 	f.Values["email"], f.Values["phone"] = email, phone
+	status := http.StatusUnprocessableEntity
 	if password != q.r.PostFormValue("password_confirm") {
 		f.Errors["password_confirm"] = "the two passwords differ"
 	} else {
@@ -44,7 +45,8 @@ func (u *UI) signupSubmit(q *request) error {
 		} else {
 			formError(&f, err, "email", "password", "phone")
 		}
+		status = formStatus(err)
 	}
-	u.render(q, http.StatusUnprocessableEntity, "signup.html", &signupView{Page: u.page(q, "Sign up", ""), Form: f})
+	u.render(q, status, "signup.html", &signupView{Page: u.page(q, "Sign up", ""), Form: f})
 	return nil
 }

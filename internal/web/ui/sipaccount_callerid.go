@@ -1,7 +1,6 @@
 package ui
 
 import (
-	"net/http"
 	"slices"
 	"strconv"
 
@@ -53,5 +52,5 @@ func (u *UI) sipAccountCallerID(q *request) error {
 	} else {
 		formError(&ev.CallerID, err, "default_number", "display_name", "rule_ids")
 	}
-	return u.sipAccountsPage(q, http.StatusUnprocessableEntity, &sipAccountsView{Dialog: "edit", Edit: ev})
+	return u.sipAccountsPage(q, formStatus(err), &sipAccountsView{Dialog: "edit", Edit: ev})
 }

@@ -37,7 +37,7 @@ func (u *UI) sipAccountJWT(q *request) error {
 	ev.Tab = "jwt"
 	status := http.StatusOK
 	if err != nil {
-		status = http.StatusUnprocessableEntity
+		status = formStatus(err)
 		formError(&ev.JWT, err, "enabled", "secret")
 		ev.JWT.Values["secret"] = secret
 		ev.Row.JWT = enabled

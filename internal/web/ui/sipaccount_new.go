@@ -34,6 +34,7 @@ func (u *UI) sipAccountCreate(q *request) error {
 	}
 	in := app.SIPAccountInput{Name: v.Values["name"], AuthType: sipdesk.AuthType(v.AuthType), AllowedIPs: v.IPs, TechPrefix: v.Values["tech_prefix"]}
 	cap, ok := intField(&v.Form, "channel_cap", v.Values["channel_cap"])
+	status := http.StatusUnprocessableEntity
 	if ok {
 		in.ChannelCap = cap
 		created, err := u.svc.CreateSIPAccount(q.ctx(), q.customer.ID, in, q.actor())
@@ -44,11 +45,12 @@ func (u *UI) sipAccountCreate(q *request) error {
 			return err
 		}
 		formError(&v.Form, err, "name", "auth_type", "allowed_ips", "tech_prefix", "channel_cap")
+		status = formStatus(err)
 	}
 	if len(v.IPs) == 0 {
 		v.IPs = []string{""}
 	}
-	return u.sipAccountsPage(q, http.StatusUnprocessableEntity, &sipAccountsView{Dialog: "add", Add: v})
+	return u.sipAccountsPage(q, status, &sipAccountsView{Dialog: "add", Add: v})
 }
 
 // ipList reads the IP list editor: one input per address (allowed_ips

@@ -24,7 +24,7 @@ func (u *UI) sipAccountResetSend(q *request) error {
 			return err
 		}
 		v := &sipAccountsView{Dialog: "reset", Target: &row, ResetErr: msgOf(err)}
-		return u.sipAccountsPage(q, http.StatusUnprocessableEntity, v)
+		return u.sipAccountsPage(q, formStatus(err), v)
 	}
 	return u.sipAccountsPage(q, http.StatusOK, &sipAccountsView{Dialog: "reset-sent", Target: &row, ResetTo: q.customer.Email})
 }

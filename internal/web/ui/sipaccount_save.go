@@ -1,7 +1,6 @@
 package ui
 
 import (
-	"net/http"
 	"slices"
 	"strings"
 
@@ -69,5 +68,5 @@ func (u *UI) sipAccountSave(q *request) error {
 		}
 		formError(f, err, "name", "status", "auth_type", "allowed_ips", "tech_prefix", "channel_cap")
 	}
-	return u.sipAccountsPage(q, http.StatusUnprocessableEntity, &sipAccountsView{Dialog: "edit", Edit: ev})
+	return u.sipAccountsPage(q, formStatus(err), &sipAccountsView{Dialog: "edit", Edit: ev})
 }

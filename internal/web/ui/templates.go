@@ -190,13 +190,19 @@ func formError(f *Form, err error, fields ...string) {
 
 // userError reports whether err is the customer's to fix (shown in the
 // form) rather than ours (an error page).
+// The code table says which (sipdesk.FormStatus).
 func userError(err error) bool {
-	switch sipdesk.ErrorCode(err) {
-	case sipdesk.EInvalid, sipdesk.EConflict, sipdesk.EQuotaExceeded, sipdesk.ETrialLocked, sipdesk.EUnauthorized,
-		sipdesk.ERateLimited, sipdesk.EInvalidNumber, sipdesk.EForbidden:
-		return true
+	return sipdesk.FormStatus(sipdesk.ErrorCode(err)) != 0
+}
+
+// formStatus is the status of a form shown again with err's message: the
+// code table's (409 for a conflict, 429 when rate limited, 422 for the
+// others), 422 when err is nil (the form's own checks failed).
+func formStatus(err error) int {
+	if s := sipdesk.FormStatus(sipdesk.ErrorCode(err)); s != 0 {
+		return s
 	}
-	return false
+	return http.StatusUnprocessableEntity
 }
 
 // messageView is a page with a heading and a sentence (errors, notices).

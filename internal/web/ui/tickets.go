@@ -46,6 +46,7 @@ func (u *UI) ticketCreate(q *request) error {
 	reason := q.r.PostFormValue("reason")
 	f.Values["kind"], f.Values["wanted"], f.Values["reason"] = kind, wanted, reason
 	n, ok := intField(&f, "wanted", wanted)
+	status := http.StatusUnprocessableEntity
 	if ok && wanted == "" {
 		f.Errors["wanted"] = "enter how many you need"
 		ok = false
@@ -59,7 +60,8 @@ func (u *UI) ticketCreate(q *request) error {
 			return err
 		}
 		formError(&f, err, "kind", "wanted", "reason")
+		status = formStatus(err)
 	}
-	u.render(q, http.StatusUnprocessableEntity, "ticket_form.html", &ticketFormView{Page: u.page(q, "Open a ticket", "tickets"), Form: f, Trial: q.customer.Trial()})
+	u.render(q, status, "ticket_form.html", &ticketFormView{Page: u.page(q, "Open a ticket", "tickets"), Form: f, Trial: q.customer.Trial()})
 	return nil
 }

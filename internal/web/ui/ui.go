@@ -210,22 +210,15 @@ func newNonce() string {
 
 // fail answers an error no handler dealt with: a page with a fitting status.
 func (u *UI) fail(q *request, err error) {
-	code := sipdesk.ErrorCode(err)
-	status := http.StatusInternalServerError
-	msg := "Something went wrong on our side. Please try again in a moment."
-	switch code {
-	case sipdesk.ENotFound:
-		status, msg = http.StatusNotFound, "We could not find that page or item."
-	case sipdesk.EForbidden, sipdesk.ETrialLocked, sipdesk.EQuotaExceeded:
-		status, msg = http.StatusForbidden, sipdesk.ErrorMessage(err)
-	case sipdesk.EUnauthorized:
-		status, msg = http.StatusUnauthorized, sipdesk.ErrorMessage(err)
-	case sipdesk.EInvalid, sipdesk.EConflict:
-		status, msg = http.StatusUnprocessableEntity, sipdesk.ErrorMessage(err)
-	case sipdesk.ERateLimited:
-		status, msg = http.StatusTooManyRequests, sipdesk.ErrorMessage(err)
-	case sipdesk.EUnavailable:
-		status, msg = http.StatusServiceUnavailable, "The service is briefly unavailable. Please try again in a moment."
+	status := sipdesk.HTTPStatus(sipdesk.ErrorCode(err)) // the code table, shared with the API
+	msg := sipdesk.ErrorMessage(err)
+	switch status {
+	case http.StatusNotFound:
+		msg = "We could not find that page or item."
+	case http.StatusInternalServerError:
+		msg = "Something went wrong on our side. Please try again in a moment."
+	case http.StatusServiceUnavailable:
+		msg = "The service is briefly unavailable. Please try again in a moment."
 	}
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {

@@ -47,7 +47,7 @@ func (u *UI) verifySubmit(q *request) error {
 		return err
 	}
 	formError(&f, err, "code")
-	u.render(q, http.StatusUnprocessableEntity, "verify.html", &verifyView{Page: u.page(q, "Verify your phone", ""), Form: f, Phone: q.customer.VerifiedPhone})
+	u.render(q, formStatus(err), "verify.html", &verifyView{Page: u.page(q, "Verify your phone", ""), Form: f, Phone: q.customer.VerifiedPhone})
 	return nil
 }
 
