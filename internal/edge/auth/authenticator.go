@@ -57,8 +57,8 @@ func (a *Authenticator) Nonce() string { return a.digest.Nonce() }
 func (a *Authenticator) Sweep(now time.Time) { a.fails.Sweep(now) }
 
 // refuse answers a refusal and counts it.
-func (a *Authenticator) refuse(tx sip.ServerTransaction, req *sip.Request, r sipmsg.Refusal) {
-	a.met.Refusals.WithLabelValues(r.Code()).Inc()
+func (a *Authenticator) refuse(tx sip.ServerTransaction, req *sip.Request, r string) {
+	a.met.Refusals.WithLabelValues(sipdesk.RefusalCode(r)).Inc()
 	a.respondErr(sipmsg.Refuse(tx, req, r))
 }
 
@@ -73,13 +73,13 @@ func (a *Authenticator) respondErr(err error) {
 // REGISTER), and otherwise authenticates by digest in header hname
 // (Authorization or Proxy-Authorization). It returns the account, or nil
 // and the refusal after answering.
-func (a *Authenticator) Authenticate(req *sip.Request, tx sip.ServerTransaction, src netip.AddrPort, hname string, accts Accounts) (*sipdesk.SIPAccount, sipmsg.Refusal) {
+func (a *Authenticator) Authenticate(req *sip.Request, tx sip.ServerTransaction, src netip.AddrPort, hname string, accts Accounts) (*sipdesk.SIPAccount, string) {
 	if raw, ok := sipmsg.BearerToken(req); ok {
 		return a.bearer(req, tx, src, raw, accts)
 	}
 	if sipmsg.IsWS(req) && !sipmsg.HasDigest(req, hname) && !sipmsg.HasDigest(req, "Authorization") {
 		a.bearerChallenge(tx, req, "")
-		return nil, sipmsg.RefuseUnauthorized
+		return nil, sipdesk.EUnauthorized
 	}
 	if sipmsg.IsWS(req) && req.Method == sip.INVITE && !sipmsg.HasDigest(req, hname) {
 		hname = "Authorization" // a WS client answered our 401 with Authorization
@@ -110,7 +110,7 @@ func (a *Authenticator) challenge(tx sip.ServerTransaction, req *sip.Request, st
 }
 
 // digestAnswer checks the digest answer in header hname.
-func (a *Authenticator) digestAnswer(req *sip.Request, tx sip.ServerTransaction, src netip.AddrPort, hname string, accts Accounts) (*sipdesk.SIPAccount, sipmsg.Refusal) {
+func (a *Authenticator) digestAnswer(req *sip.Request, tx sip.ServerTransaction, src netip.AddrPort, hname string, accts Accounts) (*sipdesk.SIPAccount, string) {
 	var creds Credentials
 	found := false
 	for _, h := range req.GetHeaders(hname) {
@@ -128,7 +128,7 @@ func (a *Authenticator) digestAnswer(req *sip.Request, tx sip.ServerTransaction,
 			a.log.Warn("source banned: requests without credentials flood", "src", src.Addr().String(), "for", a.cfg.BanDuration.String())
 		}
 		a.challenge(tx, req, false)
-		return nil, sipmsg.RefuseUnauthorized
+		return nil, sipdesk.EUnauthorized
 	}
 	acct := accts.AccountByUser(creds.Username)
 	var ha *sipdesk.DigestHashes
@@ -137,14 +137,14 @@ func (a *Authenticator) digestAnswer(req *sip.Request, tx sip.ServerTransaction,
 	}
 	switch a.digest.Verify(&creds, string(req.Method), ha) {
 	case OK:
-		return acct, sipmsg.RefuseNone
+		return acct, ""
 	case Stale, Replay:
 		// A replayed nonce-count carries a right answer: a retransmission
 		// that outlived its transaction (see transport's lingers) or a
 		// captured request, never a password guess. Like Kamailio, answer
 		// with a fresh nonce (stale=true); it does not count towards a ban.
 		a.challenge(tx, req, true)
-		return nil, sipmsg.RefuseUnauthorized
+		return nil, sipdesk.EUnauthorized
 	}
 	// A failed answer: counted per source (bans) and per Call-ID.
 	if !a.carrier.Match(src) {
@@ -154,10 +154,10 @@ func (a *Authenticator) digestAnswer(req *sip.Request, tx sip.ServerTransaction,
 	}
 	callID := req.CallID().Value()
 	if a.fails.Inc(callID, a.now()) >= 3 {
-		a.refuse(tx, req, sipmsg.RefuseAuthFailed)
-		return nil, sipmsg.RefuseAuthFailed
+		a.refuse(tx, req, sipdesk.SIPAuthFailed)
+		return nil, sipdesk.SIPAuthFailed
 	}
 	a.challenge(tx, req, false)
 	a.log.Info("auth failed", "call_id", callID, "src", src.String(), "method", string(req.Method), "result", sipdesk.EUnauthorized)
-	return nil, sipmsg.RefuseUnauthorized
+	return nil, sipdesk.EUnauthorized
 }

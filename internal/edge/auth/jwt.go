@@ -36,25 +36,25 @@ func (a *Authenticator) bearerChallenge(tx sip.ServerTransaction, req *sip.Reque
 		}
 	}
 	if errCode != "" {
-		a.met.Refusals.WithLabelValues(sipmsg.RefuseInvalidToken.Code()).Inc()
+		a.met.Refusals.WithLabelValues(sipdesk.RefusalCode(sipdesk.EInvalidToken)).Inc()
 	}
 	a.respondErr(sipmsg.Respond(tx, req, 401, "Unauthorized", hs...))
 }
 
 // bearer verifies a Bearer JWT for the From user's account.
-func (a *Authenticator) bearer(req *sip.Request, tx sip.ServerTransaction, src netip.AddrPort, raw string, accts Accounts) (*sipdesk.SIPAccount, sipmsg.Refusal) {
+func (a *Authenticator) bearer(req *sip.Request, tx sip.ServerTransaction, src netip.AddrPort, raw string, accts Accounts) (*sipdesk.SIPAccount, string) {
 	user := req.From().Address.User
 	acct := accts.AccountByUser(user)
 	lg := a.log.With("call_id", req.CallID().Value(), "src", src.String(), "method", string(req.Method))
 	if acct == nil || acct.AuthType != sipdesk.AuthPassword {
 		a.bearerFailed(tx, req, src)
 		lg.Info("jwt refused", "result", sipdesk.EInvalidToken, "why", "unknown user")
-		return nil, sipmsg.RefuseInvalidToken
+		return nil, sipdesk.EInvalidToken
 	}
 	if acct.JWTSecret == "" && acct.JWTPrevSecret == "" {
-		a.refuse(tx, req, sipmsg.RefuseJWTNotEnabled)
+		a.refuse(tx, req, sipdesk.EJWTNotEnabled)
 		lg.Info("jwt refused", "sip_account", acct.ID, "result", sipdesk.EJWTNotEnabled)
-		return nil, sipmsg.RefuseJWTNotEnabled
+		return nil, sipdesk.EJWTNotEnabled
 	}
 	keys := token.Keys{Current: acct.JWTSecret, Previous: acct.JWTPrevSecret, PreviousUntil: acct.JWTPrevUntil}
 	sub, err := token.Verify(raw, keys, a.now())
@@ -65,19 +65,19 @@ func (a *Authenticator) bearer(req *sip.Request, tx sip.ServerTransaction, src n
 			why = "sub is not the From user"
 		}
 		lg.Info("jwt refused", "sip_account", acct.ID, "result", sipdesk.EInvalidToken, "why", why)
-		return nil, sipmsg.RefuseInvalidToken
+		return nil, sipdesk.EInvalidToken
 	}
-	if r := sipmsg.StatusRefusal(acct); r != sipmsg.RefuseNone {
+	if r := sipmsg.StatusRefusal(acct); r != "" {
 		a.refuse(tx, req, r)
-		lg.Info("jwt refused", "sip_account", acct.ID, "result", r.Result())
+		lg.Info("jwt refused", "sip_account", acct.ID, "result", sipmsg.Result(r))
 		return nil, r
 	}
 	if !acct.JWTEnabled {
-		a.refuse(tx, req, sipmsg.RefuseJWTNotEnabled)
+		a.refuse(tx, req, sipdesk.EJWTNotEnabled)
 		lg.Info("jwt refused", "sip_account", acct.ID, "result", sipdesk.EJWTNotEnabled)
-		return nil, sipmsg.RefuseJWTNotEnabled
+		return nil, sipdesk.EJWTNotEnabled
 	}
-	return acct, sipmsg.RefuseNone
+	return acct, ""
 }
 
 // bearerFailed answers a refused token and counts it against the source,

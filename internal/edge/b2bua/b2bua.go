@@ -11,6 +11,7 @@ import (
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
+	"github.com/sipdesk/sipdesk"
 	"github.com/sipdesk/sipdesk/internal/edge/auth"
 	"github.com/sipdesk/sipdesk/internal/edge/metrics"
 	"github.com/sipdesk/sipdesk/internal/edge/policy"
@@ -94,8 +95,8 @@ func (s *B2BUA) respond(tx sip.ServerTransaction, req *sip.Request, code int, re
 }
 
 // refuse answers with the refusal's fixed code and reason, and counts it.
-func (s *B2BUA) refuse(tx sip.ServerTransaction, req *sip.Request, r sipmsg.Refusal, hdrs ...sip.Header) {
-	s.met.Refusals.WithLabelValues(r.Code()).Inc()
+func (s *B2BUA) refuse(tx sip.ServerTransaction, req *sip.Request, r string, hdrs ...sip.Header) {
+	s.met.Refusals.WithLabelValues(sipdesk.RefusalCode(r)).Inc()
 	if err := sipmsg.Refuse(tx, req, r, hdrs...); err != nil {
 		s.log.Debug("respond", "error", err)
 	}

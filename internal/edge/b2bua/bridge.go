@@ -42,11 +42,11 @@ func (s *B2BUA) newAttempt(req *sip.Request, dir string, acct *sipdesk.SIPAccoun
 // whether the call may go on.
 func (s *B2BUA) admit(tx sip.ServerTransaction, req *sip.Request, at *attempt, lg *slog.Logger) bool {
 	if err := s.pol.AdmitCall(context.Background(), at.info); err != nil {
-		r := sipmsg.RefusalForError(err)
-		if r == sipmsg.RefuseNone {
-			r = sipmsg.RefuseUnavailable
+		r := sipdesk.RefusalFor(err)
+		if r == "" {
+			r = sipdesk.EUnavailable
 		}
-		if r == sipmsg.RefuseUnavailable {
+		if r == sipdesk.EUnavailable {
 			lg.Warn("channel admission failed; refusing (fail closed)", "error", err)
 		}
 		s.refuseCall(tx, req, r, at, lg)
@@ -62,11 +62,11 @@ func (s *B2BUA) admit(tx sip.ServerTransaction, req *sip.Request, at *attempt, l
 }
 
 // refuseCall answers a refusal and records the attempt.
-func (s *B2BUA) refuseCall(tx sip.ServerTransaction, req *sip.Request, r sipmsg.Refusal, at *attempt, lg *slog.Logger) {
+func (s *B2BUA) refuseCall(tx sip.ServerTransaction, req *sip.Request, r string, at *attempt, lg *slog.Logger) {
 	s.refuse(tx, req, r, retryAfter(r, s.cfg.RetryAfter)...)
-	in := sipmsg.Refusals[r]
-	s.finish(at, in.Code, sipdesk.DispRefused, r.Code())
-	lg.Info("call", "result", r.Result())
+	code, _ := sipdesk.SIPAnswerFor(r)
+	s.finish(at, code, sipdesk.DispRefused, sipdesk.RefusalCode(r))
+	lg.Info("call", "result", sipmsg.Result(r))
 }
 
 // finish ends an attempt once: releases its channel and stores its final
@@ -92,8 +92,8 @@ func (s *B2BUA) finish(at *attempt, code int, disp, reason string) {
 	s.pol.Record(at, at.rec, true)
 }
 
-func retryAfter(r sipmsg.Refusal, d time.Duration) []sip.Header {
-	if r == sipmsg.RefuseUnavailable {
+func retryAfter(r string, d time.Duration) []sip.Header {
+	if r == sipdesk.EUnavailable {
 		return []sip.Header{sip.NewHeader("Retry-After", strconv.Itoa(max(1, int(d/time.Second))))}
 	}
 	return nil

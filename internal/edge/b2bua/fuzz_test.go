@@ -7,7 +7,6 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 	"github.com/sipdesk/sipdesk"
-	"github.com/sipdesk/sipdesk/internal/edge/sipmsg"
 )
 
 // FuzzDialedNumber: the dialed number the edge takes from a Request-URI
@@ -29,12 +28,12 @@ func FuzzDialedNumber(f *testing.F) {
 		b := &sipdesk.SIPAccount{ID: 2}
 		acct, rest, ref := pickIPAccount([]*sipdesk.SIPAccount{a, b}, dialed)
 		if prefix == "" { // two accounts without a prefix: ambiguous
-			if acct != nil || ref != sipmsg.RefuseTechPrefixRequired {
+			if acct != nil || ref != sipdesk.ETechPrefixRequired {
 				t.Fatalf("%q: two unprefixed accounts gave %v", dialed, ref)
 			}
 			return
 		}
-		if acct == nil || ref != sipmsg.RefuseNone {
+		if acct == nil || ref != "" {
 			t.Fatalf("%q prefix %q: no account (%v)", dialed, prefix, ref)
 		}
 		if acct == a {

@@ -22,14 +22,14 @@ func (s *B2BUA) inbound(req *sip.Request, tx sip.ServerTransaction, snap *policy
 	}
 	did := snap.DID(num)
 	if did == nil {
-		s.refuse(tx, req, sipmsg.RefuseUnknownDID)
+		s.refuse(tx, req, sipdesk.SIPUnknownDID)
 		lg.Info("call", "did", num, "result", "unknown_did")
 		return
 	}
 	lg = lg.With("sip_account", did.SIPAccountID, "did", did.Number)
 	acct := snap.Account(did.SIPAccountID)
 	if acct == nil || acct.Status != sipdesk.StatusActive {
-		s.refuse(tx, req, sipmsg.RefuseNobodyRegistered)
+		s.refuse(tx, req, sipdesk.SIPNobodyRegistered)
 		lg.Info("call", "result", "account_unavailable")
 		return
 	}
@@ -77,7 +77,7 @@ func (s *B2BUA) inbound(req *sip.Request, tx sip.ServerTransaction, snap *policy
 	at.rec.CallerID = from.Address.User
 	at.rec.CallerIDReason = "carrier"
 	if len(legs) == 0 {
-		s.refuseCall(tx, req, sipmsg.RefuseNobodyRegistered, at, lg)
+		s.refuseCall(tx, req, sipdesk.SIPNobodyRegistered, at, lg)
 		return
 	}
 	if !s.admit(tx, req, at, lg) {

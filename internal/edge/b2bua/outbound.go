@@ -35,36 +35,36 @@ func (s *B2BUA) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 	var acct *sipdesk.SIPAccount
 	ipAccts := snap.IPAccounts(src)
 	if len(req.GetHeaders("Proxy-Authorization")) > 0 || len(ipAccts) == 0 || sipmsg.WantsBearer(req) {
-		var ref sipmsg.Refusal
+		var ref string
 		acct, ref = s.auth.Authenticate(req, tx, src, "Proxy-Authorization", snap)
 		if acct == nil {
-			if ref == sipmsg.RefuseAuthFailed {
-				lg.Info("call", "result", ref.Result())
+			if ref == sipdesk.SIPAuthFailed {
+				lg.Info("call", "result", sipmsg.Result(ref))
 			}
 			return
 		}
 		if !policy.ACLAllows(acct, src) {
-			s.refuseCall(tx, req, sipmsg.RefuseSourceNotAllowed, s.newAttempt(req, sipdesk.DirOutbound, acct), lg.With("sip_account", acct.ID))
+			s.refuseCall(tx, req, sipdesk.ESourceNotAllowed, s.newAttempt(req, sipdesk.DirOutbound, acct), lg.With("sip_account", acct.ID))
 			return
 		}
 	} else {
-		var ref sipmsg.Refusal
+		var ref string
 		acct, dialed, ref = pickIPAccount(ipAccts, dialed)
 		if acct == nil {
 			s.refuse(tx, req, ref)
-			lg.Info("call", "result", ref.Result())
+			lg.Info("call", "result", sipmsg.Result(ref))
 			return
 		}
 	}
 	lg = lg.With("sip_account", acct.ID)
 	at := s.newAttempt(req, sipdesk.DirOutbound, acct)
-	if r := sipmsg.StatusRefusal(acct); r != sipmsg.RefuseNone {
+	if r := sipmsg.StatusRefusal(acct); r != "" {
 		s.refuseCall(tx, req, r, at, lg)
 		return
 	}
 	number, err := sipdesk.NormalizeNumber(dialed)
 	if err != nil {
-		s.refuseCall(tx, req, sipmsg.RefuseInvalidNumber, at, lg)
+		s.refuseCall(tx, req, sipdesk.EInvalidNumber, at, lg)
 		return
 	}
 	at.info.Number = number
@@ -90,11 +90,11 @@ func (s *B2BUA) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 
 // pickIPAccount chooses among the IP accounts owning a source address by
 // tech prefix and returns the dialed number without the prefix.
-func pickIPAccount(accts []*sipdesk.SIPAccount, dialed string) (*sipdesk.SIPAccount, string, sipmsg.Refusal) {
+func pickIPAccount(accts []*sipdesk.SIPAccount, dialed string) (*sipdesk.SIPAccount, string, string) {
 	d := strings.TrimPrefix(dialed, "+")
 	for _, a := range accts {
 		if a.TechPrefix != "" && strings.HasPrefix(d, a.TechPrefix) && len(d) > len(a.TechPrefix) {
-			return a, d[len(a.TechPrefix):], sipmsg.RefuseNone
+			return a, d[len(a.TechPrefix):], ""
 		}
 	}
 	var noPrefix []*sipdesk.SIPAccount
@@ -104,9 +104,9 @@ func pickIPAccount(accts []*sipdesk.SIPAccount, dialed string) (*sipdesk.SIPAcco
 		}
 	}
 	if len(noPrefix) == 1 {
-		return noPrefix[0], dialed, sipmsg.RefuseNone
+		return noPrefix[0], dialed, ""
 	}
-	return nil, dialed, sipmsg.RefuseTechPrefixRequired
+	return nil, dialed, sipdesk.ETechPrefixRequired
 }
 
 // carrierRequest builds the carrier leg's INVITE: new dialog and Call-ID,

@@ -49,8 +49,8 @@ func (s *Registrar) respond(tx sip.ServerTransaction, req *sip.Request, code int
 	}
 }
 
-func (s *Registrar) refuse(tx sip.ServerTransaction, req *sip.Request, r sipmsg.Refusal, hdrs ...sip.Header) {
-	s.met.Refusals.WithLabelValues(r.Code()).Inc()
+func (s *Registrar) refuse(tx sip.ServerTransaction, req *sip.Request, r string, hdrs ...sip.Header) {
+	s.met.Refusals.WithLabelValues(sipdesk.RefusalCode(r)).Inc()
 	if err := sipmsg.Refuse(tx, req, r, hdrs...); err != nil {
 		s.log.Debug("respond", "error", err)
 	}
@@ -72,8 +72,8 @@ func (s *Registrar) HandleRegister(req *sip.Request, tx sip.ServerTransaction) {
 	acct, ref := s.auth.Authenticate(req, tx, src, "Authorization", snap)
 	lg := s.log.With("call_id", callID, "src", src.String())
 	if acct == nil {
-		if ref != sipmsg.RefuseNone && ref != sipmsg.RefuseUnauthorized {
-			lg.Info("register", "result", ref.Result())
+		if ref != "" && ref != sipdesk.EUnauthorized {
+			lg.Info("register", "result", sipmsg.Result(ref))
 		}
 		return
 	}
@@ -83,18 +83,18 @@ func (s *Registrar) HandleRegister(req *sip.Request, tx sip.ServerTransaction) {
 		toUser = h.Address.User
 	}
 	if toUser != acct.Username {
-		s.refuse(tx, req, sipmsg.RefuseAuthUserTo)
-		lg.Info("register", "result", sipmsg.RefuseAuthUserTo.Result())
+		s.refuse(tx, req, sipdesk.EForbidden)
+		lg.Info("register", "result", sipmsg.Result(sipdesk.EForbidden))
 		return
 	}
-	if r := sipmsg.StatusRefusal(acct); r != sipmsg.RefuseNone {
+	if r := sipmsg.StatusRefusal(acct); r != "" {
 		s.refuse(tx, req, r)
-		lg.Info("register", "result", r.Result())
+		lg.Info("register", "result", sipmsg.Result(r))
 		return
 	}
 	if !policy.ACLAllows(acct, src) {
-		s.refuse(tx, req, sipmsg.RefuseSourceNotAllowed)
-		lg.Info("register", "result", sipmsg.RefuseSourceNotAllowed.Result())
+		s.refuse(tx, req, sipdesk.ESourceNotAllowed)
+		lg.Info("register", "result", sipmsg.Result(sipdesk.ESourceNotAllowed))
 		return
 	}
 
@@ -141,8 +141,8 @@ func (s *Registrar) HandleRegister(req *sip.Request, tx sip.ServerTransaction) {
 			}
 		}
 		if exp > 0 && time.Duration(exp)*time.Second < s.cfg.MinExpires {
-			s.refuse(tx, req, sipmsg.RefuseIntervalTooBrief, sip.NewHeader("Min-Expires", strconv.Itoa(int(s.cfg.MinExpires/time.Second))))
-			lg.Info("register", "result", sipmsg.RefuseIntervalTooBrief.Result())
+			s.refuse(tx, req, sipdesk.SIPIntervalTooBrief, sip.NewHeader("Min-Expires", strconv.Itoa(int(s.cfg.MinExpires/time.Second))))
+			lg.Info("register", "result", sipmsg.Result(sipdesk.SIPIntervalTooBrief))
 			return
 		}
 		if time.Duration(exp)*time.Second > s.cfg.MaxExpires {
@@ -205,7 +205,7 @@ func (s *Registrar) HandleRegister(req *sip.Request, tx sip.ServerTransaction) {
 	case storeDown:
 		if err := s.pol.SaveBindings(bc); err != nil {
 			lg.Error("register: store", "error", err)
-			s.refuse(tx, req, sipmsg.RefuseUnavailable, sip.NewHeader("Retry-After", "5"))
+			s.refuse(tx, req, sipdesk.EUnavailable, sip.NewHeader("Retry-After", "5"))
 			return
 		}
 		s.storeDown.Store(false)
