@@ -201,12 +201,9 @@ type Tx interface {
 	Registrations(sipAccountID int64) ([]*Registration, error) // 0: all
 	DeleteExpiredRegistrations(now time.Time) (int, error)
 
-	// Channel leases. CountLeases counts live leases (expiring after now)
-	// of the customer and of the SIP account; outboundOnly limits the count
-	// to outbound calls. DeleteLease reports whether the lease existed, so
-	// a release is idempotent.
+	// Channel leases. DeleteLease reports whether the lease existed, so a
+	// release is idempotent.
 	InsertLease(l *CallLease) error
-	CountLeases(customerID, sipAccountID int64, outboundOnly bool, now time.Time) (customer, account int, err error)
 	// ChannelUse locks the customer's row (PostgreSQL; SQLite writes are
 	// serialised) and reads its limit, scope, the SIP account's cap and the
 	// live leases counted under the scope (customer and account). A missing

@@ -97,19 +97,6 @@ func (t *tx) deleteLeases(q string, args ...any) (int, error) {
 	return n, nil
 }
 
-func (t *tx) CountLeases(customerID, sipAccountID int64, outboundOnly bool, at time.Time) (int, int, error) {
-	q := `SELECT COUNT(*), COALESCE(SUM(CASE WHEN sip_account_id = ? THEN 1 ELSE 0 END), 0)
-		FROM call_leases WHERE customer_id = ? AND expires_at > ?`
-	if outboundOnly {
-		q += " AND direction = '" + sipdesk.DirOutbound + "'"
-	}
-	var c, a int
-	if err := t.queryRow(q, sipAccountID, customerID, ms(at)).Scan(&c, &a); err != nil {
-		return 0, 0, t.fail("count leases", err)
-	}
-	return c, a, nil
-}
-
 // ChannelUse in a write transaction: the row lock first on PostgreSQL (so
 // that the counters are read after any concurrent acquisition for the
 // customer commits), the customer's expired leases deleted (an index seek
