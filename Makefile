@@ -2,13 +2,18 @@
 GO       ?= go
 PG_DSN   ?= postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
 
-.PHONY: build run test test-unit test-e2e test-browser test-hostile vet bench bench-sip bench-sip-short contract
+.PHONY: lint build run test test-unit test-e2e test-browser test-hostile vet bench bench-sip bench-sip-short contract
 
 build:
 	$(GO) build -o bin/sipdesk ./cmd/sipdesk
 
 run:
 	$(GO) run ./cmd/sipdesk serve
+
+# golangci-lint v2 with .golangci.yml (built from the Go module proxy).
+GOLANGCI ?= $(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
+lint:
+	$(GOLANGCI) run ./...
 
 vet:
 	$(GO) vet ./...
