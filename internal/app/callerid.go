@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"slices"
+	"strconv"
 
 	"github.com/sipdesk/sipdesk"
 )
@@ -159,7 +160,7 @@ func (s *Service) SaveRule(ctx context.Context, customerID int64, r *sipdesk.Cal
 		if _, err := tx.BumpConfigVersion(); err != nil {
 			return err
 		}
-		return s.audit(tx, actor, customerID, 0, sipdesk.AuditRuleChanged, "rule "+itoa(r.ID)+" saved: "+r.Summary())
+		return s.audit(tx, actor, customerID, 0, sipdesk.AuditRuleChanged, "rule "+strconv.FormatInt(r.ID, 10)+" saved: "+r.Summary())
 	})
 }
 
@@ -182,7 +183,7 @@ func (s *Service) DeleteRule(ctx context.Context, customerID, id int64, actor Ac
 		if _, err := tx.BumpConfigVersion(); err != nil {
 			return err
 		}
-		return s.audit(tx, actor, customerID, 0, sipdesk.AuditRuleChanged, "rule "+itoa(id)+" deleted")
+		return s.audit(tx, actor, customerID, 0, sipdesk.AuditRuleChanged, "rule "+strconv.FormatInt(id, 10)+" deleted")
 	})
 }
 
@@ -238,7 +239,7 @@ func (s *Service) SetCallerID(ctx context.Context, customerID, id int64, in sipd
 		if err := tx.UpdateSIPAccount(a); err != nil {
 			return err
 		}
-		return s.audit(tx, actor, customerID, id, sipdesk.AuditCallerIDChanged, "default "+next.DefaultNumber+", "+itoa(int64(len(next.RuleIDs)))+" rules")
+		return s.audit(tx, actor, customerID, id, sipdesk.AuditCallerIDChanged, "default "+next.DefaultNumber+", "+strconv.Itoa(len(next.RuleIDs))+" rules")
 	})
 	return a, err
 }

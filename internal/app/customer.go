@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"crypto/subtle"
+	"strconv"
 	"sync"
 	"time"
 
@@ -67,7 +68,7 @@ func (s *Service) newCustomer(email, password, phone string) (*sipdesk.Customer,
 // at the outbox.
 func (s *Service) sendCode(tx sipdesk.Tx, n *sipdesk.CallerIDNumber) error {
 	code := sipdesk.GenerateCode()
-	n.CodeHash = sipdesk.HashToken(itoa(n.ID) + ":" + code)
+	n.CodeHash = sipdesk.HashToken(strconv.FormatInt(n.ID, 10) + ":" + code)
 	n.ExpiresAt = s.now().Add(codeTTL)
 	n.Attempts = 0
 	if err := tx.UpdateCallerIDNumber(n); err != nil {
@@ -96,7 +97,7 @@ func (s *Service) checkCode(tx sipdesk.Tx, n *sipdesk.CallerIDNumber, code strin
 		return sipdesk.FieldError("code", "the code has expired: ask for a new one")
 	}
 	n.Attempts++
-	want := sipdesk.HashToken(itoa(n.ID) + ":" + code)
+	want := sipdesk.HashToken(strconv.FormatInt(n.ID, 10) + ":" + code)
 	if subtle.ConstantTimeCompare([]byte(want), []byte(n.CodeHash)) != 1 {
 		if err := tx.UpdateCallerIDNumber(n); err != nil {
 			return err
@@ -261,7 +262,7 @@ func (s *Service) CreateAPIToken(ctx context.Context, customerID int64, name str
 		if err := tx.InsertAPIToken(t); err != nil {
 			return err
 		}
-		return s.audit(tx, actor, customerID, 0, sipdesk.AuditTokenCreated, "token "+itoa(t.ID)+" ("+name+")")
+		return s.audit(tx, actor, customerID, 0, sipdesk.AuditTokenCreated, "token "+strconv.FormatInt(t.ID, 10)+" ("+name+")")
 	})
 	if err != nil {
 		return "", err

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"strconv"
 	"time"
 
 	"github.com/sipdesk/sipdesk"
@@ -24,18 +25,18 @@ func (s *Service) TopUp(ctx context.Context, customerID int64, amountCents int64
 		if _, err := tx.BumpConfigVersion(); err != nil {
 			return err
 		}
-		return s.audit(tx, ActorOperator, c.ID, 0, sipdesk.AuditTopUp, "amount "+formatCents(amountCents)+", channel limit "+itoa(int64(c.ChannelLimit)))
+		return s.audit(tx, ActorOperator, c.ID, 0, sipdesk.AuditTopUp, "amount "+formatCents(amountCents)+", channel limit "+strconv.FormatInt(int64(c.ChannelLimit), 10))
 	})
 	return c, err
 }
 
 func formatCents(c int64) string {
 	cents := c % 100
-	s := itoa(c/100) + "."
+	s := strconv.FormatInt(c/100, 10) + "."
 	if cents < 10 {
 		s += "0"
 	}
-	return s + itoa(cents)
+	return s + strconv.FormatInt(cents, 10)
 }
 
 // SetChannelLimit sets a customer's account-wide channel limit. A lower
@@ -56,7 +57,7 @@ func (s *Service) SetChannelLimit(ctx context.Context, customerID int64, n int) 
 		if _, err := tx.BumpConfigVersion(); err != nil {
 			return err
 		}
-		return s.audit(tx, ActorOperator, c.ID, 0, sipdesk.AuditChannelLimit, itoa(int64(old))+" → "+itoa(int64(n)))
+		return s.audit(tx, ActorOperator, c.ID, 0, sipdesk.AuditChannelLimit, strconv.FormatInt(int64(old), 10)+" → "+strconv.FormatInt(int64(n), 10))
 	})
 	return c, err
 }

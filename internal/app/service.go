@@ -70,7 +70,7 @@ const (
 
 // CustomerActor is the customer acting through the portal or an API token.
 func CustomerActor(id int64, via string) Actor {
-	return Actor("customer:" + itoa(id) + "/" + via)
+	return Actor("customer:" + strconv.FormatInt(id, 10) + "/" + via)
 }
 
 func (s *Service) audit(tx sipdesk.Tx, actor Actor, customerID, sipAccountID int64, action, detail string) error {
@@ -79,8 +79,6 @@ func (s *Service) audit(tx sipdesk.Tx, actor Actor, customerID, sipAccountID int
 		Action: action, Detail: detail, At: s.now(),
 	})
 }
-
-func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
 func (s *Service) update(ctx context.Context, fn func(sipdesk.Tx) error) error {
 	return s.st.Update(ctx, fn)

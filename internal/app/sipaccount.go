@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"strconv"
 	"strings"
 
 	"github.com/sipdesk/sipdesk"
@@ -65,7 +66,7 @@ func (s *Service) CreateSIPAccount(ctx context.Context, customerID int64, in SIP
 			return err
 		}
 		if n >= c.SIPAccountQuota {
-			return &sipdesk.Error{Code: sipdesk.EQuotaExceeded, Field: "name", Message: "you have used all " + itoa(int64(c.SIPAccountQuota)) + " SIP accounts of your quota; open a support ticket for more"}
+			return &sipdesk.Error{Code: sipdesk.EQuotaExceeded, Field: "name", Message: "you have used all " + strconv.FormatInt(int64(c.SIPAccountQuota), 10) + " SIP accounts of your quota; open a support ticket for more"}
 		}
 		out, err = s.createSIPAccount(tx, c, in, actor)
 		return err
@@ -238,7 +239,7 @@ func (s *Service) UpdateSIPAccount(ctx context.Context, customerID, id int64, p 
 			if err := s.checkCap(tx, c, a, *p.ChannelCap); err != nil {
 				return err
 			}
-			notes = append(notes, "channel cap → "+itoa(int64(a.ChannelCap)))
+			notes = append(notes, "channel cap → "+strconv.FormatInt(int64(a.ChannelCap), 10))
 		}
 		if p.Status != nil {
 			old := a.Status

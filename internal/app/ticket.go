@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"strconv"
 
 	"github.com/sipdesk/sipdesk"
 )
@@ -45,7 +46,7 @@ func (s *Service) DecideTicket(ctx context.Context, id int64, approve bool, mess
 		if err != nil {
 			return err
 		}
-		detail := "ticket " + itoa(t.ID) + " declined"
+		detail := "ticket " + strconv.FormatInt(t.ID, 10) + " declined"
 		if approve {
 			if err := t.Approve(c, s.now()); err != nil {
 				return err
@@ -56,7 +57,7 @@ func (s *Service) DecideTicket(ctx context.Context, id int64, approve bool, mess
 			if _, err := tx.BumpConfigVersion(); err != nil {
 				return err
 			}
-			detail = "ticket " + itoa(t.ID) + " approved: " + string(t.Kind) + " → " + itoa(int64(t.Wanted))
+			detail = "ticket " + strconv.FormatInt(t.ID, 10) + " approved: " + string(t.Kind) + " → " + strconv.FormatInt(int64(t.Wanted), 10)
 		} else if err := t.Decline(message, s.now()); err != nil {
 			return err
 		}

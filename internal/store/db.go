@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/sipdesk/sipdesk"
+	"github.com/sipdesk/sipdesk/internal/config"
 )
 
 // Dialects.
@@ -78,7 +79,7 @@ func Open(ctx context.Context, o Options) (*DB, error) {
 		db.dialect = DialectSQLite
 		err = db.openSQLite(ctx, o.DataDir)
 	default:
-		return nil, fmt.Errorf("store: unsupported database %q: want postgres://… or empty for SQLite", redactDSN(o.DSN))
+		return nil, fmt.Errorf("store: unsupported database %q: want postgres://… or empty for SQLite", config.Redacted(o.DSN))
 	}
 	if err != nil {
 		return nil, err
@@ -202,13 +203,4 @@ func (db *DB) run(ctx context.Context, pool *sql.DB, opts *sql.TxOptions, fn fun
 	}
 	committed = true
 	return nil
-}
-
-func redactDSN(dsn string) string {
-	if i := strings.Index(dsn, "@"); i >= 0 {
-		if j := strings.Index(dsn, "://"); j >= 0 && j < i {
-			return dsn[:j+3] + "…" + dsn[i:]
-		}
-	}
-	return dsn
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	"github.com/sipdesk/sipdesk/internal/config"
 )
 
 // ConfigChannel is the PostgreSQL NOTIFY channel that carries each new
@@ -18,7 +19,7 @@ const ConfigChannel = "sipdesk_config"
 func (db *DB) openPostgres(ctx context.Context, dsn string) error {
 	p, err := sql.Open("pgx", dsn)
 	if err != nil {
-		return fmt.Errorf("store: open PostgreSQL %s: %w", redactDSN(dsn), err)
+		return fmt.Errorf("store: open PostgreSQL %s: %w", config.Redacted(dsn), err)
 	}
 	p.SetMaxOpenConns(32)
 	p.SetMaxIdleConns(8)
@@ -26,7 +27,7 @@ func (db *DB) openPostgres(ctx context.Context, dsn string) error {
 	p.SetConnMaxLifetime(time.Hour)
 	if err := p.PingContext(ctx); err != nil {
 		p.Close()
-		return fmt.Errorf("store: connect to PostgreSQL %s: %w", redactDSN(dsn), err)
+		return fmt.Errorf("store: connect to PostgreSQL %s: %w", config.Redacted(dsn), err)
 	}
 	db.write, db.read = p, p
 	return nil

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -218,15 +219,15 @@ func TestCallerIDFlow(t *testing.T) {
 		t.Fatalf("set caller id: %s", set.raw)
 	}
 
-	sim := e.do("GET", "/api/v1/caller-id/simulate?sip_account="+itoa(c.first)+"&to=%2B442030009999", c.token, nil).must(t, 200)
+	sim := e.do("GET", "/api/v1/caller-id/simulate?sip_account="+strconv.FormatInt(c.first, 10)+"&to=%2B442030009999", c.token, nil).must(t, 200)
 	if sim.str("caller_id") != "+442030001111" || sim.str("reason") != "rule_prefix" || sim.get("rule_id") != float64(rule.id()) {
 		t.Fatalf("simulate prefix: %s", sim.raw)
 	}
-	sim = e.do("GET", "/api/v1/caller-id/simulate?sip_account="+itoa(c.first)+"&to=0049301234567", c.token, nil).must(t, 200)
+	sim = e.do("GET", "/api/v1/caller-id/simulate?sip_account="+strconv.FormatInt(c.first, 10)+"&to=0049301234567", c.token, nil).must(t, 200)
 	if sim.get("anonymous") != true || sim.str("reason") != "rule_country" {
 		t.Fatalf("simulate blocked: %s", sim.raw)
 	}
-	sim = e.do("GET", "/api/v1/caller-id/simulate?sip_account="+itoa(c.first)+"&to=15551239999&from=100", c.token, nil).must(t, 200)
+	sim = e.do("GET", "/api/v1/caller-id/simulate?sip_account="+strconv.FormatInt(c.first, 10)+"&to=15551239999&from=100", c.token, nil).must(t, 200)
 	if sim.str("caller_id") != "+442030001111" || sim.str("reason") != "default" || sim.get("rule_id") != nil || sim.str("display_name") != "Front desk" {
 		t.Fatalf("simulate default: %s", sim.raw)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -156,7 +157,7 @@ func TestBadInput(t *testing.T) {
 		{"another customer's SIP account: JWT", a.token, "PUT", bSA("/jwt"), map[string]any{"enabled": true}, 404, "not_found", ""},
 		{"another customer's SIP account: Caller ID", a.token, "PUT", bSA("/caller-id"), map[string]any{"default_number": b.phone}, 404, "not_found", ""},
 		{"another customer's SIP account: softphone", a.token, "POST", bSA("/softphone-token"), nil, 404, "not_found", ""},
-		{"another customer's SIP account: simulate", a.token, "GET", "/api/v1/caller-id/simulate?sip_account=" + itoa(b.first) + "&to=15551239999", nil, 404, "not_found", ""},
+		{"another customer's SIP account: simulate", a.token, "GET", "/api/v1/caller-id/simulate?sip_account=" + strconv.FormatInt(b.first, 10) + "&to=15551239999", nil, 404, "not_found", ""},
 		{"another customer's rule: PATCH", a.token, "PATCH", idPath("/api/v1/caller-id-rules", ruleB, ""), map[string]any{"name": "Mine"}, 404, "not_found", ""},
 		{"another customer's rule: DELETE", a.token, "DELETE", idPath("/api/v1/caller-id-rules", ruleB, ""), nil, 404, "not_found", ""},
 		{"another customer's Caller ID number", a.token, "DELETE", idPath("/api/v1/caller-ids", int64(numB), ""), nil, 404, "not_found", ""},
@@ -191,8 +192,8 @@ func TestBadInput(t *testing.T) {
 		{"ticket wanted below the limit", a.token, "POST", "/api/v1/tickets", map[string]any{"kind": "channel_limit", "wanted": 5}, 422, "invalid", "wanted"},
 		{"ticket wanted below the quota", a.token, "POST", "/api/v1/tickets", map[string]any{"kind": "sip_accounts", "wanted": 3}, 422, "invalid", "wanted"},
 		{"channel ticket on trial", tr.token, "POST", "/api/v1/tickets", map[string]any{"kind": "channel_limit", "wanted": 5}, 403, "trial_locked", "kind"},
-		{"simulate with a bad number", a.token, "GET", "/api/v1/caller-id/simulate?sip_account=" + itoa(a.first) + "&to=abc", nil, 422, "invalid_number", "to"},
-		{"simulate without a number", a.token, "GET", "/api/v1/caller-id/simulate?sip_account=" + itoa(a.first), nil, 422, "invalid_number", "to"},
+		{"simulate with a bad number", a.token, "GET", "/api/v1/caller-id/simulate?sip_account=" + strconv.FormatInt(a.first, 10) + "&to=abc", nil, 422, "invalid_number", "to"},
+		{"simulate without a number", a.token, "GET", "/api/v1/caller-id/simulate?sip_account=" + strconv.FormatInt(a.first, 10), nil, 422, "invalid_number", "to"},
 		{"simulate without an account", a.token, "GET", "/api/v1/caller-id/simulate?to=15551239999", nil, 422, "invalid", "sip_account"},
 		{"Caller ID number not a number", a.token, "POST", "/api/v1/caller-ids", map[string]any{"number": "call me"}, 422, "invalid", "number"},
 		{"Caller ID number on trial", tr.token, "POST", "/api/v1/caller-ids", map[string]any{"number": "+442030001111"}, 403, "trial_locked", "number"},

@@ -7,8 +7,6 @@ import (
 	"github.com/sipdesk/sipdesk"
 )
 
-func itoa(n int64) string { return strconv.FormatInt(n, 10) }
-
 func (a *API) listRules(w http.ResponseWriter, r *http.Request, c caller) error {
 	p, err := parsePage(r)
 	if err != nil {
@@ -74,7 +72,7 @@ func (a *API) createRule(w http.ResponseWriter, r *http.Request, c caller) error
 	if err := a.svc.SaveRule(r.Context(), c.id, rule, c.actor); err != nil {
 		return err
 	}
-	w.Header().Set("Location", Prefix+"/caller-id-rules/"+itoa(rule.ID))
+	w.Header().Set("Location", Prefix+"/caller-id-rules/"+strconv.FormatInt(rule.ID, 10))
 	return reply(w, http.StatusCreated, ruleView(rule))
 }
 

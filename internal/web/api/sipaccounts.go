@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/sipdesk/sipdesk"
@@ -52,7 +53,7 @@ func (a *API) createSIPAccount(w http.ResponseWriter, r *http.Request, c caller)
 	v := sipAccountView(out.Account)
 	// Shown once: the credentials the device needs.
 	v.Username, v.Password = out.Account.Username, out.Password
-	w.Header().Set("Location", Prefix+"/sip-accounts/"+itoa(out.Account.ID))
+	w.Header().Set("Location", Prefix+"/sip-accounts/"+strconv.FormatInt(out.Account.ID, 10))
 	return reply(w, http.StatusCreated, v)
 }
 

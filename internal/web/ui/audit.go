@@ -2,6 +2,7 @@ package ui
 
 import (
 	"net/http"
+	"strconv"
 
 	"github.com/sipdesk/sipdesk"
 )
@@ -58,7 +59,7 @@ func (u *UI) audit(q *request) error {
 		}
 		if e.SIPAccountID != 0 {
 			if r.Account = names[e.SIPAccountID]; r.Account == "" {
-				r.Account = "#" + itoa(int(e.SIPAccountID)) + " (deleted)"
+				r.Account = "#" + strconv.Itoa(int(e.SIPAccountID)) + " (deleted)"
 			}
 		}
 		v.Entries = append(v.Entries, r)

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -237,4 +238,4 @@ func (e *env) accounts(customerID int64) []*sipdesk.SIPAccount {
 	return as
 }
 
-func itoa64(n int64) string { return itoa(int(n)) }
+func itoa64(n int64) string { return strconv.Itoa(int(n)) }

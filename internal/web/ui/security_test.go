@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -48,7 +49,7 @@ func TestLoginRateLimit(t *testing.T) {
 	e.customer("l@acme.example", "+447700900061")
 	b := e.browser()
 	for i := range 5 {
-		b.post("/login", url.Values{"email": {"l@acme.example"}, "password": {"Wrong-password-" + itoa(i)}}).must(t, 401, "Wrong email or password.")
+		b.post("/login", url.Values{"email": {"l@acme.example"}, "password": {"Wrong-password-" + strconv.Itoa(i)}}).must(t, 401, "Wrong email or password.")
 	}
 	b.post("/login", url.Values{"email": {"l@acme.example"}, "password": {portalPassword}}).must(t, 429, "Too many failed attempts")
 	// Unknown emails look the same as wrong passwords.

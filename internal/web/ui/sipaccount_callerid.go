@@ -31,7 +31,7 @@ func (u *UI) sipAccountCallerID(q *request) error {
 	if !badRule {
 		_, err = u.svc.SetCallerID(q.ctx(), q.customer.ID, a.ID, in, q.actor())
 		if err == nil {
-			return u.redirect(q, "/sip-accounts/"+itoa(int(a.ID))+"/edit?tab=callerid", "Caller ID settings saved.")
+			return u.redirect(q, "/sip-accounts/"+strconv.Itoa(int(a.ID))+"/edit?tab=callerid", "Caller ID settings saved.")
 		}
 		if !userError(err) {
 			return err

@@ -3,6 +3,7 @@ package ui
 import (
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/sipdesk/sipdesk"
@@ -94,7 +95,7 @@ func (u *UI) editViewOf(q *request, a *sipdesk.SIPAccount) (*editView, error) {
 	ev.General.Values["name"] = a.Name
 	ev.General.Values["tech_prefix"] = a.TechPrefix
 	if a.ChannelCap > 0 {
-		ev.General.Values["channel_cap"] = itoa(a.ChannelCap)
+		ev.General.Values["channel_cap"] = strconv.Itoa(a.ChannelCap)
 	}
 	ns, err := u.svc.CallerIDNumbers(q.ctx(), q.customer.ID)
 	if err != nil {
@@ -194,5 +195,3 @@ func msgOf(err error) string {
 	}
 	return "Something went wrong on our side. Please try again."
 }
-
-func itoa(n int) string { return strconvItoa(n) }

@@ -2,6 +2,7 @@ package ui
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 )
 
@@ -21,7 +22,7 @@ func (u *UI) sipAccountJWT(q *request) error {
 		if enabled {
 			msg = "JWT authentication enabled."
 		}
-		return u.redirect(q, "/sip-accounts/"+itoa(int(a.ID))+"/edit?tab=jwt", msg)
+		return u.redirect(q, "/sip-accounts/"+strconv.Itoa(int(a.ID))+"/edit?tab=jwt", msg)
 	}
 	if err != nil && !userError(err) {
 		return err

@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"path"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -221,5 +220,3 @@ func domainErr(err error) *sipdesk.Error {
 	}
 	return nil
 }
-
-func strconvItoa(n int) string { return strconv.Itoa(n) }

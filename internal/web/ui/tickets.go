@@ -2,6 +2,7 @@ package ui
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/sipdesk/sipdesk"
@@ -54,7 +55,7 @@ func (u *UI) ticketCreate(q *request) error {
 	if ok {
 		t, err := u.svc.OpenTicket(q.ctx(), q.customer.ID, sipdesk.TicketKind(kind), n, reason)
 		if err == nil {
-			return u.redirect(q, "/tickets", "Ticket #"+itoa(int(t.ID))+" opened. We will let you know here when it is decided.")
+			return u.redirect(q, "/tickets", "Ticket #"+strconv.Itoa(int(t.ID))+" opened. We will let you know here when it is decided.")
 		}
 		if !userError(err) {
 			return err
