@@ -74,6 +74,7 @@ func TestSippRegister1000(t *testing.T) {
 	if n := s.regs.Len(); n != 1000 {
 		t.Fatalf("bindings: %d", n)
 	}
+	s.pol.SettleBindings(5 * time.Second) // the store write follows the 200 (write-behind)
 	var stored []*sipdesk.Registration
 	st.View(context.Background(), func(tx sipdesk.Tx) error { stored, err = tx.Registrations(0); return err })
 	if len(stored) != 1000 {
