@@ -96,9 +96,6 @@ func (s *Service) DeleteCallerIDNumber(ctx context.Context, customerID, id int64
 				return sipdesk.FieldError("number", "%s is used by the rule %q", n.Number, r.Name)
 			}
 		}
-		if _, err := tx.BumpConfigVersion(); err != nil {
-			return err
-		}
 		return tx.DeleteCallerIDNumber(customerID, id)
 	})
 }
@@ -156,9 +153,6 @@ func (s *Service) SaveRule(ctx context.Context, customerID int64, r *sipdesk.Cal
 		if err != nil {
 			return err
 		}
-		if _, err := tx.BumpConfigVersion(); err != nil {
-			return err
-		}
 		return s.audit(tx, actor, customerID, 0, sipdesk.AuditRuleChanged, "rule "+itoa(r.ID)+" saved: "+r.Summary())
 	})
 }
@@ -177,9 +171,6 @@ func (s *Service) Rule(ctx context.Context, customerID, id int64) (*sipdesk.Call
 func (s *Service) DeleteRule(ctx context.Context, customerID, id int64, actor Actor) error {
 	return s.update(ctx, func(tx sipdesk.Tx) error {
 		if err := tx.DeleteRule(customerID, id); err != nil {
-			return err
-		}
-		if _, err := tx.BumpConfigVersion(); err != nil {
 			return err
 		}
 		return s.audit(tx, actor, customerID, 0, sipdesk.AuditRuleChanged, "rule "+itoa(id)+" deleted")
@@ -232,9 +223,6 @@ func (s *Service) SetCallerID(ctx context.Context, customerID, id int64, in sipd
 		}
 		a.CallerID = next
 		a.UpdatedAt = s.now()
-		if _, err := tx.BumpConfigVersion(); err != nil {
-			return err
-		}
 		if err := tx.UpdateSIPAccount(a); err != nil {
 			return err
 		}

@@ -21,9 +21,6 @@ func (s *Service) TopUp(ctx context.Context, customerID int64, amountCents int64
 		if err := tx.UpdateCustomer(c); err != nil {
 			return err
 		}
-		if _, err := tx.BumpConfigVersion(); err != nil {
-			return err
-		}
 		return s.audit(tx, ActorOperator, c.ID, 0, sipdesk.AuditTopUp, "amount "+formatCents(amountCents)+", channel limit "+itoa(int64(c.ChannelLimit)))
 	})
 	return c, err
@@ -53,9 +50,6 @@ func (s *Service) SetChannelLimit(ctx context.Context, customerID int64, n int) 
 		if err := tx.UpdateCustomer(c); err != nil {
 			return err
 		}
-		if _, err := tx.BumpConfigVersion(); err != nil {
-			return err
-		}
 		return s.audit(tx, ActorOperator, c.ID, 0, sipdesk.AuditChannelLimit, itoa(int64(old))+" → "+itoa(int64(n)))
 	})
 	return c, err
@@ -73,7 +67,7 @@ func (s *Service) ApproveSIPAccount(ctx context.Context, id int64) (*sipdesk.SIP
 			return sipdesk.Errorf(sipdesk.EConflict, "SIP account %d is %s, not in process", id, a.Status)
 		}
 		a.HeldForReview = false
-		v, err := tx.BumpConfigVersion()
+		v, err := tx.ChangeVersion()
 		if err != nil {
 			return err
 		}
@@ -99,11 +93,7 @@ func (s *Service) AssignDID(ctx context.Context, number string, sipAccountID int
 			return err
 		}
 		d = &sipdesk.DID{Number: number, SIPAccountID: a.ID, CustomerID: a.CustomerID}
-		if err := tx.UpsertDID(d); err != nil {
-			return err
-		}
-		_, err = tx.BumpConfigVersion()
-		return err
+		return tx.UpsertDID(d)
 	})
 	return d, err
 }
@@ -158,10 +148,7 @@ func (s *Service) ActivateApplied(ctx context.Context, after int64) (applied int
 				changed++
 			}
 		}
-		if changed > 0 {
-			_, err = tx.BumpConfigVersion()
-		}
-		return err
+		return nil
 	})
 	return applied, changed, err
 }

@@ -53,9 +53,6 @@ func (s *Service) DecideTicket(ctx context.Context, id int64, approve bool, mess
 			if err := tx.UpdateCustomer(c); err != nil {
 				return err
 			}
-			if _, err := tx.BumpConfigVersion(); err != nil {
-				return err
-			}
 			detail = "ticket " + itoa(t.ID) + " approved: " + string(t.Kind) + " → " + itoa(int64(t.Wanted))
 		} else if err := t.Decline(message, s.now()); err != nil {
 			return err

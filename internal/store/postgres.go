@@ -28,7 +28,7 @@ func (db *DB) openPostgres(ctx context.Context, dsn string) error {
 		p.Close()
 		return fmt.Errorf("store: connect to PostgreSQL %s: %w", redactDSN(dsn), err)
 	}
-	db.write, db.read = p, p
+	db.write, db.read, db.dsn = p, p, dsn
 	return nil
 }
 
