@@ -98,6 +98,14 @@ type Store interface {
 	// ConfigVersion is the counter bumped by every write the edge cares
 	// about; it is cheap to read from any process.
 	ConfigVersion(ctx context.Context) (int64, error)
+	// ConfigChanges subscribes to config changes: ch receives a signal
+	// after each committed transaction that bumped the config version, in
+	// this process and (PostgreSQL, LISTEN/NOTIFY) on any node, and once
+	// each time the PostgreSQL listener (re)connects, since changes may have
+	// been missed meanwhile. Signals coalesce (ch holds one) and carry no
+	// version: on each, read ConfigVersion again. Keep a slow poll as a
+	// fallback. stop ends the subscription and closes ch, as Close does.
+	ConfigChanges() (ch <-chan struct{}, stop func())
 	Close() error
 }
 
@@ -125,9 +133,21 @@ func IsLazyCommit(ctx context.Context) bool {
 // matches; unique violations come back as EConflict. Every customer-scoped
 // getter takes the customer id and matches nothing of another customer;
 // customerID 0 means any customer (operator and edge use).
+//
+// The writes of what the edge reads (customers, SIP accounts with their IPs
+// and Caller ID selection, Caller ID rules and their numbers, verified
+// Caller ID numbers, DIDs) bump the config version themselves, once per
+// transaction, in the same transaction.
 type Tx interface {
-	// BumpConfigVersion increments the config version and returns it.
+	// BumpConfigVersion increments the config version and returns it; each
+	// call increments it again. Writes need not call it (see above).
 	BumpConfigVersion() (int64, error)
+	// ChangeVersion returns the config version under which this
+	// transaction's changes reach the edges (an in_process SIP account waits
+	// for it): the config version as bumped by this transaction, bumping it
+	// now if nothing did yet. Later writes in the transaction do not bump
+	// it again.
+	ChangeVersion() (int64, error)
 
 	InsertCustomer(c *Customer) error // sets ID and CreatedAt
 	// Customer returns a customer; forUpdate locks the row until commit

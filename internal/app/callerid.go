@@ -97,9 +97,6 @@ func (s *Service) DeleteCallerIDNumber(ctx context.Context, customerID, id int64
 				return sipdesk.FieldError("number", "%s is used by the rule %q", n.Number, r.Name)
 			}
 		}
-		if _, err := tx.BumpConfigVersion(); err != nil {
-			return err
-		}
 		return tx.DeleteCallerIDNumber(customerID, id)
 	})
 }
@@ -157,9 +154,6 @@ func (s *Service) SaveRule(ctx context.Context, customerID int64, r *sipdesk.Cal
 		if err != nil {
 			return err
 		}
-		if _, err := tx.BumpConfigVersion(); err != nil {
-			return err
-		}
 		return s.audit(tx, actor, customerID, 0, sipdesk.AuditRuleChanged, "rule "+strconv.FormatInt(r.ID, 10)+" saved: "+r.Summary())
 	})
 }
@@ -178,9 +172,6 @@ func (s *Service) Rule(ctx context.Context, customerID, id int64) (*sipdesk.Call
 func (s *Service) DeleteRule(ctx context.Context, customerID, id int64, actor Actor) error {
 	return s.update(ctx, func(tx sipdesk.Tx) error {
 		if err := tx.DeleteRule(customerID, id); err != nil {
-			return err
-		}
-		if _, err := tx.BumpConfigVersion(); err != nil {
 			return err
 		}
 		return s.audit(tx, actor, customerID, 0, sipdesk.AuditRuleChanged, "rule "+strconv.FormatInt(id, 10)+" deleted")
@@ -233,9 +224,6 @@ func (s *Service) SetCallerID(ctx context.Context, customerID, id int64, in sipd
 		}
 		a.CallerID = next
 		a.UpdatedAt = s.now()
-		if _, err := tx.BumpConfigVersion(); err != nil {
-			return err
-		}
 		if err := tx.UpdateSIPAccount(a); err != nil {
 			return err
 		}

@@ -140,7 +140,7 @@ func (s *Service) CompleteCredentialReset(ctx context.Context, token, username, 
 		if err := tx.DeleteRegistrations(a.ID); err != nil {
 			return err
 		}
-		v, err := tx.BumpConfigVersion()
+		v, err := tx.ChangeVersion()
 		if err != nil {
 			return err
 		}

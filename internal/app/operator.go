@@ -22,9 +22,6 @@ func (s *Service) TopUp(ctx context.Context, customerID int64, amountCents int64
 		if err := tx.UpdateCustomer(c); err != nil {
 			return err
 		}
-		if _, err := tx.BumpConfigVersion(); err != nil {
-			return err
-		}
 		return s.audit(tx, ActorOperator, c.ID, 0, sipdesk.AuditTopUp, "amount "+formatCents(amountCents)+", channel limit "+strconv.FormatInt(int64(c.ChannelLimit), 10))
 	})
 	return c, err
@@ -54,9 +51,6 @@ func (s *Service) SetChannelLimit(ctx context.Context, customerID int64, n int) 
 		if err := tx.UpdateCustomer(c); err != nil {
 			return err
 		}
-		if _, err := tx.BumpConfigVersion(); err != nil {
-			return err
-		}
 		return s.audit(tx, ActorOperator, c.ID, 0, sipdesk.AuditChannelLimit, strconv.FormatInt(int64(old), 10)+" → "+strconv.FormatInt(int64(n), 10))
 	})
 	return c, err
@@ -74,7 +68,7 @@ func (s *Service) ApproveSIPAccount(ctx context.Context, id int64) (*sipdesk.SIP
 			return sipdesk.Errorf(sipdesk.EConflict, "SIP account %d is %s, not in process", id, a.Status)
 		}
 		a.HeldForReview = false
-		v, err := tx.BumpConfigVersion()
+		v, err := tx.ChangeVersion()
 		if err != nil {
 			return err
 		}
@@ -100,11 +94,7 @@ func (s *Service) AssignDID(ctx context.Context, number string, sipAccountID int
 			return err
 		}
 		d = &sipdesk.DID{Number: number, SIPAccountID: a.ID, CustomerID: a.CustomerID}
-		if err := tx.UpsertDID(d); err != nil {
-			return err
-		}
-		_, err = tx.BumpConfigVersion()
-		return err
+		return tx.UpsertDID(d)
 	})
 	return d, err
 }
@@ -159,10 +149,7 @@ func (s *Service) ActivateApplied(ctx context.Context, after int64) (applied int
 				changed++
 			}
 		}
-		if changed > 0 {
-			_, err = tx.BumpConfigVersion()
-		}
-		return err
+		return nil
 	})
 	return applied, changed, err
 }

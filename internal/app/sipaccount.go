@@ -109,7 +109,7 @@ func (s *Service) createSIPAccount(tx sipdesk.Tx, c *sipdesk.Customer, in SIPAcc
 	if err := s.checkCap(tx, c, a, in.ChannelCap); err != nil {
 		return nil, err
 	}
-	v, err := tx.BumpConfigVersion()
+	v, err := tx.ChangeVersion()
 	if err != nil {
 		return nil, err
 	}
@@ -256,11 +256,11 @@ func (s *Service) UpdateSIPAccount(ctx context.Context, customerID, id int64, p 
 				notes = append(notes, "status → "+string(a.Status))
 			}
 		}
-		v, err := tx.BumpConfigVersion()
-		if err != nil {
-			return err
-		}
 		if authChanged {
+			v, err := tx.ChangeVersion()
+			if err != nil {
+				return err
+			}
 			a.MarkInProcess(v)
 		}
 		a.UpdatedAt = s.now()
@@ -330,9 +330,6 @@ func (s *Service) DeleteSIPAccount(ctx context.Context, customerID, id int64, ac
 		if err := tx.DeleteSIPAccount(customerID, id); err != nil {
 			return err
 		}
-		if _, err := tx.BumpConfigVersion(); err != nil {
-			return err
-		}
 		return s.audit(tx, actor, a.CustomerID, a.ID, sipdesk.AuditSIPAccountDeleted, strconvQuote(a.Name))
 	})
 }
@@ -390,9 +387,6 @@ func (s *Service) SetJWT(ctx context.Context, customerID, id int64, enabled bool
 		}
 		a.JWTEnabled = enabled
 		a.UpdatedAt = s.now()
-		if _, err := tx.BumpConfigVersion(); err != nil {
-			return err
-		}
 		if err := tx.UpdateSIPAccount(a); err != nil {
 			return err
 		}

@@ -54,9 +54,6 @@ func (s *Service) DecideTicket(ctx context.Context, id int64, approve bool, mess
 			if err := tx.UpdateCustomer(c); err != nil {
 				return err
 			}
-			if _, err := tx.BumpConfigVersion(); err != nil {
-				return err
-			}
 			detail = "ticket " + strconv.FormatInt(t.ID, 10) + " approved: " + string(t.Kind) + " → " + strconv.FormatInt(int64(t.Wanted), 10)
 		} else if err := t.Decline(message, s.now()); err != nil {
 			return err

@@ -24,6 +24,7 @@ func scanCustomer(s interface{ Scan(...any) error }) (*sipdesk.Customer, error) 
 }
 
 func (t *tx) InsertCustomer(c *sipdesk.Customer) error {
+	t.configChanged()
 	if c.CreatedAt.IsZero() {
 		c.CreatedAt = now()
 	}
@@ -62,6 +63,7 @@ func (t *tx) CustomerByEmail(email string) (*sipdesk.Customer, error) {
 }
 
 func (t *tx) UpdateCustomer(c *sipdesk.Customer) error {
+	t.configChanged()
 	res, err := t.exec(`UPDATE customers SET email = ?, password_hash = ?, verified_phone = ?,
 		billing_state = ?, channel_limit = ?, channel_scope = ?, sip_account_quota = ?,
 		topup_total_cents = ? WHERE id = ?`,

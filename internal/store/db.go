@@ -51,6 +51,9 @@ type DB struct {
 	lazySync  bool                 // SQLite: the writer connection runs with synchronous=NORMAL (guarded by holding it)
 	closeOnce sync.Once
 	closeErr  error
+
+	dsn     string  // PostgreSQL: for the config change listener's own connection
+	changes changes // config change subscribers, see notify.go
 }
 
 var _ sipdesk.Store = (*DB)(nil)
@@ -101,6 +104,7 @@ func (db *DB) Dialect() string { return db.dialect }
 // Close closes the connections; it is safe to call more than once.
 func (db *DB) Close() error {
 	db.closeOnce.Do(func() {
+		db.closeChanges()
 		for _, s := range db.stmts {
 			s.Close()
 		}
@@ -198,9 +202,15 @@ func (db *DB) run(ctx context.Context, pool *sql.DB, opts *sql.TxOptions, fn fun
 	if err := fn(t); err != nil {
 		return err
 	}
+	if err := t.bumpIfChanged(); err != nil {
+		return err
+	}
 	if err := stx.Commit(); err != nil {
 		return fmt.Errorf("store: commit: %w", db.mapErr(err))
 	}
 	committed = true
+	if t.version != 0 {
+		db.changes.signal()
+	}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 // the number. The customer is taken from the account (and checked against
 // d.CustomerID when that is set); d.CustomerID is filled in.
 func (t *tx) UpsertDID(d *sipdesk.DID) error {
+	t.configChanged()
 	q, args := scoped(`INSERT INTO dids (number, sip_account_id, customer_id)
 		SELECT CAST(? AS TEXT), id, customer_id FROM sip_accounts WHERE id = ?`, []any{d.Number, d.SIPAccountID}, "customer_id", d.CustomerID)
 	var customerID int64

@@ -29,7 +29,7 @@ func (db *DB) openPostgres(ctx context.Context, dsn string) error {
 		p.Close()
 		return fmt.Errorf("store: connect to PostgreSQL %s: %w", config.Redacted(dsn), err)
 	}
-	db.write, db.read = p, p
+	db.write, db.read, db.dsn = p, p, dsn
 	return nil
 }
 

@@ -42,6 +42,7 @@ func (t *tx) scanSIPAccount(s interface{ Scan(...any) error }) (*sipdesk.SIPAcco
 }
 
 func (t *tx) InsertSIPAccount(a *sipdesk.SIPAccount) error {
+	t.configChanged()
 	n := now()
 	if a.CreatedAt.IsZero() {
 		a.CreatedAt = n
@@ -64,6 +65,7 @@ func (t *tx) InsertSIPAccount(a *sipdesk.SIPAccount) error {
 }
 
 func (t *tx) UpdateSIPAccount(a *sipdesk.SIPAccount) error {
+	t.configChanged()
 	updated := now()
 	q, args := scoped(`UPDATE sip_accounts SET name = ?, auth_type = ?, username = ?, ha1_md5 = ?,
 		ha1_sha256 = ?, ha1_sha512_256 = ?, tech_prefix = ?, status = ?, pending_version = ?,
@@ -218,6 +220,7 @@ func (t *tx) IPAccounts() ([]*sipdesk.SIPAccount, error) {
 // DeleteSIPAccount deletes the account; its allowed IPs, rule selections,
 // registrations, credential resets and DIDs go with it (ON DELETE CASCADE).
 func (t *tx) DeleteSIPAccount(customerID, id int64) error {
+	t.configChanged()
 	q, args := scoped("DELETE FROM sip_accounts WHERE id = ?", []any{id}, "customer_id", customerID)
 	res, err := t.exec(q, args...)
 	return t.affected("SIP account", "delete SIP account", res, err)

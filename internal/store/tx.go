@@ -21,6 +21,10 @@ type tx struct {
 	readOnly bool
 	writer   bool                 // on db.write (SQLite: the one writer connection)
 	stmts    map[string]*sql.Stmt // hot statements bound to this transaction (a batch runs each many times)
+	// changed is set by the writes of what the edge reads: the transaction
+	// then commits with the config version bumped (DB.run), once.
+	changed bool
+	version int64 // the config version this transaction bumped to, 0 if none
 }
 
 var _ sipdesk.Tx = (*tx)(nil)
@@ -127,7 +131,34 @@ func (t *tx) BumpConfigVersion() (int64, error) {
 			return 0, t.fail("notify config version", err)
 		}
 	}
+	t.version = v
 	return v, nil
+}
+
+// ChangeVersion returns the config version this transaction bumped to,
+// bumping it now if it has not yet.
+func (t *tx) ChangeVersion() (int64, error) {
+	if t.version != 0 {
+		return t.version, nil
+	}
+	return t.BumpConfigVersion()
+}
+
+// configChanged marks the transaction as changing what the edge reads
+// (internal/edge loadSnapshot): it commits with the config version bumped.
+// The bump happens just before the commit (DB.run), so the config_version
+// row (PostgreSQL: locked by the bump until commit) is held briefly, and
+// once however many writes the transaction makes.
+func (t *tx) configChanged() { t.changed = true }
+
+// bumpIfChanged bumps the config version before the commit of a transaction
+// that changed what the edge reads and has not bumped it yet.
+func (t *tx) bumpIfChanged() error {
+	if !t.changed || t.version != 0 {
+		return nil
+	}
+	_, err := t.BumpConfigVersion()
+	return err
 }
 
 // Time columns are unix milliseconds UTC; the zero time is 0.
