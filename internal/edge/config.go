@@ -44,7 +44,7 @@ type Config struct {
 	// challenge); 0 disables it. The carrier is exempt.
 	ChallengeRate          int
 	MinExpires, MaxExpires time.Duration // 60s, 3600s
-	PollInterval           time.Duration // config version poll, default 250ms
+	PollInterval           time.Duration // fallback config version poll (changes are signalled), default 1s
 	// UDPReadBuffer is the socket receive buffer asked for (default 8 MB).
 	UDPReadBuffer int
 	// TCPIdleTimeout closes TCP/TLS connections that stay silent (default
@@ -118,7 +118,7 @@ func (c *Config) setDefaults() error {
 		c.MaxExpires = c.MinExpires
 	}
 	if c.PollInterval <= 0 {
-		c.PollInterval = 250 * time.Millisecond
+		c.PollInterval = time.Second
 	}
 	if c.UDPReadBuffer <= 0 {
 		c.UDPReadBuffer = 8 << 20

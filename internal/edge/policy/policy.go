@@ -55,7 +55,10 @@ type Options struct {
 	// Background runs for the engine's life (the admission's lease
 	// renewal: ChannelAdmission.Run).
 	Background func(ctx context.Context)
-	// PollInterval is the config version check (default 250ms).
+	// PollInterval is the fallback config version check (default 1s): the
+	// store signals changes (in process on SQLite, LISTEN/NOTIFY on
+	// PostgreSQL); the poll catches what no signal reports, such as
+	// `sipdesk admin` writing the SQLite file from another process.
 	PollInterval time.Duration
 	Log          *slog.Logger
 	Now          func() time.Time
@@ -77,7 +80,7 @@ func New(st sipdesk.Store, opt Options) *Engine {
 		opt.Admission = NoAdmission{}
 	}
 	if opt.PollInterval <= 0 {
-		opt.PollInterval = 250 * time.Millisecond
+		opt.PollInterval = time.Second
 	}
 	if opt.Log == nil {
 		opt.Log = slog.Default()
@@ -205,6 +208,8 @@ func (e *Engine) Run(ctx context.Context) {
 		go func() { defer close(done); e.opt.Background(ctx) }()
 		defer func() { <-done }()
 	}
+	changes, stop := e.st.ConfigChanges()
+	defer stop()
 	poll := time.NewTicker(e.opt.PollInterval)
 	defer poll.Stop()
 	sweep := time.NewTicker(time.Minute)
@@ -213,6 +218,14 @@ func (e *Engine) Run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
+		case _, ok := <-changes:
+			if !ok { // the store closed
+				changes = nil
+				continue
+			}
+			if err := e.Refresh(ctx); err != nil && ctx.Err() == nil {
+				e.opt.Log.Warn("config refresh", "error", err)
+			}
 		case <-poll.C:
 			if err := e.Refresh(ctx); err != nil && ctx.Err() == nil {
 				e.opt.Log.Warn("config refresh", "error", err)
