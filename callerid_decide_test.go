@@ -1,6 +1,9 @@
 package sipdesk
 
-import "testing"
+import (
+	"slices"
+	"testing"
+)
 
 // TestDecideCallerID: the final header values of the carrier leg, the
 // anonymous and no-decision fallbacks included, for the rows of SPEC.md's
@@ -130,4 +133,70 @@ func TestDecideCallerIDAgreesWithChooseCallerID(t *testing.T) {
 			t.Errorf("to %s: headers %+v, choice %+v", to, h, ch)
 		}
 	}
+}
+
+// TestDecideCallerIDInvariants walks a grid of accounts, customers, rule
+// selections and destinations and checks what must hold for every call.
+func TestDecideCallerIDInvariants(t *testing.T) {
+	rules := map[int64]*CallerIDRule{
+		1: {ID: 1, CustomerID: 1, ApplyFor: ScopePrefix, Prefix: "44", Type: RuleBlocked},
+		2: {ID: 2, CustomerID: 1, ApplyFor: ScopeCountry, Country: "GB", Type: RuleSpecific, Numbers: []string{"+442030000001", "+442030000002"}},
+		3: {ID: 3, CustomerID: 1, ApplyFor: ScopeAllCalls, Type: RuleSetByCaller},
+		4: {ID: 4, CustomerID: 1, ApplyFor: ScopePrefix, Prefix: "1", Type: RuleSpecific, Numbers: []string{"+15550000001"}, DisplayName: "US"},
+		5: {ID: 5, CustomerID: 2, ApplyFor: ScopeAllCalls, Type: RuleBlocked},
+	}
+	selections := [][]int64{nil, {1}, {2}, {3}, {4}, {5}, {1, 2, 3, 4}, {2, 3}, {3, 5}, {1, 99}}
+	n := 0
+	for _, billing := range []BillingState{BillingTrial, BillingPaid} {
+		for _, phone := range []string{"", cidVerified} {
+			for _, def := range []string{"", cidDefault} {
+				for _, sel := range selections {
+					for _, to := range []string{"442031234567", "4930123456", "12125550100", "x", ""} {
+						for _, dev := range [][2]string{{"+15559990000", "Dev"}, {"bob", ""}} {
+							c := &Customer{ID: 1, VerifiedPhone: phone, BillingState: billing}
+							a := &SIPAccount{CustomerID: 1, CallerID: CallerIDSetting{DefaultNumber: def, DisplayName: "Acme", RuleIDs: sel}}
+							h := DecideCallerID(CallerIDInput{Account: a, Customer: c, Rules: rules, To: to, FromUser: dev[0], FromDisplay: dev[1]})
+							n++
+							fail := func(why string) {
+								t.Helper()
+								t.Errorf("%s: %s phone %q default %q rules %v to %q device %q: %+v", why, billing, phone, def, sel, to, dev, h)
+							}
+							anon := h.FromUser == AnonymousUser && h.FromDisplay == AnonymousDisplay
+							if h.Anonymous != anon || h.Anonymous != (h.Privacy == "id") || (h.Privacy != "" && h.Privacy != "id") {
+								fail("anonymous From, its host and Privacy: id go together")
+							}
+							switch {
+							case h.Reason == ReasonNoDecision:
+								if h.FromUser != dev[0] || h.FromDisplay != dev[1] || h.PAI != def || h.RuleID != 0 {
+									fail("no decision: the device's From passes, PAI the default number")
+								}
+							case h.Anonymous:
+								want := def
+								if billing != BillingPaid || want == "" {
+									want = phone
+								}
+								if h.PAI != want {
+									fail("anonymous: PAI the default number, else the verified phone")
+								}
+							default:
+								if h.PAI != h.FromUser || len(h.FromUser) < 2 || h.FromUser[0] != '+' {
+									fail("a number: From user and PAI carry the same +E.164")
+								}
+							}
+							if billing != BillingPaid && h.Reason != ReasonTrial && h.Reason != ReasonNoDecision {
+								fail("trial: the verified phone or no decision")
+							}
+							if billing != BillingPaid && h.Reason == ReasonTrial && h.FromUser != phone {
+								fail("trial: the verified phone")
+							}
+							if h.RuleID != 0 && (rules[h.RuleID] == nil || rules[h.RuleID].CustomerID != 1 || !slices.Contains(sel, h.RuleID)) {
+								fail("only the account's own selected rules choose")
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	t.Logf("%d calls checked", n)
 }
