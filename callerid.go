@@ -82,8 +82,11 @@ type CallerIDInput struct {
 	// Rules finds rules by ID; it may hold any rules (the edge passes all of
 	// them): only those the account selects and that belong to its customer
 	// count.
-	Rules       map[int64]*CallerIDRule
-	To          string // the dialed number, already normalised by the caller (see NormalizeNumber)
+	Rules map[int64]*CallerIDRule
+	// To is the dialed number. Callers normalise it first and refuse one
+	// that is not a number (NormalizeNumber), as the edge and the simulator
+	// do; DecideCallerID itself treats one as no decision.
+	To          string
 	FromUser    string // the From user the device sent
 	FromDisplay string // the From display name the device sent
 	// Rand returns a number in [0, n) to pick from pools; nil uses math/rand/v2.
