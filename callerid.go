@@ -39,6 +39,10 @@ const (
 	ReasonRuleCountry = "rule_country" // a country rule
 	ReasonRuleAll     = "rule_all"     // an all-calls rule
 	ReasonDefault     = "default"      // no rule matched: the account default
+	// ReasonNoDecision: no Caller ID could be chosen (no default number and
+	// no verified phone, or a dialed number that is not a number): the
+	// device's From passes unchanged.
+	ReasonNoDecision = "no_decision"
 )
 
 // Anonymous Caller ID of blocked rules.
@@ -68,4 +72,44 @@ type CallerIDChoice struct {
 	Anonymous   bool  // From "Anonymous" <sip:anonymous@anonymous.invalid>, Privacy: id
 	RuleID      int64 // 0 when no rule chose it
 	Reason      string
+}
+
+// CallerIDInput is one outbound call as the Caller ID decision sees it: the
+// SIP account, its customer, the customer's rules and what the device sent.
+type CallerIDInput struct {
+	Account  *SIPAccount
+	Customer *Customer // the account's customer; nil: not trial, no verified phone
+	// Rules finds rules by ID; it may hold any rules (the edge passes all of
+	// them): only those the account selects and that belong to its customer
+	// count.
+	Rules map[int64]*CallerIDRule
+	// To is the dialed number. Callers normalise it first and refuse one
+	// that is not a number (NormalizeNumber), as the edge and the simulator
+	// do; DecideCallerID itself treats one as no decision.
+	To          string
+	FromUser    string // the From user the device sent
+	FromDisplay string // the From display name the device sent
+	// Rand returns a number in [0, n) to pick from pools; nil uses math/rand/v2.
+	Rand func(n int) int
+}
+
+// CallerIDHeaders are the final Caller ID header values of the carrier leg.
+type CallerIDHeaders struct {
+	FromUser    string // user of the From URI: "+<digits>", AnonymousUser, or the device's own (no decision)
+	FromDisplay string // display name of From; "" for none
+	// Anonymous: the From URI host is AnonymousHost (not the edge's host).
+	Anonymous bool
+	PAI       string // user of the P-Asserted-Identity URI ("+<digits>"); "" sends no header
+	Privacy   string // value of the Privacy header ("id"); "" sends no header
+	RuleID    int64  // 0 when no rule chose it
+	Reason    string // Reason… constants
+}
+
+// CallerID is the Caller ID as call records and the simulator show it: the
+// From user, or AnonymousUser.
+func (h CallerIDHeaders) CallerID() string {
+	if h.Anonymous {
+		return AnonymousUser
+	}
+	return h.FromUser
 }

@@ -78,6 +78,50 @@ func ChooseCallerID(req CallerIDRequest) (CallerIDChoice, error) {
 	return accountDefault(req, 0, ReasonDefault), nil
 }
 
+// DecideCallerID is the Caller ID of an outbound call as the carrier gets
+// it: From user, display name and host, P-Asserted-Identity and Privacy. The
+// edge builds the carrier leg from it and the rule simulator shows it, so the
+// two cannot disagree.
+//
+// It applies ChooseCallerID to the account's selected rules (those of
+// in.Rules that belong to the account's customer), then:
+//   - anonymous (a blocked rule): From "Anonymous"
+//     <sip:anonymous@anonymous.invalid>, Privacy: id, and P-Asserted-Identity
+//     keeps the account's default number (the verified phone for trial
+//     accounts or when it has none) for the carrier, which removes it at its
+//     trust boundary (RFC 3325);
+//   - a number: From user and P-Asserted-Identity carry it, with the
+//     choice's display name;
+//   - no decision (in.To is not a number, or no number at all: no default
+//     and no verified phone): the device's From user and display name pass,
+//     P-Asserted-Identity is the account's default number (none when
+//     unset), reason ReasonNoDecision.
+func DecideCallerID(in CallerIDInput) CallerIDHeaders {
+	a := in.Account
+	req := CallerIDRequest{Default: a.CallerID, To: in.To, FromUser: in.FromUser, FromDisplay: in.FromDisplay, Rand: in.Rand}
+	if c := in.Customer; c != nil {
+		req.Trial, req.VerifiedPhone = c.Trial(), c.VerifiedPhone
+	}
+	for _, id := range a.CallerID.RuleIDs {
+		if r := in.Rules[id]; r != nil && r.CustomerID == a.CustomerID {
+			req.Rules = append(req.Rules, r)
+		}
+	}
+	ch, err := ChooseCallerID(req)
+	switch {
+	case err != nil || (ch.Number == "" && !ch.Anonymous):
+		return CallerIDHeaders{FromUser: in.FromUser, FromDisplay: in.FromDisplay, PAI: a.CallerID.DefaultNumber, Reason: ReasonNoDecision}
+	case ch.Anonymous:
+		pai := a.CallerID.DefaultNumber
+		if req.Trial || pai == "" {
+			pai = req.VerifiedPhone
+		}
+		return CallerIDHeaders{FromUser: AnonymousUser, FromDisplay: AnonymousDisplay, Anonymous: true, PAI: pai, Privacy: "id",
+			RuleID: ch.RuleID, Reason: ch.Reason}
+	}
+	return CallerIDHeaders{FromUser: ch.Number, FromDisplay: ch.DisplayName, PAI: ch.Number, RuleID: ch.RuleID, Reason: ch.Reason}
+}
+
 // givesCallerID is false for specific rules without numbers, which are
 // skipped.
 func givesCallerID(r *CallerIDRule) bool {

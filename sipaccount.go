@@ -317,12 +317,28 @@ func ValidateJWTSecret(s string) error {
 	return nil
 }
 
+// Usable reports whether the SIP account may register, call and be called:
+// nil when active, an *Error with code EAccountNotReady while in process
+// (being applied at the edge nodes) and EAccountInactive otherwise. It is
+// the one home of this rule: the edge refuses with it and the portal and API
+// answer with it.
+func (a *SIPAccount) Usable() error {
+	switch a.Status {
+	case StatusActive:
+		return nil
+	case StatusInProcess:
+		return &Error{Code: EAccountNotReady, Message: "the SIP account is being applied (in process): try again in a few seconds"}
+	default:
+		return &Error{Code: EAccountInactive, Message: "the SIP account is not active"}
+	}
+}
+
 // CanEnableJWT reports why JWT cannot be enabled on the account, if so.
 func (a *SIPAccount) CanEnableJWT() error {
 	if a.AuthType != AuthPassword {
 		return FieldError("enabled", "JWT can be enabled on password accounts only")
 	}
-	if a.Status != StatusActive {
+	if a.Usable() != nil {
 		return FieldError("enabled", "JWT can be enabled on active accounts only")
 	}
 	return nil

@@ -232,26 +232,26 @@ func (s *Service) SetCallerID(ctx context.Context, customerID, id int64, in sipd
 	return a, err
 }
 
-// CallerIDRequest gathers what the decision needs for a call from a SIP
-// account to a number; the edge builds the same request from its snapshot.
-func CallerIDRequest(c *sipdesk.Customer, a *sipdesk.SIPAccount, rules []*sipdesk.CallerIDRule, to, fromUser, fromDisplay string) sipdesk.CallerIDRequest {
-	var sel []*sipdesk.CallerIDRule
-	for _, r := range rules {
-		if slices.Contains(a.CallerID.RuleIDs, r.ID) {
-			sel = append(sel, r)
-		}
-	}
-	return sipdesk.CallerIDRequest{
-		Trial: c.Trial(), VerifiedPhone: c.VerifiedPhone, Default: a.CallerID, Rules: sel,
-		To: to, FromUser: fromUser, FromDisplay: fromDisplay,
-	}
+// CallerIDCall is a simulated call: the dialed number and, for
+// set_by_caller rules and the no-decision case, what the device would send.
+type CallerIDCall struct {
+	To          string
+	FromUser    string
+	FromDisplay string
 }
 
-// SimulateCallerID answers which Caller ID a call from the SIP account to a
-// number gets, with the very function the edge uses.
-func (s *Service) SimulateCallerID(ctx context.Context, customerID, sipAccountID int64, to, fromUser string) (sipdesk.CallerIDChoice, error) {
-	var req sipdesk.CallerIDRequest
-	err := s.view(ctx, func(tx sipdesk.Tx) error {
+// SimulateCallerIDHeaders answers which Caller ID a call from the SIP
+// account to a number gets: the final header values of the carrier leg, from
+// sipdesk.DecideCallerID, the very function the edge uses. Like the edge, it
+// normalises the dialed number first (an *Error with code EInvalidNumber and
+// field "to" when it is not a number).
+func (s *Service) SimulateCallerIDHeaders(ctx context.Context, customerID, sipAccountID int64, call CallerIDCall) (sipdesk.CallerIDHeaders, error) {
+	to, err := sipdesk.NormalizeNumber(call.To)
+	if err != nil {
+		return sipdesk.CallerIDHeaders{}, &sipdesk.Error{Code: sipdesk.EInvalidNumber, Field: "to", Message: sipdesk.ErrorMessage(err)}
+	}
+	in := sipdesk.CallerIDInput{To: to, FromUser: call.FromUser, FromDisplay: call.FromDisplay}
+	err = s.view(ctx, func(tx sipdesk.Tx) error {
 		c, err := tx.Customer(customerID, false)
 		if err != nil {
 			return err
@@ -264,15 +264,24 @@ func (s *Service) SimulateCallerID(ctx context.Context, customerID, sipAccountID
 		if err != nil {
 			return err
 		}
-		req = CallerIDRequest(c, a, rules, to, fromUser, "")
+		in.Account, in.Customer, in.Rules = a, c, make(map[int64]*sipdesk.CallerIDRule, len(rules))
+		for _, r := range rules {
+			in.Rules[r.ID] = r
+		}
 		return nil
 	})
 	if err != nil {
+		return sipdesk.CallerIDHeaders{}, err
+	}
+	return sipdesk.DecideCallerID(in), nil
+}
+
+// SimulateCallerID is SimulateCallerIDHeaders as a choice: Number is the
+// Caller ID as call records show it (the From user, or AnonymousUser).
+func (s *Service) SimulateCallerID(ctx context.Context, customerID, sipAccountID int64, to, fromUser string) (sipdesk.CallerIDChoice, error) {
+	h, err := s.SimulateCallerIDHeaders(ctx, customerID, sipAccountID, CallerIDCall{To: to, FromUser: fromUser})
+	if err != nil {
 		return sipdesk.CallerIDChoice{}, err
 	}
-	ch, err := sipdesk.ChooseCallerID(req)
-	if sipdesk.ErrorCode(err) == sipdesk.EInvalidNumber {
-		return ch, &sipdesk.Error{Code: sipdesk.EInvalidNumber, Field: "to", Message: sipdesk.ErrorMessage(err)}
-	}
-	return ch, err
+	return sipdesk.CallerIDChoice{Number: h.CallerID(), DisplayName: h.FromDisplay, Anonymous: h.Anonymous, RuleID: h.RuleID, Reason: h.Reason}, nil
 }

@@ -197,12 +197,13 @@ func (s *Service) SoftphoneToken(ctx context.Context, customerID, id int64) (str
 	if err != nil {
 		return "", time.Time{}, err
 	}
-	switch {
-	case a.AuthType != sipdesk.AuthPassword:
+	if a.AuthType != sipdesk.AuthPassword {
 		return "", time.Time{}, &sipdesk.Error{Code: sipdesk.EJWTNotEnabled, Message: "IP accounts have no softphone"}
-	case a.Status != sipdesk.StatusActive:
-		return "", time.Time{}, &sipdesk.Error{Code: sipdesk.EAccountInactive, Message: "the SIP account is not active"}
-	case !a.JWTEnabled || a.JWTSecret == "":
+	}
+	if err := a.Usable(); err != nil {
+		return "", time.Time{}, err
+	}
+	if !a.JWTEnabled || a.JWTSecret == "" {
 		return "", time.Time{}, &sipdesk.Error{Code: sipdesk.EJWTNotEnabled, Message: "enable JWT authentication on the SIP account first"}
 	}
 	return token.Mint(a.JWTSecret, a.Username, token.PortalTTL, s.now())

@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"github.com/sipdesk/sipdesk"
+	"github.com/sipdesk/sipdesk/internal/app"
 )
 
 func (a *API) listRules(w http.ResponseWriter, r *http.Request, c caller) error {
@@ -190,9 +191,9 @@ func (a *API) simulateCallerID(w http.ResponseWriter, r *http.Request, c caller)
 	if to == "" {
 		return &sipdesk.Error{Code: sipdesk.EInvalidNumber, Field: "to", Message: "the dialed number is required"}
 	}
-	ch, err := a.svc.SimulateCallerID(r.Context(), c.id, sid, to, q.Get("from"))
+	h, err := a.svc.SimulateCallerIDHeaders(r.Context(), c.id, sid, app.CallerIDCall{To: to, FromUser: q.Get("from"), FromDisplay: q.Get("from_display")})
 	if err != nil {
 		return err
 	}
-	return reply(w, http.StatusOK, simulationView(ch))
+	return reply(w, http.StatusOK, simulationView(h))
 }

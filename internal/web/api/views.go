@@ -155,17 +155,22 @@ func auditView(e *sipdesk.AuditEntry) auditJSON {
 }
 
 type simulationJSON struct {
-	CallerID    string `json:"caller_id"`
-	DisplayName string `json:"display_name"`
+	CallerID    string `json:"caller_id"`    // as call records show it: the From user, or "anonymous"
+	DisplayName string `json:"display_name"` // the From display name
 	RuleID      *int64 `json:"rule_id"`
 	Reason      string `json:"reason"`
-	Anonymous   bool   `json:"anonymous"`
+	Anonymous   bool   `json:"anonymous"` // From "Anonymous" <sip:anonymous@anonymous.invalid>
+	// The final header values of the carrier leg.
+	FromUser string `json:"from_user"`
+	PAI      string `json:"p_asserted_identity"` // user part; "" when none is sent
+	Privacy  string `json:"privacy"`             // "id", or "" when none is sent
 }
 
-func simulationView(c sipdesk.CallerIDChoice) simulationJSON {
-	v := simulationJSON{CallerID: c.Number, DisplayName: c.DisplayName, Reason: c.Reason, Anonymous: c.Anonymous}
-	if c.RuleID != 0 {
-		id := c.RuleID
+func simulationView(h sipdesk.CallerIDHeaders) simulationJSON {
+	v := simulationJSON{CallerID: h.CallerID(), DisplayName: h.FromDisplay, Reason: h.Reason, Anonymous: h.Anonymous,
+		FromUser: h.FromUser, PAI: h.PAI, Privacy: h.Privacy}
+	if h.RuleID != 0 {
+		id := h.RuleID
 		v.RuleID = &id
 	}
 	return v

@@ -183,6 +183,9 @@ func (u *UI) simulate(q *request, a *sipdesk.SIPAccount, ev *editView, to string
 		ev.Sim.Why = "Rule “" + ruleName + "” (all calls)."
 	case sipdesk.ReasonSetByCallerInvalid:
 		ev.Sim.Why = "Rule “" + ruleName + "” keeps the caller's number, but the device sent none: the account default is used."
+	case sipdesk.ReasonNoDecision:
+		ev.Sim.Number = "the device's own number"
+		ev.Sim.Why = "No Caller ID can be chosen (no default number and no verified phone): the From the device sends passes unchanged."
 	default:
 		ev.Sim.Why = "No selected rule matches: the account's default Caller ID."
 	}
