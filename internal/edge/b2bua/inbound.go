@@ -28,7 +28,7 @@ func (s *B2BUA) inbound(req *sip.Request, tx sip.ServerTransaction, snap *policy
 	}
 	lg = lg.With("sip_account", did.SIPAccountID, "did", did.Number)
 	acct := snap.Account(did.SIPAccountID)
-	if acct == nil || acct.Status != sipdesk.StatusActive {
+	if acct == nil || acct.Usable() != nil {
 		s.refuse(tx, req, sipdesk.SIPNobodyRegistered)
 		lg.Info("call", "result", "account_unavailable")
 		return

@@ -78,7 +78,7 @@ func (s *B2BUA) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 	// refused attempts record the Caller ID they would have had; nothing
 	// is sent before the channel is acquired.
 	leg, cid := s.carrierRequest(req, acct, number, snap)
-	at.rec.CallerID, at.rec.CallerIDRuleID, at.rec.CallerIDReason = cid.number(), cid.ruleID, cid.reason
+	at.rec.CallerID, at.rec.CallerIDRuleID, at.rec.CallerIDReason = cid.CallerID(), cid.RuleID, cid.Reason
 	if !s.admit(tx, req, at, lg) {
 		return
 	}
@@ -112,7 +112,7 @@ func pickIPAccount(accts []*sipdesk.SIPAccount, dialed string) (*sipdesk.SIPAcco
 // carrierRequest builds the carrier leg's INVITE: new dialog and Call-ID,
 // the customer's From user, the account's Caller ID in P-Asserted-Identity,
 // SDP passed through; identity headers from the customer are not copied.
-func (s *B2BUA) carrierRequest(req *sip.Request, acct *sipdesk.SIPAccount, number string, snap *policy.Snapshot) (*sip.Request, callerID) {
+func (s *B2BUA) carrierRequest(req *sip.Request, acct *sipdesk.SIPAccount, number string, snap *policy.Snapshot) (*sip.Request, sipdesk.CallerIDHeaders) {
 	target := sip.Uri{Scheme: "sip", User: "+" + number, Host: s.carrier.Host, Port: s.carrier.Port}
 	if tp, ok := s.carrier.UriParams.Get("transport"); ok {
 		target.UriParams = sip.HeaderParams{}
@@ -120,19 +120,19 @@ func (s *B2BUA) carrierRequest(req *sip.Request, acct *sipdesk.SIPAccount, numbe
 	}
 	r := sip.NewRequest(sip.INVITE, target)
 	from := req.From()
-	cid := s.chooseCallerID(acct, number, from, snap)
-	fh := &sip.FromHeader{DisplayName: cid.display, Address: sip.Uri{Scheme: "sip", User: cid.fromUser, Host: s.cfg.AdvertiseHost}}
-	if cid.anonymous {
+	cid := snap.CallerID(acct, number, from.Address.User, from.DisplayName)
+	fh := &sip.FromHeader{DisplayName: cid.FromDisplay, Address: sip.Uri{Scheme: "sip", User: cid.FromUser, Host: s.cfg.AdvertiseHost}}
+	if cid.Anonymous {
 		fh.Address.Host = sipdesk.AnonymousHost
 	}
 	fh.Params.Add("tag", sip.GenerateTagN(16))
 	r.AppendHeader(fh)
 	r.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: "+" + number, Host: s.carrier.Host, Port: s.carrier.Port}})
-	if cid.pai != "" {
-		r.AppendHeader(sip.NewHeader("P-Asserted-Identity", "<sip:"+cid.pai+"@"+s.cfg.AdvertiseHost+">"))
+	if cid.PAI != "" {
+		r.AppendHeader(sip.NewHeader("P-Asserted-Identity", "<sip:"+cid.PAI+"@"+s.cfg.AdvertiseHost+">"))
 	}
-	if cid.privacy {
-		r.AppendHeader(sip.NewHeader("Privacy", "id"))
+	if cid.Privacy != "" {
+		r.AppendHeader(sip.NewHeader("Privacy", cid.Privacy))
 	}
 	if mf := req.MaxForwards(); mf != nil && *mf > 1 {
 		m := sip.MaxForwardsHeader(*mf - 1)
@@ -141,51 +141,6 @@ func (s *B2BUA) carrierRequest(req *sip.Request, acct *sipdesk.SIPAccount, numbe
 	sipmsg.CopyBody(req, r)
 	s.setTransport(r, target)
 	return r, cid
-}
-
-type callerID struct {
-	fromUser, display, pai string
-	privacy, anonymous     bool
-	ruleID                 int64
-	reason                 string
-}
-
-// number is the Caller ID as the call record keeps it.
-func (c callerID) number() string {
-	if c.anonymous {
-		return sipdesk.AnonymousUser
-	}
-	return c.fromUser
-}
-
-// chooseCallerID applies sipdesk.ChooseCallerID (trial → verified phone;
-// else the account's selected rules, then its default) to From and
-// P-Asserted-Identity; a blocked rule gives an anonymous From with
-// Privacy: id while P-Asserted-Identity keeps the account's number.
-func (s *B2BUA) chooseCallerID(acct *sipdesk.SIPAccount, number string, from *sip.FromHeader, snap *policy.Snapshot) callerID {
-	req := sipdesk.CallerIDRequest{Default: acct.CallerID, To: number, FromUser: from.Address.User, FromDisplay: from.DisplayName}
-	if c := snap.Customer(acct.CustomerID); c != nil {
-		req.Trial, req.VerifiedPhone = c.Trial(), c.VerifiedPhone
-	}
-	for _, id := range acct.CallerID.RuleIDs {
-		if r := snap.Rule(id); r != nil && r.CustomerID == acct.CustomerID {
-			req.Rules = append(req.Rules, r)
-		}
-	}
-	ch, err := sipdesk.ChooseCallerID(req)
-	if err != nil || (ch.Number == "" && !ch.Anonymous) {
-		// No decision (e.g. no default number): the device's From passes.
-		return callerID{fromUser: from.Address.User, display: from.DisplayName, pai: acct.CallerID.DefaultNumber, reason: "no_decision"}
-	}
-	if ch.Anonymous {
-		pai := acct.CallerID.DefaultNumber
-		if req.Trial || pai == "" {
-			pai = req.VerifiedPhone
-		}
-		return callerID{fromUser: sipdesk.AnonymousUser, display: sipdesk.AnonymousDisplay, pai: pai, privacy: true, anonymous: true,
-			ruleID: ch.RuleID, reason: ch.Reason}
-	}
-	return callerID{fromUser: ch.Number, display: ch.DisplayName, pai: ch.Number, ruleID: ch.RuleID, reason: ch.Reason}
 }
 
 // setTransport picks the transport of a request we send and, over UDP,

@@ -32,13 +32,4 @@ func Result(code string) string {
 }
 
 // StatusRefusal is the refusal for an account's status, or "".
-func StatusRefusal(a *sipdesk.SIPAccount) string {
-	switch a.Status {
-	case sipdesk.StatusActive:
-		return ""
-	case sipdesk.StatusInProcess:
-		return sipdesk.EAccountNotReady
-	default:
-		return sipdesk.EAccountInactive
-	}
-}
+func StatusRefusal(a *sipdesk.SIPAccount) string { return sipdesk.RefusalFor(a.Usable()) }

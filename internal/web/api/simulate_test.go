@@ -1,6 +1,7 @@
 package api
 
 import (
+	"strconv"
 	"testing"
 )
 
@@ -9,7 +10,9 @@ import (
 func TestSimulateCallerIDHeaders(t *testing.T) {
 	e := newEnv(t)
 	c := e.customer("sim@example.com", "+15551230031")
-	path := func(q string) string { return "/api/v1/caller-id/simulate?sip_account=" + itoa(c.first) + "&" + q }
+	path := func(q string) string {
+		return "/api/v1/caller-id/simulate?sip_account=" + strconv.FormatInt(c.first, 10) + "&" + q
+	}
 
 	sim := e.do("GET", path("to=%2B442030009999&from=100"), c.token, nil).must(t, 200)
 	for k, want := range map[string]any{"caller_id": c.phone, "display_name": "", "rule_id": nil, "reason": "trial", "anonymous": false,
