@@ -204,7 +204,7 @@ func (s *Server) Run(ctx context.Context) error {
 	stopRecords()
 	stopPolicy()
 	for _, c := range closers {
-		c()
+		_ = c()
 	}
 	ls.Close()
 	s.stack.UA.Close()

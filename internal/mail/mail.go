@@ -118,7 +118,7 @@ func compose(from string, m *sipdesk.Mail) []byte {
 		b.WriteString("--" + boundary + "\r\n")
 		b.WriteString("Content-Type: " + ctype + "; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n")
 		q := quotedprintable.NewWriter(&b)
-		q.Write([]byte(body))
+		_, _ = q.Write([]byte(body)) // into a bytes.Buffer: cannot fail
 		q.Close()
 		b.WriteString("\r\n")
 	}
@@ -127,7 +127,7 @@ func compose(from string, m *sipdesk.Mail) []byte {
 		hdr("Content-Transfer-Encoding", "quoted-printable")
 		b.WriteString("\r\n")
 		q := quotedprintable.NewWriter(&b)
-		q.Write([]byte(m.Text))
+		_, _ = q.Write([]byte(m.Text)) // into a bytes.Buffer: cannot fail
 		q.Close()
 		return []byte(b.String())
 	}
@@ -182,7 +182,9 @@ func deliverOnce(ctx context.Context, st sipdesk.Store, s Sender, log *slog.Logg
 		}
 		if err := s.Send(ctx, m); err != nil {
 			log.Warn("mail not sent, will retry", "mail", m.ID, "err", err)
-			st.Update(ctx, func(tx sipdesk.Tx) error { return tx.MarkMailSent(m.ID, time.Time{}) })
+			if err := st.Update(ctx, func(tx sipdesk.Tx) error { return tx.MarkMailSent(m.ID, time.Time{}) }); err != nil {
+				log.Warn("mail retry not recorded", "mail", m.ID, "err", err)
+			}
 			continue
 		}
 		log.Info("mail sent", "mail", m.ID, "subject", m.Subject)

@@ -30,7 +30,7 @@ type templates struct {
 // assetVersion busts browser caches of static files when they change.
 var assetVersion = func() string {
 	h := sha256.New()
-	fs.WalkDir(assets, "static", func(p string, d fs.DirEntry, err error) error {
+	_ = fs.WalkDir(assets, "static", func(p string, d fs.DirEntry, err error) error {
 		if err == nil && !d.IsDir() {
 			b, _ := assets.ReadFile(p)
 			h.Write(b)
