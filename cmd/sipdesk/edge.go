@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sipdesk/sipdesk"
 	"github.com/sipdesk/sipdesk/internal/app"
 	"github.com/sipdesk/sipdesk/internal/config"
 	"github.com/sipdesk/sipdesk/internal/edge"
@@ -20,7 +21,7 @@ import (
 )
 
 // startEdge starts the SIP edge and returns its applied config version.
-func startEdge(ctx context.Context, cfg *config.Serve, svc *app.Service, key []byte, reg *prometheus.Registry, log *slog.Logger,
+func startEdge(ctx context.Context, cfg *config.Serve, st sipdesk.Store, svc *app.Service, key []byte, reg *prometheus.Registry, log *slog.Logger,
 	start func(string, func(context.Context) error)) (func() int64, error) {
 	var mc edge.MediaConfig
 	if cfg.SIPWS != "" {
@@ -32,7 +33,7 @@ func startEdge(ctx context.Context, cfg *config.Serve, svc *app.Service, key []b
 	}
 	// Channel limits on the leases in the store (renewed every
 	// sipdesk.LeaseRenew); the same admission batches the call records.
-	channels := policy.NewChannels(svc, cfg.Node, policy.ChannelOptions{Log: log})
+	channels := policy.NewChannels(st, svc, cfg.Node, policy.ChannelOptions{Log: log})
 	srv, err := edge.New(edge.Config{
 		Addr:            cfg.SIP,
 		TLSAddr:         cfg.SIPTLS,
@@ -56,7 +57,7 @@ func startEdge(ctx context.Context, cfg *config.Serve, svc *app.Service, key []b
 		Channels:        channels,
 		Records:         channels,
 		Registry:        reg,
-	}, svc.Store(), log)
+	}, st, log)
 	if err != nil {
 		return nil, err
 	}

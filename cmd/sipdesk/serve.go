@@ -126,7 +126,7 @@ func runServe(ctx context.Context, cfg *config.Serve, log *slog.Logger) error {
 		}
 	}
 	if cfg.Role != "portal" {
-		edgeApplied, err := startEdge(ctx, cfg, svc, key, reg, log, start)
+		edgeApplied, err := startEdge(ctx, cfg, db, svc, key, reg, log, start)
 		if err != nil {
 			return err
 		}

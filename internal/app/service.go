@@ -54,7 +54,29 @@ func New(st sipdesk.Store, o Options) *Service {
 }
 
 // Store returns the underlying store (for the edge and read-only views).
-func (s *Service) Store() sipdesk.Store { return s.st }
+// Ready reports whether the store answers (readiness probes).
+func (s *Service) Ready(ctx context.Context) error {
+	_, err := s.st.ConfigVersion(ctx)
+	return err
+}
+
+// Mails lists the newest outgoing messages, at most limit (the dev mailbox).
+func (s *Service) Mails(ctx context.Context, limit int) (ms []*sipdesk.Mail, err error) {
+	err = s.st.View(ctx, func(tx sipdesk.Tx) error {
+		ms, err = tx.Mails(limit)
+		return err
+	})
+	return ms, err
+}
+
+// Mail is one outgoing message (the dev mailbox).
+func (s *Service) Mail(ctx context.Context, id int64) (m *sipdesk.Mail, err error) {
+	err = s.st.View(ctx, func(tx sipdesk.Tx) error {
+		m, err = tx.Mail(id)
+		return err
+	})
+	return m, err
+}
 
 // Realm is the SIP realm.
 func (s *Service) Realm() string { return s.opt.Realm }

@@ -24,18 +24,18 @@ type flakyChannels struct {
 
 var errStoreDown = errors.New("dial tcp 127.0.0.1:5432: connect: connection refused")
 
-func (f *flakyChannels) AcquireChannel(ctx context.Context, l *sipdesk.CallLease) error {
+func (f *flakyChannels) AcquireChannelTx(tx sipdesk.Tx, l *sipdesk.CallLease) error {
 	if f.down.Load() {
 		return errStoreDown
 	}
-	return f.Channels.AcquireChannel(ctx, l)
+	return f.Channels.AcquireChannelTx(tx, l)
 }
 
-func (f *flakyChannels) ReleaseChannel(ctx context.Context, id string) error {
+func (f *flakyChannels) ReleaseChannelTx(tx sipdesk.Tx, id string) error {
 	if f.down.Load() {
 		return errStoreDown
 	}
-	return f.Channels.ReleaseChannel(ctx, id)
+	return f.Channels.ReleaseChannelTx(tx, id)
 }
 
 func (f *flakyChannels) RenewLeases(ctx context.Context, node string) error {

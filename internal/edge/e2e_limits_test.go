@@ -321,7 +321,7 @@ func newLimitEnv(t *testing.T, st sipdesk.Store, limit int) *limitEnv {
 	e.s = startEdge(t, st, func(c *Config) {
 		c.Node = "e2e"
 		c.Carrier = fmt.Sprintf("sip:127.0.0.9:%d", e.carrierPort)
-		adm := policy.NewChannels(e.svc, "e2e", policy.ChannelOptions{Log: testLogger(t)})
+		adm := policy.NewChannels(e.st, e.svc, "e2e", policy.ChannelOptions{Log: testLogger(t)})
 		c.Channels, c.Records = adm, adm
 		c.RingTimeout = 2 * time.Second
 		c.MaxCallDuration = 2 * time.Second

@@ -23,11 +23,7 @@ var mailTmpl = template.Must(template.New("").Parse(`{{define "list"}}<!doctype 
 {{if .HTML}}<div class="mail">{{.SafeHTML}}</div>{{else}}<pre>{{.Text}}</pre>{{end}}{{end}}`))
 
 func (m *devMailbox) list(w http.ResponseWriter, r *http.Request) {
-	var ms []*sipdesk.Mail
-	err := m.svc.Store().View(r.Context(), func(tx sipdesk.Tx) (err error) {
-		ms, err = tx.Mails(200)
-		return err
-	})
+	ms, err := m.svc.Mails(r.Context(), 200)
 	if err != nil {
 		http.Error(w, "mailbox unavailable", http.StatusServiceUnavailable)
 		return
@@ -42,11 +38,7 @@ func (m *devMailbox) show(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	var msg *sipdesk.Mail
-	err = m.svc.Store().View(r.Context(), func(tx sipdesk.Tx) (err error) {
-		msg, err = tx.Mail(id)
-		return err
-	})
+	msg, err := m.svc.Mail(r.Context(), id)
 	if err != nil {
 		http.NotFound(w, r)
 		return

@@ -34,27 +34,32 @@ type NoAdmission struct{}
 func (NoAdmission) Acquire(context.Context, CallInfo) error { return nil }
 func (NoAdmission) Release(context.Context, CallInfo)       {}
 
-// Channels is what channel-limit admission needs from the service layer;
-// *app.Service satisfies it. Tests inject failing ones.
+// Channels is what channel-limit admission needs from the service layer
+// (*app.Service); tests inject failing ones. The per-call steps run inside
+// a write transaction that the admission opens on the store, so that the
+// acquisitions and releases arriving together share one transaction (group
+// commit) while each count-and-insert stays atomic: the steps of a batch run
+// one after the other inside the single writer transaction.
 type Channels interface {
-	// AcquireChannel admits the call (inserting its lease) or refuses it
-	// with EChannelLimit / EChannelCap, in one atomic step.
-	AcquireChannel(ctx context.Context, l *sipdesk.CallLease) error
-	// ReleaseChannel frees a call's lease; releasing twice is harmless.
-	ReleaseChannel(ctx context.Context, callID string) error
+	// AcquireChannelTx admits the call (inserting its lease) or refuses it
+	// with EChannelLimit / EChannelCap.
+	AcquireChannelTx(tx sipdesk.Tx, l *sipdesk.CallLease) error
+	// ReleaseChannelTx frees a call's lease; releasing twice is harmless.
+	ReleaseChannelTx(tx sipdesk.Tx, callID string) error
+	// SaveCallRecordTx inserts (ID 0) or updates a call record.
+	SaveCallRecordTx(tx sipdesk.Tx, r *sipdesk.CallRecord) error
 	// RenewLeases extends the leases of a node's calls and drops the
 	// expired leases of dead nodes.
 	RenewLeases(ctx context.Context, node string) error
 	// ActiveCalls lists live leases (0: every customer).
 	ActiveCalls(ctx context.Context, customerID int64) ([]*sipdesk.CallLease, error)
-	// SaveCallRecord inserts (ID 0) or updates a call record.
-	SaveCallRecord(ctx context.Context, r *sipdesk.CallRecord) error
 }
 
-// CallRecorder stores call records. An Admission that also implements it
-// (ChannelAdmission does) receives the edge's call records.
+// CallRecorder stores call records, one or several in a transaction
+// (ChannelAdmission is one).
 type CallRecorder interface {
 	SaveCallRecord(ctx context.Context, r *sipdesk.CallRecord) error
+	SaveCallRecords(ctx context.Context, rs []*sipdesk.CallRecord) error
 }
 
 // ChannelOptions tune a ChannelAdmission; zero values take the defaults.
@@ -74,6 +79,7 @@ type ChannelOptions struct {
 // 503 with Retry-After) and a failed Release is retried by the renew loop
 // until the store takes it.
 type ChannelAdmission struct {
+	st   sipdesk.Store
 	ch   Channels
 	node string
 	opt  ChannelOptions
@@ -87,8 +93,8 @@ type ChannelAdmission struct {
 }
 
 // NewChannels makes the channel-limit Admission of node on top of ch
-// (normally the *app.Service). Pass it as Config.Admission.
-func NewChannels(ch Channels, node string, opt ChannelOptions) *ChannelAdmission {
+// (normally the *app.Service), running its steps in transactions of st.
+func NewChannels(st sipdesk.Store, ch Channels, node string, opt ChannelOptions) *ChannelAdmission {
 	if opt.Renew <= 0 {
 		opt.Renew = sipdesk.LeaseRenew
 	}
@@ -99,7 +105,7 @@ func NewChannels(ch Channels, node string, opt ChannelOptions) *ChannelAdmission
 		opt.Log = slog.Default()
 	}
 	opt.Log = opt.Log.With("component", "channels", "node", node)
-	return &ChannelAdmission{ch: ch, node: node, opt: opt, live: map[string]bool{}, pending: map[string]bool{}, kick: make(chan struct{}, 1)}
+	return &ChannelAdmission{st: st, ch: ch, node: node, opt: opt, live: map[string]bool{}, pending: map[string]bool{}, kick: make(chan struct{}, 1)}
 }
 
 // Acquire inserts the call's lease or returns the refusal.
@@ -110,13 +116,7 @@ func (c *ChannelAdmission) Acquire(ctx context.Context, in CallInfo) error {
 	if in.Account != nil {
 		l.SIPAccountID = in.Account.ID
 	}
-	var err error
-	if tc, ok := c.ch.(txChannels); ok {
-		err = c.gc.Do(tc.Store(), func(tx sipdesk.Tx) error { return tc.AcquireChannelTx(tx, l) })
-	} else {
-		err = c.ch.AcquireChannel(ctx, l)
-	}
-	if err != nil {
+	if err := c.gc.Do(c.st, func(tx sipdesk.Tx) error { return c.ch.AcquireChannelTx(tx, l) }); err != nil {
 		return err
 	}
 	c.mu.Lock()
@@ -125,22 +125,20 @@ func (c *ChannelAdmission) Acquire(ctx context.Context, in CallInfo) error {
 	return nil
 }
 
-// Release frees the call's lease. With a txChannels it does not wait: the
-// delete joins the next group commit (a call's end needs no answer from the
+// Release frees the call's lease. It does not wait: the delete joins the next group commit (a call's end needs no answer from the
 // store, and batching releases with acquisitions halves the transactions).
 // When the store fails, the release is queued and retried.
 func (c *ChannelAdmission) Release(ctx context.Context, in CallInfo) {
 	c.mu.Lock()
 	delete(c.live, in.CallID)
 	c.mu.Unlock()
-	if tc, ok := c.ch.(txChannels); ok {
-		c.gc.Post(tc.Store(), func(tx sipdesk.Tx) error { return tc.ReleaseChannelTx(tx, in.CallID) },
-			func(err error) { c.releaseFailed(in.CallID, err) })
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.opt.Timeout)
-	defer cancel()
-	c.releaseFailed(in.CallID, c.ch.ReleaseChannel(ctx, in.CallID))
+	c.gc.Post(c.st, func(tx sipdesk.Tx) error { return c.ch.ReleaseChannelTx(tx, in.CallID) },
+		func(err error) { c.releaseFailed(in.CallID, err) })
+}
+
+// release frees one lease in its own transaction (retries, stale leases).
+func (c *ChannelAdmission) release(ctx context.Context, callID string) error {
+	return c.st.Update(ctx, func(tx sipdesk.Tx) error { return c.ch.ReleaseChannelTx(tx, callID) })
 }
 
 // releaseFailed queues a release the store did not take for the retry loop.
@@ -158,41 +156,19 @@ func (c *ChannelAdmission) releaseFailed(callID string, err error) {
 	}
 }
 
-// txChannels is a Channels (the *app.Service) whose steps can run inside
-// a transaction of its store: the admission then commits the acquisitions
-// and releases that arrive together in one transaction (group commit), and
-// call records in batches. Each Acquire still waits for its own commit, and
-// the count-and-insert stays atomic: the steps of a batch run one after the
-// other inside the single writer transaction.
-type txChannels interface {
-	Store() sipdesk.Store
-	AcquireChannelTx(tx sipdesk.Tx, l *sipdesk.CallLease) error
-	ReleaseChannelTx(tx sipdesk.Tx, callID string) error
-	SaveCallRecordTx(tx sipdesk.Tx, r *sipdesk.CallRecord) error
-}
-
-// SaveCallRecords saves several call records in one transaction when the
-// service allows it (else one by one); inserted records get their IDs.
+// SaveCallRecords saves several call records in one transaction; inserted
+// records get their IDs.
 func (c *ChannelAdmission) SaveCallRecords(ctx context.Context, rs []*sipdesk.CallRecord) error {
 	ctx, cancel := context.WithTimeout(ctx, c.opt.Timeout)
 	defer cancel()
-	tc, ok := c.ch.(txChannels)
-	if !ok {
-		for _, r := range rs {
-			if err := c.ch.SaveCallRecord(ctx, r); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
 	ids := make([]int64, len(rs))
 	for i, r := range rs {
 		ids[i] = r.ID
 	}
-	return tc.Store().Update(ctx, func(tx sipdesk.Tx) error {
+	return c.st.Update(ctx, func(tx sipdesk.Tx) error {
 		for i, r := range rs {
 			r.ID = ids[i] // a retried transaction starts from scratch
-			if err := tc.SaveCallRecordTx(tx, r); err != nil {
+			if err := c.ch.SaveCallRecordTx(tx, r); err != nil {
 				return err
 			}
 		}
@@ -200,11 +176,15 @@ func (c *ChannelAdmission) SaveCallRecords(ctx context.Context, rs []*sipdesk.Ca
 	})
 }
 
-// SaveCallRecord passes call records to the service.
+// SaveCallRecord saves one call record.
 func (c *ChannelAdmission) SaveCallRecord(ctx context.Context, r *sipdesk.CallRecord) error {
 	ctx, cancel := context.WithTimeout(ctx, c.opt.Timeout)
 	defer cancel()
-	return c.ch.SaveCallRecord(ctx, r)
+	id := r.ID
+	return c.st.Update(ctx, func(tx sipdesk.Tx) error {
+		r.ID = id // a retried transaction starts from scratch
+		return c.ch.SaveCallRecordTx(tx, r)
+	})
 }
 
 // Live is the number of leases this node holds.
@@ -260,7 +240,7 @@ func (c *ChannelAdmission) retryReleases(ctx context.Context) {
 	c.mu.Unlock()
 	for _, id := range ids {
 		rctx, cancel := context.WithTimeout(ctx, c.opt.Timeout)
-		err := c.ch.ReleaseChannel(rctx, id)
+		err := c.release(rctx, id)
 		cancel()
 		if err != nil {
 			return // the store is still away
@@ -290,7 +270,7 @@ func (c *ChannelAdmission) dropStale(ctx context.Context) {
 		if l.Node != c.node || mine {
 			continue
 		}
-		if err := c.ch.ReleaseChannel(rctx, l.CallID); err == nil {
+		if err := c.release(rctx, l.CallID); err == nil {
 			c.opt.Log.Info("stale lease dropped", "call_id", l.CallID)
 		}
 	}

@@ -31,12 +31,6 @@ type recOp struct {
 	final bool
 }
 
-// batchRecorder is a CallRecorder that saves several records in one
-// transaction (ChannelAdmission on the app service).
-type batchRecorder interface {
-	SaveCallRecords(ctx context.Context, rs []*sipdesk.CallRecord) error
-}
-
 // recGather is how long the writer collects record changes before one
 // transaction saves them: at hundreds of calls a second a change per
 // transaction would cost more than the calls themselves, and a call's
@@ -65,7 +59,6 @@ func (s *RecordWriter) Run(stop <-chan struct{}, done chan<- struct{}) {
 		<-stop
 		return
 	}
-	br, batching := s.recorder.(batchRecorder)
 	ids := map[any]int64{} // records inserted whose attempt is not final yet
 	var (
 		batch []recOp
@@ -107,14 +100,14 @@ func (s *RecordWriter) Run(stop <-chan struct{}, done chan<- struct{}) {
 		saved(op, op.rec.ID)
 	}
 	flush := func(n int) {
-		if len(batch) > 1 && batching {
+		if len(batch) > 1 {
 			recs := make([]*sipdesk.CallRecord, len(batch))
 			for i := range batch {
 				batch[i].rec.ID = ids[batch[i].at]
 				recs[i] = &batch[i].rec
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-			err := br.SaveCallRecords(sipdesk.LazyCommit(ctx), recs)
+			err := s.recorder.SaveCallRecords(sipdesk.LazyCommit(ctx), recs)
 			cancel()
 			if err == nil {
 				for _, op := range batch {
@@ -141,22 +134,20 @@ func (s *RecordWriter) Run(stop <-chan struct{}, done chan<- struct{}) {
 		case op := <-s.q:
 			add(op)
 			n := 1
-			if batching {
-				timer.Reset(recGather)
-			gather:
-				for len(batch) < 256 {
-					select {
-					case op := <-s.q:
-						add(op)
-						n++
-					case <-timer.C:
-						break gather
-					case <-stop:
-						break gather
-					}
+			timer.Reset(recGather)
+		gather:
+			for len(batch) < 256 {
+				select {
+				case op := <-s.q:
+					add(op)
+					n++
+				case <-timer.C:
+					break gather
+				case <-stop:
+					break gather
 				}
-				timer.Stop()
 			}
+			timer.Stop()
 			flush(n)
 		case <-stop:
 			for {
