@@ -21,7 +21,7 @@ targets="
 ./internal/media FuzzParseAudio
 ./internal/edge/auth FuzzParseCredentials
 ./internal/edge/sipmsg FuzzBearerToken
-./internal/edge/b2bua FuzzDialedNumber
+./internal/edge/policy FuzzDialedNumber
 ./internal/edge/b2bua FuzzSessionTimer
 ./internal/edge/sipmsg FuzzValidate
 ./internal/edge/transport FuzzNormOrigin

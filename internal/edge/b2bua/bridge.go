@@ -53,7 +53,7 @@ func (s *B2BUA) admit(tx sip.ServerTransaction, req *sip.Request, at *attempt, l
 		return false
 	}
 	at.admitted = true
-	if c := s.pol.Config().Customer(at.info.CustomerID); c == nil || c.Counted(at.info.Direction) {
+	if s.pol.Config().Counted(at.info.CustomerID, at.info.Direction) {
 		at.counted = true
 		s.met.Channels.WithLabelValues(strconv.FormatInt(at.info.CustomerID, 10)).Inc()
 	}

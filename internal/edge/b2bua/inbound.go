@@ -20,16 +20,15 @@ func (s *B2BUA) inbound(req *sip.Request, tx sip.ServerTransaction, snap *policy
 	if num == "" {
 		num = req.To().Address.User
 	}
-	did := snap.DID(num)
+	did, acct, ref := snap.Inbound(num)
 	if did == nil {
-		s.refuse(tx, req, sipdesk.SIPUnknownDID)
+		s.refuse(tx, req, ref)
 		lg.Info("call", "did", num, "result", "unknown_did")
 		return
 	}
 	lg = lg.With("sip_account", did.SIPAccountID, "did", did.Number)
-	acct := snap.Account(did.SIPAccountID)
-	if acct == nil || acct.Usable() != nil {
-		s.refuse(tx, req, sipdesk.SIPNobodyRegistered)
+	if acct == nil {
+		s.refuse(tx, req, ref)
 		lg.Info("call", "result", "account_unavailable")
 		return
 	}

@@ -49,7 +49,7 @@ func (s *B2BUA) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 		}
 	} else {
 		var ref string
-		acct, dialed, ref = pickIPAccount(ipAccts, dialed)
+		acct, dialed, ref = policy.PickIPAccount(ipAccts, dialed)
 		if acct == nil {
 			s.refuse(tx, req, ref)
 			lg.Info("call", "result", sipmsg.Result(ref))
@@ -58,16 +58,13 @@ func (s *B2BUA) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	lg = lg.With("sip_account", acct.ID)
 	at := s.newAttempt(req, sipdesk.DirOutbound, acct)
-	if r := sipmsg.StatusRefusal(acct); r != "" {
-		s.refuseCall(tx, req, r, at, lg)
+	from := req.From()
+	call, ref := snap.Outbound(acct, dialed, from.Address.User, from.DisplayName)
+	if ref != "" {
+		s.refuseCall(tx, req, ref, at, lg)
 		return
 	}
-	number, err := sipdesk.NormalizeNumber(dialed)
-	if err != nil {
-		s.refuseCall(tx, req, sipdesk.EInvalidNumber, at, lg)
-		return
-	}
-	at.info.Number = number
+	at.info.Number = call.Number
 	if s.carrier.Host == "" {
 		s.respond(tx, req, 503, "No carrier configured")
 		s.finish(at, 503, sipdesk.DispFailed, "no_carrier")
@@ -77,7 +74,8 @@ func (s *B2BUA) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 	// The carrier leg is built (Caller ID chosen) before admission so that
 	// refused attempts record the Caller ID they would have had; nothing
 	// is sent before the channel is acquired.
-	leg, cid := s.carrierRequest(req, acct, number, snap)
+	leg := s.carrierRequest(req, call)
+	cid := call.CallerID
 	at.rec.CallerID, at.rec.CallerIDRuleID, at.rec.CallerIDReason = cid.CallerID(), cid.RuleID, cid.Reason
 	if !s.admit(tx, req, at, lg) {
 		return
@@ -88,39 +86,17 @@ func (s *B2BUA) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 	s.bridge(req, tx, at, []*sip.Request{leg}, lg)
 }
 
-// pickIPAccount chooses among the IP accounts owning a source address by
-// tech prefix and returns the dialed number without the prefix.
-func pickIPAccount(accts []*sipdesk.SIPAccount, dialed string) (*sipdesk.SIPAccount, string, string) {
-	d := strings.TrimPrefix(dialed, "+")
-	for _, a := range accts {
-		if a.TechPrefix != "" && strings.HasPrefix(d, a.TechPrefix) && len(d) > len(a.TechPrefix) {
-			return a, d[len(a.TechPrefix):], ""
-		}
-	}
-	var noPrefix []*sipdesk.SIPAccount
-	for _, a := range accts {
-		if a.TechPrefix == "" {
-			noPrefix = append(noPrefix, a)
-		}
-	}
-	if len(noPrefix) == 1 {
-		return noPrefix[0], dialed, ""
-	}
-	return nil, dialed, sipdesk.ETechPrefixRequired
-}
-
 // carrierRequest builds the carrier leg's INVITE: new dialog and Call-ID,
 // the customer's From user, the account's Caller ID in P-Asserted-Identity,
 // SDP passed through; identity headers from the customer are not copied.
-func (s *B2BUA) carrierRequest(req *sip.Request, acct *sipdesk.SIPAccount, number string, snap *policy.Snapshot) (*sip.Request, sipdesk.CallerIDHeaders) {
+func (s *B2BUA) carrierRequest(req *sip.Request, call policy.OutboundCall) *sip.Request {
+	number, cid := call.Number, call.CallerID
 	target := sip.Uri{Scheme: "sip", User: "+" + number, Host: s.carrier.Host, Port: s.carrier.Port}
 	if tp, ok := s.carrier.UriParams.Get("transport"); ok {
 		target.UriParams = sip.HeaderParams{}
 		target.UriParams.Add("transport", tp)
 	}
 	r := sip.NewRequest(sip.INVITE, target)
-	from := req.From()
-	cid := snap.CallerID(acct, number, from.Address.User, from.DisplayName)
 	fh := &sip.FromHeader{DisplayName: cid.FromDisplay, Address: sip.Uri{Scheme: "sip", User: cid.FromUser, Host: s.cfg.AdvertiseHost}}
 	if cid.Anonymous {
 		fh.Address.Host = sipdesk.AnonymousHost
@@ -140,7 +116,7 @@ func (s *B2BUA) carrierRequest(req *sip.Request, acct *sipdesk.SIPAccount, numbe
 	}
 	sipmsg.CopyBody(req, r)
 	s.setTransport(r, target)
-	return r, cid
+	return r
 }
 
 // setTransport picks the transport of a request we send and, over UDP,

@@ -169,11 +169,3 @@ func (s *Snapshot) DID(number string) *sipdesk.DID { return s.dids[normDID(numbe
 
 // Rule is a Caller ID rule by id, or nil.
 func (s *Snapshot) Rule(id int64) *sipdesk.CallerIDRule { return s.rules[id] }
-
-// CallerID is the Caller ID of an outbound call of acct to number (E.164
-// digits) whose device sent From user and display name: the one domain
-// decision (sipdesk.DecideCallerID) the rule simulator makes too.
-func (s *Snapshot) CallerID(acct *sipdesk.SIPAccount, number, fromUser, fromDisplay string) sipdesk.CallerIDHeaders {
-	return sipdesk.DecideCallerID(sipdesk.CallerIDInput{Account: acct, Customer: s.custs[acct.CustomerID], Rules: s.rules,
-		To: number, FromUser: fromUser, FromDisplay: fromDisplay})
-}
