@@ -87,7 +87,7 @@ func (s *Registrar) HandleRegister(req *sip.Request, tx sip.ServerTransaction) {
 		lg.Info("register", "result", sipmsg.Result(sipdesk.EForbidden))
 		return
 	}
-	if r := sipmsg.StatusRefusal(acct); r != "" {
+	if r := sipdesk.RefusalFor(acct.Usable()); r != "" {
 		s.refuse(tx, req, r)
 		lg.Info("register", "result", sipmsg.Result(r))
 		return

@@ -30,6 +30,3 @@ func Result(code string) string {
 	st, _ := sipdesk.SIPAnswerFor(code)
 	return strconv.Itoa(st)
 }
-
-// StatusRefusal is the refusal for an account's status, or "".
-func StatusRefusal(a *sipdesk.SIPAccount) string { return sipdesk.RefusalFor(a.Usable()) }
