@@ -69,7 +69,7 @@ func (a *Authenticator) bearer(req *sip.Request, tx sip.ServerTransaction, src n
 	}
 	if r := sipdesk.RefusalFor(acct.Usable()); r != "" {
 		a.refuse(tx, req, r)
-		lg.Info("jwt refused", "sip_account", acct.ID, "result", sipmsg.Result(r))
+		lg.Info("jwt refused", "sip_account", acct.ID, "result", sipdesk.RefusalCode(r))
 		return nil, r
 	}
 	if !acct.JWTEnabled {

@@ -13,7 +13,6 @@ import (
 	"github.com/emiago/sipgo/sip"
 	"github.com/sipdesk/sipdesk"
 	"github.com/sipdesk/sipdesk/internal/edge/policy"
-	"github.com/sipdesk/sipdesk/internal/edge/sipmsg"
 )
 
 // attempt is one call attempt from the moment its SIP account is known:
@@ -66,7 +65,7 @@ func (s *B2BUA) refuseCall(tx sip.ServerTransaction, req *sip.Request, r string,
 	s.refuse(tx, req, r, retryAfter(r, s.cfg.RetryAfter)...)
 	code, _ := sipdesk.SIPAnswerFor(r)
 	s.finish(at, code, sipdesk.DispRefused, sipdesk.RefusalCode(r))
-	lg.Info("call", "result", sipmsg.Result(r))
+	lg.Info("call", "result", sipdesk.RefusalCode(r))
 }
 
 // finish ends an attempt once: releases its channel and stores its final

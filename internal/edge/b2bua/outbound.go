@@ -39,7 +39,7 @@ func (s *B2BUA) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 		acct, ref = s.auth.Authenticate(req, tx, src, "Proxy-Authorization", snap)
 		if acct == nil {
 			if ref == sipdesk.SIPAuthFailed {
-				lg.Info("call", "result", sipmsg.Result(ref))
+				lg.Info("call", "result", sipdesk.RefusalCode(ref))
 			}
 			return
 		}
@@ -52,7 +52,7 @@ func (s *B2BUA) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 		acct, dialed, ref = policy.PickIPAccount(ipAccts, dialed)
 		if acct == nil {
 			s.refuse(tx, req, ref)
-			lg.Info("call", "result", sipmsg.Result(ref))
+			lg.Info("call", "result", sipdesk.RefusalCode(ref))
 			return
 		}
 	}

@@ -73,7 +73,7 @@ func (s *Registrar) HandleRegister(req *sip.Request, tx sip.ServerTransaction) {
 	lg := s.log.With("call_id", callID, "src", src.String())
 	if acct == nil {
 		if ref != "" && ref != sipdesk.EUnauthorized {
-			lg.Info("register", "result", sipmsg.Result(ref))
+			lg.Info("register", "result", sipdesk.RefusalCode(ref))
 		}
 		return
 	}
@@ -84,17 +84,17 @@ func (s *Registrar) HandleRegister(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	if toUser != acct.Username {
 		s.refuse(tx, req, sipdesk.EForbidden)
-		lg.Info("register", "result", sipmsg.Result(sipdesk.EForbidden))
+		lg.Info("register", "result", sipdesk.RefusalCode(sipdesk.EForbidden))
 		return
 	}
 	if r := sipdesk.RefusalFor(acct.Usable()); r != "" {
 		s.refuse(tx, req, r)
-		lg.Info("register", "result", sipmsg.Result(r))
+		lg.Info("register", "result", sipdesk.RefusalCode(r))
 		return
 	}
 	if !policy.ACLAllows(acct, src) {
 		s.refuse(tx, req, sipdesk.ESourceNotAllowed)
-		lg.Info("register", "result", sipmsg.Result(sipdesk.ESourceNotAllowed))
+		lg.Info("register", "result", sipdesk.RefusalCode(sipdesk.ESourceNotAllowed))
 		return
 	}
 
@@ -142,7 +142,7 @@ func (s *Registrar) HandleRegister(req *sip.Request, tx sip.ServerTransaction) {
 		}
 		if exp > 0 && time.Duration(exp)*time.Second < s.cfg.MinExpires {
 			s.refuse(tx, req, sipdesk.SIPIntervalTooBrief, sip.NewHeader("Min-Expires", strconv.Itoa(int(s.cfg.MinExpires/time.Second))))
-			lg.Info("register", "result", sipmsg.Result(sipdesk.SIPIntervalTooBrief))
+			lg.Info("register", "result", sipdesk.RefusalCode(sipdesk.SIPIntervalTooBrief))
 			return
 		}
 		if time.Duration(exp)*time.Second > s.cfg.MaxExpires {

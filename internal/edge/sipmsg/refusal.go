@@ -1,8 +1,6 @@
 package sipmsg
 
 import (
-	"strconv"
-
 	"github.com/emiago/sipgo/sip"
 	"github.com/sipdesk/sipdesk"
 )
@@ -19,14 +17,4 @@ func Refuse(tx sip.ServerTransaction, req *sip.Request, code string, hdrs ...sip
 		return nil
 	}
 	return Respond(tx, req, st, reason, hdrs...)
-}
-
-// Result is the "result" of a refused request in the log: the API error
-// code it reports, or its SIP status.
-func Result(code string) string {
-	if c := sipdesk.APICode(code); c != "" {
-		return c
-	}
-	st, _ := sipdesk.SIPAnswerFor(code)
-	return strconv.Itoa(st)
 }
