@@ -262,8 +262,9 @@ func refusalRows() map[string]refusalRow {
 			if e.shield.Banned(addr(carrierIP + ":5060")) {
 				t.Fatal("carrier banned")
 			}
-			// A banned source's requests are dropped (the edge's readFilter
-			// drops its packets before parsing); the refusal sends nothing.
+			// A banned source's requests are dropped: the edge's readFilter
+			// drops its packets before parsing (TestReadFilterDropsBanned in
+			// internal/edge), and the refusal sends nothing.
 			req := e.parse(register(alice.Username, deviceSrc))
 			tx := sipgotest.NewServerTxRecorder(req)
 			defer tx.Terminate()
