@@ -66,8 +66,11 @@ type CallRecorder interface {
 type ChannelOptions struct {
 	// Renew is how often this node's leases are renewed (sipdesk.LeaseRenew).
 	Renew time.Duration
-	// Timeout bounds each store call; past it the call is refused with 503
-	// (fail closed). Default 2s.
+	// Timeout bounds each renewal, retried release and call record save
+	// (default 2s). An acquisition is bounded by its group commit's
+	// transaction (5 s); past it the call is refused with 503 (fail
+	// closed). A waiter cannot give up earlier: its lease could still be
+	// committed after the call was refused.
 	Timeout time.Duration
 	Log     *slog.Logger
 }
@@ -109,9 +112,7 @@ func NewChannels(st sipdesk.Store, ch Channels, node string, opt ChannelOptions)
 }
 
 // Acquire inserts the call's lease or returns the refusal.
-func (c *ChannelAdmission) Acquire(ctx context.Context, in CallInfo) error {
-	ctx, cancel := context.WithTimeout(ctx, c.opt.Timeout)
-	defer cancel()
+func (c *ChannelAdmission) Acquire(_ context.Context, in CallInfo) error {
 	l := &sipdesk.CallLease{CallID: in.CallID, CustomerID: in.CustomerID, Direction: in.Direction, Node: c.node}
 	if in.Account != nil {
 		l.SIPAccountID = in.Account.ID

@@ -36,60 +36,76 @@ func emptySnapshot() *Snapshot {
 		rules: map[int64]*sipdesk.CallerIDRule{}}
 }
 
-// LoadSnapshot reads everything the edge needs in one read transaction.
+// LoadSnapshot reads everything the edge needs in one read transaction and
+// indexes it with NewSnapshot (nil and the error when the read fails).
 func LoadSnapshot(ctx context.Context, st sipdesk.Store, version int64) (*Snapshot, error) {
-	s := emptySnapshot()
-	s.version = version
+	var (
+		accts []*sipdesk.SIPAccount
+		dids  []*sipdesk.DID
+		custs []*sipdesk.Customer
+		rules []*sipdesk.CallerIDRule
+	)
 	err := st.View(ctx, func(tx sipdesk.Tx) error {
-		accts, err := tx.SIPAccounts(0)
-		if err != nil {
+		var err error
+		if accts, err = tx.SIPAccounts(0); err != nil {
 			return fmt.Errorf("sip accounts: %w", err)
 		}
-		for _, a := range accts {
-			s.byID[a.ID] = a
-			switch a.AuthType {
-			case sipdesk.AuthPassword:
-				if a.Username != "" {
-					s.byUser[a.Username] = a
-				}
-			case sipdesk.AuthIP:
-				for _, p := range a.AllowedIPs {
-					if p.Port != 0 {
-						ap := netip.AddrPortFrom(p.Addr().Unmap(), p.Port)
-						s.ipPort[ap] = append(s.ipPort[ap], a)
-					} else if p.IsSingleIP() {
-						ad := p.Addr().Unmap()
-						s.ipHost[ad] = append(s.ipHost[ad], a)
-					} else {
-						s.ipNets = append(s.ipNets, ipNet{p.Prefix, a})
-					}
-				}
-			}
-		}
-		dids, err := tx.DIDs(0)
-		if err != nil {
+		if dids, err = tx.DIDs(0); err != nil {
 			return fmt.Errorf("dids: %w", err)
 		}
-		for _, d := range dids {
-			s.dids[normDID(d.Number)] = d
-		}
-		custs, err := tx.Customers()
-		if err != nil {
+		if custs, err = tx.Customers(); err != nil {
 			return fmt.Errorf("customers: %w", err)
 		}
-		for _, c := range custs {
-			s.custs[c.ID] = c
-		}
-		rules, err := tx.Rules(0)
-		if err != nil {
+		if rules, err = tx.Rules(0); err != nil {
 			return fmt.Errorf("caller id rules: %w", err)
-		}
-		for _, r := range rules {
-			s.rules[r.ID] = r
 		}
 		return nil
 	})
-	return s, err
+	if err != nil {
+		return nil, err
+	}
+	return NewSnapshot(version, accts, dids, custs, rules), nil
+}
+
+// NewSnapshot indexes a configuration read at version: accounts by
+// username, id and source address, DIDs by number, customers and Caller ID
+// rules by id. The snapshot keeps the values; do not change them after.
+// LoadSnapshot builds every snapshot of a running edge with it; tests build
+// one from values without a store.
+func NewSnapshot(version int64, accts []*sipdesk.SIPAccount, dids []*sipdesk.DID, custs []*sipdesk.Customer, rules []*sipdesk.CallerIDRule) *Snapshot {
+	s := emptySnapshot()
+	s.version = version
+	for _, a := range accts {
+		s.byID[a.ID] = a
+		switch a.AuthType {
+		case sipdesk.AuthPassword:
+			if a.Username != "" {
+				s.byUser[a.Username] = a
+			}
+		case sipdesk.AuthIP:
+			for _, p := range a.AllowedIPs {
+				if p.Port != 0 {
+					ap := netip.AddrPortFrom(p.Addr().Unmap(), p.Port)
+					s.ipPort[ap] = append(s.ipPort[ap], a)
+				} else if p.IsSingleIP() {
+					ad := p.Addr().Unmap()
+					s.ipHost[ad] = append(s.ipHost[ad], a)
+				} else {
+					s.ipNets = append(s.ipNets, ipNet{p.Prefix, a})
+				}
+			}
+		}
+	}
+	for _, d := range dids {
+		s.dids[normDID(d.Number)] = d
+	}
+	for _, c := range custs {
+		s.custs[c.ID] = c
+	}
+	for _, r := range rules {
+		s.rules[r.ID] = r
+	}
+	return s
 }
 
 func normDID(n string) string {
