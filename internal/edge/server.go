@@ -96,7 +96,7 @@ func New(cfg Config, st sipdesk.Store, log *slog.Logger) (*Server, error) {
 	s.shield = shield.New(cfg.BanFailures, cfg.BanWindow, cfg.BanDuration, cfg.ChallengeRate, now)
 	s.auth = auth.New(auth.Config{Realm: cfg.Realm, NonceKey: cfg.NonceKey, SHA256First: cfg.SHA256First,
 		MD5OnlyUserAgents: cfg.MD5OnlyUserAgents, BanDuration: cfg.BanDuration}, s.shield, s.carrierAddrs, s.met, s.log, now)
-	s.reg = registrar.New(registrar.Config{Node: cfg.Node, MinExpires: cfg.MinExpires, MaxExpires: cfg.MaxExpires},
+	s.reg = registrar.New(registrar.Config{Node: cfg.Node, MinExpires: cfg.MinExpires, MaxExpires: cfg.MaxExpires, RetryAfter: cfg.RetryAfter},
 		s.pol, s.auth, s.met, s.log, now)
 	s.regs = s.reg.Index()
 	s.pol.OnChange(s.reg.Invalidate)

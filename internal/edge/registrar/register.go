@@ -19,6 +19,7 @@ import (
 type Config struct {
 	Node                   string
 	MinExpires, MaxExpires time.Duration
+	RetryAfter             time.Duration // of 503 answers (default 5s)
 }
 
 // Registrar answers REGISTER and keeps the bindings.
@@ -37,6 +38,9 @@ type Registrar struct {
 
 // New makes a registrar over an empty index.
 func New(cfg Config, pol policy.Policy, a *auth.Authenticator, met *metrics.Edge, log *slog.Logger, now func() time.Time) *Registrar {
+	if cfg.RetryAfter <= 0 {
+		cfg.RetryAfter = 5 * time.Second
+	}
 	return &Registrar{cfg: cfg, pol: pol, auth: a, idx: NewIndex(), met: met, log: log, now: now}
 }
 
@@ -205,7 +209,7 @@ func (s *Registrar) HandleRegister(req *sip.Request, tx sip.ServerTransaction) {
 	case storeDown:
 		if err := s.pol.SaveBindings(bc); err != nil {
 			lg.Error("register: store", "error", err)
-			s.refuse(tx, req, sipdesk.EUnavailable, sip.NewHeader("Retry-After", "5"))
+			s.refuse(tx, req, sipdesk.EUnavailable, sip.NewHeader("Retry-After", strconv.Itoa(max(1, int(s.cfg.RetryAfter/time.Second)))))
 			return
 		}
 		s.storeDown.Store(false)
