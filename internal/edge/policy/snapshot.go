@@ -174,14 +174,6 @@ func (s *Snapshot) AccountByUser(u string) *sipdesk.SIPAccount { return s.byUser
 // Account is a SIP account by id, or nil.
 func (s *Snapshot) Account(id int64) *sipdesk.SIPAccount { return s.byID[id] }
 
-// Accounts is the number of SIP accounts.
-func (s *Snapshot) Accounts() int { return len(s.byID) }
-
-// Customer is a customer by id, or nil.
-func (s *Snapshot) Customer(id int64) *sipdesk.Customer { return s.custs[id] }
-
 // DID is the DID routed for a dialed number, or nil.
 func (s *Snapshot) DID(number string) *sipdesk.DID { return s.dids[normDID(number)] }
 
-// Rule is a Caller ID rule by id, or nil.
-func (s *Snapshot) Rule(id int64) *sipdesk.CallerIDRule { return s.rules[id] }
