@@ -36,7 +36,8 @@ type Options struct {
 	// across a window's end go unseen. The default is a sliding window:
 	// exact, it counts the events of the last span.
 	Fixed bool
-	// Now is the clock (time.Now if nil).
+	// Now is the clock (time.Now if nil). It is called with the Window's
+	// lock held: it must not call the Window.
 	Now func() time.Time
 }
 
@@ -97,16 +98,31 @@ func New[K comparable](span time.Duration, o Options) *Window[K] {
 // this event included (at most Limit).
 func (w *Window[K]) Add(k K) int { return w.AddAt(k, w.now()) }
 
-// Count returns k's count within the window now (at most Limit).
-func (w *Window[K]) Count(k K) int { return w.CountAt(k, w.now()) }
+// Count returns k's count within the window now (at most Limit). The clock
+// is read only for a key that has events.
+func (w *Window[K]) Count(k K) int {
+	w.mu.Lock()
+	e := w.m[k]
+	if e == nil {
+		w.mu.Unlock()
+		return 0
+	}
+	n := w.count(e, w.offset(w.now()))
+	w.mu.Unlock()
+	return n
+}
 
 // AddAt is Add for a caller that already read the time t. Times a little
 // out of order (read before another caller's Add) count as the latest
 // event's time.
 func (w *Window[K]) AddAt(k K, t time.Time) int {
 	w.mu.Lock()
-	defer w.mu.Unlock()
-	now := w.offset(t)
+	n := w.add(k, w.offset(t))
+	w.mu.Unlock()
+	return n
+}
+
+func (w *Window[K]) add(k K, now int64) int {
 	if now-w.swept >= w.every {
 		w.sweep(now)
 	}
@@ -117,6 +133,9 @@ func (w *Window[K]) AddAt(k K, t time.Time) int {
 		}
 		w.seq++
 		e = &entry{seq: w.seq}
+		if !w.fixed {
+			e.ts = make([]int64, 0, min(w.limit, 8))
+		}
 		w.m[k] = e
 	}
 	if w.fixed {
@@ -137,7 +156,7 @@ func (w *Window[K]) AddAt(k K, t time.Time) int {
 		copy(e.ts, e.ts[1:])
 		e.ts[len(e.ts)-1] = now
 	case len(e.ts) == cap(e.ts):
-		ts := make([]int64, len(e.ts), min(max(2*cap(e.ts), 2), w.limit))
+		ts := make([]int64, len(e.ts), min(2*cap(e.ts), w.limit))
 		copy(ts, e.ts)
 		e.ts = append(ts, now)
 	default:
@@ -157,11 +176,14 @@ func (w *Window[K]) CountAt(k K, t time.Time) int {
 	return w.count(e, w.offset(t))
 }
 
-// Reset forgets k's events.
+// Reset forgets k's events (the key's empty entry stays for its next
+// events until a sweep deletes it).
 func (w *Window[K]) Reset(k K) {
 	w.mu.Lock()
-	defer w.mu.Unlock()
-	delete(w.m, k)
+	if e := w.m[k]; e != nil {
+		e.ts, e.n = e.ts[:0], 0
+	}
+	w.mu.Unlock()
 }
 
 // Sweep deletes the keys with no event left in the window at t. Add sweeps
