@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sipdesk/sipdesk"
+	"github.com/sipdesk/sipdesk/internal/ratelimit"
 	"github.com/sipdesk/sipdesk/internal/token"
 )
 
@@ -159,35 +160,26 @@ func (s *Service) CompleteCredentialReset(ctx context.Context, token, username, 
 }
 
 // limiter counts failures per key in a sliding window (per process; the
-// reset window is short and per-node counting is good enough).
+// reset window is short and per-node counting is good enough). The zero
+// value is ready to use.
 type limiter struct {
-	mu   sync.Mutex
-	hits map[int64][]time.Time
+	once sync.Once
+	w    *ratelimit.Window[int64]
 }
 
-func (l *limiter) recent(key int64, now time.Time) []time.Time {
-	var keep []time.Time
-	for _, t := range l.hits[key] {
-		if now.Sub(t) < reauthWindow {
-			keep = append(keep, t)
-		}
-	}
-	return keep
+func (l *limiter) window() *ratelimit.Window[int64] {
+	l.once.Do(func() {
+		l.w = ratelimit.New[int64](reauthWindow, ratelimit.Options{Limit: reauthMaxFailures})
+	})
+	return l.w
 }
 
 func (l *limiter) allow(key int64, now time.Time) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.recent(key, now)) < reauthMaxFailures
+	return l.window().CountAt(key, now) < reauthMaxFailures
 }
 
 func (l *limiter) fail(key int64, now time.Time) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.hits == nil {
-		l.hits = map[int64][]time.Time{}
-	}
-	l.hits[key] = append(l.recent(key, now), now)
+	l.window().AddAt(key, now)
 }
 
 // SoftphoneToken mints a short-lived JWT for the browser softphone of an

@@ -1,43 +1,27 @@
 package shield
 
 import (
-	"sync"
 	"time"
+
+	"github.com/sipdesk/sipdesk/internal/ratelimit"
 )
+
+// callFailWindow is how long a failed digest answer counts for its Call-ID.
+const callFailWindow = 2 * time.Minute
 
 // CallFails counts failed digest answers per Call-ID (3 of them get 403).
 type CallFails struct {
-	mu sync.Mutex
-	m  map[string]cfEntry
-}
-
-type cfEntry struct {
-	n   int
-	exp time.Time
+	w *ratelimit.Window[string]
 }
 
 // NewCallFails makes an empty CallFails.
-func NewCallFails() *CallFails { return &CallFails{m: map[string]cfEntry{}} }
-
-func (c *CallFails) Inc(id string, now time.Time) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e := c.m[id]
-	if now.After(e.exp) {
-		e = cfEntry{}
-	}
-	e.n++
-	e.exp = now.Add(2 * time.Minute)
-	c.m[id] = e
-	return e.n
+func NewCallFails() *CallFails {
+	return &CallFails{w: ratelimit.New[string](callFailWindow, ratelimit.Options{Limit: 3})}
 }
 
-func (c *CallFails) Sweep(now time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for k, e := range c.m {
-		if now.After(e.exp) {
-			delete(c.m, k)
-		}
-	}
-}
+// Inc records a failed answer for Call-ID id at now and returns the
+// failures of the last two minutes for it (at most 3).
+func (c *CallFails) Inc(id string, now time.Time) int { return c.w.AddAt(id, now) }
+
+// Sweep forgets the Call-IDs whose failures are all older than two minutes.
+func (c *CallFails) Sweep(now time.Time) { c.w.Sweep(now) }

@@ -1,39 +1,35 @@
 // Package shield keeps abusive sources away from the edge: bans after
 // failed authentications, garbage or challenge floods, and the count of
-// failed answers per Call-ID.
+// failed answers per Call-ID. Every count is a ratelimit.Window, so memory
+// stays bounded when a flood comes from many (spoofed) addresses.
 package shield
 
 import (
 	"net/netip"
-	"sync"
 	"time"
+
+	"github.com/sipdesk/sipdesk/internal/ratelimit"
 )
 
 // Shield counts failed authentications per source IP and bans a source
 // after Failures within Window for Duration; a banned source's packets are
 // dropped before they are parsed.
+//
+// Each count and the bans are separate windows, each with its own lock: two
+// failures from one source at the same instant may both report the ban
+// (logged twice, same end); no failure goes uncounted.
 type Shield struct {
 	failures int
-	window   time.Duration
-	duration time.Duration
 	// challengeRate is how many credential-less requests (each answered
 	// with a challenge) one source may send per second before it is banned
 	// as a flood; 0 disables the check.
 	challengeRate int
 	now           func() time.Time
 
-	mu    sync.Mutex
-	srcs  map[netip.Addr]*srcState
-	sweep time.Time
-}
-
-type srcState struct {
-	fails       []time.Time
-	bannedUntil time.Time
-	garbage     int       // datagrams that are not SIP since garbageFrom
-	garbageFrom time.Time // start of the garbage window
-	challenges  int       // credential-less requests since challengeFrom
-	challengeAt time.Time // start of the one-second challenge window
+	fails      *ratelimit.Window[netip.Addr] // failed authentications, sliding over window
+	garbage    *ratelimit.Window[netip.Addr] // datagrams that are not SIP, fixed windows of window
+	challenges *ratelimit.Window[netip.Addr] // credential-less requests, fixed one-second windows
+	bans       *ratelimit.Window[netip.Addr] // a ban is one event in a window as long as the ban
 }
 
 // garbageLimit datagrams that are not SIP within the window ban a source.
@@ -43,15 +39,17 @@ const garbageLimit = 20
 // (failures <= 0: never); challengeRate credential-less requests per second
 // from one source ban it too (0: no limit).
 func New(failures int, window, duration time.Duration, challengeRate int, now func() time.Time) *Shield {
-	return &Shield{failures: failures, window: window, duration: duration, challengeRate: challengeRate, now: now, srcs: make(map[netip.Addr]*srcState)}
+	s := &Shield{failures: failures, challengeRate: challengeRate, now: now}
+	s.fails = ratelimit.New[netip.Addr](window, ratelimit.Options{Limit: max(failures, 1), Now: now})
+	s.garbage = ratelimit.New[netip.Addr](window, ratelimit.Options{Limit: garbageLimit, Fixed: true, Now: now})
+	s.challenges = ratelimit.New[netip.Addr](time.Second, ratelimit.Options{Limit: max(challengeRate+1, 1), Fixed: true, Now: now})
+	s.bans = ratelimit.New[netip.Addr](duration, ratelimit.Options{Limit: 1, Now: now})
+	return s
 }
 
 // Banned reports whether packets from a should be dropped.
 func (s *Shield) Banned(a netip.Addr) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st := s.srcs[a]
-	return st != nil && s.now().Before(st.bannedUntil)
+	return s.bans.Count(a) > 0
 }
 
 // Fail records a failed authentication from a and reports whether a is now
@@ -61,34 +59,12 @@ func (s *Shield) Fail(a netip.Addr) bool {
 		return false
 	}
 	now := s.now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if now.Sub(s.sweep) > time.Minute {
-		for k, st := range s.srcs {
-			if now.After(st.bannedUntil) && (len(st.fails) == 0 || now.Sub(st.fails[len(st.fails)-1]) > s.window) {
-				delete(s.srcs, k)
-			}
-		}
-		s.sweep = now
+	if s.fails.AddAt(a, now) < s.failures {
+		return false
 	}
-	st := s.srcs[a]
-	if st == nil {
-		st = &srcState{}
-		s.srcs[a] = st
-	}
-	keep := st.fails[:0]
-	for _, t := range st.fails {
-		if now.Sub(t) < s.window {
-			keep = append(keep, t)
-		}
-	}
-	st.fails = append(keep, now)
-	if len(st.fails) >= s.failures {
-		st.bannedUntil = now.Add(s.duration)
-		st.fails = st.fails[:0]
-		return true
-	}
-	return false
+	s.fails.Reset(a)
+	s.bans.AddAt(a, now)
+	return true
 }
 
 // Garbage records a datagram from a that is not SIP and reports whether a
@@ -98,23 +74,12 @@ func (s *Shield) Garbage(a netip.Addr) bool {
 		return false
 	}
 	now := s.now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st := s.srcs[a]
-	if st == nil {
-		st = &srcState{}
-		s.srcs[a] = st
+	if s.garbage.AddAt(a, now) < garbageLimit || s.bans.CountAt(a, now) > 0 {
+		return false
 	}
-	if now.Sub(st.garbageFrom) > s.window {
-		st.garbage, st.garbageFrom = 0, now
-	}
-	st.garbage++
-	if st.garbage >= garbageLimit && !now.Before(st.bannedUntil) {
-		st.bannedUntil = now.Add(s.duration)
-		st.garbage = 0
-		return true
-	}
-	return false
+	s.garbage.Reset(a)
+	s.bans.AddAt(a, now)
+	return true
 }
 
 // Challenged records a request from a that came without credentials (it
@@ -125,21 +90,10 @@ func (s *Shield) Challenged(a netip.Addr) bool {
 		return false
 	}
 	now := s.now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st := s.srcs[a]
-	if st == nil {
-		st = &srcState{}
-		s.srcs[a] = st
+	if s.challenges.AddAt(a, now) <= s.challengeRate || s.bans.CountAt(a, now) > 0 {
+		return false
 	}
-	if now.Sub(st.challengeAt) >= time.Second {
-		st.challenges, st.challengeAt = 0, now
-	}
-	st.challenges++
-	if st.challenges > s.challengeRate && !now.Before(st.bannedUntil) {
-		st.bannedUntil = now.Add(s.duration)
-		st.challenges = 0
-		return true
-	}
-	return false
+	s.challenges.Reset(a)
+	s.bans.AddAt(a, now)
+	return true
 }

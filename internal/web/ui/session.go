@@ -6,11 +6,11 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/sipdesk/sipdesk"
 	"github.com/sipdesk/sipdesk/internal/app"
+	"github.com/sipdesk/sipdesk/internal/ratelimit"
 )
 
 // sessions is what the portal needs of the service for logins (hashed
@@ -97,45 +97,32 @@ func (u *UI) takeFlash(q *request) string {
 	return msg
 }
 
-// limiter counts failures per key in a sliding window.
+// limiter counts failures per key in a sliding window; "ip:" keys may
+// have four times as many (an office behind one address has several
+// people). Memory is bounded by the window's key cap, never by wiping.
 type limiter struct {
-	mu     sync.Mutex
-	max    int
-	window time.Duration
-	hits   map[string][]time.Time
-	now    func() time.Time
+	max int
+	w   *ratelimit.Window[string]
+	now func() time.Time // settable by tests
 }
 
 func newLimiter(max int, window time.Duration) *limiter {
-	return &limiter{max: max, window: window, hits: map[string][]time.Time{}, now: time.Now}
+	l := &limiter{max: max, now: time.Now}
+	l.w = ratelimit.New[string](window, ratelimit.Options{Limit: 4 * max, Now: func() time.Time { return l.now() }})
+	return l
 }
 
-func (l *limiter) recent(key string) []time.Time {
-	now := l.now()
-	var keep []time.Time
-	for _, t := range l.hits[key] {
-		if now.Sub(t) < l.window {
-			keep = append(keep, t)
-		}
+func (l *limiter) limit(key string) int {
+	if strings.HasPrefix(key, "ip:") {
+		return l.max * 4
 	}
-	if len(keep) == 0 {
-		delete(l.hits, key)
-	} else {
-		l.hits[key] = keep
-	}
-	return keep
+	return l.max
 }
 
 // allow reports whether every key is under its limit.
 func (l *limiter) allow(keys ...string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	for _, k := range keys {
-		n := l.max
-		if strings.HasPrefix(k, "ip:") {
-			n = l.max * 4 // an office behind one address has several people
-		}
-		if len(l.recent(k)) >= n {
+		if l.w.Count(k) >= l.limit(k) {
 			return false
 		}
 	}
@@ -143,21 +130,14 @@ func (l *limiter) allow(keys ...string) bool {
 }
 
 func (l *limiter) fail(keys ...string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if len(l.hits) > 100000 { // bounded memory under a flood
-		l.hits = map[string][]time.Time{}
-	}
 	for _, k := range keys {
-		l.hits[k] = append(l.recent(k), l.now())
+		l.w.Add(k)
 	}
 }
 
 func (l *limiter) reset(keys ...string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	for _, k := range keys {
-		delete(l.hits, k)
+		l.w.Reset(k)
 	}
 }
 
