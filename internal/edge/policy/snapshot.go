@@ -176,4 +176,3 @@ func (s *Snapshot) Account(id int64) *sipdesk.SIPAccount { return s.byID[id] }
 
 // DID is the DID routed for a dialed number, or nil.
 func (s *Snapshot) DID(number string) *sipdesk.DID { return s.dids[normDID(number)] }
-

@@ -82,7 +82,7 @@ func TestShieldWindows(t *testing.T) {
 	if sh.Banned(a) {
 		t.Fatal("ban outlived its duration")
 	}
-	if sh.Fail(a) || sh.Fail(a) {
+	if first, second := sh.Fail(a), sh.Fail(a); first || second {
 		t.Fatal("the ban did not start the count over")
 	}
 	if !sh.Fail(a) {
