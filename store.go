@@ -209,6 +209,20 @@ type Tx interface {
 	MarkMailSent(id int64, at time.Time) error
 	UnsentMails(limit int) ([]*Mail, error)
 
+	// Verification messages (internal/store/verifymsg.go): the queue of
+	// codes on their way to phones. ClaimVerificationMessage takes a due
+	// queued message for one try (until: when an unfinished try is due
+	// again; one claimer wins, else ENotFound) and counts the attempt.
+	InsertVerificationMessage(m *VerificationMessage) error // sets ID, CreatedAt, UpdatedAt
+	VerificationMessage(id int64) (*VerificationMessage, error)
+	VerificationMessageByReport(hash string) (*VerificationMessage, error)
+	LatestVerificationMessage(numberID int64) (*VerificationMessage, error)
+	DueVerificationMessages(customerID int64, now time.Time, limit int) ([]*VerificationMessage, error) // oldest first; 0: all customers
+	ClaimVerificationMessage(id int64, now, until time.Time, reportHash string) error
+	UpdateVerificationMessage(m *VerificationMessage) error
+	ReplaceVerificationMessages(numberID int64) (int, error) // queued ones of the number → replaced, codes dropped
+	PruneVerificationMessages(before time.Time) (int, error)
+
 	UpsertDID(d *DID) error
 	DID(number string) (*DID, error)
 	DIDs(customerID int64) ([]*DID, error) // 0: all
