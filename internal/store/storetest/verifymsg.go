@@ -60,7 +60,9 @@ func testVerificationMessages(t *testing.T, su *suite) {
 	})
 
 	// A claim is won once; the claimed message is due again only at until.
-	update(t, s, func(tx sipdesk.Tx) error { return tx.ClaimVerificationMessage(m1.ID, at(time.Second), at(time.Minute), "h-"+m1.PublicID) })
+	update(t, s, func(tx sipdesk.Tx) error {
+		return tx.ClaimVerificationMessage(m1.ID, at(time.Second), at(time.Minute), "h-"+m1.PublicID)
+	})
 	wantCode(t, "second claim", txErr(t, s, func(tx sipdesk.Tx) error {
 		return tx.ClaimVerificationMessage(m1.ID, at(2*time.Second), at(time.Minute), "other")
 	}), sipdesk.ENotFound, "")
