@@ -79,9 +79,14 @@ func runServe(ctx context.Context, cfg *config.Serve, log *slog.Logger) error {
 	log.Info("store open", "store", where, "node", cfg.Node, "role", cfg.Role)
 	startPprof(log)
 
+	msgs, err := verificationMessages(cfg, db, log)
+	if err != nil {
+		return err
+	}
 	svc := app.New(db, app.Options{
 		Realm: cfg.SIPDomain, PaidChannelLimit: cfg.PaidChannelLimit, AllowPrivateIPs: cfg.AllowPrivateIPs,
 		HoldIPAccounts: cfg.HoldIPAccounts, BaseURL: cfg.BaseURL, LogCodes: cfg.SMTP == "", Log: log,
+		Messages: messenger(msgs),
 	})
 	if cfg.Demo {
 		if err := demoData(ctx, svc, log); err != nil {
@@ -111,11 +116,15 @@ func runServe(ctx context.Context, cfg *config.Serve, log *slog.Logger) error {
 
 	applied := func() int64 { return -1 } // a node without an edge applies nothing
 	if cfg.Role != "edge" {
-		hs := web.New(svc, web.Options{Addr: cfg.HTTP, DevMailbox: cfg.SMTP == "", Secure: strings.HasPrefix(cfg.BaseURL, "https://"), Registry: reg, Log: log, SoftphoneWS: cfg.SIPWSURL})
+		hs := web.New(svc, web.Options{Addr: cfg.HTTP, DevMailbox: cfg.SMTP == "", Secure: strings.HasPrefix(cfg.BaseURL, "https://"), Registry: reg, Log: log, SoftphoneWS: cfg.SIPWSURL,
+			Handlers: smsHandlers(msgs, reg)})
 		if err := hs.Listen(); err != nil {
 			return err
 		}
 		start("http", hs.Serve)
+		if msgs != nil {
+			start("verification messages", func(ctx context.Context) error { msgs.Run(ctx); return nil })
+		}
 		if cfg.SMTP != "" {
 			sender, err := mail.NewSMTP(cfg.SMTP)
 			if err != nil {

@@ -51,6 +51,19 @@ type Serve struct {
 	ChallengeRate    int
 	PaidChannelLimit int
 	LogLevel         string
+	SMS              SMS
+}
+
+// SMS selects how verification codes reach phones (internal/notify): Kannel's
+// sendsms or a signed webhook; neither means the dev mailbox (without
+// --smtp) or no delivery at all (with it: the customer is told).
+type SMS struct {
+	Kannel         string // sendsms URL
+	KannelUser     string
+	KannelPassword string // prefer SIPDESK_SMS_KANNEL_PASSWORD: flags show in ps
+	From           string // sender id
+	Webhook        string // URL
+	WebhookSecret  string // prefer SIPDESK_SMS_WEBHOOK_SECRET
 }
 
 // Admin is the configuration of `sipdesk admin`: the store and the domain
@@ -106,7 +119,11 @@ func ParseServe(args []string) (*Serve, error) {
 	fs.DurationVar(&c.BanDuration, "ban-duration", 10*time.Minute, "how long a banned address is ignored")
 	fs.IntVar(&c.ChallengeRate, "challenge-rate", 200, "requests without credentials per second from one address that ban it as a flood (0: off)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	smsFlags(fs, &c.SMS)
 	if err := parse(fs, args); err != nil {
+		return nil, err
+	}
+	if err := c.SMS.check(); err != nil {
 		return nil, err
 	}
 	switch c.Role {
@@ -210,4 +227,26 @@ func defaultWSURL(c *Serve) string {
 		scheme = "wss"
 	}
 	return scheme + "://" + net.JoinHostPort(host, port)
+}
+
+func smsFlags(fs *flag.FlagSet, s *SMS) {
+	fs.StringVar(&s.Kannel, "sms-kannel", "", "Kannel sendsms URL for verification codes, e.g. http://127.0.0.1:13013/cgi-bin/sendsms")
+	fs.StringVar(&s.KannelUser, "sms-kannel-user", "", "Kannel sendsms-user username")
+	fs.StringVar(&s.KannelPassword, "sms-kannel-password", "", "Kannel sendsms-user password (better: SIPDESK_SMS_KANNEL_PASSWORD)")
+	fs.StringVar(&s.From, "sms-from", "", "SMS sender id (Kannel's from)")
+	fs.StringVar(&s.Webhook, "sms-webhook", "", "URL that gets verification codes as signed JSON (instead of Kannel)")
+	fs.StringVar(&s.WebhookSecret, "sms-webhook-secret", "", "HMAC-SHA256 key of --sms-webhook (better: SIPDESK_SMS_WEBHOOK_SECRET)")
+}
+
+func (s *SMS) check() error {
+	if s.Kannel != "" && s.Webhook != "" {
+		return errors.New("--sms-kannel and --sms-webhook: choose one")
+	}
+	if s.Kannel == "" && (s.KannelUser != "" || s.KannelPassword != "") {
+		return errors.New("--sms-kannel-user and --sms-kannel-password need --sms-kannel")
+	}
+	if s.Webhook == "" && s.WebhookSecret != "" {
+		return errors.New("--sms-webhook-secret needs --sms-webhook")
+	}
+	return nil
 }

@@ -27,6 +27,8 @@ type Options struct {
 	Log        *slog.Logger
 	// SoftphoneWS is the SIP over WebSocket URL the softphone page uses.
 	SoftphoneWS string
+	// Handlers are more routes by pattern (the SMS delivery reports).
+	Handlers map[string]http.Handler
 }
 
 // Server is the HTTP side of a node.
@@ -55,6 +57,9 @@ func New(svc *app.Service, o Options) *Server {
 		m := &devMailbox{svc: svc}
 		mux.HandleFunc("GET /dev/mail", m.list)
 		mux.HandleFunc("GET /dev/mail/{id}", m.show)
+	}
+	for pattern, h := range o.Handlers {
+		mux.Handle(pattern, h)
 	}
 	ui.New(svc, ui.Options{Log: o.Log, Secure: o.Secure, DevMailbox: o.DevMailbox, SoftphoneWS: o.SoftphoneWS}).Register(mux)
 	return &Server{
