@@ -56,6 +56,10 @@ func (s *Service) deliverCode(tx sipdesk.Tx, n *sipdesk.CallerIDNumber, code str
 	return nil
 }
 
+// CodesInOutbox reports whether codes go to the outbox (the dev mailbox)
+// rather than through a channel.
+func (s *Service) CodesInOutbox() bool { return s.opt.Messages == nil }
+
 // purposeOf tells a signup code (the unverified customer's own phone) from
 // a Caller ID number's.
 func purposeOf(tx sipdesk.Tx, n *sipdesk.CallerIDNumber) (string, error) {

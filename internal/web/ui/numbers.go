@@ -16,7 +16,8 @@ type numbersView struct {
 	VerifyID  int64
 	VerifyErr string
 	// CodeFailed: numbers (by id) whose code could not be sent.
-	CodeFailed map[int64]bool
+	CodeFailed     map[int64]bool
+	CodesInMailbox bool // no SMS channel, codes go to the dev mailbox
 }
 
 // numbers lists the verified Caller IDs and those waiting for their code.
@@ -33,7 +34,7 @@ func (u *UI) numbersPage(q *request, status int, v *numbersView) error {
 	if err != nil {
 		return err
 	}
-	v.CodeFailed = map[int64]bool{}
+	v.CodeFailed, v.CodesInMailbox = map[int64]bool{}, u.svc.CodesInOutbox()
 	for id, m := range ms {
 		v.CodeFailed[id] = m.Failing()
 	}

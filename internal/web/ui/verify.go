@@ -14,6 +14,8 @@ type verifyView struct {
 	Phone string
 	// CodeFailed: the code could not be sent (a retry may be pending).
 	CodeFailed bool
+	// CodesInMailbox: no SMS channel, codes go to the dev mailbox.
+	CodesInMailbox bool
 }
 
 func (u *UI) verifyForm(q *request) error {
@@ -25,7 +27,8 @@ func (u *UI) verifyPage(q *request, status int, f Form) error {
 	if err != nil {
 		return err
 	}
-	u.render(q, status, "verify.html", &verifyView{Page: u.page(q, "Verify your phone", ""), Form: f, Phone: q.customer.VerifiedPhone, CodeFailed: failed})
+	u.render(q, status, "verify.html", &verifyView{Page: u.page(q, "Verify your phone", ""), Form: f, Phone: q.customer.VerifiedPhone, CodeFailed: failed,
+		CodesInMailbox: u.svc.CodesInOutbox()})
 	return nil
 }
 
