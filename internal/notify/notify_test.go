@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -30,11 +31,14 @@ import (
 const secret = "webhook-secret-for-tests-0123456789"
 
 type fixture struct {
-	st   *store.DB
-	svc  *app.Service
-	d    *notify.Dispatcher
-	logs *bytes.Buffer
+	st     *store.DB
+	svc    *app.Service
+	d      *notify.Dispatcher
+	logs   *bytes.Buffer
+	offset atomic.Int64 // added to the wall clock of service and dispatcher
 }
+
+func (f *fixture) now() time.Time { return time.Now().Add(time.Duration(f.offset.Load())) }
 
 // newFixture runs a service on a fresh SQLite store whose codes go through
 // ch, retrying fast.
@@ -49,13 +53,14 @@ func newFixture(t *testing.T, ch notify.Channel, o notify.Options) *fixture {
 	t.Cleanup(func() { st.Close() })
 	logs := &bytes.Buffer{}
 	log := slog.New(slog.NewTextHandler(&lockedWriter{w: logs}, nil))
-	o.SMS, o.Log = ch, log
+	f := &fixture{st: st, logs: logs}
+	o.SMS, o.Log, o.Now = ch, log, f.now
 	if o.Backoff == 0 {
 		o.Backoff = 20 * time.Millisecond
 	}
-	d := notify.New(st, o)
-	svc := app.New(st, app.Options{Messages: d, Log: log})
-	return &fixture{st: st, svc: svc, d: d, logs: logs}
+	f.d = notify.New(st, o)
+	f.svc = app.New(st, app.Options{Messages: f.d, Log: log, Now: f.now})
+	return f
 }
 
 type lockedWriter struct {
@@ -393,4 +398,60 @@ func TestDeliveryReports(t *testing.T) {
 		t.Errorf("type 1: %d, state %s", code, f.message(t, c.ID).State)
 	}
 	checkCount(t, f.d, "kannel", notify.ResultDelivered, 1)
+}
+
+// Every channel goes through the service's issue and resend functions, so
+// their limits hold: a resend within the minute is refused and queues
+// nothing; a later one replaces the queued code, which is never sent.
+func TestResendLimitAndReplace(t *testing.T) {
+	var mu sync.Mutex
+	var texts []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		texts = append(texts, r.URL.Query().Get("text"))
+		mu.Unlock()
+		w.WriteHeader(http.StatusAccepted)
+		io.WriteString(w, "0: Accepted for delivery")
+	}))
+	defer srv.Close()
+	k, _ := notify.NewKannel(srv.URL, "u", "p", "")
+	f := newFixture(t, k, notify.Options{})
+	c := f.signup(t)
+	first := f.message(t, c.ID)
+	if err := f.svc.ResendSignupCode(context.Background(), c.ID); sipdesk.ErrorCode(err) != sipdesk.ERateLimited {
+		t.Fatalf("resend within the minute: %v, want rate limited", err)
+	}
+	if m := f.message(t, c.ID); m.ID != first.ID {
+		t.Fatal("a refused resend queued a message")
+	}
+
+	// A Caller ID number asked for twice, two minutes apart, before the
+	// first code went out: only the second code is sent, and it works.
+	ctx := context.Background()
+	p, _, err := f.svc.CreateVerifiedCustomer(ctx, "p@example.com", "Portal-Pass-123", "+447700900999")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.TopUp(ctx, p.ID, 2000); err != nil {
+		t.Fatal(err)
+	}
+	n1, err := f.svc.AddCallerIDNumber(ctx, p.ID, "+442079460002")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.offset.Add(int64(2 * time.Minute))
+	n2, err := f.svc.AddCallerIDNumber(ctx, p.ID, "+442079460002")
+	if err != nil || n2.ID != n1.ID {
+		t.Fatalf("second code: %v", err)
+	}
+	f.d.DeliverNow(ctx, p.ID)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(texts) != 1 {
+		t.Fatalf("sent %d messages, want 1 (the first code was replaced): %q", len(texts), texts)
+	}
+	code := codeRE.FindStringSubmatch(texts[0])[1]
+	if _, err := f.svc.VerifyCallerIDNumber(ctx, p.ID, n1.ID, code); err != nil {
+		t.Fatalf("the code sent does not verify the number: %v", err)
+	}
 }
