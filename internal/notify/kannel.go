@@ -13,11 +13,11 @@ import (
 // Kannel sends SMS through Kannel's smsbox HTTP interface (sendsms), asking
 // for delivery reports on the message's report URL.
 type Kannel struct {
-	endpoint           string // http://host:13013/cgi-bin/sendsms
-	user, password     string
-	from               string
-	client             *http.Client
-	reportMask, encode string
+	endpoint       string // http://host:13013/cgi-bin/sendsms
+	user, password string
+	from           string
+	client         *http.Client
+	reportMask     string
 }
 
 // NewKannel checks the sendsms URL (the path defaults to /cgi-bin/sendsms).

@@ -455,3 +455,30 @@ func TestResendLimitAndReplace(t *testing.T) {
 		t.Fatalf("the code sent does not verify the number: %v", err)
 	}
 }
+
+// A receiver that does not answer in time gets the same message again
+// (same message_id, new signature); it keeps one.
+func TestWebhookTimeoutIsRetried(t *testing.T) {
+	rc := &receiver{}
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) == 1 {
+			time.Sleep(300 * time.Millisecond) // longer than the try's timeout
+		}
+		rc.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	wh, _ := notify.NewWebhook(srv.URL, secret)
+	f := newFixture(t, wh, notify.Options{TryTimeout: 100 * time.Millisecond})
+	c := f.signup(t)
+	f.until(t, func() bool { return f.message(t, c.ID).State == sipdesk.MessageSent })
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if calls.Load() != 2 || rc.requests != 2 || len(rc.delivered) != 1 {
+		t.Fatalf("%d calls, %d verified requests, %d messages kept; want 2, 2, 1", calls.Load(), rc.requests, len(rc.delivered))
+	}
+	if m := f.message(t, c.ID); !strings.Contains(f.logs.String(), "timed out") || m.Attempts != 2 {
+		t.Errorf("attempts %d; log:\n%s", m.Attempts, f.logs.String())
+	}
+	checkCount(t, f.d, "webhook", notify.ResultError, 1)
+}

@@ -76,7 +76,7 @@ func (w *Webhook) Send(ctx context.Context, m Message) error {
 		return fmt.Errorf("webhook: %w", plainError(err))
 	}
 	defer resp.Body.Close()
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096)) // drain for reuse; the answer is the status
 	switch c := resp.StatusCode; {
 	case c/100 == 2:
 		return nil
