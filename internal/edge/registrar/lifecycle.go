@@ -19,7 +19,7 @@ func (s *Registrar) Load(ctx context.Context) error {
 		return err
 	}
 	for _, r := range rs {
-		if a := snap.Account(r.SIPAccountID); a == nil || a.Usable() != nil {
+		if a := snap.Account(r.SIPAccountID); a == nil || a.UsableAtEdge() != nil {
 			continue
 		}
 		if b, ok := NewBinding(r); ok {
@@ -37,7 +37,7 @@ func (s *Registrar) Invalidate(ctx context.Context, old, cur *policy.Snapshot) {
 	for _, id := range s.idx.Accounts() {
 		o := old.Account(id)
 		c := cur.Account(id)
-		drop := c == nil || c.Usable() != nil || c.AuthType != sipdesk.AuthPassword || (o != nil && policy.Invalidated(o, c))
+		drop := c == nil || c.UsableAtEdge() != nil || c.AuthType != sipdesk.AuthPassword || (o != nil && policy.Invalidated(o, c))
 		if drop {
 			n := s.idx.DeleteAccount(id)
 			// Through the registrar's queue, after its pending writes.

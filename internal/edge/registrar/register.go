@@ -91,7 +91,7 @@ func (s *Registrar) HandleRegister(req *sip.Request, tx sip.ServerTransaction) {
 		lg.Info("register", "result", sipdesk.RefusalCode(sipdesk.EForbidden))
 		return
 	}
-	if r := sipdesk.RefusalFor(acct.Usable()); r != "" {
+	if r := sipdesk.RefusalFor(acct.UsableAtEdge()); r != "" {
 		s.refuse(tx, req, r)
 		lg.Info("register", "result", sipdesk.RefusalCode(r))
 		return
