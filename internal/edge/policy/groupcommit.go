@@ -168,11 +168,11 @@ func Drained(n *atomic.Int64, d time.Duration) bool {
 }
 
 // cleanRefusal reports whether a job's error is a refusal decided before
-// the job wrote anything (a channel limit or cap): the job fails alone and
+// the job wrote anything (a channel limit or cap, a contact limit): the job fails alone and
 // its neighbours commit, instead of the whole batch being retried one by one.
 func cleanRefusal(err error) bool {
 	switch sipdesk.ErrorCode(err) {
-	case sipdesk.EChannelLimit, sipdesk.EChannelCap:
+	case sipdesk.EChannelLimit, sipdesk.EChannelCap, sipdesk.SIPTooManyContacts:
 		return true
 	}
 	return false
