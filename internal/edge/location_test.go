@@ -38,11 +38,13 @@ func newLocCluster(t *testing.T) *locCluster {
 	c := &locCluster{t: t, st: st, f: fixture{t, st}}
 	c.svc = app.New(st, app.Options{Realm: testRealm, Log: testLogger(t), AllowPrivateIPs: true})
 	c.cust = c.f.customer()
+	carrier := fmt.Sprintf("127.0.0.9:%d", freePort(t, "127.0.0.9"))
 	for i, name := range []string{"a", "b", "c"} {
 		ip := fmt.Sprintf("127.0.0.%d", 11+i)
 		adm := policy.NewChannels(st, c.svc, "edge-"+name, policy.ChannelOptions{Log: testLogger(t)})
 		c.edges = append(c.edges, startEdge(t, st, func(cfg *Config) {
 			cfg.Channels, cfg.Records = adm, adm
+			cfg.Carrier = "sip:" + carrier
 			cfg.Addr = fmt.Sprintf("%s:%d", ip, freePort(t, ip))
 			cfg.Node = "edge-" + name
 			cfg.Shared = true
@@ -52,6 +54,7 @@ func newLocCluster(t *testing.T) *locCluster {
 	for _, s := range c.edges {
 		waitApplied(t, s, st)
 	}
+	newCarrierAt(t, carrier, c.edges[0].UDPAddr().String()) // answers every call
 	return c
 }
 
@@ -90,7 +93,14 @@ type locDev struct {
 
 func newLocDev(t testing.TB, network, ip string, edge *Server, user string) *locDev {
 	t.Helper()
-	c, err := siptest.Dial(network, ip+":0", edge.UDPAddr().String())
+	return newLocDevAt(t, network, ip, edge.UDPAddr().String(), user)
+}
+
+// newLocDevAt is a device on ip talking to the edge at edgeAddr (an edge in
+// this process or a `sipdesk serve` process).
+func newLocDevAt(t testing.TB, network, ip, edgeAddr, user string) *locDev {
+	t.Helper()
+	c, err := siptest.Dial(network, ip+":0", edgeAddr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,6 +200,63 @@ Max-Forwards: 70
 	}
 	ch := pickChallenge(d.t, r.All("WWW-Authenticate"), "MD5")
 	return send(siptest.Answer(ch, "REGISTER", "sip:"+testRealm, d.user, "Secret-pass-1", 1, ""))
+}
+
+// call places an outbound call to number with digest authentication and
+// returns the final status; a 200 is acknowledged and hung up.
+func (d *locDev) call(number string) int {
+	d.t.Helper()
+	callID, tag := siptest.RandHex(8), siptest.RandHex(4)
+	send := func(cseq int, method, auth, to string) *siptest.Msg {
+		h := ""
+		if auth != "" {
+			h = "Proxy-Authorization: " + auth + "\n"
+		}
+		body, ctype := "", ""
+		if method == "INVITE" {
+			body, ctype = testSDP, "Content-Type: application/sdp\n"
+		}
+		d.c.Send(fmt.Sprintf(`%s sip:%s@%s SIP/2.0
+Via: SIP/2.0/%s %s;branch=z9hG4bK%s;rport
+From: <sip:%s@%s>;tag=%s
+To: %s
+Call-ID: %s
+CSeq: %d %s
+Contact: <sip:%s@%s>
+Max-Forwards: 70
+%s%sContent-Length: auto
+
+%s`, method, number, testRealm, d.c.Transport(), d.c.LocalAddr(), siptest.RandHex(6), d.user, testRealm, tag, to,
+			callID, cseq, method, d.user, d.c.LocalAddr(), h, ctype, body))
+		if method == "ACK" {
+			return nil
+		}
+		for {
+			select {
+			case m := <-d.resps:
+				if m.Code >= 200 && m.Get("Call-ID") == callID && strings.HasSuffix(m.Get("CSeq"), method) {
+					return m
+				}
+			case <-time.After(5 * time.Second):
+				d.t.Fatalf("%s: no answer to %s", d.user, method)
+				return nil
+			}
+		}
+	}
+	to := "<sip:" + number + "@" + testRealm + ">"
+	r := send(1, "INVITE", "", to)
+	if r.Code != 407 {
+		return r.Code
+	}
+	send(1, "ACK", "", r.Get("To"))
+	ch := pickChallenge(d.t, r.All("Proxy-Authenticate"), "MD5")
+	auth := siptest.Answer(ch, "INVITE", "sip:"+number+"@"+testRealm, d.user, "Secret-pass-1", 1, "")
+	r = send(2, "INVITE", auth, to)
+	if r.Code == 200 {
+		send(2, "ACK", "", r.Get("To"))
+		send(3, "BYE", "", r.Get("To"))
+	}
+	return r.Code
 }
 
 // gotInvite waits for an INVITE at the device.
@@ -360,13 +427,19 @@ func TestLocationACLChange(t *testing.T) {
 	if _, err := c.svc.UpdateSIPAccount(context.Background(), c.cust, a.ID, app.SIPAccountPatch{AllowedIPs: &acl}, app.CustomerActor(c.cust, "test")); err != nil {
 		t.Fatal(err)
 	}
-	// During propagation (the account is in_process): X registers at
-	// every edge.
+	// During propagation (the account is in_process): X registers and
+	// calls at every edge.
 	for _, s := range c.edges {
 		d := newLocDev(t, "udp", "127.0.0.3", s, a.Username)
 		if r := d.register(""); r.Code != 200 {
 			t.Fatalf("X at %s while the change propagates: %d %s", s.cfg.Node, r.Code, r.Reason)
 		}
+		if code := d.call("+15551234567"); code != 200 {
+			t.Fatalf("X's call at %s while the change propagates: %d", s.cfg.Node, code)
+		}
+	}
+	if got, _ := c.svc.SIPAccount(context.Background(), c.cust, a.ID); got.Status != sipdesk.StatusInProcess {
+		t.Fatalf("the account is %s, want in_process (nothing moves it on in this test)", got.Status)
 	}
 	var gone time.Duration
 	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
