@@ -49,6 +49,10 @@ func newLocCluster(t *testing.T) *locCluster {
 			cfg.Node = "edge-" + name
 			cfg.Shared = true
 			cfg.PollInterval = time.Second
+			if name == "a" { // browsers connect to A
+				cfg.WSAddr = ip + ":0"
+				cfg.WS.Origins = []string{testOrigin}
+			}
 		}))
 	}
 	for _, s := range c.edges {
@@ -502,5 +506,28 @@ func TestLocationHopForged(t *testing.T) {
 	}
 	if m := x.gotInvite(300 * time.Millisecond); m != nil {
 		t.Fatal("a forged hop rang the device")
+	}
+}
+
+// TestLocationWebSocketFromOtherEdge: a browser registered over WebSocket
+// at edge A rings for a carrier call that reached edge C (through A, over
+// the browser's connection).
+func TestLocationWebSocketFromOtherEdge(t *testing.T) {
+	c := newLocCluster(t)
+	a := c.f.passwordAccount(c.cust, "wsloc0001", "Secret-pass-1", func(a *sipdesk.SIPAccount) { a.JWTEnabled, a.JWTSecret = true, jwtSecret })
+	c.f.update(func(tx sipdesk.Tx) error {
+		return tx.UpsertDID(&sipdesk.DID{Number: "+15557100007", SIPAccountID: a.ID, CustomerID: c.cust})
+	})
+	c.applied()
+	p := newWSPhone(t, c.edges[0], a.Username)
+	if r := p.register(bearer(mint(t, jwtSecret, a.Username, 10*time.Minute, time.Now()))); r.Code != 200 {
+		t.Fatalf("register: %d %s", r.Code, r.Reason)
+	}
+	in := newPhoneAt(t, "127.0.0.9", c.edges[2].UDPAddr().String())
+	in.dial("+15557100007")
+	ring := p.recv(3*time.Second, func(m *siptest.Msg) bool { return m.Method == "INVITE" })
+	p.send(siptest.Reply(ring, 486, "Busy Here", "ws"+siptest.RandHex(2)))
+	if r := in.final(3 * time.Second); r.Code != 486 {
+		t.Fatalf("carrier got %d %s, want the browser's 486", r.Code, r.Reason)
 	}
 }
