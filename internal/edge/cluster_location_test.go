@@ -195,3 +195,59 @@ func TestClusterLocationContactLimit(t *testing.T) {
 	t.Logf("(j) 10th 200: %d contacts, %d bytes of Contact headers; 11th: %d %s", len(last.All("Contact")),
 		len(strings.Join(last.All("Contact"), "")), r.Code, r.Reason)
 }
+
+// TestClusterLocationStoreFrozen (item 6 of the issue, REGISTER half):
+// with edge A's database connection frozen (packets hang), REGISTERs at A
+// get 503 with Retry-After within 2 s, never a 200 for a binding the other
+// edges cannot see; after the thaw A registers again.
+func TestClusterLocationStoreFrozen(t *testing.T) {
+	c := newCluster(t, clusterOptions{NoPortal: true})
+	cust := c.customer(0)
+	a := locAccount(c, cust, "cfrz00001", "+15557200005")
+	clusterRegister(t, newLocDevAt(t, "udp", "127.0.0.36", c.Edge("a").SIP, a.Username), "")
+	c.Edge("a").Proxy.Freeze()
+	t.Cleanup(c.Edge("a").Proxy.Thaw)
+	type answer struct {
+		code  int
+		retry string
+		took  time.Duration
+	}
+	answers := make(chan answer, 10)
+	for range 10 {
+		d := newLocDevAt(t, "udp", "127.0.0.36", c.Edge("a").SIP, a.Username)
+		go func() {
+			start := time.Now()
+			r := d.register("")
+			answers <- answer{r.Code, r.Get("Retry-After"), time.Since(start)}
+		}()
+	}
+	var slowest time.Duration
+	for range 10 {
+		a := <-answers
+		if a.code != 503 || a.retry == "" {
+			t.Fatalf("REGISTER with the database frozen: %d (Retry-After %q), want 503 with Retry-After", a.code, a.retry)
+		}
+		slowest = max(slowest, a.took)
+	}
+	t.Logf("10 REGISTERs with the database frozen: all 503, the slowest after %v (challenge and answer included)", slowest.Round(time.Millisecond))
+	if slowest > 2500*time.Millisecond {
+		t.Fatalf("slowest 503 after %v, want within 2 s of the answered REGISTER", slowest)
+	}
+	c.Edge("a").Proxy.Thaw()
+	d := newLocDevAt(t, "udp", "127.0.0.36", c.Edge("a").SIP, a.Username)
+	back := c.waitFor(15*time.Second, "REGISTER at A after the thaw", func() bool {
+		return d.register("").Code == 200
+	})
+	t.Logf("REGISTER at A answered 200 again %v after the thaw", back.Round(time.Millisecond))
+	// None of the REGISTERs answered 503 left a binding behind.
+	var rs []*sipdesk.Registration
+	if err := c.st.View(context.Background(), func(tx sipdesk.Tx) (err error) {
+		rs, err = tx.Registrations(a.ID)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(rs) != 2 {
+		t.Fatalf("%d bindings stored, want 2 (before the freeze and after the thaw)", len(rs))
+	}
+}

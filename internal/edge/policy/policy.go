@@ -160,6 +160,12 @@ func (e *Engine) RegisterBindings(ctx context.Context, c BindingChange, maxConta
 	var out []*sipdesk.Registration
 	fn := func(tx sipdesk.Tx) error {
 		out = nil
+		if ctx.Err() != nil {
+			// The REGISTER was answered 503 already: a binding stored now
+			// would ring a device that believes it is not registered, and
+			// take a place under the contact limit.
+			return errAbandoned
+		}
 		if err := tx.LockRegistrations(c.AccountID); err != nil {
 			return err
 		}
@@ -183,8 +189,9 @@ func (e *Engine) RegisterBindings(ctx context.Context, c BindingChange, maxConta
 		}
 		return out, nil
 	case <-ctx.Done():
-		// The write may still commit: the device is answered 503 and
-		// registers again; the binding it left expires on its own.
+		// The queued write is skipped (errAbandoned), unless its
+		// transaction is committing at this very moment: then the device,
+		// answered 503, registers again over a binding that exists.
 		return nil, ctx.Err()
 	}
 }
