@@ -75,9 +75,12 @@ type Registration struct {
 	Transport    string // udp, tcp, tls, ws, wss
 	CallID       string
 	CSeq         uint32
-	Node         string
-	UserAgent    string
-	ExpiresAt    time.Time
+	Node         string // the edge holding the binding's flow
+	// EdgeAddr is that edge's SIP address ("host:port", UDP) that the other
+	// edges send an inbound call's hop to; empty: reached directly.
+	EdgeAddr  string
+	UserAgent string
+	ExpiresAt time.Time
 }
 
 // Node is a running sipdesk process, with the config version its edge has
@@ -234,6 +237,11 @@ type Tx interface {
 	DeleteRegistrations(sipAccountID int64) error
 	Registrations(sipAccountID int64) ([]*Registration, error) // 0: all
 	DeleteExpiredRegistrations(now time.Time) (int, error)
+	// LockRegistrations serialises the binding changes of one SIP account
+	// until the transaction ends (a per-account contact limit holds across
+	// edges): PostgreSQL locks the account's row, SQLite writes are
+	// serialised anyway.
+	LockRegistrations(sipAccountID int64) error
 
 	// Channel leases. DeleteLease reports whether the lease existed, so a
 	// release is idempotent.

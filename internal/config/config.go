@@ -44,6 +44,7 @@ type Serve struct {
 	AllowPrivateIPs  bool
 	HoldIPAccounts   bool
 	MaxCallDuration  time.Duration
+	MaxContacts      int
 	RTPPorts         string
 	BanFailures      int
 	BanWindow        time.Duration
@@ -114,6 +115,7 @@ func ParseServe(args []string) (*Serve, error) {
 	fs.BoolVar(&c.HoldIPAccounts, "hold-ip-accounts", false, "keep new IP accounts in process until `admin sip-account approve`")
 	fs.DurationVar(&c.MaxCallDuration, "max-call-duration", 4*time.Hour, "maximum duration of a call")
 	fs.StringVar(&c.RTPPorts, "rtp-ports", "20000-20999", "UDP port range of the media relay")
+	fs.IntVar(&c.MaxContacts, "max-contacts", 10, "registered contacts per SIP account, on all edges together (0: no limit)")
 	fs.IntVar(&c.BanFailures, "ban-failures", 5, "failed SIP authentications from one address that ban it (0: never ban)")
 	fs.DurationVar(&c.BanWindow, "ban-window", time.Minute, "window in which --ban-failures are counted")
 	fs.DurationVar(&c.BanDuration, "ban-duration", 10*time.Minute, "how long a banned address is ignored")

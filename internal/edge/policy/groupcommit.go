@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,6 +35,10 @@ type gcJob struct {
 	done  chan struct{}
 	after func(error) // posted jobs: called with the outcome instead of a waiter
 }
+
+// errAbandoned is a job's answer when its waiter gave up (deadline) before
+// the job ran: it writes nothing.
+var errAbandoned = errors.New("policy: the waiter gave up before the write ran")
 
 // maxGroup bounds the writes of one transaction.
 const maxGroup = 256
@@ -168,11 +173,14 @@ func Drained(n *atomic.Int64, d time.Duration) bool {
 }
 
 // cleanRefusal reports whether a job's error is a refusal decided before
-// the job wrote anything (a channel limit or cap): the job fails alone and
+// the job wrote anything (a channel limit or cap, a contact limit): the job fails alone and
 // its neighbours commit, instead of the whole batch being retried one by one.
 func cleanRefusal(err error) bool {
+	if errors.Is(err, errAbandoned) {
+		return true
+	}
 	switch sipdesk.ErrorCode(err) {
-	case sipdesk.EChannelLimit, sipdesk.EChannelCap:
+	case sipdesk.EChannelLimit, sipdesk.EChannelCap, sipdesk.SIPTooManyContacts:
 		return true
 	}
 	return false
