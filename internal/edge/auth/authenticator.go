@@ -21,8 +21,11 @@ type Accounts interface {
 
 // Config of an Authenticator.
 type Config struct {
-	Realm    string
-	NonceKey []byte // shared by every node: a nonce issued by one is answered at another
+	Realm string
+	// NonceKey is shared by every node: a node tells another node's nonce
+	// from a forged one, and answers a right answer to it with stale=true
+	// (a nonce is answered at the node that issued it only; see Digest).
+	NonceKey []byte
 	// SHA256First and MD5OnlyUserAgents shape the challenge (see edge.Config).
 	SHA256First       bool
 	MD5OnlyUserAgents []string
@@ -141,8 +144,10 @@ func (a *Authenticator) digestAnswer(req *sip.Request, tx sip.ServerTransaction,
 	case Stale, Replay:
 		// A replayed nonce-count carries a right answer: a retransmission
 		// that outlived its transaction (see transport's lingers) or a
-		// captured request, never a password guess. Like Kamailio, answer
-		// with a fresh nonce (stale=true); it does not count towards a ban.
+		// captured request, never a password guess; so does a right answer
+		// to another node's nonce (a device moving between edges, or a
+		// replay there). Like Kamailio, answer with a fresh nonce
+		// (stale=true); it does not count towards a ban.
 		a.challenge(tx, req, true)
 		return nil, sipdesk.EUnauthorized
 	}

@@ -171,3 +171,8 @@ func isStale(res *sip.Response) bool {
 	}
 	return false
 }
+
+func mustAddr(tb testing.TB, ap string) netip.Addr {
+	tb.Helper()
+	return netip.MustParseAddrPort(ap).Addr()
+}
