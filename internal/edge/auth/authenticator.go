@@ -71,13 +71,18 @@ func (a *Authenticator) respondErr(err error) {
 	}
 }
 
-// Authenticate authenticates by Bearer JWT when the request carries one,
+// Authenticate authenticates by Bearer JWT when the request carries one
+// (over WebSocket or TLS; over UDP or TCP it gets the digest challenge),
 // challenges WebSocket clients without credentials for one (plus digest for
 // REGISTER), and otherwise authenticates by digest in header hname
 // (Authorization or Proxy-Authorization). It returns the account, or nil
 // and the refusal after answering.
 func (a *Authenticator) Authenticate(req *sip.Request, tx sip.ServerTransaction, src netip.AddrPort, hname string, accts Accounts) (*sipdesk.SIPAccount, string) {
 	if raw, ok := sipmsg.BearerToken(req); ok {
+		if !bearerTransport(req) {
+			a.bearerOverClearText(tx, req, src)
+			return nil, sipdesk.EUnauthorized
+		}
 		return a.bearer(req, tx, src, raw, accts)
 	}
 	if sipmsg.IsWS(req) && !sipmsg.HasDigest(req, hname) && !sipmsg.HasDigest(req, "Authorization") {
@@ -91,7 +96,7 @@ func (a *Authenticator) Authenticate(req *sip.Request, tx sip.ServerTransaction,
 }
 
 // challenge answers 401 (REGISTER) or 407 with the digest challenges.
-func (a *Authenticator) challenge(tx sip.ServerTransaction, req *sip.Request, stale bool) {
+func (a *Authenticator) challenge(tx sip.ServerTransaction, req *sip.Request, stale bool, extra ...sip.Header) {
 	code, reason, hname := 407, "Proxy Authentication Required", "Proxy-Authenticate"
 	if req.Method == sip.REGISTER {
 		code, reason, hname = 401, "Unauthorized", "WWW-Authenticate"
@@ -109,6 +114,7 @@ func (a *Authenticator) challenge(tx sip.ServerTransaction, req *sip.Request, st
 	for _, v := range a.digest.Challenges(stale, md5Only) {
 		hs = append(hs, sip.NewHeader(hname, v))
 	}
+	hs = append(hs, extra...)
 	a.respondErr(sipmsg.Respond(tx, req, code, reason, hs...))
 }
 

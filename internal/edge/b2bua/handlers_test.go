@@ -167,7 +167,12 @@ type msg struct {
 	headers []string // extra header lines
 	// contactParams follow the Contact URI (";expires=30").
 	contactParams string
+	transport     string // default TCP
 }
+
+// overWS is m sent over WebSocket (Bearer tokens are accepted over
+// WebSocket and TLS only).
+func overWS(m msg) msg { m.transport = "WS"; return m }
 
 // parse builds the request from raw SIP text, with its source and
 // transport set the way sipgo's transport layer sets them.
@@ -181,9 +186,12 @@ func (e *env) parse(m msg) *sip.Request {
 	if m.cseq == 0 {
 		m.cseq = 1
 	}
+	if m.transport == "" {
+		m.transport = "TCP"
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s %s SIP/2.0\r\n", m.method, ruri)
-	fmt.Fprintf(&b, "Via: SIP/2.0/TCP %s:%s;branch=z9hG4bK%s;rport\r\n", host, port, siptest.RandHex(8))
+	fmt.Fprintf(&b, "Via: SIP/2.0/%s %s:%s;branch=z9hG4bK%s;rport\r\n", m.transport, host, port, siptest.RandHex(8))
 	b.WriteString("Max-Forwards: 70\r\n")
 	fmt.Fprintf(&b, "From: <sip:%s@%s>;tag=%s\r\n", m.from, realm, siptest.RandHex(4))
 	fmt.Fprintf(&b, "To: <sip:%s@%s>\r\n", m.to, realm)
@@ -203,7 +211,7 @@ func (e *env) parse(m msg) *sip.Request {
 		e.t.Fatalf("not a request: %q", b.String())
 	}
 	req.SetSource(m.src)
-	req.SetTransport("TCP")
+	req.SetTransport(m.transport)
 	return req
 }
 
