@@ -30,17 +30,23 @@ type Config struct {
 	SHA256First       bool
 	MD5OnlyUserAgents []string
 	BanDuration       time.Duration // logged with a ban
+	// Guard is the failure budget per SIP account (shield.AccountGuard);
+	// OnGuard, when set, hears of each guard that starts on an existing
+	// account (the edge records it for the customer's SIP Accounts page).
+	Guard   shield.GuardConfig
+	OnGuard func(acct *sipdesk.SIPAccount, until time.Time)
 }
 
 // Authenticator checks the credentials of REGISTER and INVITE and answers
 // the challenge or refusal itself when they fail; failures count against
-// the source (shield) and the Call-ID.
+// the source (shield), the username (its failure budget) and the Call-ID.
 type Authenticator struct {
 	cfg     Config
 	digest  *Digest
 	shield  *shield.Shield
 	carrier *shield.AddrMatcher // exempt from bans
 	fails   *shield.CallFails
+	guard   *shield.AccountGuard
 	met     *metrics.Edge
 	log     *slog.Logger
 	now     func() time.Time
@@ -50,7 +56,8 @@ type Authenticator struct {
 func New(cfg Config, sh *shield.Shield, carrier *shield.AddrMatcher, met *metrics.Edge, log *slog.Logger, now func() time.Time) *Authenticator {
 	d := NewDigest(cfg.Realm, cfg.NonceKey, now)
 	d.SHA256First = cfg.SHA256First
-	return &Authenticator{cfg: cfg, digest: d, shield: sh, carrier: carrier, fails: shield.NewCallFails(), met: met, log: log, now: now}
+	return &Authenticator{cfg: cfg, digest: d, shield: sh, carrier: carrier, fails: shield.NewCallFails(),
+		guard: shield.NewAccountGuard(cfg.Guard, now), met: met, log: log, now: now}
 }
 
 // Nonce is a fresh nonce (tests).
@@ -144,8 +151,14 @@ func (a *Authenticator) digestAnswer(req *sip.Request, tx sip.ServerTransaction,
 	if acct != nil {
 		ha = &acct.Digest
 	}
-	switch a.digest.Verify(&creds, string(req.Method), ha) {
+	v := a.digest.Verify(&creds, string(req.Method), ha)
+	guardable := len(creds.Username) <= sipdesk.MaxUsernameLen // longer: no account has it, no key kept
+	if guardable && a.guard.Refused(creds.Username, src.Addr()) {
+		return a.guardRefusal(tx, req, src, &creds, acct)
+	}
+	switch v {
 	case OK:
+		a.guard.Succeeded(creds.Username, src.Addr())
 		return acct, ""
 	case Stale, Replay:
 		// A replayed nonce-count carries a right answer: a retransmission
@@ -157,10 +170,12 @@ func (a *Authenticator) digestAnswer(req *sip.Request, tx sip.ServerTransaction,
 		a.challenge(tx, req, true)
 		return nil, sipdesk.EUnauthorized
 	}
-	// A failed answer: counted per source (bans) and per Call-ID.
+	// A failed answer: counted per source (bans), per username (the
+	// account's failure budget) and per Call-ID.
 	if !a.carrier.Match(src) {
-		if a.shield.Fail(src.Addr()) {
-			a.log.Warn("source banned", "src", src.Addr().String(), "for", a.cfg.BanDuration.String())
+		a.sourceFailed(src)
+		if guardable {
+			a.usernameFailed(creds.Username, acct)
 		}
 	}
 	callID := req.CallID().Value()
@@ -171,4 +186,49 @@ func (a *Authenticator) digestAnswer(req *sip.Request, tx sip.ServerTransaction,
 	a.challenge(tx, req, false)
 	a.log.Info("auth failed", "call_id", callID, "src", src.String(), "method", string(req.Method), "result", sipdesk.EUnauthorized)
 	return nil, sipdesk.EUnauthorized
+}
+
+// sourceFailed counts a failure against the source (bans).
+func (a *Authenticator) sourceFailed(src netip.AddrPort) {
+	if a.shield.Fail(src.Addr()) {
+		a.log.Warn("source banned", "src", src.Addr().String(), "for", a.cfg.BanDuration.String())
+	}
+}
+
+// usernameFailed counts a failure against the username's budget; the one
+// that starts a guard is logged, counted and reported (OnGuard) once.
+func (a *Authenticator) usernameFailed(user string, acct *sipdesk.SIPAccount) {
+	started, until := a.guard.Fail(user)
+	if !started {
+		return
+	}
+	a.met.AccountGuards.Inc()
+	var id, customer int64
+	if acct != nil {
+		id, customer = acct.ID, acct.CustomerID
+	}
+	a.log.Warn("SIP account guarded: too many failed passwords from any sources; only sources that authenticated recently are accepted",
+		"sip_account", id, "customer", customer, "failures", a.cfg.Guard.Failures, "within", a.cfg.Guard.Window.String(), "until", until.UTC().Format(time.RFC3339))
+	if acct != nil && a.cfg.OnGuard != nil {
+		a.cfg.OnGuard(acct, until)
+	}
+}
+
+// guardRefusal answers a digest answer for a guarded username from a
+// source it does not trust: refused whether the password is right or
+// wrong, and counted as a failure either way, so neither the answer nor
+// what follows tells a guesser anything.
+func (a *Authenticator) guardRefusal(tx sip.ServerTransaction, req *sip.Request, src netip.AddrPort, creds *Credentials, acct *sipdesk.SIPAccount) (*sipdesk.SIPAccount, string) {
+	if !a.carrier.Match(src) {
+		a.sourceFailed(src)
+		a.usernameFailed(creds.Username, acct)
+	}
+	a.refuse(tx, req, sipdesk.SIPAccountGuarded)
+	var id int64
+	if acct != nil {
+		id = acct.ID
+	}
+	a.log.Info("auth refused", "call_id", req.CallID().Value(), "src", src.String(), "method", string(req.Method),
+		"sip_account", id, "result", sipdesk.SIPAccountGuarded)
+	return nil, sipdesk.SIPAccountGuarded
 }

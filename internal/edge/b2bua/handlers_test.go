@@ -107,6 +107,12 @@ type env struct {
 // newEnv builds the layers; banFailures <= 0 disables bans.
 func newEnv(t *testing.T, banFailures int) *env {
 	t.Helper()
+	return newGuardedEnv(t, banFailures, shield.GuardConfig{})
+}
+
+// newGuardedEnv is newEnv with a failure budget per SIP account.
+func newGuardedEnv(t *testing.T, banFailures int, guard shield.GuardConfig) *env {
+	t.Helper()
 	e := &env{t: t}
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e.pol = &policytest.Fake{
@@ -144,7 +150,7 @@ func newEnv(t *testing.T, banFailures int) *env {
 	}
 	met := metrics.New(nil)
 	e.shield = shield.New(banFailures, time.Minute, 10*time.Minute, 0, time.Now)
-	a := auth.New(auth.Config{Realm: realm, NonceKey: []byte("handler-test-nonce-key"), BanDuration: 10 * time.Minute},
+	a := auth.New(auth.Config{Realm: realm, NonceKey: []byte("handler-test-nonce-key"), BanDuration: 10 * time.Minute, Guard: guard},
 		e.shield, carrier, met, log, time.Now)
 	e.reg = registrar.New(registrar.Config{Node: "test", MinExpires: 60 * time.Second, MaxExpires: 3600 * time.Second},
 		e.pol, a, met, log, time.Now)

@@ -2,6 +2,7 @@ package b2bua_test
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	sipgotest "github.com/emiago/sipgo/siptest"
 	"github.com/sipdesk/sipdesk"
 	"github.com/sipdesk/sipdesk/internal/edge/policy"
+	"github.com/sipdesk/sipdesk/internal/edge/shield"
 	"github.com/sipdesk/sipdesk/internal/edge/sipmsg"
 	"github.com/sipdesk/sipdesk/internal/token"
 )
@@ -109,6 +111,21 @@ func refusalRows() map[string]refusalRow {
 					e.noCall()
 				})
 			}
+		}},
+
+		sipdesk.SIPAccountGuarded: {403, "Too many failed passwords", func(t *testing.T) {
+			e := newGuardedEnv(t, -1, shield.GuardConfig{Failures: 4, Window: time.Minute, Duration: time.Minute, Trust: time.Hour})
+			const own, other = deviceSrc, "192.0.2.99:5060"
+			want(t, e.login(register(alice.Username, own), alice.Username, pass), 200, "OK") // the customer's device
+			for i := range 4 {
+				e.challenge(e.login(register(alice.Username, fmt.Sprintf("198.51.100.%d:5060", 10+i)), alice.Username, "wrong-Pass-12"), sip.REGISTER)
+			}
+			for _, m := range []msg{register(alice.Username, other), invite(alice.Username, dialed, other)} {
+				want(t, e.login(m, alice.Username, pass), 403, "Too many failed passwords")
+				want(t, e.login(m, alice.Username, "wrong-Pass-12"), 403, "Too many failed passwords") // the same answer
+			}
+			e.noCall()
+			want(t, e.login(register(alice.Username, own), alice.Username, pass), 200, "OK")
 		}},
 
 		sipdesk.EForbidden: {403, "Forbidden", func(t *testing.T) {
