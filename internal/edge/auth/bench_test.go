@@ -42,7 +42,8 @@ func BenchmarkDigestVerify(b *testing.B) {
 // BenchmarkAuthenticateRegister: one REGISTER's right digest answer through
 // Authenticator.Authenticate (parse, account lookup, Verify, the shield and
 // account checks around it), as the registrar calls it; each answer has a
-// fresh nonce count.
+// fresh nonce count; the failure budget per account is on (the serve
+// defaults), so each success also refreshes the source's trust.
 func BenchmarkAuthenticateRegister(b *testing.B) {
 	n := newNode(b, Config{}, time.Now)
 	accts := accounts{"alice0001": passwordAccount(10, "alice0001")}

@@ -65,6 +65,10 @@ func newNode(tb testing.TB, cfg Config, now func() time.Time) *node {
 	if cfg.BanDuration == 0 {
 		cfg.BanDuration = 10 * time.Minute
 	}
+	if cfg.Guard.Failures == 0 { // the serve defaults
+		cfg.Guard = shield.GuardConfig{Failures: shield.DefaultGuardFailures, Window: shield.DefaultGuardWindow,
+			Duration: shield.DefaultGuardDuration, Trust: shield.DefaultGuardTrust}
+	}
 	carrier, err := shield.ParseAddrMatcher([]string{"198.51.100.1"})
 	if err != nil {
 		tb.Fatal(err)
