@@ -203,13 +203,16 @@ func (a *Authenticator) usernameFailed(user string, acct *sipdesk.SIPAccount) {
 		return
 	}
 	a.met.AccountGuards.Inc()
-	var id, customer int64
-	if acct != nil {
-		id, customer = acct.ID, acct.CustomerID
+	if acct == nil {
+		// Guessing at a username no account has: counted, not logged one
+		// line each (spoofed sources could make them at will).
+		a.log.Debug("unknown SIP username guarded", "until", until.UTC().Format(time.RFC3339))
+		return
 	}
 	a.log.Warn("SIP account guarded: too many failed passwords from any sources; only sources that authenticated recently are accepted",
-		"sip_account", id, "customer", customer, "failures", a.cfg.Guard.Failures, "within", a.cfg.Guard.Window.String(), "until", until.UTC().Format(time.RFC3339))
-	if acct != nil && a.cfg.OnGuard != nil {
+		"sip_account", acct.ID, "customer", acct.CustomerID, "failures", a.cfg.Guard.Failures, "within", a.cfg.Guard.Window.String(),
+		"until", until.UTC().Format(time.RFC3339))
+	if a.cfg.OnGuard != nil {
 		a.cfg.OnGuard(acct, until)
 	}
 }
