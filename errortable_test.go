@@ -141,6 +141,7 @@ func TestSIPAnswers(t *testing.T) {
 	}{
 		{EUnauthorized, "Unauthorized", EUnauthorized, 401},
 		{SIPAuthFailed, "Forbidden", EUnauthorized, 403},
+		{SIPAccountGuarded, "Too many failed passwords", "account_guarded", 403},
 		{EForbidden, "Forbidden", EForbidden, 403},
 		{EInvalidToken, "Unauthorized", EInvalidToken, 401},
 		{EJWTNotEnabled, "JWT not enabled", EJWTNotEnabled, 403},
@@ -170,8 +171,8 @@ func TestSIPAnswers(t *testing.T) {
 			}
 		})
 	}
-	if got := len(RefusalCodes()); got != 18 {
-		t.Errorf("%d refusals, want the 18 of docs/refusals.md", got)
+	if got := len(RefusalCodes()); got != 19 {
+		t.Errorf("%d refusals, want the 19 of docs/refusals.md", got)
 	}
 }
 

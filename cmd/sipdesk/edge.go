@@ -16,6 +16,7 @@ import (
 	"github.com/sipdesk/sipdesk/internal/config"
 	"github.com/sipdesk/sipdesk/internal/edge"
 	"github.com/sipdesk/sipdesk/internal/edge/policy"
+	"github.com/sipdesk/sipdesk/internal/edge/shield"
 	"github.com/sipdesk/sipdesk/internal/edge/transport"
 	"github.com/sipdesk/sipdesk/internal/media"
 )
@@ -34,6 +35,8 @@ func startEdge(ctx context.Context, cfg *config.Serve, st sipdesk.Store, svc *ap
 	// Channel limits on the leases in the store (renewed every
 	// sipdesk.LeaseRenew); the same admission batches the call records.
 	channels := policy.NewChannels(st, svc, cfg.Node, policy.ChannelOptions{Log: log})
+	guard := shield.GuardConfig{Failures: banFailures(cfg.AccountFailures), Window: cfg.AccountFailureWindow,
+		Duration: cfg.AccountGuard, Trust: cfg.AccountTrust}
 	srv, err := edge.New(edge.Config{
 		Addr:            cfg.SIP,
 		TLSAddr:         cfg.SIPTLS,
@@ -54,6 +57,7 @@ func startEdge(ctx context.Context, cfg *config.Serve, st sipdesk.Store, svc *ap
 		BanWindow:       cfg.BanWindow,
 		BanDuration:     cfg.BanDuration,
 		ChallengeRate:   cfg.ChallengeRate,
+		AccountGuard:    guard,
 		Node:            cfg.Node,
 		NonceKey:        derive(key, "sipdesk digest nonce"),
 		Channels:        channels,

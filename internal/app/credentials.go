@@ -15,7 +15,7 @@ import (
 // Credential reset rules.
 const (
 	ResetTTL           = 30 * time.Minute
-	JWTRotationOverlap = 10 * time.Minute
+	JWTRotationOverlap = token.RotationOverlap
 	reauthMaxFailures  = 5
 	reauthWindow       = 15 * time.Minute
 )

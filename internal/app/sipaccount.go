@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/sipdesk/sipdesk"
 )
@@ -353,7 +354,8 @@ func (s *Service) RevealUsername(ctx context.Context, customerID, id int64, acto
 
 // SetJWT enables or disables JWT login. Enabling without a secret generates
 // one, returned once; a typed secret is validated. A new secret keeps the
-// previous one valid for the rotation overlap.
+// previous one valid for the rotation overlap, for the tokens it signed
+// before (token.Keys). Disabling forgets both secrets.
 func (s *Service) SetJWT(ctx context.Context, customerID, id int64, enabled bool, secret string, actor Actor) (generated string, err error) {
 	err = s.update(ctx, func(tx sipdesk.Tx) error {
 		a, err := tx.SIPAccount(customerID, id)
@@ -384,6 +386,11 @@ func (s *Service) SetJWT(ctx context.Context, customerID, id int64, enabled bool
 			}
 		} else if secret != "" {
 			return sipdesk.FieldError("secret", "a secret can only be set when enabling JWT")
+		} else {
+			// Disabling forgets the secrets: their tokens stop at once, and
+			// enabling again generates a new secret instead of bringing
+			// back one that may be why JWT was turned off.
+			a.JWTSecret, a.JWTPrevSecret, a.JWTPrevUntil = "", "", time.Time{}
 		}
 		a.JWTEnabled = enabled
 		a.UpdatedAt = s.now()

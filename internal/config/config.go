@@ -52,7 +52,13 @@ type Serve struct {
 	ChallengeRate    int
 	PaidChannelLimit int
 	LogLevel         string
-	SMS              SMS
+
+	// The failure budget per SIP account (--sip-account-*).
+	AccountFailures      int
+	AccountFailureWindow time.Duration
+	AccountGuard         time.Duration
+	AccountTrust         time.Duration
+	SMS                  SMS
 }
 
 // SMS selects how verification codes reach phones (internal/notify): Kannel's
@@ -120,6 +126,10 @@ func ParseServe(args []string) (*Serve, error) {
 	fs.DurationVar(&c.BanWindow, "ban-window", time.Minute, "window in which --ban-failures are counted")
 	fs.DurationVar(&c.BanDuration, "ban-duration", 10*time.Minute, "how long a banned address is ignored")
 	fs.IntVar(&c.ChallengeRate, "challenge-rate", 200, "requests without credentials per second from one address that ban it as a flood (0: off)")
+	fs.IntVar(&c.AccountFailures, "sip-account-failures", 20, "failed passwords for one SIP account, from any addresses, that guard it (0: never)")
+	fs.DurationVar(&c.AccountFailureWindow, "sip-account-failure-window", 10*time.Minute, "window in which --sip-account-failures are counted")
+	fs.DurationVar(&c.AccountGuard, "sip-account-guard", 30*time.Minute, "how long a guarded SIP account accepts only addresses that authenticated for it recently")
+	fs.DurationVar(&c.AccountTrust, "sip-account-trust", 24*time.Hour, "how long an address that authenticated for a SIP account stays accepted during its guard")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	smsFlags(fs, &c.SMS)
 	if err := parse(fs, args); err != nil {

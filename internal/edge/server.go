@@ -98,7 +98,8 @@ func New(cfg Config, st sipdesk.Store, log *slog.Logger) (*Server, error) {
 	s.pol = policy.New(st, opt)
 	s.shield = shield.New(cfg.BanFailures, cfg.BanWindow, cfg.BanDuration, cfg.ChallengeRate, now)
 	s.auth = auth.New(auth.Config{Realm: cfg.Realm, NonceKey: cfg.NonceKey, SHA256First: cfg.SHA256First,
-		MD5OnlyUserAgents: cfg.MD5OnlyUserAgents, BanDuration: cfg.BanDuration}, s.shield, s.carrierAddrs, s.met, s.log, now)
+		MD5OnlyUserAgents: cfg.MD5OnlyUserAgents, BanDuration: cfg.BanDuration, Guard: cfg.AccountGuard, OnGuard: s.guardNotice},
+		s.shield, s.carrierAddrs, s.met, s.log, now)
 	s.reg = registrar.New(registrar.Config{Node: cfg.Node, MinExpires: cfg.MinExpires, MaxExpires: cfg.MaxExpires, RetryAfter: cfg.RetryAfter,
 		Shared: cfg.Shared, MaxContacts: cfg.MaxContacts, EdgeAddr: s.edgeAddr},
 		s.pol, s.auth, s.met, s.log, now)
@@ -326,4 +327,33 @@ func (s *Server) handleOptions(req *sip.Request, tx sip.ServerTransaction) {
 	s.respond(tx, req, 200, "OK",
 		sip.NewHeader("Allow", sipmsg.Allowed),
 		sip.NewHeader("Accept", "application/sdp"))
+}
+
+// guardNotice tells the customer, through the audit log that the SIP
+// Accounts page reads, that a SIP account's guard started.
+func (s *Server) guardNotice(acct *sipdesk.SIPAccount, until time.Time) {
+	g := s.cfg.AccountGuard
+	s.pol.Notice(sipdesk.AuditEntry{CustomerID: acct.CustomerID, SIPAccountID: acct.ID, Actor: "edge:" + s.cfg.Node,
+		Action: sipdesk.AuditPasswordGuessing,
+		Detail: fmt.Sprintf("%d wrong passwords within %s, from any addresses. Until %s (longer while it goes on), "+
+			"only devices that logged in from their address in the last %s are accepted; a new device or address has to wait. "+
+			"If you did not cause this, reset the password.", g.Failures, spoken(g.Window), until.UTC().Format("15:04 UTC"), spoken(g.Trust))})
+}
+
+// spoken says a duration as people do: "10 minutes", "24 hours".
+func spoken(d time.Duration) string {
+	switch {
+	case d%time.Hour == 0:
+		return plural(int(d/time.Hour), "hour")
+	case d%time.Minute == 0:
+		return plural(int(d/time.Minute), "minute")
+	}
+	return d.String()
+}
+
+func plural(n int, unit string) string {
+	if n == 1 {
+		return "1 " + unit
+	}
+	return fmt.Sprintf("%d %ss", n, unit)
 }

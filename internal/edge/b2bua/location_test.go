@@ -98,9 +98,9 @@ func TestRegisterAnswerTooLargeForUDP(t *testing.T) {
 		vias = append(vias, fmt.Sprintf("Via: SIP/2.0/UDP 192.0.2.%d:5060;branch=z9hG4bK%s", i%250, strings.Repeat("v", 50)))
 	}
 	m := register(alice.Username, deviceSrc, vias...)
-	m.udp = true
+	m.transport = "UDP"
 	want(t, e.login(m, alice.Username, pass), 513, "Message Too Large")
-	m.udp = false // over TCP the same REGISTER is answered 200
+	m.transport = "TCP" // over TCP the same REGISTER is answered 200
 	want(t, e.login(m, alice.Username, pass), 200, "OK")
 
 	long := register(alice.Username, "192.0.2.20:7001", "Contact: <sip:"+strings.Repeat("a", 600)+"@192.0.2.20:7001>")

@@ -10,6 +10,9 @@ type Edge struct {
 	Refusals  *prometheus.CounterVec // refusals by API error code
 	Registers *prometheus.CounterVec // REGISTER answers by SIP status code
 	Calls     *prometheus.CounterVec // call attempts by direction and disposition
+	// AccountGuards counts the guards started on SIP usernames (too many
+	// failed passwords from any sources).
+	AccountGuards prometheus.Counter
 }
 
 // New makes the metrics and registers them on reg when it is not nil.
@@ -31,9 +34,13 @@ func New(reg prometheus.Registerer) *Edge {
 			Name: "sipdesk_sip_calls_total",
 			Help: "Call attempts ended, by direction and disposition.",
 		}, []string{"direction", "disposition"}),
+		AccountGuards: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sipdesk_sip_account_guards_total",
+			Help: "Guards started on a SIP username after too many failed passwords from any sources (only its recent sources are accepted meanwhile; refusals: sipdesk_sip_refusals_total{code=\"account_guarded\"}).",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Channels, m.Refusals, m.Registers, m.Calls)
+		reg.MustRegister(m.Channels, m.Refusals, m.Registers, m.Calls, m.AccountGuards)
 	}
 	return m
 }
