@@ -165,6 +165,12 @@ func (e *Engine) StoredBindings(ctx context.Context, accountID int64) ([]*sipdes
 	return out, err
 }
 
+// Ping checks that the store answers (the edge's readiness probe).
+func (e *Engine) Ping(ctx context.Context) error {
+	_, err := e.st.ConfigVersion(ctx)
+	return err
+}
+
 // Refresh rebuilds the snapshot when the config version moved.
 func (e *Engine) Refresh(ctx context.Context) error {
 	v, err := e.st.ConfigVersion(ctx)
