@@ -62,7 +62,7 @@ func openStore(ctx context.Context, s config.Store, log *slog.Logger) (*store.DB
 	if err != nil {
 		return nil, nil, fmt.Errorf("secret key: %w", err)
 	}
-	db, err := store.Open(ctx, store.Options{DSN: s.Database, DataDir: s.Data, SecretKey: key, Logger: log})
+	db, err := store.Open(ctx, store.Options{DSN: s.Database, DataDir: s.Data, SecretKey: key, Logger: quietLog(log)})
 	if err != nil {
 		return nil, nil, err
 	}
