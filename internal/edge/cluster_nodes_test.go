@@ -73,7 +73,8 @@ func (p *socatProxy) kill() {
 // TestClusterNodesDatabaseCut (must-show h): an edge process on PostgreSQL
 // through a proxy. The proxy is frozen (SIGSTOP), then killed: each time
 // /readyz and OPTIONS answer 503 within 2 s, new calls get 503 with
-// Retry-After within 2 s and none reaches the carrier; the warnings of the
+// Retry-After within 2 s and none reaches the carrier, REGISTERs get 503
+// with Retry-After; the warnings of the
 // outage are logged at most once per 10 s per kind. The database comes
 // back (SIGCONT, proxy restarted): /readyz, OPTIONS and new calls are
 // served again within 10 s.
@@ -145,7 +146,7 @@ func TestClusterNodesDatabaseCut(t *testing.T) {
 				}
 			}
 			if optionsAt == 0 {
-				if c, ra := options(t, edgeAddr); c == 503 && ra != "" {
+				if c, ra := request(t, "OPTIONS", edgeAddr); c == 503 && ra != "" {
 					optionsAt = time.Since(cut)
 				}
 			}
@@ -153,6 +154,9 @@ func TestClusterNodesDatabaseCut(t *testing.T) {
 				t.Fatalf("%s: /readyz or OPTIONS still not 503 after 5 s (readyz at %v, OPTIONS at %v)\n%s", what, readyAt, optionsAt, tail(p.out.String(), 3000))
 			}
 			time.Sleep(50 * time.Millisecond)
+		}
+		if c, ra := request(t, "REGISTER", edgeAddr); c != 503 || ra == "" {
+			t.Errorf("%s: REGISTER during the outage: %d (Retry-After %q), want 503 with Retry-After", what, c, ra)
 		}
 		var worst time.Duration
 		for range 10 {
@@ -193,7 +197,7 @@ func TestClusterNodesDatabaseCut(t *testing.T) {
 				}
 			}
 			if optionsAt == 0 {
-				if c, _ := options(t, edgeAddr); c == 200 {
+				if c, _ := request(t, "OPTIONS", edgeAddr); c == 200 {
 					optionsAt = time.Since(back)
 				}
 			}
@@ -206,6 +210,9 @@ func TestClusterNodesDatabaseCut(t *testing.T) {
 				t.Fatalf("%s: not recovered 10 s after the database came back (readyz %v, OPTIONS %v, call %v)\n%s", what, readyAt, optionsAt, callAt, tail(p.out.String(), 3000))
 			}
 			time.Sleep(100 * time.Millisecond)
+		}
+		if c, _ := request(t, "REGISTER", edgeAddr); c != 401 {
+			t.Errorf("%s: REGISTER without credentials after recovery: %d, want the 401 challenge", what, c)
 		}
 		t.Logf("%s: /readyz 200 after %v, OPTIONS 200 after %v, a new call answered after %v",
 			what, readyAt.Round(time.Millisecond), optionsAt.Round(time.Millisecond), callAt.Round(time.Millisecond))
@@ -234,17 +241,18 @@ func readyz(base string) (int, string) {
 	return res.StatusCode, string(b)
 }
 
-// options sends an out-of-dialog OPTIONS (a health check) and returns the
-// status and Retry-After (0: no answer within 500 ms).
-func options(t *testing.T, addr string) (int, string) {
+// request sends an out-of-dialog OPTIONS (a health check) or REGISTER
+// (without credentials) and returns the final status and Retry-After (0: no
+// answer within 500 ms).
+func request(t *testing.T, method, addr string) (int, string) {
 	c, err := siptest.Dial("udp", "127.0.0.1:0", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	c.Send(fmt.Sprintf("OPTIONS sip:%s SIP/2.0\nVia: SIP/2.0/UDP %s;branch=z9hG4bK%s\nFrom: <sip:probe@127.0.0.1>;tag=1\nTo: <sip:%s>\nCall-ID: %s\nCSeq: 1 OPTIONS\nMax-Forwards: 70\nContent-Length: 0\n\n",
-		addr, c.LocalAddr(), siptest.RandHex(4), addr, siptest.RandHex(6)))
-	m, err := c.Recv(500 * time.Millisecond)
+	c.Send(fmt.Sprintf("%s sip:%s SIP/2.0\nVia: SIP/2.0/UDP %s;branch=z9hG4bK%s;rport\nFrom: <sip:probe@%s>;tag=1\nTo: <sip:probe@%s>\nCall-ID: %s\nCSeq: 1 %s\nContact: <sip:probe@%s>\nMax-Forwards: 70\nContent-Length: 0\n\n",
+		method, testRealm, c.LocalAddr(), siptest.RandHex(4), testRealm, testRealm, siptest.RandHex(6), method, c.LocalAddr()))
+	m, err := c.RecvResponse(500*time.Millisecond, 200)
 	if err != nil {
 		return 0, ""
 	}
