@@ -2,7 +2,7 @@
 GO       ?= go
 PG_DSN   ?= postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
 
-.PHONY: lint build run test test-unit test-e2e test-browser test-hostile vet bench bench-sip bench-sip-short contract
+.PHONY: lint build run test test-unit test-e2e test-browser test-hostile vet bench bench-sip bench-sip-short contract docs
 
 build:
 	$(GO) build -o bin/sipdesk ./cmd/sipdesk
@@ -56,3 +56,8 @@ bench-sip-short:
 # The Contract checks from the outside (needs ../shared/checks).
 contract:
 	../shared/checks/contract.sh
+
+# Pictures of the docs from their text sources (Graphviz: apt-get install
+# graphviz); the SVGs are committed, so nothing else needs Graphviz.
+docs:
+	dot -Tsvg docs/cluster.dot -o docs/cluster.svg
