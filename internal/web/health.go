@@ -48,7 +48,7 @@ func healthRoutes(mux *http.ServeMux, o Options, ping func(context.Context) erro
 		if len(reasons) > 0 {
 			w.WriteHeader(http.StatusServiceUnavailable)
 		}
-		json.NewEncoder(w).Encode(map[string]any{"ready": len(reasons) == 0, "reasons": reasons})
+		_ = json.NewEncoder(w).Encode(map[string]any{"ready": len(reasons) == 0, "reasons": reasons})
 	})
 	mux.Handle("GET /metrics", Metrics(o.Registry))
 }
