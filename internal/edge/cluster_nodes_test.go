@@ -1,14 +1,13 @@
-//go:build cluster
+//go:build e2e && cluster
 
 package edge
 
 import (
-	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/url"
+	"os"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -18,88 +17,21 @@ import (
 	"github.com/sipdesk/sipdesk/internal/siptest"
 )
 
-// socatProxy is a TCP proxy process (socat, one child per connection) in
-// front of PostgreSQL, in its own process group so that the test can
-// freeze it (SIGSTOP: connections stay open, packets hang), thaw it, or
-// kill it (connections closed, new ones refused) and start it again on
-// the same address.
-type socatProxy struct {
-	t      *testing.T
-	bin    string
-	addr   string
-	target string
-	cmd    *exec.Cmd
-}
-
-func startSocatProxy(t *testing.T, target string) *socatProxy {
-	t.Helper()
-	p := &socatProxy{t: t, bin: siptest.Need(t, "socat"), target: target,
-		addr: fmt.Sprintf("127.0.0.1:%d", freePort(t, "127.0.0.1"))}
-	p.start()
-	t.Cleanup(func() { p.signal(syscall.SIGCONT); p.kill() })
-	return p
-}
-
-func (p *socatProxy) start() {
-	p.t.Helper()
-	_, port, _ := strings.Cut(p.addr, ":")
-	p.cmd = exec.Command(p.bin, "TCP-LISTEN:"+port+",bind=127.0.0.1,reuseaddr,fork", "TCP:"+p.target)
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := p.cmd.Start(); err != nil {
-		p.t.Fatal(err)
-	}
-	go p.cmd.Wait()
-	for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
-		if c, err := net.DialTimeout("tcp", p.addr, 200*time.Millisecond); err == nil {
-			c.Close()
-			return
-		}
-	}
-	p.t.Fatalf("socat did not listen on %s", p.addr)
-}
-
-// signal sends sig to the proxy and every connection it forked.
-func (p *socatProxy) signal(sig syscall.Signal) {
-	if p.cmd != nil && p.cmd.Process != nil {
-		syscall.Kill(-p.cmd.Process.Pid, sig)
-	}
-}
-
-func (p *socatProxy) kill() {
-	p.signal(syscall.SIGKILL)
-	p.cmd = nil
-}
-
-// TestClusterNodesDatabaseCut (must-show h): an edge process on PostgreSQL
-// through a proxy. The proxy is frozen (SIGSTOP), then killed: each time
+// TestClusterNodesDatabaseCut (must-show h): three edges and a portal on
+// PostgreSQL; edge a's proxy is frozen (SIGSTOP), then killed: each time
 // /readyz and OPTIONS answer 503 within 2 s, new calls get 503 with
 // Retry-After within 2 s and none reaches the carrier, REGISTERs get 503
-// with Retry-After; the warnings of the
-// outage are logged at most once per 10 s per kind. The database comes
+// with Retry-After; the warnings of the outage are logged at most once per
+// 10 s per kind. The database comes
 // back (SIGCONT, proxy restarted): /readyz, OPTIONS and new calls are
-// served again within 10 s.
+// served again within 10 s. The other edges stay ready throughout.
 func TestClusterNodesDatabaseCut(t *testing.T) {
-	st, dsn := openPG(t)
-	bin := buildSipdesk(t)
-	const phoneIP, edgeIP, carrierIP = "127.0.0.140", "127.0.0.141", "127.0.0.142"
-	f := fixture{t, st}
-	cust := f.customer()
-	f.ipAccount(cust, "trunk", "", phoneIP+"/32")
-
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy := startSocatProxy(t, u.Host)
-	u.Host = proxy.addr
-	edgeAddr := fmt.Sprintf("%s:%d", edgeIP, freePort(t, edgeIP))
-	httpBase := fmt.Sprintf("http://%s:%d", edgeIP, freePort(t, edgeIP))
-	carrierAddr := fmt.Sprintf("%s:%d", carrierIP, freePort(t, carrierIP))
-	p := startProc(t, []string{"SIPDESK_SECRET_KEY=" + hex.EncodeToString(testKey)}, bin, "serve", "--role", "edge", "--node", "cut1",
-		"--database", u.String(), "--data", t.TempDir(), "--sip", edgeAddr, "--http", strings.TrimPrefix(httpBase, "http://"),
-		"--carrier", "sip:"+carrierAddr, "--max-call-duration", "5m")
-	waitSIP(t, edgeAddr, p)
-	carrier := newCarrierAt(t, carrierAddr, edgeAddr)
+	c := newCluster(t, clusterOptions{})
+	const phoneIP = "127.0.0.40"
+	cust := c.customer(0)
+	c.f.ipAccount(cust, "trunk", "", phoneIP+"/32")
+	cut := c.Edge("a")
+	edgeAddr, httpBase, carrier, p := cut.SIP, "http://"+cut.HTTP, c.carrier, cut.P
 
 	// call places a call and returns its final answer and how long it took;
 	// an answered call is hung up at once.
@@ -123,7 +55,7 @@ func TestClusterNodesDatabaseCut(t *testing.T) {
 			t.Fatalf("no call through the edge\n%s", tail(p.out.String(), 3000))
 		}
 	}
-	if code, body := readyz(httpBase); code != 200 || !strings.Contains(body, `"ready":true`) {
+	if code, body := nodesReadyz(httpBase); code != 200 || !strings.Contains(body, `"ready":true`) {
 		t.Fatalf("/readyz of a serving edge: %d %s", code, body)
 	}
 
@@ -141,12 +73,12 @@ func TestClusterNodesDatabaseCut(t *testing.T) {
 		var readyAt, optionsAt time.Duration
 		for readyAt == 0 || optionsAt == 0 {
 			if readyAt == 0 {
-				if c, body := readyz(httpBase); c == 503 && strings.Contains(body, `"database"`) {
+				if c, body := nodesReadyz(httpBase); c == 503 && strings.Contains(body, `"database"`) {
 					readyAt = time.Since(cut)
 				}
 			}
 			if optionsAt == 0 {
-				if c, ra := request(t, "OPTIONS", edgeAddr); c == 503 && ra != "" {
+				if c, ra := nodesRequest(t, "OPTIONS", edgeAddr); c == 503 && ra != "" {
 					optionsAt = time.Since(cut)
 				}
 			}
@@ -155,7 +87,15 @@ func TestClusterNodesDatabaseCut(t *testing.T) {
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
-		if c, ra := request(t, "REGISTER", edgeAddr); c != 503 || ra == "" {
+		for _, o := range c.Edges[1:] {
+			if code, body := nodesReadyz("http://" + o.HTTP); code != 200 {
+				t.Errorf("%s: edge %s, whose database is there, not ready: %d %s", what, o.Name, code, body)
+			}
+			if code, _ := nodesRequest(t, "OPTIONS", o.SIP); code != 200 {
+				t.Errorf("%s: edge %s, whose database is there, answers OPTIONS %d", what, o.Name, code)
+			}
+		}
+		if c, ra := nodesRequest(t, "REGISTER", edgeAddr); c != 503 || ra == "" {
 			t.Errorf("%s: REGISTER during the outage: %d (Retry-After %q), want 503 with Retry-After", what, c, ra)
 		}
 		var worst time.Duration
@@ -175,7 +115,7 @@ func TestClusterNodesDatabaseCut(t *testing.T) {
 		}
 		time.Sleep(3 * time.Second) // some more outage for the log to show its rate
 		long := time.Since(cut)
-		warns, kinds := warnLines(p.out.String()[logBefore:])
+		warns, kinds := nodesWarnLines(p.out.String()[logBefore:])
 		for k, n := range kinds {
 			if limit := int(long/(10*time.Second)) + 1; n > limit {
 				t.Errorf("%s: %d %q warnings in %v, want at most %d (once per 10 s)", what, n, k, long.Round(time.Second), limit)
@@ -192,12 +132,12 @@ func TestClusterNodesDatabaseCut(t *testing.T) {
 		var readyAt, optionsAt, callAt time.Duration
 		for readyAt == 0 || optionsAt == 0 || callAt == 0 {
 			if readyAt == 0 {
-				if c, _ := readyz(httpBase); c == 200 {
+				if c, _ := nodesReadyz(httpBase); c == 200 {
 					readyAt = time.Since(back)
 				}
 			}
 			if optionsAt == 0 {
-				if c, _ := request(t, "OPTIONS", edgeAddr); c == 200 {
+				if c, _ := nodesRequest(t, "OPTIONS", edgeAddr); c == 200 {
 					optionsAt = time.Since(back)
 				}
 			}
@@ -211,26 +151,26 @@ func TestClusterNodesDatabaseCut(t *testing.T) {
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
-		if c, _ := request(t, "REGISTER", edgeAddr); c != 401 {
+		if c, _ := nodesRequest(t, "REGISTER", edgeAddr); c != 401 {
 			t.Errorf("%s: REGISTER without credentials after recovery: %d, want the 401 challenge", what, c)
 		}
 		t.Logf("%s: /readyz 200 after %v, OPTIONS 200 after %v, a new call answered after %v",
 			what, readyAt.Round(time.Millisecond), optionsAt.Round(time.Millisecond), callAt.Round(time.Millisecond))
 	}
 
-	proxy.signal(syscall.SIGSTOP)
+	cut.Proxy.Freeze()
 	outage("database frozen (proxy SIGSTOP)")
-	proxy.signal(syscall.SIGCONT)
+	cut.Proxy.Thaw()
 	recovery("database thawed (SIGCONT)")
 
-	proxy.kill()
+	cut.Proxy.Kill()
 	outage("database cut (proxy killed)")
-	proxy.start()
+	cut.Proxy.Restart()
 	recovery("database back (proxy restarted)")
 }
 
-// readyz GETs /readyz with a short timeout (0: no answer).
-func readyz(base string) (int, string) {
+// nodesReadyz GETs /readyz with a short timeout (0: no answer).
+func nodesReadyz(base string) (int, string) {
 	c := &http.Client{Timeout: 1500 * time.Millisecond}
 	res, err := c.Get(base + "/readyz")
 	if err != nil {
@@ -241,10 +181,10 @@ func readyz(base string) (int, string) {
 	return res.StatusCode, string(b)
 }
 
-// request sends an out-of-dialog OPTIONS (a health check) or REGISTER
+// nodesRequest sends an out-of-dialog OPTIONS (a health check) or REGISTER
 // (without credentials) and returns the final status and Retry-After (0: no
 // answer within 500 ms).
-func request(t *testing.T, method, addr string) (int, string) {
+func nodesRequest(t *testing.T, method, addr string) (int, string) {
 	c, err := siptest.Dial("udp", "127.0.0.1:0", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -259,8 +199,8 @@ func request(t *testing.T, method, addr string) (int, string) {
 	return m.Code, m.Get("Retry-After")
 }
 
-// warnLines counts the WARN lines of a slog text log, in all and by message.
-func warnLines(log string) (int, map[string]int) {
+// nodesWarnLines counts the WARN lines of a slog text log, in all and by message.
+func nodesWarnLines(log string) (int, map[string]int) {
 	n, kinds := 0, map[string]int{}
 	for _, l := range strings.Split(log, "\n") {
 		if !strings.Contains(l, "level=WARN") {
@@ -281,4 +221,64 @@ func warnLines(log string) (int, map[string]int) {
 		kinds[msg]++
 	}
 	return n, kinds
+}
+
+// TestClusterNodesList: `sipdesk admin node list` shows the portal and the
+// three edges alive with their addresses and build version, every edge's
+// /metrics has the sipdesk_sip_* series, and an edge killed with -9 is
+// listed dead once its heartbeat is older than 10 s.
+func TestClusterNodesList(t *testing.T) {
+	c := newCluster(t, clusterOptions{})
+	type node struct {
+		Name, Role, State, Version string
+		SIPAddr                    string `json:"sip_addr"`
+		HTTPAddr                   string `json:"http_addr"`
+	}
+	list := func() map[string]node {
+		t.Helper()
+		cmd := exec.Command(c.bin, "admin", "--database", c.dsn, "--data", t.TempDir(), "node", "list")
+		cmd.Env = append(os.Environ(), c.env...)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("admin node list: %v %s", err, out)
+		}
+		var ns []node
+		if err := json.Unmarshal(out, &ns); err != nil {
+			t.Fatalf("admin node list printed %s: %v", out, err)
+		}
+		m := map[string]node{}
+		for _, n := range ns {
+			m[n.Name] = n
+		}
+		return m
+	}
+	c.waitFor(10*time.Second, "every node listed alive", func() bool {
+		ns := list()
+		if n := ns["portal"]; n.Role != "portal" || n.State != "alive" || n.HTTPAddr != c.Portal {
+			return false
+		}
+		for _, e := range c.Edges {
+			if n := ns["edge-"+e.Name]; n.Role != "edge" || n.State != "alive" || n.SIPAddr != e.SIP || n.HTTPAddr != e.HTTP || n.Version == "" {
+				return false
+			}
+		}
+		return true
+	})
+	for _, e := range c.Edges {
+		res, err := http.Get("http://" + e.HTTP + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != 200 || !strings.Contains(string(b), "sipdesk_sip_ready 1") {
+			t.Fatalf("edge %s /metrics: %d without sipdesk_sip_ready 1", e.Name, res.StatusCode)
+		}
+	}
+	c.Edge("c").Signal(syscall.SIGKILL)
+	dead := c.waitFor(20*time.Second, "killed edge listed dead", func() bool { return list()["edge-c"].State == "dead" })
+	if n := list()["edge-a"]; n.State != "alive" {
+		t.Fatalf("edge a listed %s after edge c died", n.State)
+	}
+	t.Logf("4 nodes listed alive with their addresses; edge c killed -9: listed dead %v later", dead.Round(100*time.Millisecond))
 }
