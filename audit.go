@@ -20,6 +20,8 @@ const (
 	AuditTicketDecided     = "ticket.decided"
 	AuditTokenCreated      = "api_token.created"
 	AuditRuleChanged       = "caller_id_rule.changed"
+	AuditPhoneVerified     = "customer.phone_verified_by_operator"
+	AuditCallerIDVerified  = "caller_id_number.verified_by_operator"
 )
 
 // AuditEntry is one line of the append-only audit log. Detail never holds a

@@ -16,6 +16,7 @@ const (
 	SIPBanned           = "banned"             // source banned: dropped, no answer
 	SIPUnknownDID       = "unknown_did"        // inbound: unknown DID
 	SIPNobodyRegistered = "nobody_registered"  // inbound: no binding for the DID's account
+	SIPTooManyContacts  = "too_many_contacts"  // REGISTER: a new contact over the per-account limit
 )
 
 // CodeInfo is one row of the code table: how each surface answers a code.
@@ -64,6 +65,7 @@ var codeTable = []CodeInfo{
 	{Code: EInvalidNumber, HTTP: 422, Form: 422, SIP: &SIPRefusal{"dialed number not E.164 after normalising", 484, "Address Incomplete", ""}},
 	{Code: EUnavailable, HTTP: 503, SIP: &SIPRefusal{"store unreachable (fail closed) or the edge not ready (database probe failing, draining), with Retry-After", 503, "Service Unavailable", ""}},
 	{Code: SIPIntervalTooBrief, APICode: EInvalid, SIP: &SIPRefusal{"REGISTER expiry below the minimum, with Min-Expires", 423, "Interval Too Brief", ""}},
+	{Code: SIPTooManyContacts, SIP: &SIPRefusal{"REGISTER of a new contact when the SIP account has `--max-contacts` live contacts (default 10) on all edges", 403, "Too many contacts", ""}},
 	{Code: SIPBanned, SIP: &SIPRefusal{"source banned after failed authentication", 0, "", ""}},
 	{Code: SIPUnknownDID, SIP: &SIPRefusal{"inbound: unknown DID", 404, "Not Found", ""}},
 	{Code: SIPNobodyRegistered, SIP: &SIPRefusal{"inbound: nobody registered", 480, "Temporarily Unavailable", ""}},

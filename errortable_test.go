@@ -153,6 +153,7 @@ func TestSIPAnswers(t *testing.T) {
 		{EInvalidNumber, "Address Incomplete", EInvalidNumber, 484},
 		{EUnavailable, "Service Unavailable", EUnavailable, 503},
 		{SIPIntervalTooBrief, "Interval Too Brief", EInvalid, 423},
+		{SIPTooManyContacts, "Too many contacts", "too_many_contacts", 403},
 		{SIPBanned, "", "banned", 0},
 		{SIPUnknownDID, "Not Found", "unknown_did", 404},
 		{SIPNobodyRegistered, "Temporarily Unavailable", "nobody_registered", 480},
@@ -169,8 +170,8 @@ func TestSIPAnswers(t *testing.T) {
 			}
 		})
 	}
-	if got := len(RefusalCodes()); got != 17 {
-		t.Errorf("%d refusals, want the 17 of docs/refusals.md", got)
+	if got := len(RefusalCodes()); got != 18 {
+		t.Errorf("%d refusals, want the 18 of docs/refusals.md", got)
 	}
 }
 

@@ -333,6 +333,19 @@ func (a *SIPAccount) Usable() error {
 	}
 }
 
+// UsableAtEdge is Usable as the SIP edge applies it. An auth change (ACL,
+// credentials, auth type) puts an active account in process until every
+// edge has applied it; meanwhile each edge already answers from the
+// settings it has, so the devices the change does not affect keep
+// registering and calling. New accounts, accounts held for review and
+// inactive accounts in process stay refused.
+func (a *SIPAccount) UsableAtEdge() error {
+	if a.Status == StatusInProcess && !a.HeldForReview && a.PrevStatus == StatusActive && a.CreatedAt.Before(a.UpdatedAt) {
+		return nil
+	}
+	return a.Usable()
+}
+
 // CanEnableJWT reports why JWT cannot be enabled on the account, if so.
 func (a *SIPAccount) CanEnableJWT() error {
 	if a.AuthType != AuthPassword {

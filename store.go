@@ -75,9 +75,12 @@ type Registration struct {
 	Transport    string // udp, tcp, tls, ws, wss
 	CallID       string
 	CSeq         uint32
-	Node         string
-	UserAgent    string
-	ExpiresAt    time.Time
+	Node         string // the edge holding the binding's flow
+	// EdgeAddr is that edge's SIP address ("host:port", UDP) that the other
+	// edges send an inbound call's hop to; empty: reached directly.
+	EdgeAddr  string
+	UserAgent string
+	ExpiresAt time.Time
 }
 
 // Node is a running sipdesk process, with the config version its edge has
@@ -217,6 +220,20 @@ type Tx interface {
 	MarkMailSent(id int64, at time.Time) error
 	UnsentMails(limit int) ([]*Mail, error)
 
+	// Verification messages (internal/store/verifymsg.go): the queue of
+	// codes on their way to phones. ClaimVerificationMessage takes a due
+	// queued message for one try (until: when an unfinished try is due
+	// again; one claimer wins, else ENotFound) and counts the attempt.
+	InsertVerificationMessage(m *VerificationMessage) error // sets ID, CreatedAt, UpdatedAt
+	VerificationMessage(id int64) (*VerificationMessage, error)
+	VerificationMessageByReport(hash string) (*VerificationMessage, error)
+	LatestVerificationMessage(numberID int64) (*VerificationMessage, error)
+	DueVerificationMessages(customerID int64, now time.Time, limit int) ([]*VerificationMessage, error) // oldest first; 0: all customers
+	ClaimVerificationMessage(id int64, now, until time.Time, reportHash string) error
+	UpdateVerificationMessage(m *VerificationMessage) error
+	ReplaceVerificationMessages(numberID int64) (int, error) // queued ones of the number → replaced, codes dropped
+	PruneVerificationMessages(before time.Time) (int, error)
+
 	UpsertDID(d *DID) error
 	DID(number string) (*DID, error)
 	DIDs(customerID int64) ([]*DID, error) // 0: all
@@ -228,6 +245,11 @@ type Tx interface {
 	DeleteRegistrations(sipAccountID int64) error
 	Registrations(sipAccountID int64) ([]*Registration, error) // 0: all
 	DeleteExpiredRegistrations(now time.Time) (int, error)
+	// LockRegistrations serialises the binding changes of one SIP account
+	// until the transaction ends (a per-account contact limit holds across
+	// edges): PostgreSQL locks the account's row, SQLite writes are
+	// serialised anyway.
+	LockRegistrations(sipAccountID int64) error
 
 	// Channel leases. DeleteLease reports whether the lease existed, so a
 	// release is idempotent.

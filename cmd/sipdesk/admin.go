@@ -21,6 +21,8 @@ const adminUsage = `Usage: sipdesk admin [--data DIR | --database DSN] [--sip-do
 Commands:
   customer create --email E --password P --phone +E164   verified trial customer + first SIP account (JSON)
   customer list
+  customer verify-phone --customer ID                    verify the signup phone by hand (support; audited)
+  caller-id verify --customer ID --number +E164          verify a Caller ID number by hand (support; audited)
   token create --customer ID [--name NAME]               new API token (printed once)
   topup --customer ID --amount N                         record a top-up: trial → paid
   channel-limit --customer ID --set N                    set the account-wide channel limit
@@ -84,7 +86,7 @@ func usagef(format string, a ...any) error { return &usageError{fmt.Sprintf(form
 
 func runAdmin(ctx context.Context, svc *app.Service, args []string, out io.Writer) error {
 	name := args[0]
-	if len(args) > 1 && (name == "customer" || name == "token" || name == "ticket" || name == "sip-account" || name == "did" || name == "node") {
+	if len(args) > 1 && (name == "customer" || name == "token" || name == "ticket" || name == "sip-account" || name == "did" || name == "caller-id" || name == "node") {
 		name += " " + args[1]
 		args = args[2:]
 	} else {
@@ -147,6 +149,29 @@ func runAdmin(ctx context.Context, svc *app.Service, args []string, out io.Write
 				"channel_limit": c.ChannelLimit, "sip_account_quota": c.SIPAccountQuota, "verified_phone": c.VerifiedPhone})
 		}
 		return printJSON(out, items)
+	case "customer verify-phone":
+		cid := id("customer")
+		if err := parse("customer"); err != nil {
+			return err
+		}
+		first, err := svc.OperatorVerifyPhone(ctx, *cid)
+		if err != nil {
+			return err
+		}
+		return printJSON(out, map[string]any{
+			"customer_id": *cid, "billing_state": sipdesk.BillingTrial,
+			"sip_account": map[string]any{"id": first.Account.ID, "username": first.Account.Username, "password": first.Password},
+		})
+	case "caller-id verify":
+		cid, number := id("customer"), str("number")
+		if err := parse("customer", "number"); err != nil {
+			return err
+		}
+		n, err := svc.OperatorVerifyCallerID(ctx, *cid, *number)
+		if err != nil {
+			return err
+		}
+		return printJSON(out, map[string]any{"customer_id": n.CustomerID, "id": n.ID, "number": n.Number, "verified": n.Verified})
 	case "token create":
 		cid, tname := id("customer"), str("name")
 		if err := parse("customer"); err != nil {

@@ -49,6 +49,8 @@ func startEdge(ctx context.Context, cfg *config.Serve, st sipdesk.Store, svc *ap
 		CarrierUsername: cfg.CarrierUsername,
 		CarrierPassword: cfg.CarrierPassword,
 		MaxCallDuration: cfg.MaxCallDuration,
+		Shared:          cfg.Database != "",
+		MaxContacts:     maxContacts(cfg.MaxContacts),
 		BanFailures:     banFailures(cfg.BanFailures),
 		BanWindow:       cfg.BanWindow,
 		BanDuration:     cfg.BanDuration,
@@ -77,6 +79,15 @@ func derive(key []byte, purpose string) []byte {
 // banFailures maps the flag (0: never ban) to the edge's setting
 // (negative disables, 0 means the default).
 func banFailures(n int) int {
+	if n <= 0 {
+		return -1
+	}
+	return n
+}
+
+// maxContacts maps the flag (0: no limit) to the edge's setting
+// (negative disables, 0 means the default).
+func maxContacts(n int) int {
 	if n <= 0 {
 		return -1
 	}

@@ -82,9 +82,14 @@ func runServe(ctx context.Context, cfg *config.Serve, log *slog.Logger) error {
 	log.Info("store open", "store", where, "node", cfg.Node, "role", cfg.Role)
 	startPprof(log)
 
+	msgs, err := verificationMessages(cfg, db, log)
+	if err != nil {
+		return err
+	}
 	svc := app.New(db, app.Options{
 		Realm: cfg.SIPDomain, PaidChannelLimit: cfg.PaidChannelLimit, AllowPrivateIPs: cfg.AllowPrivateIPs,
 		HoldIPAccounts: cfg.HoldIPAccounts, BaseURL: cfg.BaseURL, LogCodes: cfg.SMTP == "", Log: log,
+		Messages: messenger(msgs),
 	})
 	if cfg.Demo {
 		if err := demoData(ctx, svc, log); err != nil {
@@ -101,7 +106,7 @@ func runServe(ctx context.Context, cfg *config.Serve, log *slog.Logger) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	errc := make(chan error, 4)
+	errc := make(chan error, 8) // one per goroutine started below, so none blocks
 	start := func(name string, fn func(context.Context) error) {
 		wg.Add(1)
 		go func() {
@@ -124,6 +129,7 @@ func runServe(ctx context.Context, cfg *config.Serve, log *slog.Logger) error {
 	if cfg.Role == "edge" {
 		hs = web.NewHealth(hopt)
 	} else {
+		hopt.Handlers = smsHandlers(msgs, reg)
 		hs = web.New(svc, hopt)
 	}
 	if err := hs.Listen(); err != nil {
@@ -135,13 +141,18 @@ func runServe(ctx context.Context, cfg *config.Serve, log *slog.Logger) error {
 		}
 	}
 	start("http", hs.Serve)
-	if cfg.Role != "edge" && cfg.SMTP != "" {
-		sender, err := mail.NewSMTP(cfg.SMTP)
-		if err != nil {
-			return err
+	if cfg.Role != "edge" {
+		if msgs != nil {
+			start("verification messages", func(ctx context.Context) error { msgs.Run(ctx); return nil })
 		}
-		log.Info("mail goes over SMTP", "smtp", config.Redacted(cfg.SMTP))
-		start("mail", func(ctx context.Context) error { mail.Deliver(ctx, db, sender, 2*time.Second, log); return nil })
+		if cfg.SMTP != "" {
+			sender, err := mail.NewSMTP(cfg.SMTP)
+			if err != nil {
+				return err
+			}
+			log.Info("mail goes over SMTP", "smtp", config.Redacted(cfg.SMTP))
+			start("mail", func(ctx context.Context) error { mail.Deliver(ctx, db, sender, 2*time.Second, log); return nil })
+		}
 	}
 	self := nodeReport(cfg, ed, hs.Addr())
 	start("nodes", func(ctx context.Context) error { return nodeLoop(ctx, svc, self, quietLog(log)) })

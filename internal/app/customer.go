@@ -74,18 +74,7 @@ func (s *Service) sendCode(tx sipdesk.Tx, n *sipdesk.CallerIDNumber) error {
 	if err := tx.UpdateCallerIDNumber(n); err != nil {
 		return err
 	}
-	// The embedded sender: the code goes to the outbox (dev mailbox) and,
-	// in dev mode, the log. It is short-lived and tried at most 5 times.
-	if s.opt.LogCodes {
-		s.log.Info("verification code sent", "customer", n.CustomerID, "number", n.Number, "code", code)
-	} else {
-		s.log.Info("verification code sent", "customer", n.CustomerID, "number", n.Number)
-	}
-	return tx.InsertMail(&sipdesk.Mail{
-		To:      "sms:" + n.Number,
-		Subject: "sipdesk verification code",
-		Text:    "Your sipdesk verification code is " + code + ". It expires in 10 minutes.",
-	})
+	return s.deliverCode(tx, n, code)
 }
 
 // checkCode verifies a code against n, counting the attempt.

@@ -22,6 +22,9 @@ type Options struct {
 	// LogCodes writes phone verification codes to the log: the embedded
 	// default (dev mailbox, no SMS gateway). Off when mail really goes out.
 	LogCodes bool
+	// Messages delivers verification codes (SMS, webhook, voice); nil: the
+	// outbox (dev mailbox) gets them.
+	Messages Messenger
 	Log      *slog.Logger
 	Now      func() time.Time
 }

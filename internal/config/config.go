@@ -44,6 +44,7 @@ type Serve struct {
 	AllowPrivateIPs  bool
 	HoldIPAccounts   bool
 	MaxCallDuration  time.Duration
+	MaxContacts      int
 	RTPPorts         string
 	BanFailures      int
 	BanWindow        time.Duration
@@ -51,6 +52,19 @@ type Serve struct {
 	ChallengeRate    int
 	PaidChannelLimit int
 	LogLevel         string
+	SMS              SMS
+}
+
+// SMS selects how verification codes reach phones (internal/notify): Kannel's
+// sendsms or a signed webhook; neither means the dev mailbox (without
+// --smtp) or no delivery at all (with it: the customer is told).
+type SMS struct {
+	Kannel         string // sendsms URL
+	KannelUser     string
+	KannelPassword string // prefer SIPDESK_SMS_KANNEL_PASSWORD: flags show in ps
+	From           string // sender id
+	Webhook        string // URL
+	WebhookSecret  string // prefer SIPDESK_SMS_WEBHOOK_SECRET
 }
 
 // Admin is the configuration of `sipdesk admin`: the store and the domain
@@ -101,12 +115,17 @@ func ParseServe(args []string) (*Serve, error) {
 	fs.BoolVar(&c.HoldIPAccounts, "hold-ip-accounts", false, "keep new IP accounts in process until `admin sip-account approve`")
 	fs.DurationVar(&c.MaxCallDuration, "max-call-duration", 4*time.Hour, "maximum duration of a call")
 	fs.StringVar(&c.RTPPorts, "rtp-ports", "20000-20999", "UDP port range of the media relay")
+	fs.IntVar(&c.MaxContacts, "max-contacts", 10, "registered contacts per SIP account, on all edges together (0: no limit)")
 	fs.IntVar(&c.BanFailures, "ban-failures", 5, "failed SIP authentications from one address that ban it (0: never ban)")
 	fs.DurationVar(&c.BanWindow, "ban-window", time.Minute, "window in which --ban-failures are counted")
 	fs.DurationVar(&c.BanDuration, "ban-duration", 10*time.Minute, "how long a banned address is ignored")
 	fs.IntVar(&c.ChallengeRate, "challenge-rate", 200, "requests without credentials per second from one address that ban it as a flood (0: off)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	smsFlags(fs, &c.SMS)
 	if err := parse(fs, args); err != nil {
+		return nil, err
+	}
+	if err := c.SMS.check(); err != nil {
 		return nil, err
 	}
 	switch c.Role {
@@ -226,4 +245,22 @@ func defaultWSURL(c *Serve) string {
 		scheme = "wss"
 	}
 	return scheme + "://" + net.JoinHostPort(host, port)
+}
+
+func smsFlags(fs *flag.FlagSet, s *SMS) {
+	fs.StringVar(&s.Kannel, "sms-kannel", "", "Kannel sendsms URL for verification codes, e.g. http://127.0.0.1:13013/cgi-bin/sendsms")
+	fs.StringVar(&s.KannelUser, "sms-kannel-user", "", "Kannel sendsms-user username")
+	fs.StringVar(&s.KannelPassword, "sms-kannel-password", "", "Kannel sendsms-user password (better: SIPDESK_SMS_KANNEL_PASSWORD)")
+	fs.StringVar(&s.From, "sms-from", "", "SMS sender id (Kannel's from)")
+	fs.StringVar(&s.Webhook, "sms-webhook", "", "URL that gets verification codes as signed JSON (instead of Kannel)")
+	fs.StringVar(&s.WebhookSecret, "sms-webhook-secret", "", "HMAC-SHA256 key of --sms-webhook (better: SIPDESK_SMS_WEBHOOK_SECRET)")
+}
+
+func (s *SMS) check() error {
+	if s.Kannel != "" && s.Webhook != "" {
+		return errors.New("--sms-kannel and --sms-webhook: choose one")
+	}
+	// A password or secret without its gateway is ignored: nodes may share
+	// one environment.
+	return nil
 }

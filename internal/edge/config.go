@@ -44,7 +44,14 @@ type Config struct {
 	// challenge); 0 disables it. The carrier is exempt.
 	ChallengeRate          int
 	MinExpires, MaxExpires time.Duration // 60s, 3600s
-	PollInterval           time.Duration // fallback config version poll (changes are signalled), default 1s
+	// Shared: several edges share the store (PostgreSQL). REGISTER waits
+	// for its store write (503 after 2 s) and lists every edge's contacts;
+	// inbound calls ring every edge's bindings, through the holding edge.
+	Shared bool
+	// MaxContacts is the per-SIP-account contact limit (default 10;
+	// negative: none).
+	MaxContacts  int
+	PollInterval time.Duration // fallback config version poll (changes are signalled), default 1s
 	// UDPReadBuffer is the socket receive buffer asked for (default 8 MB).
 	UDPReadBuffer int
 	// TCPIdleTimeout closes TCP/TLS connections that stay silent (default

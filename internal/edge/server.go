@@ -7,10 +7,13 @@ package edge
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -102,7 +105,8 @@ func New(cfg Config, st sipdesk.Store, log *slog.Logger) (*Server, error) {
 	s.shield = shield.New(cfg.BanFailures, cfg.BanWindow, cfg.BanDuration, cfg.ChallengeRate, now)
 	s.auth = auth.New(auth.Config{Realm: cfg.Realm, NonceKey: cfg.NonceKey, SHA256First: cfg.SHA256First,
 		MD5OnlyUserAgents: cfg.MD5OnlyUserAgents, BanDuration: cfg.BanDuration}, s.shield, s.carrierAddrs, s.met, s.log, now)
-	s.reg = registrar.New(registrar.Config{Node: cfg.Node, MinExpires: cfg.MinExpires, MaxExpires: cfg.MaxExpires, RetryAfter: cfg.RetryAfter},
+	s.reg = registrar.New(registrar.Config{Node: cfg.Node, MinExpires: cfg.MinExpires, MaxExpires: cfg.MaxExpires, RetryAfter: cfg.RetryAfter,
+		Shared: cfg.Shared, MaxContacts: cfg.MaxContacts, EdgeAddr: s.edgeAddr},
 		s.pol, s.auth, s.met, quiet, now)
 	s.regs = s.reg.Index()
 	s.pol.OnChange(s.reg.Invalidate)
@@ -121,7 +125,7 @@ func New(cfg Config, st sipdesk.Store, log *slog.Logger) (*Server, error) {
 	s.calls = b2bua.New(b2bua.Config{Node: cfg.Node, Realm: cfg.Realm, AdvertiseHost: cfg.AdvertiseHost, Carrier: carrier,
 		CarrierUsername: cfg.CarrierUsername, CarrierPassword: cfg.CarrierPassword, MaxCallDuration: cfg.MaxCallDuration,
 		RingTimeout: cfg.RingTimeout, RetryAfter: cfg.RetryAfter, SessionExpires: cfg.SessionExpires, MinSE: cfg.MinSE,
-		ProbeInterval: cfg.ProbeInterval, ProbeTimeout: cfg.ProbeTimeout},
+		ProbeInterval: cfg.ProbeInterval, ProbeTimeout: cfg.ProbeTimeout, HopKey: hopKey(cfg.NonceKey)},
 		b2bua.Deps{Policy: s.pol, Auth: s.auth, Registrar: s.reg, Dialog: s.stack.Dialog, Carrier: s.carrierAddrs, Media: relay,
 			Metrics: s.met, Log: quiet, Now: now, UDPAddr: s.udpAddr.Load})
 
@@ -140,6 +144,23 @@ func New(cfg Config, st sipdesk.Store, log *slog.Logger) (*Server, error) {
 	srv.OnRequest(sip.INFO, s.wrap(s.calls.HandleInDialog))
 	srv.OnNoRoute(s.wrap(s.handleUnknown))
 	return s, nil
+}
+
+// edgeAddr is this edge's SIP address for edge-to-edge hops: the
+// advertised host and the UDP port ("" before Run listens).
+func (s *Server) edgeAddr() string {
+	if a := s.udpAddr.Load(); a != nil {
+		return net.JoinHostPort(s.cfg.AdvertiseHost, strconv.Itoa(a.Port))
+	}
+	return ""
+}
+
+// hopKey signs edge-to-edge hops: derived from the nonce key, which every
+// node derives from the cluster's secret key.
+func hopKey(nonceKey []byte) []byte {
+	m := hmac.New(sha256.New, nonceKey)
+	m.Write([]byte("sipdesk edge hop"))
+	return m.Sum(nil)
 }
 
 // AppliedVersion is the config version of the snapshot in use (-1 before

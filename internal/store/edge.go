@@ -48,20 +48,20 @@ func (t *tx) DIDs(customerID int64) ([]*sipdesk.DID, error) {
 
 // Registrations.
 
-const registrationCols = "sip_account_id, contact, received, transport, call_id, cseq, node, user_agent, expires_at"
+const registrationCols = "sip_account_id, contact, received, transport, call_id, cseq, node, edge_addr, user_agent, expires_at"
 
 const (
 	qPutRegistration = `INSERT INTO registrations (` + registrationCols + `)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (sip_account_id, contact) DO UPDATE SET received = excluded.received,
 		transport = excluded.transport, call_id = excluded.call_id, cseq = excluded.cseq,
-		node = excluded.node, user_agent = excluded.user_agent, expires_at = excluded.expires_at`
+		node = excluded.node, edge_addr = excluded.edge_addr, user_agent = excluded.user_agent, expires_at = excluded.expires_at`
 	qDeleteRegistration = "DELETE FROM registrations WHERE sip_account_id = ? AND contact = ?"
 )
 
 func (t *tx) PutRegistration(r *sipdesk.Registration) error {
 	_, err := t.exec(qPutRegistration,
-		r.SIPAccountID, r.Contact, r.Received, r.Transport, r.CallID, int64(r.CSeq), r.Node, r.UserAgent, ms(r.ExpiresAt))
+		r.SIPAccountID, r.Contact, r.Received, r.Transport, r.CallID, int64(r.CSeq), r.Node, r.EdgeAddr, r.UserAgent, ms(r.ExpiresAt))
 	if err != nil {
 		return t.fail("put registration", err)
 	}
@@ -84,6 +84,18 @@ func (t *tx) DeleteRegistrations(sipAccountID int64) error {
 	return nil
 }
 
+// LockRegistrations: see sipdesk.Tx.
+func (t *tx) LockRegistrations(sipAccountID int64) error {
+	if t.db.dialect != DialectPostgres {
+		return nil
+	}
+	var one int
+	if err := t.queryRow("SELECT 1 FROM sip_accounts WHERE id = ? FOR UPDATE", sipAccountID).Scan(&one); err != nil {
+		return t.get("SIP account", "lock registrations", err)
+	}
+	return nil
+}
+
 // Registrations lists the bindings of an account (all for 0), expired ones
 // included until DeleteExpiredRegistrations runs.
 func (t *tx) Registrations(sipAccountID int64) ([]*sipdesk.Registration, error) {
@@ -98,7 +110,7 @@ func (t *tx) Registrations(sipAccountID int64) ([]*sipdesk.Registration, error) 
 	return collect(t, rows, "list registrations", func(s interface{ Scan(...any) error }) (*sipdesk.Registration, error) {
 		var r sipdesk.Registration
 		var cseq, expires int64
-		if err := s.Scan(&r.SIPAccountID, &r.Contact, &r.Received, &r.Transport, &r.CallID, &cseq, &r.Node, &r.UserAgent, &expires); err != nil {
+		if err := s.Scan(&r.SIPAccountID, &r.Contact, &r.Received, &r.Transport, &r.CallID, &cseq, &r.Node, &r.EdgeAddr, &r.UserAgent, &expires); err != nil {
 			return nil, err
 		}
 		r.CSeq, r.ExpiresAt = uint32(cseq), fromMS(expires)

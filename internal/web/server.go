@@ -29,6 +29,8 @@ type Options struct {
 	// NotReady lists why the node's edge cannot serve (edge.Server.NotReady);
 	// /readyz answers 503 with them. nil: the node has no edge.
 	NotReady func() []string
+	// Handlers are more routes by pattern (the SMS delivery reports).
+	Handlers map[string]http.Handler
 }
 
 // Server is the HTTP side of a node.
@@ -47,6 +49,9 @@ func New(svc *app.Service, o Options) *Server {
 		m := &devMailbox{svc: svc}
 		mux.HandleFunc("GET /dev/mail", m.list)
 		mux.HandleFunc("GET /dev/mail/{id}", m.show)
+	}
+	for pattern, h := range o.Handlers {
+		mux.Handle(pattern, h)
 	}
 	ui.New(svc, ui.Options{Log: o.Log, Secure: o.Secure, DevMailbox: o.DevMailbox, SoftphoneWS: o.SoftphoneWS}).Register(mux)
 	return &Server{srv: newHTTPServer(o.Addr, withHeaders(mux), o.Log), log: o.Log}

@@ -67,7 +67,7 @@ func (a *Authenticator) bearer(req *sip.Request, tx sip.ServerTransaction, src n
 		lg.Info("jwt refused", "sip_account", acct.ID, "result", sipdesk.EInvalidToken, "why", why)
 		return nil, sipdesk.EInvalidToken
 	}
-	if r := sipdesk.RefusalFor(acct.Usable()); r != "" {
+	if r := sipdesk.RefusalFor(acct.UsableAtEdge()); r != "" {
 		a.refuse(tx, req, r)
 		lg.Info("jwt refused", "sip_account", acct.ID, "result", sipdesk.RefusalCode(r))
 		return nil, r

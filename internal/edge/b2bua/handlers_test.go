@@ -167,6 +167,7 @@ type msg struct {
 	headers []string // extra header lines
 	// contactParams follow the Contact URI (";expires=30").
 	contactParams string
+	udp           bool // received over UDP (default TCP)
 }
 
 // parse builds the request from raw SIP text, with its source and
@@ -204,6 +205,9 @@ func (e *env) parse(m msg) *sip.Request {
 	}
 	req.SetSource(m.src)
 	req.SetTransport("TCP")
+	if m.udp {
+		req.SetTransport("UDP")
+	}
 	return req
 }
 

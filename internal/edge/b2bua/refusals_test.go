@@ -2,6 +2,7 @@ package b2bua_test
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -237,6 +238,30 @@ func refusalRows() map[string]refusalRow {
 					}
 				})
 			}
+		}},
+
+		sipdesk.SIPTooManyContacts: {403, "Too many contacts", func(t *testing.T) {
+			e := newEnv(t, 0)
+			reg := func(port int) *sip.Response {
+				return e.login(register(alice.Username, fmt.Sprintf("192.0.2.20:%d", port)), alice.Username, pass)
+			}
+			var last *sip.Response
+			for i := range 10 {
+				last = reg(6000 + i)
+				want(t, last, 200, "OK")
+			}
+			if n := len(last.GetHeaders("Contact")); n != 10 {
+				t.Fatalf("the 10th 200 lists %d contacts, want 10", n)
+			}
+			want(t, reg(6010), 403, "Too many contacts")
+			if n := e.reg.Index().Len(); n != 10 {
+				t.Fatalf("%d bindings after the refusal, want 10", n)
+			}
+			// A refresh of a registered contact is no new contact.
+			want(t, reg(6003), 200, "OK")
+			// Unregistering one makes room for another.
+			want(t, e.login(register(alice.Username, "192.0.2.20:6004", "Expires: 0"), alice.Username, pass), 200, "OK")
+			want(t, reg(6010), 200, "OK")
 		}},
 
 		sipdesk.SIPBanned: {0, "", func(t *testing.T) {

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,6 +44,10 @@ type gcJob struct {
 // deadline, and a transaction never runs past the earliest deadline of its
 // jobs: a waiter does not give up on a job that could still commit.
 const CommitTimeout = 1500 * time.Millisecond
+
+// errAbandoned is a job's answer when its waiter gave up (deadline) before
+// the job ran: it writes nothing.
+var errAbandoned = errors.New("policy: the waiter gave up before the write ran")
 
 // errCommitTimeout is the outcome of a job whose deadline passed before it
 // could run.
@@ -208,11 +213,14 @@ func Drained(n *atomic.Int64, d time.Duration) bool {
 }
 
 // cleanRefusal reports whether a job's error is a refusal decided before
-// the job wrote anything (a channel limit or cap): the job fails alone and
+// the job wrote anything (a channel limit or cap, a contact limit): the job fails alone and
 // its neighbours commit, instead of the whole batch being retried one by one.
 func cleanRefusal(err error) bool {
+	if errors.Is(err, errAbandoned) {
+		return true
+	}
 	switch sipdesk.ErrorCode(err) {
-	case sipdesk.EChannelLimit, sipdesk.EChannelCap:
+	case sipdesk.EChannelLimit, sipdesk.EChannelCap, sipdesk.SIPTooManyContacts:
 		return true
 	}
 	return false

@@ -209,3 +209,32 @@ func TestGroupCommitDeadline(t *testing.T) {
 		t.Fatalf("slowest write failed %v after submission, want %v (+300 ms)", w, CommitTimeout)
 	}
 }
+
+// TestRegisterBindingsAbandoned: a REGISTER's write whose waiter gave up
+// (answered 503 at its deadline) writes nothing when its turn comes, and
+// does not fail the writes it shares the transaction with.
+func TestRegisterBindingsAbandoned(t *testing.T) {
+	st := &countStore{delay: 50 * time.Millisecond}
+	e := New(st, Options{})
+	// A first transaction keeps the committer busy while the REGISTER's
+	// deadline passes.
+	go e.regWrites.Do(st, func(sipdesk.Tx) error { return nil })
+	time.Sleep(5 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	var neighbour error
+	var wg sync.WaitGroup
+	wg.Go(func() { neighbour = e.regWrites.Do(st, func(sipdesk.Tx) error { return nil }) })
+	// With a nil Tx the job would panic if it touched the store.
+	_, err := e.RegisterBindings(ctx, BindingChange{AccountID: 1, Puts: []*sipdesk.Registration{{SIPAccountID: 1, Contact: "sip:a@192.0.2.1"}}}, 10)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("RegisterBindings: %v, want the deadline", err)
+	}
+	wg.Wait()
+	if neighbour != nil {
+		t.Fatalf("the write sharing the transaction failed: %v", neighbour)
+	}
+	if !e.SettleBindings(time.Second) {
+		t.Fatal("writes not settled")
+	}
+}

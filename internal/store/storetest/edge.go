@@ -82,10 +82,13 @@ func testRegistrations(t *testing.T, su *suite) {
 	past := ms(time.Now().Add(-time.Minute))
 	future := ms(time.Now().Add(time.Hour))
 	r1 := &sipdesk.Registration{SIPAccountID: a.ID, Contact: "sip:alice@198.51.100.1:5060;transport=udp", Received: "198.51.100.1:5060",
-		Transport: "udp", CallID: "call-1", CSeq: 4294967295, Node: "edge-1", UserAgent: "Yealink T46", ExpiresAt: future}
+		Transport: "udp", CallID: "call-1", CSeq: 4294967295, Node: "edge-1", EdgeAddr: "10.0.0.7:5060", UserAgent: "Yealink T46", ExpiresAt: future}
 	r2 := &sipdesk.Registration{SIPAccountID: a.ID, Contact: "sip:alice@[2001:db8::1]:5061", Transport: "tls", ExpiresAt: past}
 	r3 := &sipdesk.Registration{SIPAccountID: b.ID, Contact: "sip:bob@203.0.113.5", Transport: "wss", ExpiresAt: past}
 	update(t, s, func(tx sipdesk.Tx) error {
+		if err := tx.LockRegistrations(a.ID); err != nil {
+			return err
+		}
 		for _, r := range []*sipdesk.Registration{r1, r2, r3} {
 			if err := tx.PutRegistration(r); err != nil {
 				return err

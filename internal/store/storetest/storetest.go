@@ -46,6 +46,7 @@ func Run(t *testing.T, open func(t *testing.T) sipdesk.Store) {
 		{"credential resets round trip and are bound to the customer's account", testCredentialResets},
 		{"outbox lists newest first and tracks sending", testMails},
 		{"a mail is claimed once and can be released", testMailClaim},
+		{"verification messages queue, are claimed once, replaced and pruned", testVerificationMessages},
 		{"sessions round trip, delete and expire", testSessions},
 		{"DIDs upsert, move and are scoped", testDIDs},
 		{"registrations replace by contact and expire", testRegistrations},

@@ -35,6 +35,9 @@ func (u *UI) signupSubmit(q *request) error {
 			if err := u.startSession(q, c.ID); err != nil {
 				return err
 			}
+			if failed, err := u.codeFailed(q, c.ID, c.VerifiedPhone); err != nil || failed {
+				return u.redirect(q, "/verify", "") // the page says it could not be sent
+			}
 			return u.redirect(q, "/verify", "We sent a 6-digit code to "+c.VerifiedPhone+".")
 		}
 		if !userError(err) {
