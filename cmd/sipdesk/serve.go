@@ -208,6 +208,7 @@ func nodeLoop(ctx context.Context, svc *app.Service, self func() sipdesk.Node, l
 	var seen int64 = -1
 	var lastBeat, lastCheck, nextBeat, lastPrune time.Time
 	var lastApplied int64 = -2
+	lastDraining := false
 	backoff := nodeBackoffMin
 	call := func(f func(context.Context) error) error {
 		cctx, cancel := context.WithTimeout(ctx, nodeCallTimeout)
@@ -218,12 +219,13 @@ func nodeLoop(ctx context.Context, svc *app.Service, self func() sipdesk.Node, l
 		now := time.Now()
 		n := self()
 		changed := n.AppliedVersion != lastApplied
-		if (changed || now.Sub(lastBeat) >= nodeBeat) && !now.Before(nextBeat) {
+		beatNow := changed || n.Draining != lastDraining // a drain shows in node list at once
+		if (beatNow || now.Sub(lastBeat) >= nodeBeat) && !now.Before(nextBeat) {
 			if err := call(func(c context.Context) error { return svc.Beat(c, n) }); err != nil && ctx.Err() == nil {
 				log.Warn("heartbeat failed", "err", err, "retry_in", backoff)
 				nextBeat, backoff = now.Add(backoff), min(2*backoff, nodeBackoffMax)
 			} else {
-				lastBeat, lastApplied, backoff = now, n.AppliedVersion, nodeBackoffMin
+				lastBeat, lastApplied, lastDraining, backoff = now, n.AppliedVersion, n.Draining, nodeBackoffMin
 			}
 		}
 		if (changed || now.Sub(lastCheck) >= 500*time.Millisecond) && !now.Before(nextBeat) {
