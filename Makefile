@@ -2,7 +2,7 @@
 GO       ?= go
 PG_DSN   ?= postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
 
-.PHONY: lint build run test test-unit test-e2e test-cluster test-browser test-hostile vet bench bench-sip bench-sip-short contract
+.PHONY: lint build run test test-unit test-e2e test-cluster test-browser test-hostile vet bench bench-sip bench-sip-short contract docs
 
 build:
 	$(GO) build -o bin/sipdesk ./cmd/sipdesk
@@ -61,3 +61,8 @@ contract:
 # TCP proxy per edge that the tests cut or freeze (needs sipp, socat).
 test-cluster:
 	SIPDESK_TEST_POSTGRES=$${SIPDESK_TEST_POSTGRES:-$(PG_DSN)} $(GO) test -race -tags 'e2e cluster' -count=1 -timeout 30m -run '^TestCluster' ./internal/edge/
+
+# Pictures of the docs from their text sources (Graphviz: apt-get install
+# graphviz); the SVGs are committed, so nothing else needs Graphviz.
+docs:
+	dot -Tsvg docs/cluster.dot -o docs/cluster.svg

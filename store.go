@@ -85,11 +85,19 @@ type Registration struct {
 
 // Node is a running sipdesk process, with the config version its edge has
 // applied; accounts leave in_process once every live edge node applied them.
+// The rest is what the node reported at its last heartbeat, for operators
+// (`sipdesk admin node list`).
 type Node struct {
 	Name           string
 	Role           string
 	AppliedVersion int64
 	Heartbeat      time.Time
+	SIPAddr        string // the SIP listener (UDP/TCP host:port), "" without an edge
+	HTTPAddr       string // the HTTP listener (health, metrics; portal on portal roles)
+	Version        string // build version
+	LiveCalls      int
+	Bindings       int  // registrations held in this node's memory
+	Draining       bool // refusing new calls before stopping
 }
 
 // Store opens transactions on the database. Update runs fn in one write
@@ -262,4 +270,7 @@ type Tx interface {
 
 	PutNode(n *Node) error
 	Nodes(aliveSince time.Time) ([]*Node, error)
+	// DeleteNodes removes the nodes whose last heartbeat is before before
+	// (dead nodes are pruned) and returns how many.
+	DeleteNodes(before time.Time) (int, error)
 }

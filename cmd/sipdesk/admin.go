@@ -31,6 +31,8 @@ Commands:
   ticket decline ID --message TEXT
   sip-account approve ID                                 in_process → active (reviewed IP accounts)
   did assign --number +E164 --sip-account ID             route a number to a SIP account
+  node list                                              every node: role, addresses, version, heartbeat,
+                                                         live calls, bindings, state (alive|draining|dead)
 
 It works on the same data folder or database while serve runs; the running
 edge picks changes up within 2 seconds.
@@ -84,7 +86,7 @@ func usagef(format string, a ...any) error { return &usageError{fmt.Sprintf(form
 
 func runAdmin(ctx context.Context, svc *app.Service, args []string, out io.Writer) error {
 	name := args[0]
-	if len(args) > 1 && (name == "customer" || name == "token" || name == "ticket" || name == "sip-account" || name == "did" || name == "caller-id") {
+	if len(args) > 1 && (name == "customer" || name == "token" || name == "ticket" || name == "sip-account" || name == "did" || name == "caller-id" || name == "node") {
 		name += " " + args[1]
 		args = args[2:]
 	} else {
@@ -261,6 +263,21 @@ func runAdmin(ctx context.Context, svc *app.Service, args []string, out io.Write
 			return err
 		}
 		return printJSON(out, map[string]any{"number": d.Number, "sip_account_id": d.SIPAccountID, "customer_id": d.CustomerID})
+	case "node list":
+		if err := parse(); err != nil {
+			return err
+		}
+		ns, err := svc.NodeList(ctx)
+		if err != nil {
+			return err
+		}
+		items := []map[string]any{}
+		for _, n := range ns {
+			items = append(items, map[string]any{"name": n.Name, "role": n.Role, "state": n.State,
+				"sip_addr": n.SIPAddr, "http_addr": n.HTTPAddr, "version": n.Version, "heartbeat": n.Heartbeat,
+				"live_calls": n.LiveCalls, "bindings": n.Bindings, "applied_config_version": n.AppliedVersion})
+		}
+		return printJSON(out, items)
 	}
 	return usagef("unknown command %q", strings.TrimSpace(name))
 }

@@ -21,9 +21,10 @@ import (
 	"github.com/sipdesk/sipdesk/internal/media"
 )
 
-// startEdge starts the SIP edge and returns its applied config version.
+// startEdge starts the SIP edge and returns it (its applied config version,
+// readiness, calls and bindings are read by the node loop and /readyz).
 func startEdge(ctx context.Context, cfg *config.Serve, st sipdesk.Store, svc *app.Service, key []byte, reg *prometheus.Registry, log *slog.Logger,
-	start func(string, func(context.Context) error)) (func() int64, error) {
+	start func(string, func(context.Context) error)) (*edge.Server, error) {
 	var mc edge.MediaConfig
 	if cfg.SIPWS != "" {
 		lo, hi, err := media.ParsePortRange(cfg.RTPPorts)
@@ -34,7 +35,7 @@ func startEdge(ctx context.Context, cfg *config.Serve, st sipdesk.Store, svc *ap
 	}
 	// Channel limits on the leases in the store (renewed every
 	// sipdesk.LeaseRenew); the same admission batches the call records.
-	channels := policy.NewChannels(st, svc, cfg.Node, policy.ChannelOptions{Log: log})
+	channels := policy.NewChannels(st, svc, cfg.Node, policy.ChannelOptions{Log: quietLog(log)})
 	guard := shield.GuardConfig{Failures: banFailures(cfg.AccountFailures), Window: cfg.AccountFailureWindow,
 		Duration: cfg.AccountGuard, Trust: cfg.AccountTrust}
 	srv, err := edge.New(edge.Config{
@@ -68,7 +69,7 @@ func startEdge(ctx context.Context, cfg *config.Serve, st sipdesk.Store, svc *ap
 		return nil, err
 	}
 	start("sip", srv.Run)
-	return srv.AppliedVersion, nil
+	return srv, nil
 }
 
 // derive makes a purpose-bound key from the secret key, so the nonce key

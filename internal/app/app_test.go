@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"crypto/rand"
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -313,5 +314,41 @@ func TestSessions(t *testing.T) {
 	f.svc.DeleteSession(f.ctx, tok)
 	if _, err := f.svc.SessionCustomer(f.ctx, tok); err == nil {
 		t.Fatal("session alive after logout")
+	}
+}
+
+// TestNodeList: a node's state follows its heartbeat and what it reports,
+// and nodes silent for a day are pruned.
+func TestNodeList(t *testing.T) {
+	f := newFixture(t, app.Options{})
+	beat := func(n sipdesk.Node) {
+		t.Helper()
+		if err := f.svc.Beat(f.ctx, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	beat(sipdesk.Node{Name: "old", Role: "edge"})
+	f.now = f.now.Add(app.NodePrune)
+	beat(sipdesk.Node{Name: "gone", Role: "edge", SIPAddr: "127.0.0.3:5060"})
+	f.now = f.now.Add(app.NodeTTL + time.Second)
+	beat(sipdesk.Node{Name: "a", Role: "edge", SIPAddr: "127.0.0.2:5060", HTTPAddr: "127.0.0.2:8080", Version: "v9", LiveCalls: 3, Bindings: 5})
+	beat(sipdesk.Node{Name: "b", Role: "all", Draining: true})
+	if n, err := f.svc.PruneNodes(f.ctx); n != 1 || err != nil {
+		t.Fatalf("pruned %d, %v; want the node silent for a day", n, err)
+	}
+	ns, err := f.svc.NodeList(f.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, n := range ns {
+		got[n.Name] = n.State
+	}
+	want := map[string]string{"a": app.NodeAlive, "b": app.NodeDraining, "gone": app.NodeDead}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("states %v, want %v", got, want)
+	}
+	if a := ns[0]; a.Name != "a" || a.LiveCalls != 3 || a.Bindings != 5 || a.Version != "v9" || a.HTTPAddr != "127.0.0.2:8080" {
+		t.Fatalf("node a listed as %+v", a)
 	}
 }

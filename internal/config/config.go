@@ -101,7 +101,7 @@ func ParseServe(args []string) (*Serve, error) {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	storeFlags(fs, &c.Store)
 	domainFlags(fs, &c.SIPDomain, &c.AllowPrivateIPs, &c.PaidChannelLimit, &c.BaseURL)
-	fs.StringVar(&c.HTTP, "http", "127.0.0.1:8080", "portal and API listen address")
+	fs.StringVar(&c.HTTP, "http", "127.0.0.1:8080", "HTTP listen address: portal and API, /healthz, /readyz, /metrics (--role edge: health and metrics only; default <--sip host>:8080)")
 	fs.StringVar(&c.Role, "role", "all", "what this node runs: all, portal or edge")
 	host, _ := os.Hostname()
 	fs.StringVar(&c.Node, "node", host, "node name (unique per process sharing a database)")
@@ -143,6 +143,11 @@ func ParseServe(args []string) (*Serve, error) {
 	default:
 		return nil, fmt.Errorf("--role must be all, portal or edge, not %q", c.Role)
 	}
+	httpSet := false
+	fs.Visit(func(f *flag.Flag) { httpSet = httpSet || f.Name == "http" })
+	if c.Role == "edge" && !httpSet {
+		c.HTTP = edgeHTTP(c.SIP)
+	}
 	if (c.SIPTLS != "") != (c.SIPTLSCert != "" && c.SIPTLSKey != "") {
 		return nil, errors.New("--sip-tls needs --sip-tls-cert and --sip-tls-key")
 	}
@@ -162,6 +167,17 @@ func ParseServe(args []string) (*Serve, error) {
 		c.SIPWSURL = defaultWSURL(c)
 	}
 	return c, nil
+}
+
+// edgeHTTP is an edge's default health and metrics address: port 8080 on
+// the host of its SIP address, so edges on their own addresses of one
+// machine do not collide (127.0.0.1 when SIP listens on every address).
+func edgeHTTP(sip string) string {
+	host, _, err := net.SplitHostPort(sip)
+	if ip := net.ParseIP(host); err != nil || host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, "8080")
 }
 
 // ParseAdmin parses the flags before admin's subcommand and returns the rest.

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -25,6 +26,27 @@ func TestServeDefaultsAndEnv(t *testing.T) {
 	}
 	if c.HTTP != "127.0.0.1:2" {
 		t.Fatalf("command line must win over env, got %s", c.HTTP)
+	}
+}
+
+// TestEdgeHTTPDefault: an edge serves health and metrics on its SIP host
+// unless --http (or SIPDESK_HTTP) says otherwise.
+func TestEdgeHTTPDefault(t *testing.T) {
+	for args, want := range map[string]string{
+		"--role edge --sip 127.0.0.7:5070":                       "127.0.0.7:8080",
+		"--role edge --sip 0.0.0.0:5060":                         "127.0.0.1:8080",
+		"--role edge --sip [::1]:5060":                           "[::1]:8080",
+		"--role edge --sip 127.0.0.7:5070 --http 127.0.0.7:9100": "127.0.0.7:9100",
+		"--role all --sip 127.0.0.7:5070":                        "127.0.0.1:8080",
+	} {
+		c, err := ParseServe(strings.Fields(args))
+		if err != nil || c.HTTP != want {
+			t.Errorf("%s: HTTP %q (%v), want %q", args, c.HTTP, err, want)
+		}
+	}
+	t.Setenv("SIPDESK_HTTP", "127.0.0.7:9200")
+	if c, _ := ParseServe([]string{"--role", "edge", "--sip", "127.0.0.7:5070"}); c.HTTP != "127.0.0.7:9200" {
+		t.Errorf("SIPDESK_HTTP on an edge: %q", c.HTTP)
 	}
 }
 

@@ -30,6 +30,7 @@ import (
 	"github.com/sipdesk/sipdesk/internal/edge/shield"
 	"github.com/sipdesk/sipdesk/internal/edge/sipmsg"
 	"github.com/sipdesk/sipdesk/internal/edge/transport"
+	"github.com/sipdesk/sipdesk/internal/logq"
 )
 
 // Server is a running SIP edge.
@@ -49,6 +50,7 @@ type Server struct {
 	stack  *transport.Stack
 
 	ready   chan struct{}
+	health  health // why new calls are refused (health.go)
 	udpAddr atomic.Pointer[net.UDPAddr]
 	tcpAddr atomic.Pointer[net.TCPAddr]
 	tlsAddr atomic.Pointer[net.TCPAddr]
@@ -65,6 +67,7 @@ func New(cfg Config, st sipdesk.Store, log *slog.Logger) (*Server, error) {
 		log = slog.Default()
 	}
 	s := &Server{cfg: cfg, log: log.With("component", "edge"), now: time.Now, ready: make(chan struct{})}
+	s.health.set(NotReadyStarting, true)
 	now := func() time.Time { return s.now() }
 	s.met = metrics.New(nil)
 	if cfg.Registry != nil {
@@ -91,7 +94,10 @@ func New(cfg Config, st sipdesk.Store, log *slog.Logger) (*Server, error) {
 	}
 	s.carrierAddrs = m
 
-	opt := policy.Options{Records: cfg.Records, PollInterval: cfg.PollInterval, Log: s.log, Now: now}
+	// What fails on every request while the database is away logs once per
+	// 10 s with a count (logq); bans and transport keep every line.
+	quiet := logq.Logger(s.log)
+	opt := policy.Options{Records: cfg.Records, PollInterval: cfg.PollInterval, Log: quiet, Now: now}
 	if cfg.Channels != nil {
 		opt.Admission, opt.Background = cfg.Channels, cfg.Channels.Run
 	}
@@ -102,7 +108,7 @@ func New(cfg Config, st sipdesk.Store, log *slog.Logger) (*Server, error) {
 		s.shield, s.carrierAddrs, s.met, s.log, now)
 	s.reg = registrar.New(registrar.Config{Node: cfg.Node, MinExpires: cfg.MinExpires, MaxExpires: cfg.MaxExpires, RetryAfter: cfg.RetryAfter,
 		Shared: cfg.Shared, MaxContacts: cfg.MaxContacts, EdgeAddr: s.edgeAddr},
-		s.pol, s.auth, s.met, s.log, now)
+		s.pol, s.auth, s.met, quiet, now)
 	s.regs = s.reg.Index()
 	s.pol.OnChange(s.reg.Invalidate)
 
@@ -122,12 +128,16 @@ func New(cfg Config, st sipdesk.Store, log *slog.Logger) (*Server, error) {
 		RingTimeout: cfg.RingTimeout, RetryAfter: cfg.RetryAfter, SessionExpires: cfg.SessionExpires, MinSE: cfg.MinSE,
 		ProbeInterval: cfg.ProbeInterval, ProbeTimeout: cfg.ProbeTimeout, HopKey: hopKey(cfg.NonceKey)},
 		b2bua.Deps{Policy: s.pol, Auth: s.auth, Registrar: s.reg, Dialog: s.stack.Dialog, Carrier: s.carrierAddrs, Media: relay,
-			Metrics: s.met, Log: s.log, Now: now, UDPAddr: s.udpAddr.Load})
+			Metrics: s.met, Log: quiet, Now: now, UDPAddr: s.udpAddr.Load})
+
+	if cfg.Registry != nil {
+		metrics.RegisterState(cfg.Registry, metrics.State{Ready: s.health.ready, Calls: s.ActiveCalls, Bindings: s.Bindings})
+	}
 
 	srv := s.stack.Server
-	srv.OnRegister(s.wrap(s.countRegister(s.reg.HandleRegister)))
+	srv.OnRegister(s.wrap(s.countRegister(s.gate(s.reg.HandleRegister))))
 	srv.OnOptions(s.wrap(s.handleOptions))
-	srv.OnInvite(s.wrap(s.calls.HandleInvite))
+	srv.OnInvite(s.wrap(s.gate(s.calls.HandleInvite)))
 	srv.OnAck(s.calls.HandleAck)
 	srv.OnBye(s.wrap(s.calls.HandleBye))
 	srv.OnCancel(s.wrap(s.calls.HandleCancel))
@@ -217,8 +227,10 @@ func (s *Server) Run(ctx context.Context) error {
 	pctx, stopPolicy := context.WithCancel(context.Background())
 	wg.Go(func() { s.pol.Run(pctx) })
 	wg.Go(func() { s.expireLoop(ctx) })
+	wg.Go(func() { s.probeDatabase(ctx) })
 	stopRecords := s.pol.StartRecords()
 	s.log.Info("edge listening", "udp", ls.UDP.LocalAddr().String(), "tcp", ls.TCP.Addr().String(), "tls", s.cfg.TLSAddr, "realm", s.cfg.Realm, "carrier", s.cfg.Carrier, "config_version", s.AppliedVersion())
+	s.health.set(NotReadyStarting, false)
 	close(s.ready)
 
 	<-ctx.Done()
@@ -321,12 +333,6 @@ func (s *Server) respond(tx sip.ServerTransaction, req *sip.Request, code int, r
 // handleUnknown answers the methods the edge does not serve.
 func (s *Server) handleUnknown(req *sip.Request, tx sip.ServerTransaction) {
 	s.respond(tx, req, 501, "Not Implemented", sip.NewHeader("Allow", sipmsg.Allowed))
-}
-
-func (s *Server) handleOptions(req *sip.Request, tx sip.ServerTransaction) {
-	s.respond(tx, req, 200, "OK",
-		sip.NewHeader("Allow", sipmsg.Allowed),
-		sip.NewHeader("Accept", "application/sdp"))
 }
 
 // guardNotice tells the customer, through the audit log that the SIP

@@ -134,10 +134,15 @@ func (t *tx) DeleteExpiredRegistrations(now time.Time) (int, error) {
 
 // Nodes.
 
+const nodeCols = "name, role, applied_version, heartbeat, sip_addr, http_addr, version, live_calls, bindings, draining"
+
 func (t *tx) PutNode(n *sipdesk.Node) error {
-	_, err := t.exec(`INSERT INTO nodes (name, role, applied_version, heartbeat) VALUES (?, ?, ?, ?)
+	_, err := t.exec(`INSERT INTO nodes (`+nodeCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (name) DO UPDATE SET role = excluded.role, applied_version = excluded.applied_version,
-		heartbeat = excluded.heartbeat`, n.Name, n.Role, n.AppliedVersion, ms(n.Heartbeat))
+		heartbeat = excluded.heartbeat, sip_addr = excluded.sip_addr, http_addr = excluded.http_addr,
+		version = excluded.version, live_calls = excluded.live_calls, bindings = excluded.bindings,
+		draining = excluded.draining`,
+		n.Name, n.Role, n.AppliedVersion, ms(n.Heartbeat), n.SIPAddr, n.HTTPAddr, n.Version, n.LiveCalls, n.Bindings, b2i(n.Draining))
 	if err != nil {
 		return t.fail("put node", err)
 	}
@@ -147,17 +152,30 @@ func (t *tx) PutNode(n *sipdesk.Node) error {
 // Nodes returns the nodes whose heartbeat is at or after aliveSince (all for
 // the zero time), by name.
 func (t *tx) Nodes(aliveSince time.Time) ([]*sipdesk.Node, error) {
-	rows, err := t.query("SELECT name, role, applied_version, heartbeat FROM nodes WHERE heartbeat >= ? ORDER BY name", ms(aliveSince))
+	rows, err := t.query("SELECT "+nodeCols+" FROM nodes WHERE heartbeat >= ? ORDER BY name", ms(aliveSince))
 	if err != nil {
 		return nil, t.fail("list nodes", err)
 	}
 	return collect(t, rows, "list nodes", func(s interface{ Scan(...any) error }) (*sipdesk.Node, error) {
 		var n sipdesk.Node
-		var hb int64
-		if err := s.Scan(&n.Name, &n.Role, &n.AppliedVersion, &hb); err != nil {
+		var hb, draining int64
+		if err := s.Scan(&n.Name, &n.Role, &n.AppliedVersion, &hb, &n.SIPAddr, &n.HTTPAddr, &n.Version, &n.LiveCalls, &n.Bindings, &draining); err != nil {
 			return nil, err
 		}
-		n.Heartbeat = fromMS(hb)
+		n.Heartbeat, n.Draining = fromMS(hb), draining != 0
 		return &n, nil
 	})
+}
+
+// DeleteNodes removes the nodes whose last heartbeat is before before.
+func (t *tx) DeleteNodes(before time.Time) (int, error) {
+	res, err := t.exec("DELETE FROM nodes WHERE heartbeat < ?", ms(before))
+	if err != nil {
+		return 0, t.fail("delete nodes", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, t.fail("delete nodes", err)
+	}
+	return int(n), nil
 }

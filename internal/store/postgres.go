@@ -2,13 +2,13 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/sipdesk/sipdesk/internal/config"
 )
 
@@ -16,11 +16,22 @@ import (
 // config version (as decimal text).
 const ConfigChannel = "sipdesk_config"
 
+// ConnectTimeout bounds a new PostgreSQL connection (TCP and the startup
+// exchange) unless the DSN sets connect_timeout.
+const ConnectTimeout = 3 * time.Second
+
 func (db *DB) openPostgres(ctx context.Context, dsn string) error {
-	p, err := sql.Open("pgx", dsn)
+	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		return fmt.Errorf("store: open PostgreSQL %s: %w", config.Redacted(dsn), err)
 	}
+	// Every query of the SIP path has its own deadline, but database/sql
+	// also opens connections in the background, without one: a database
+	// whose packets hang would hold those for ever.
+	if cfg.ConnectTimeout == 0 {
+		cfg.ConnectTimeout = ConnectTimeout
+	}
+	p := stdlib.OpenDB(*cfg)
 	p.SetMaxOpenConns(32)
 	p.SetMaxIdleConns(8)
 	p.SetConnMaxIdleTime(5 * time.Minute)

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/sipdesk/sipdesk/internal/app"
 	"github.com/sipdesk/sipdesk/internal/web/api"
@@ -27,6 +26,9 @@ type Options struct {
 	Log        *slog.Logger
 	// SoftphoneWS is the SIP over WebSocket URL the softphone page uses.
 	SoftphoneWS string
+	// NotReady lists why the node's edge cannot serve (edge.Server.NotReady);
+	// /readyz answers 503 with them. nil: the node has no edge.
+	NotReady func() []string
 	// Handlers are more routes by pattern (the SMS delivery reports).
 	Handlers map[string]http.Handler
 }
@@ -42,17 +44,7 @@ type Server struct {
 func New(svc *app.Service, o Options) *Server {
 	mux := http.NewServeMux()
 	mux.Handle("/api/v1/", api.New(svc, o.Log))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		if err := svc.Ready(ctx); err != nil {
-			http.Error(w, "store unavailable", http.StatusServiceUnavailable)
-			return
-		}
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.Write([]byte("ok\n"))
-	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{}))
+	healthRoutes(mux, o, svc.Ready)
 	if o.DevMailbox {
 		m := &devMailbox{svc: svc}
 		mux.HandleFunc("GET /dev/mail", m.list)
@@ -62,19 +54,7 @@ func New(svc *app.Service, o Options) *Server {
 		mux.Handle(pattern, h)
 	}
 	ui.New(svc, ui.Options{Log: o.Log, Secure: o.Secure, DevMailbox: o.DevMailbox, SoftphoneWS: o.SoftphoneWS}).Register(mux)
-	return &Server{
-		srv: &http.Server{
-			Addr:              o.Addr,
-			Handler:           withHeaders(mux),
-			ReadHeaderTimeout: 10 * time.Second,
-			ReadTimeout:       30 * time.Second,
-			WriteTimeout:      60 * time.Second,
-			IdleTimeout:       120 * time.Second,
-			MaxHeaderBytes:    64 << 10,
-			ErrorLog:          slog.NewLogLogger(o.Log.Handler(), slog.LevelWarn),
-		},
-		log: o.Log,
-	}
+	return &Server{srv: newHTTPServer(o.Addr, withHeaders(mux), o.Log), log: o.Log}
 }
 
 // Listen binds the address, so the caller knows at once if it is taken.
@@ -86,6 +66,9 @@ func (s *Server) Listen() error {
 	s.ln = ln
 	return nil
 }
+
+// Addr is the bound address once Listen returned.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
 
 // Serve serves until ctx is done, then shuts down gracefully.
 func (s *Server) Serve(ctx context.Context) error {

@@ -44,3 +44,33 @@ func New(reg prometheus.Registerer) *Edge {
 	}
 	return m
 }
+
+// State reads the running edge for the gauges of RegisterState.
+type State struct {
+	Ready    func() bool // takes new calls (edge readiness: OPTIONS, /readyz)
+	Calls    func() int  // bridged calls
+	Bindings func() int  // registrations held in memory
+}
+
+// RegisterState registers gauges read from the edge at each scrape; they
+// are there from the start, so every edge's /metrics lists sipdesk_sip_*
+// series before its first call.
+func RegisterState(reg prometheus.Registerer, st State) {
+	b := func(f func() bool) func() float64 {
+		return func() float64 {
+			if f() {
+				return 1
+			}
+			return 0
+		}
+	}
+	n := func(f func() int) func() float64 { return func() float64 { return float64(f()) } }
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sipdesk_sip_ready",
+			Help: "1 when the edge takes new calls and registrations; 0 while starting, draining or without its database (OPTIONS then answers 503)."}, b(st.Ready)),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sipdesk_sip_active_calls",
+			Help: "Calls bridged by this edge now."}, n(st.Calls)),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sipdesk_sip_bindings",
+			Help: "Registrations (bindings) this edge holds in memory."}, n(st.Bindings)),
+	)
+}

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -67,10 +68,10 @@ type ChannelOptions struct {
 	// Renew is how often this node's leases are renewed (sipdesk.LeaseRenew).
 	Renew time.Duration
 	// Timeout bounds each renewal, retried release and call record save
-	// (default 2s). An acquisition is bounded by its group commit's
-	// transaction (5 s); past it the call is refused with 503 (fail
-	// closed). A waiter cannot give up earlier: its lease could still be
-	// committed after the call was refused.
+	// (default 2s). An acquisition is bounded by its group commit
+	// (CommitTimeout, 1.5 s, queueing included); past it the call is
+	// refused with 503 (fail closed). Should the commit itself have gone
+	// through unseen, the lease is released again (Acquire).
 	Timeout time.Duration
 	Log     *slog.Logger
 }
@@ -118,6 +119,14 @@ func (c *ChannelAdmission) Acquire(_ context.Context, in CallInfo) error {
 		l.SIPAccountID = in.Account.ID
 	}
 	if err := c.gc.Do(c.st, func(tx sipdesk.Tx) error { return c.ch.AcquireChannelTx(tx, l) }); err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			// The deadline ended the transaction, perhaps while its commit
+			// went through unseen: release the lease that may exist
+			// (harmless if it does not), or it would be renewed for this
+			// node's life. (A job dropped past its deadline never ran.)
+			c.gc.Post(c.st, func(tx sipdesk.Tx) error { return c.ch.ReleaseChannelTx(tx, in.CallID) },
+				func(err error) { c.releaseFailed(in.CallID, err) })
+		}
 		return err
 	}
 	c.mu.Lock()
@@ -240,6 +249,15 @@ func (c *ChannelAdmission) retryReleases(ctx context.Context) {
 	}
 	c.mu.Unlock()
 	for _, id := range ids {
+		c.mu.Lock()
+		again := c.live[id] // admitted again since (the same Call-ID): keep its lease
+		c.mu.Unlock()
+		if again {
+			c.mu.Lock()
+			delete(c.pending, id)
+			c.mu.Unlock()
+			continue
+		}
 		rctx, cancel := context.WithTimeout(ctx, c.opt.Timeout)
 		err := c.release(rctx, id)
 		cancel()

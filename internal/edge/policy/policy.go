@@ -241,6 +241,12 @@ func (e *Engine) StoredBindings(ctx context.Context, accountID int64) ([]*sipdes
 	return out, err
 }
 
+// Ping checks that the store answers (the edge's readiness probe).
+func (e *Engine) Ping(ctx context.Context) error {
+	_, err := e.st.ConfigVersion(ctx)
+	return err
+}
+
 // Refresh rebuilds the snapshot when the config version moved.
 func (e *Engine) Refresh(ctx context.Context) error {
 	v, err := e.st.ConfigVersion(ctx)
@@ -276,6 +282,17 @@ func (e *Engine) StartRecords() (stop func()) {
 	}
 }
 
+// Deadlines of the engine's own store calls: a config refresh (version
+// read and, when it moved, the snapshot load) and the sweep of expired
+// bindings. A failed refresh is retried by the poll after a backoff that
+// doubles from PollInterval up to refreshBackoffMax; a change signal (the
+// store's listener signals when it reconnects) retries at once.
+const (
+	RefreshTimeout    = 5 * time.Second
+	sweepTimeout      = 5 * time.Second
+	refreshBackoffMax = 10 * time.Second
+)
+
 // Run keeps the snapshot current, runs Background and deletes expired
 // bindings from the store, until ctx is done.
 func (e *Engine) Run(ctx context.Context) {
@@ -290,6 +307,20 @@ func (e *Engine) Run(ctx context.Context) {
 	defer poll.Stop()
 	sweep := time.NewTicker(time.Minute)
 	defer sweep.Stop()
+	backoff, retryAt := time.Duration(0), time.Time{}
+	refresh := func() {
+		rctx, cancel := context.WithTimeout(ctx, RefreshTimeout)
+		err := e.Refresh(rctx)
+		cancel()
+		switch {
+		case err == nil:
+			backoff, retryAt = 0, time.Time{}
+		case ctx.Err() == nil:
+			backoff = min(max(2*backoff, e.opt.PollInterval), refreshBackoffMax)
+			retryAt = time.Now().Add(backoff)
+			e.opt.Log.Warn("config refresh", "error", err, "retry_in", backoff)
+		}
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -299,19 +330,20 @@ func (e *Engine) Run(ctx context.Context) {
 				changes = nil
 				continue
 			}
-			if err := e.Refresh(ctx); err != nil && ctx.Err() == nil {
-				e.opt.Log.Warn("config refresh", "error", err)
-			}
+			refresh()
 		case <-poll.C:
-			if err := e.Refresh(ctx); err != nil && ctx.Err() == nil {
-				e.opt.Log.Warn("config refresh", "error", err)
+			if time.Now().After(retryAt) {
+				refresh()
 			}
 		case <-sweep.C:
 			now := e.opt.Now()
-			if err := e.st.Update(ctx, func(tx sipdesk.Tx) error {
+			sctx, cancel := context.WithTimeout(ctx, sweepTimeout)
+			err := e.st.Update(sctx, func(tx sipdesk.Tx) error {
 				_, err := tx.DeleteExpiredRegistrations(now)
 				return err
-			}); err != nil && ctx.Err() == nil {
+			})
+			cancel()
+			if err != nil && ctx.Err() == nil {
 				e.opt.Log.Warn("expire registrations", "error", err)
 			}
 		}

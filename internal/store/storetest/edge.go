@@ -201,7 +201,8 @@ func testNodes(t *testing.T, su *suite) {
 	s := su.open(t)
 	p := "node-" + uniq() + "-"
 	now := ms(time.Now())
-	alive := &sipdesk.Node{Name: p + "a", Role: "edge", AppliedVersion: 7, Heartbeat: now}
+	alive := &sipdesk.Node{Name: p + "a", Role: "edge", AppliedVersion: 7, Heartbeat: now,
+		SIPAddr: "127.0.0.2:5060", HTTPAddr: "127.0.0.2:8080", Version: "v1.2.3", LiveCalls: 4, Bindings: 12, Draining: true}
 	dead := &sipdesk.Node{Name: p + "b", Role: "all", AppliedVersion: 3, Heartbeat: now.Add(-time.Hour)}
 	update(t, s, func(tx sipdesk.Tx) error {
 		if err := tx.PutNode(alive); err != nil {
@@ -239,6 +240,33 @@ func testNodes(t *testing.T, su *suite) {
 			return err
 		}
 		equal(t, "Nodes after heartbeat", mine(got), []*sipdesk.Node{alive, dead})
+		return nil
+	})
+	// Pruning removes the nodes silent since before the cut, only them.
+	alive.Draining, alive.LiveCalls = false, 0
+	dead.Heartbeat = now.Add(-48 * time.Hour)
+	update(t, s, func(tx sipdesk.Tx) error {
+		if err := tx.PutNode(alive); err != nil {
+			return err
+		}
+		if err := tx.PutNode(dead); err != nil {
+			return err
+		}
+		n, err := tx.DeleteNodes(now.Add(-24 * time.Hour))
+		if err != nil {
+			return err
+		}
+		if n < 1 {
+			t.Errorf("DeleteNodes removed %d nodes, want at least the one silent for 48 h", n)
+		}
+		return nil
+	})
+	view(t, s, func(tx sipdesk.Tx) error {
+		got, err := tx.Nodes(time.Time{})
+		if err != nil {
+			return err
+		}
+		equal(t, "Nodes after pruning", mine(got), []*sipdesk.Node{alive})
 		return nil
 	})
 }

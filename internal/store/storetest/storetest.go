@@ -50,7 +50,7 @@ func Run(t *testing.T, open func(t *testing.T) sipdesk.Store) {
 		{"sessions round trip, delete and expire", testSessions},
 		{"DIDs upsert, move and are scoped", testDIDs},
 		{"registrations replace by contact and expire", testRegistrations},
-		{"nodes are filtered by heartbeat", testNodes},
+		{"nodes are filtered by heartbeat and pruned", testNodes},
 		{"config version increments and is visible to a second store", testConfigVersion},
 		{"lazy and ordinary commits alternate and both persist", testLazyCommit},
 		{"error in Update rolls everything back", testRollbackOnError},
