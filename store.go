@@ -60,6 +60,10 @@ type Mail struct {
 	SentAt    time.Time
 }
 
+// RedactedMailBody replaces a mail's body once it is delivered: reset links
+// and codes do not stay in the outbox.
+const RedactedMailBody = "(delivered; the body is not kept)"
+
 // DID is a number of the provider routed to a SIP account for inbound calls.
 type DID struct {
 	Number       string // "+<digits>"
@@ -208,6 +212,16 @@ type Tx interface {
 	// ENotFound, so two nodes never both send it) or releases it (zero at).
 	MarkMailSent(id int64, at time.Time) error
 	UnsentMails(limit int) ([]*Mail, error)
+	RedactMail(id int64) error                // a delivered mail: bodies replaced
+	PruneMails(before time.Time) (int, error) // mails created before
+
+	// Attempt counters shared by the portal nodes (logins, verification,
+	// signups): see internal/store/attempt.go.
+	BumpAttempt(key string, now time.Time, span time.Duration, limit int) (int, error)
+	RefundAttempt(key string) error
+	Attempts(key string, now time.Time) (int, error)
+	ClearAttempts(key string) error
+	PruneAttempts(now time.Time) (int, error)
 
 	UpsertDID(d *DID) error
 	DID(number string) (*DID, error)

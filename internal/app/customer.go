@@ -16,6 +16,20 @@ const (
 	codeMaxAttempts = 5
 )
 
+// Verification message limits, the same for the signup phone and Caller ID
+// numbers, kept in the shared counters so deleting and re-adding a number or
+// switching portal nodes resets nothing.
+const (
+	CodeResendEvery     = time.Minute // at most one code a minute per number
+	CodeMaxPerNumberDay = 5           // codes sent to one number (per customer) a day
+	CodeMaxTriesDay     = 10          // codes tried for one number (per customer) a day, across resends
+	CodeMaxCustomerDay  = 10          // verification messages per customer a day
+	CodeMaxSourceDay    = 20          // verification messages asked from one address a day
+	MaxPendingNumbers   = 3           // Caller ID numbers waiting for their code, per customer
+	SignupMaxSource     = 5           // signups per source address an hour
+	day                 = 24 * time.Hour
+)
+
 // NewSIPAccount is a SIP account just created, with its password shown once.
 type NewSIPAccount struct {
 	Account  *sipdesk.SIPAccount
@@ -23,8 +37,18 @@ type NewSIPAccount struct {
 }
 
 // Signup creates an unverified customer and sends a code to its phone.
+// Signups are limited per source address (SignupMaxSource an hour), counted
+// before anything is checked so they cannot probe emails either.
 func (s *Service) Signup(ctx context.Context, email, password, phone string) (*sipdesk.Customer, error) {
-	c, err := s.newCustomer(email, password, phone)
+	if src := sourceOf(ctx); src != "" {
+		err := s.update(ctx, func(tx sipdesk.Tx) error {
+			return s.bump(tx, "signup:src:"+src, time.Hour, SignupMaxSource, "", "too many signups from your address: try again in an hour")
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	c, err := s.newCustomer(ctx, email, password, phone)
 	if err != nil {
 		return nil, err
 	}
@@ -36,7 +60,7 @@ func (s *Service) Signup(ctx context.Context, email, password, phone string) (*s
 		if err := tx.InsertCallerIDNumber(n); err != nil {
 			return err
 		}
-		return s.sendCode(tx, n)
+		return s.sendCode(ctx, tx, n)
 	})
 	if err != nil {
 		return nil, err
@@ -44,7 +68,7 @@ func (s *Service) Signup(ctx context.Context, email, password, phone string) (*s
 	return c, nil
 }
 
-func (s *Service) newCustomer(email, password, phone string) (*sipdesk.Customer, error) {
+func (s *Service) newCustomer(ctx context.Context, email, password, phone string) (*sipdesk.Customer, error) {
 	email, err := sipdesk.NormalizeEmail(email)
 	if err != nil {
 		return nil, err
@@ -56,8 +80,12 @@ func (s *Service) newCustomer(email, password, phone string) (*sipdesk.Customer,
 	if err != nil {
 		return nil, err
 	}
+	hash, err := s.hashPassword(ctx, password)
+	if err != nil {
+		return nil, err
+	}
 	return &sipdesk.Customer{
-		Email: email, PasswordHash: HashPassword(password), VerifiedPhone: phone,
+		Email: email, PasswordHash: hash, VerifiedPhone: phone,
 		BillingState: sipdesk.BillingUnverified, ChannelLimit: sipdesk.TrialChannelLimit,
 		ChannelScope: sipdesk.ScopeOutbound, SIPAccountQuota: sipdesk.DefaultSIPAccountQuota,
 	}, nil
@@ -66,7 +94,22 @@ func (s *Service) newCustomer(email, password, phone string) (*sipdesk.Customer,
 // sendCode sets a new verification code on n and delivers it. The embedded
 // sender writes it to the dev mailbox (and the log); an SMS gateway plugs in
 // at the outbox.
-func (s *Service) sendCode(tx sipdesk.Tx, n *sipdesk.CallerIDNumber) error {
+func (s *Service) sendCode(ctx context.Context, tx sipdesk.Tx, n *sipdesk.CallerIDNumber) error {
+	num := strconv.FormatInt(n.CustomerID, 10) + ":" + n.Number
+	if err := s.bump(tx, "code:resend:"+num, CodeResendEvery, 1, "number", "a code was sent less than a minute ago: wait a moment"); err != nil {
+		return err
+	}
+	if err := s.bump(tx, "code:sent:"+num, day, CodeMaxPerNumberDay, "number", "no more codes to this number today: try again tomorrow"); err != nil {
+		return err
+	}
+	if err := s.bump(tx, "code:customer:"+strconv.FormatInt(n.CustomerID, 10), day, CodeMaxCustomerDay, "number", "no more verification messages today: try again tomorrow"); err != nil {
+		return err
+	}
+	if src := sourceOf(ctx); src != "" {
+		if err := s.bump(tx, "code:src:"+src, day, CodeMaxSourceDay, "number", "no more verification messages from your address today: try again tomorrow"); err != nil {
+			return err
+		}
+	}
 	code := sipdesk.GenerateCode()
 	n.CodeHash = sipdesk.HashToken(strconv.FormatInt(n.ID, 10) + ":" + code)
 	n.ExpiresAt = s.now().Add(codeTTL)
@@ -95,6 +138,11 @@ func (s *Service) checkCode(tx sipdesk.Tx, n *sipdesk.CallerIDNumber, code strin
 	}
 	if n.CodeHash == "" || s.now().After(n.ExpiresAt) || n.Attempts >= codeMaxAttempts {
 		return sipdesk.FieldError("code", "the code has expired: ask for a new one")
+	}
+	// Tries are counted per customer and number for the day too, across
+	// resends: a fresh code does not bring fresh guesses.
+	if err := s.bump(tx, "code:tries:"+strconv.FormatInt(n.CustomerID, 10)+":"+n.Number, day, CodeMaxTriesDay, "code", "too many wrong codes for this number today: try again tomorrow"); err != nil {
+		return err
 	}
 	n.Attempts++
 	want := sipdesk.HashToken(strconv.FormatInt(n.ID, 10) + ":" + code)
@@ -185,7 +233,7 @@ func (s *Service) activateCustomer(tx sipdesk.Tx, c *sipdesk.Customer) (*NewSIPA
 // CreateVerifiedCustomer is the operator's shortcut (admin customer create):
 // a trial customer whose phone counts as verified, with its first SIP account.
 func (s *Service) CreateVerifiedCustomer(ctx context.Context, email, password, phone string) (*sipdesk.Customer, *NewSIPAccount, error) {
-	c, err := s.newCustomer(email, password, phone)
+	c, err := s.newCustomer(ctx, email, password, phone)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -204,28 +252,6 @@ func (s *Service) CreateVerifiedCustomer(ctx context.Context, email, password, p
 		return nil, nil, err
 	}
 	return c, first, nil
-}
-
-// Login checks a customer's portal credentials. Unknown emails cost the same
-// time as wrong passwords.
-func (s *Service) Login(ctx context.Context, email, password string) (*sipdesk.Customer, error) {
-	email, _ = sipdesk.NormalizeEmail(email)
-	var c *sipdesk.Customer
-	err := s.view(ctx, func(tx sipdesk.Tx) (err error) {
-		c, err = tx.CustomerByEmail(email)
-		return err
-	})
-	if err != nil && sipdesk.ErrorCode(err) != sipdesk.ENotFound {
-		return nil, err
-	}
-	if c == nil {
-		CheckPassword(dummyHash(), password)
-		return nil, sipdesk.Errorf(sipdesk.EUnauthorized, "wrong email or password")
-	}
-	if !CheckPassword(c.PasswordHash, password) {
-		return nil, sipdesk.Errorf(sipdesk.EUnauthorized, "wrong email or password")
-	}
-	return c, nil
 }
 
 // dummyHash is checked for unknown emails so they take as long as known ones.
@@ -380,9 +406,6 @@ func (s *Service) ResendSignupCode(ctx context.Context, customerID int64) error 
 		if err != nil {
 			return err
 		}
-		if !n.ExpiresAt.IsZero() && s.now().Before(n.ExpiresAt.Add(-codeTTL+time.Minute)) {
-			return sipdesk.Errorf(sipdesk.ERateLimited, "a code was sent less than a minute ago: wait a moment")
-		}
-		return s.sendCode(tx, n)
+		return s.sendCode(ctx, tx, n)
 	})
 }

@@ -8,10 +8,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/sipdesk/sipdesk/internal/app"
 	"github.com/sipdesk/sipdesk/internal/web/api"
@@ -27,6 +27,11 @@ type Options struct {
 	Log        *slog.Logger
 	// SoftphoneWS is the SIP over WebSocket URL the softphone page uses.
 	SoftphoneWS string
+	// TrustedProxies are the addresses whose X-Forwarded-For/Forwarded
+	// name the client (--trusted-proxies); anyone else is its own client.
+	TrustedProxies []netip.Prefix
+	// Metrics guard /metrics (--metrics-token, --metrics-customers).
+	Metrics MetricsOptions
 }
 
 // Server is the HTTP side of a node.
@@ -34,6 +39,7 @@ type Server struct {
 	srv *http.Server
 	ln  net.Listener
 	log *slog.Logger
+	svc *app.Service
 }
 
 // New builds the handler tree.
@@ -50,7 +56,7 @@ func New(svc *app.Service, o Options) *Server {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write([]byte("ok\n"))
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{}))
+	mux.Handle("GET /metrics", MetricsHandler(o.Registry, o.Metrics))
 	if o.DevMailbox {
 		m := &devMailbox{svc: svc}
 		mux.HandleFunc("GET /dev/mail", m.list)
@@ -60,7 +66,7 @@ func New(svc *app.Service, o Options) *Server {
 	return &Server{
 		srv: &http.Server{
 			Addr:              o.Addr,
-			Handler:           withHeaders(mux),
+			Handler:           withClientAddr(withHeaders(mux, o.Secure), o.TrustedProxies),
 			ReadHeaderTimeout: 10 * time.Second,
 			ReadTimeout:       30 * time.Second,
 			WriteTimeout:      60 * time.Second,
@@ -69,6 +75,7 @@ func New(svc *app.Service, o Options) *Server {
 			ErrorLog:          slog.NewLogLogger(o.Log.Handler(), slog.LevelWarn),
 		},
 		log: o.Log,
+		svc: svc,
 	}
 }
 
@@ -86,6 +93,7 @@ func (s *Server) Listen() error {
 func (s *Server) Serve(ctx context.Context) error {
 	errc := make(chan error, 1)
 	go func() { errc <- s.srv.Serve(s.ln) }()
+	go s.prune(ctx)
 	s.log.Info("http listening", "addr", s.ln.Addr().String())
 	select {
 	case err := <-errc:
@@ -101,10 +109,31 @@ func (s *Server) Serve(ctx context.Context) error {
 	return err
 }
 
-// withHeaders sets the headers every answer carries.
-func withHeaders(h http.Handler) http.Handler {
+// prune deletes run-out attempt counters and old outbox rows every 10
+// minutes (every portal node does; the deletes are idempotent).
+func (s *Server) prune(ctx context.Context) {
+	t := time.NewTicker(10 * time.Minute)
+	defer t.Stop()
+	for {
+		if err := s.svc.Prune(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("pruning counters and outbox failed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// withHeaders sets the headers every answer carries; HSTS when the portal
+// is served over HTTPS (secure).
+func withHeaders(h http.Handler, secure bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hd := w.Header()
+		if secure {
+			hd.Set("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+		}
 		hd.Set("X-Content-Type-Options", "nosniff")
 		hd.Set("Referrer-Policy", "same-origin")
 		hd.Set("X-Frame-Options", "DENY")
