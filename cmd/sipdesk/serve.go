@@ -82,6 +82,7 @@ func runServe(ctx context.Context, cfg *config.Serve, log *slog.Logger) error {
 	svc := app.New(db, app.Options{
 		Realm: cfg.SIPDomain, PaidChannelLimit: cfg.PaidChannelLimit, AllowPrivateIPs: cfg.AllowPrivateIPs,
 		HoldIPAccounts: cfg.HoldIPAccounts, BaseURL: cfg.BaseURL, LogCodes: cfg.SMTP == "", Log: log,
+		DeviceKey: key,
 	})
 	if cfg.Demo {
 		if err := demoData(ctx, svc, log); err != nil {
@@ -111,7 +112,8 @@ func runServe(ctx context.Context, cfg *config.Serve, log *slog.Logger) error {
 
 	applied := func() int64 { return -1 } // a node without an edge applies nothing
 	if cfg.Role != "edge" {
-		hs := web.New(svc, web.Options{Addr: cfg.HTTP, DevMailbox: cfg.SMTP == "", Secure: strings.HasPrefix(cfg.BaseURL, "https://"), Registry: reg, Log: log, SoftphoneWS: cfg.SIPWSURL})
+		hs := web.New(svc, web.Options{Addr: cfg.HTTP, DevMailbox: cfg.SMTP == "", Secure: strings.HasPrefix(cfg.BaseURL, "https://"), Registry: reg, Log: log, SoftphoneWS: cfg.SIPWSURL,
+			TrustedProxies: cfg.TrustedProxies, Metrics: web.MetricsOptions{Token: cfg.MetricsToken, Customers: cfg.MetricsCustomers}})
 		if err := hs.Listen(); err != nil {
 			return err
 		}
