@@ -284,7 +284,9 @@ func CheckIPConflicts(a *SIPAccount, others []*SIPAccount) error {
 		return nil
 	}
 	for _, o := range others {
-		if o.ID == a.ID || o.AuthType != AuthIP {
+		// An account held for an operator's review fences nobody off
+		// (approval checks it against the others again).
+		if o.ID == a.ID || o.AuthType != AuthIP || o.HeldForReview {
 			continue
 		}
 		for _, p := range a.AllowedIPs {
@@ -292,16 +294,34 @@ func CheckIPConflicts(a *SIPAccount, others []*SIPAccount) error {
 				if !p.Overlaps(q) {
 					continue
 				}
-				switch {
-				case a.TechPrefix == "" || o.TechPrefix == "":
-					return &Error{Code: EConflict, Field: "tech_prefix", Message: "address " + p.String() + " is already used by another IP account: both need a distinct 4-digit tech prefix (or a distinct port)"}
-				case a.TechPrefix == o.TechPrefix:
-					return &Error{Code: EConflict, Field: "tech_prefix", Message: "tech prefix " + a.TechPrefix + " is already used on address " + p.String()}
+				// One message whatever the other account is: it must not
+				// tell whose it is, nor whether or which prefix it has.
+				if a.TechPrefix == "" || o.TechPrefix == "" || a.TechPrefix == o.TechPrefix {
+					return &Error{Code: EConflict, Field: "tech_prefix", Message: "address " + p.String() + " is in use by another account"}
 				}
 			}
 		}
 	}
 	return nil
+}
+
+// Wide IP ranges (wider than these prefix lengths) wait for an operator's
+// approval: a customer could otherwise claim a range to fence every other
+// customer out of IP authentication in it.
+const (
+	WideIPv4Bits = 24
+	WideIPv6Bits = 48
+)
+
+// HasWideRange reports whether an entry of ips is wider than /24 (IPv4) or
+// /48 (IPv6).
+func HasWideRange(ips []AllowedIP) bool {
+	for _, p := range ips {
+		if p.Addr().Is4() && p.Bits() < WideIPv4Bits || p.Addr().Is6() && p.Bits() < WideIPv6Bits {
+			return true
+		}
+	}
+	return false
 }
 
 // ValidateJWTSecret checks a typed JWT secret: exactly 32 letters or digits.
