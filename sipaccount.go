@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -83,11 +84,22 @@ func ValidateName(name string) (string, error) {
 		return "", FieldError("name", "must be 1 to %d characters", MaxNameLen)
 	}
 	for _, r := range name {
-		if r < 0x20 || r == 0x7f {
-			return "", FieldError("name", "must not contain control characters")
+		if HiddenRune(r) {
+			return "", FieldError("name", "must not contain control, direction or invisible characters")
 		}
 	}
 	return name, nil
+}
+
+// HiddenRune reports a character that changes how text around it looks
+// without showing itself, or is not text: controls (C0, DEL, C1), format
+// characters (bidi embeddings, overrides and isolates such as U+202E,
+// marks U+200E/U+200F/U+061C, zero-width U+200B-U+200D, U+2060, U+FEFF,
+// soft hyphen), line and paragraph separators, and U+FFFD (what invalid
+// UTF-8 and lone surrogates decode to). Names and display names refuse them:
+// a customer-typed name must read the same wherever it is shown.
+func HiddenRune(r rune) bool {
+	return unicode.Is(unicode.Cc, r) || unicode.Is(unicode.Cf, r) || unicode.Is(unicode.Zl, r) || unicode.Is(unicode.Zp, r) || r == utf8.RuneError
 }
 
 // ValidateUsername checks a SIP username: 8-64 RFC 3261 "user" characters,
@@ -427,8 +439,8 @@ func ValidateDisplayName(field, s string) (string, error) {
 		return "", FieldError(field, "must be at most %d characters", MaxDisplayNameLen)
 	}
 	for _, r := range s {
-		if r < 0x20 || r == 0x7f || r == '"' || r == '\\' || r == '<' || r == '>' {
-			return "", FieldError(field, "must not contain quotes, backslashes, angle brackets or control characters")
+		if HiddenRune(r) || r == '"' || r == '\\' || r == '<' || r == '>' {
+			return "", FieldError(field, "must not contain quotes, backslashes, angle brackets, control, direction or invisible characters")
 		}
 	}
 	return s, nil

@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/subtle"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/sipdesk/sipdesk"
 )
@@ -274,6 +276,9 @@ func (s *Service) CreateAPIToken(ctx context.Context, customerID int64, name str
 	}
 	if len(name) > 64 {
 		return "", sipdesk.FieldError("name", "must be at most 64 characters")
+	}
+	if !utf8.ValidString(name) || strings.ContainsFunc(name, sipdesk.HiddenRune) {
+		return "", sipdesk.FieldError("name", "must not contain control, direction or invisible characters")
 	}
 	token := sipdesk.GenerateToken("sdk_")
 	err := s.update(ctx, func(tx sipdesk.Tx) error {
