@@ -60,6 +60,16 @@ type Mail struct {
 	SentAt    time.Time
 }
 
+// PendingSignup is a signup waiting for its email link (only the token's
+// hash is stored).
+type PendingSignup struct {
+	TokenHash    string
+	Email        string
+	PasswordHash string
+	Phone        string
+	ExpiresAt    time.Time
+}
+
 // RedactedMailBody replaces a mail's body once it is delivered: reset links
 // and codes do not stay in the outbox.
 const RedactedMailBody = "(delivered; the body is not kept)"
@@ -221,7 +231,9 @@ type Tx interface {
 	RefundAttempt(key string) error
 	Attempts(key string, now time.Time) (int, error)
 	ClearAttempts(key string) error
-	PruneAttempts(now time.Time) (int, error)
+	PruneAttempts(now time.Time) (int, error) // and expired pending signups
+	InsertPendingSignup(p *PendingSignup) error
+	TakePendingSignup(hash string, now time.Time) (*PendingSignup, error) // single use
 
 	UpsertDID(d *DID) error
 	DID(number string) (*DID, error)

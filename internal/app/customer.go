@@ -3,6 +3,8 @@ package app
 import (
 	"context"
 	"crypto/subtle"
+	"html"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -38,23 +40,84 @@ type NewSIPAccount struct {
 	Password string // "" when no password was generated (IP accounts)
 }
 
-// Signup creates an unverified customer and sends a code to its phone.
-// Signups are limited per source address (SignupMaxSource an hour), counted
-// before anything is checked so they cannot probe emails either.
-func (s *Service) Signup(ctx context.Context, email, password, phone string) (*sipdesk.Customer, error) {
+// SignupTTL is how long a signup's email link works.
+const SignupTTL = time.Hour
+
+// Signup starts a signup: the fields are checked (the same work whether
+// the email is known or not), then an email goes to the address: a link that
+// creates the account (ConfirmSignup) or, when the address already has an
+// account, a note saying so. The answer is the same either way, so signup
+// tells nobody whether an email exists. Signups are limited per source
+// address (SignupMaxSource an hour), counted before anything is checked.
+func (s *Service) Signup(ctx context.Context, email, password, phone string) error {
 	if src := sourceOf(ctx); src != "" {
 		err := s.update(ctx, func(tx sipdesk.Tx) error {
 			return s.bump(tx, "signup:src:"+src, time.Hour, SignupMaxSource, "", "too many signups from your address: try again in an hour")
 		})
 		if err != nil {
-			return nil, err
+			return err
 		}
 	}
 	c, err := s.newCustomer(ctx, email, password, phone)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	err = s.update(ctx, func(tx sipdesk.Tx) error {
+	token := sipdesk.GenerateToken("")
+	return s.update(ctx, func(tx sipdesk.Tx) error {
+		if _, err := tx.CustomerByEmail(c.Email); err == nil {
+			return tx.InsertMail(existingAccountMail(c.Email, s.opt.BaseURL))
+		} else if sipdesk.ErrorCode(err) != sipdesk.ENotFound {
+			return err
+		}
+		p := &sipdesk.PendingSignup{TokenHash: sipdesk.HashToken(token), Email: c.Email, PasswordHash: c.PasswordHash,
+			Phone: c.VerifiedPhone, ExpiresAt: s.now().Add(SignupTTL)}
+		if err := tx.InsertPendingSignup(p); err != nil {
+			return err
+		}
+		return tx.InsertMail(signupMail(c.Email, s.opt.BaseURL+"/signup/confirm?token="+url.QueryEscape(token)))
+	})
+}
+
+func signupMail(to, link string) *sipdesk.Mail {
+	return &sipdesk.Mail{
+		To:      to,
+		Subject: "Finish your sipdesk signup",
+		Text:    "Someone (hopefully you) signed up for sipdesk with this address.\n\nFinish the signup: " + link + "\n\nThe link works once, for an hour. If you did not sign up, ignore this email.\n",
+		HTML: `<p>Someone (hopefully you) signed up for sipdesk with this address.</p>` +
+			`<p><a href="` + html.EscapeString(link) + `" style="display:inline-block;padding:10px 18px;background:#1a56db;color:#fff;border-radius:6px;text-decoration:none">Finish signup</a></p>` +
+			`<p>The link works once, for an hour. If you did not sign up, ignore this email.</p>`,
+	}
+}
+
+func existingAccountMail(to, base string) *sipdesk.Mail {
+	return &sipdesk.Mail{
+		To:      to,
+		Subject: "You already have a sipdesk account",
+		Text:    "Someone (hopefully you) tried to sign up for sipdesk with this address, which already has an account.\n\nLog in: " + base + "/login\n\nIf it was not you, ignore this email: nothing was changed.\n",
+	}
+}
+
+// ConfirmSignup opens a signup's email link: the unverified customer is
+// created, logged in by the caller, and a code goes to its phone. The
+// owner of the address is the one told if it is taken meanwhile.
+func (s *Service) ConfirmSignup(ctx context.Context, token string) (*sipdesk.Customer, error) {
+	var c *sipdesk.Customer
+	err := s.update(ctx, func(tx sipdesk.Tx) error {
+		p, err := tx.TakePendingSignup(sipdesk.HashToken(token), s.now())
+		if sipdesk.ErrorCode(err) == sipdesk.ENotFound {
+			return sipdesk.Errorf(sipdesk.ENotFound, "this signup link is not valid or has expired: sign up again")
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := tx.CustomerByEmail(p.Email); err == nil {
+			return sipdesk.Errorf(sipdesk.EConflict, "an account with this email already exists: log in instead")
+		}
+		c = &sipdesk.Customer{
+			Email: p.Email, PasswordHash: p.PasswordHash, VerifiedPhone: p.Phone,
+			BillingState: sipdesk.BillingUnverified, ChannelLimit: sipdesk.TrialChannelLimit,
+			ChannelScope: sipdesk.ScopeOutbound, SIPAccountQuota: sipdesk.DefaultSIPAccountQuota,
+		}
 		if err := tx.InsertCustomer(c); err != nil {
 			return err
 		}

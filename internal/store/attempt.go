@@ -4,6 +4,8 @@ import (
 	"database/sql"
 	"errors"
 	"time"
+
+	"github.com/sipdesk/sipdesk"
 )
 
 // BumpAttempt counts one attempt of key in a fixed window of span that opens
@@ -57,12 +59,43 @@ func (t *tx) ClearAttempts(key string) error {
 	return nil
 }
 
-// PruneAttempts deletes the counters whose window ended at or before now.
+// PruneAttempts deletes the counters whose window ended at or before now,
+// and the expired pending signups.
 func (t *tx) PruneAttempts(now time.Time) (int, error) {
 	res, err := t.exec("DELETE FROM attempt_counters WHERE expires_at <= ?", ms(now))
 	if err != nil {
 		return 0, t.fail("prune attempts", err)
 	}
+	if _, err := t.exec("DELETE FROM pending_signups WHERE expires_at <= ?", ms(now)); err != nil {
+		return 0, t.fail("prune pending signups", err)
+	}
 	n, _ := res.RowsAffected()
 	return int(n), nil
+}
+
+// InsertPendingSignup keeps a signup until its email link is opened.
+func (t *tx) InsertPendingSignup(p *sipdesk.PendingSignup) error {
+	_, err := t.exec("INSERT INTO pending_signups (token_hash, email, password_hash, phone, expires_at) VALUES (?, ?, ?, ?, ?)",
+		p.TokenHash, p.Email, p.PasswordHash, p.Phone, ms(p.ExpiresAt))
+	if err != nil {
+		return t.fail("insert pending signup", err)
+	}
+	return nil
+}
+
+// TakePendingSignup deletes and returns the live pending signup of a token
+// hash (single use); ENotFound when there is none or it has expired.
+func (t *tx) TakePendingSignup(hash string, now time.Time) (*sipdesk.PendingSignup, error) {
+	var p sipdesk.PendingSignup
+	var exp int64
+	err := t.queryRow("DELETE FROM pending_signups WHERE token_hash = ? RETURNING token_hash, email, password_hash, phone, expires_at", hash).
+		Scan(&p.TokenHash, &p.Email, &p.PasswordHash, &p.Phone, &exp)
+	if err != nil {
+		return nil, t.get("pending signup", "take pending signup", err)
+	}
+	p.ExpiresAt = fromMS(exp)
+	if !p.ExpiresAt.After(now) {
+		return nil, sipdesk.Errorf(sipdesk.ENotFound, "pending signup not found")
+	}
+	return &p, nil
 }

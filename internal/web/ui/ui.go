@@ -65,6 +65,8 @@ func (u *UI) Register(mux *http.ServeMux) {
 	// Signup, phone verification, login.
 	u.public(mux, "GET /signup", u.signupForm)
 	u.public(mux, "POST /signup", u.signupSubmit)
+	u.public(mux, "GET /signup/confirm", u.signupConfirmForm)
+	u.public(mux, "POST /signup/confirm", u.signupConfirm)
 	u.public(mux, "GET /login", u.loginForm)
 	u.public(mux, "POST /login", u.loginSubmit)
 	u.public(mux, "POST /logout", u.logout)
