@@ -123,6 +123,11 @@ try {
     await page.fill('#password', portalPw);
     await page.fill('#password_confirm', portalPw);
     await page.click('button[type=submit]');
+    await page.getByRole('heading', { name: 'Check your email' }).waitFor();
+    const link = await readMail(base, email.toLowerCase(), /Finish your sipdesk signup/);
+    const href = link.body.match(/href="([^"]*\/signup\/confirm\?token=[^"]+)"/)[1];
+    await page.goto(href);
+    await page.click('form[action="/signup/confirm"] button[type=submit]');
     await page.waitForURL('**/verify');
     assert((await page.content()).includes(phoneE164), 'the verify page names the phone');
   });
