@@ -36,7 +36,10 @@ const (
 	LoginRatePerMinute = 30
 )
 
-var errLoginLocked = sipdesk.Errorf(sipdesk.ERateLimited, "too many failed attempts: wait 15 minutes and try again")
+var (
+	errLoginLocked = sipdesk.Errorf(sipdesk.ERateLimited, "too many failed attempts: wait 15 minutes and try again")
+	errLoginBusy   = sipdesk.Errorf(sipdesk.ERateLimited, "another login for this account or from your address is being checked: try again in a moment")
+)
 
 // LoginResult is a successful login: the customer and the device cookie
 // value to set (it marks this browser as one that logged in before).
@@ -73,7 +76,7 @@ func (s *Service) LoginDevice(ctx context.Context, email, password, device strin
 	// this node before any database work (the Window is bounded and keeps
 	// its busiest keys under a flood of new ones).
 	if src != "" && s.loginRate.Add(src) > LoginRatePerMinute {
-		return nil, errLoginLocked
+		return nil, errLoginBusy
 	}
 	// The attempt's counter keys, with their limits.
 	var keys []string
@@ -88,7 +91,7 @@ func (s *Service) LoginDevice(ctx context.Context, email, password, device strin
 	}
 	flight := []string{"acct:" + email, "src:" + src}
 	if !s.loginFlight.enter(flight, []int{loginInflightAcct, loginInflightSrc}) {
-		return nil, errLoginLocked
+		return nil, errLoginBusy
 	}
 	defer s.loginFlight.leave(flight)
 	if err := s.reserve(ctx, keys, limits); err != nil {

@@ -54,6 +54,9 @@ func (u *UI) loginSubmit(q *request) error {
 		f.Error = "Wrong email or password."
 	case isCode(err, sipdesk.ERateLimited):
 		f.Error = "Too many failed attempts. Wait 15 minutes and try again."
+		if m := msgOf(err); !strings.HasPrefix(m, "too many failed") {
+			f.Error = "Another login is being checked. Try again in a moment."
+		}
 		status = http.StatusTooManyRequests
 	case isCode(err, sipdesk.EUnavailable):
 		f.Error = "Too many logins at this moment. Try again in a few seconds."
