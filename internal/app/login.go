@@ -39,6 +39,7 @@ const (
 var (
 	errLoginLocked = sipdesk.Errorf(sipdesk.ERateLimited, "too many failed attempts: wait 15 minutes and try again")
 	errLoginBusy   = sipdesk.Errorf(sipdesk.ERateLimited, "another login for this account or from your address is being checked: try again in a moment")
+	errLoginFast   = sipdesk.Errorf(sipdesk.ERateLimited, "too many logins from your address: try again in a minute")
 )
 
 // LoginResult is a successful login: the customer and the device cookie
@@ -76,7 +77,7 @@ func (s *Service) LoginDevice(ctx context.Context, email, password, device strin
 	// this node before any database work (the Window is bounded and keeps
 	// its busiest keys under a flood of new ones).
 	if src != "" && s.loginRate.Add(src) > LoginRatePerMinute {
-		return nil, errLoginBusy
+		return nil, errLoginFast
 	}
 	// The attempt's counter keys, with their limits.
 	var keys []string

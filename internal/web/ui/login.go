@@ -53,10 +53,8 @@ func (u *UI) loginSubmit(q *request) error {
 	case isCode(err, sipdesk.EUnauthorized):
 		f.Error = "Wrong email or password."
 	case isCode(err, sipdesk.ERateLimited):
-		f.Error = "Too many failed attempts. Wait 15 minutes and try again."
-		if m := msgOf(err); !strings.HasPrefix(m, "too many failed") {
-			f.Error = "Another login is being checked. Try again in a moment."
-		}
+		m := msgOf(err) // the service's reason: failures, a login in flight, the rate
+		f.Error = strings.ToUpper(m[:1]) + m[1:] + "."
 		status = http.StatusTooManyRequests
 	case isCode(err, sipdesk.EUnavailable):
 		f.Error = "Too many logins at this moment. Try again in a few seconds."
