@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"net/netip"
 	"regexp"
 	"strings"
 	"testing"
@@ -330,5 +331,30 @@ func TestSessions(t *testing.T) {
 	f.svc.DeleteSession(f.ctx, tok)
 	if _, err := f.svc.SessionCustomer(f.ctx, tok); err == nil {
 		t.Fatal("session alive after logout")
+	}
+}
+
+// TestLoginOfficeBehindOneAddress: successful logins do not use up the
+// source's budget (only failures count there), so 25 colleagues behind one
+// address all log in; a sprayer's failures still lock the address.
+func TestLoginOfficeBehindOneAddress(t *testing.T) {
+	f := newFixture(t, app.Options{})
+	if _, _, err := f.svc.CreateVerifiedCustomer(f.ctx, "office@example.com", "Portal-Pass-123", "+15551230009"); err != nil {
+		t.Fatal(err)
+	}
+	ctx := app.WithSource(f.ctx, netip.MustParseAddr("198.51.100.20"))
+	for i := range 25 {
+		if _, err := f.svc.Login(ctx, "office@example.com", "Portal-Pass-123"); err != nil {
+			t.Fatalf("login %d from the office: %v", i+1, err)
+		}
+	}
+	f.now = f.now.Add(time.Minute) // past the per-minute request rate
+	for i := range app.LoginMaxSource {
+		if _, err := f.svc.Login(ctx, fmt.Sprintf("spray%d@example.com", i), "Wrong-Pass-123"); sipdesk.ErrorCode(err) != sipdesk.EUnauthorized {
+			t.Fatalf("failure %d: %v", i+1, err)
+		}
+	}
+	if _, err := f.svc.Login(ctx, "office@example.com", "Portal-Pass-123"); sipdesk.ErrorCode(err) != sipdesk.ERateLimited {
+		t.Fatalf("after %d failures from the address: %v, want rate limited", app.LoginMaxSource, err)
 	}
 }

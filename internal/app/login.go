@@ -117,9 +117,18 @@ func (s *Service) LoginDevice(ctx context.Context, email, password, device strin
 	if c == nil || !ok {
 		return nil, sipdesk.Errorf(sipdesk.EUnauthorized, "wrong email or password")
 	}
-	// A success clears the account's (or this browser's) count, not the
-	// source's: a sprayer that knows one password keeps its failures.
-	err = s.update(ctx, func(tx sipdesk.Tx) error { return tx.ClearAttempts(keys[len(keys)-1]) })
+	// A success clears the account's (or this browser's) count and takes
+	// back its own attempt from the source's, so only failures count there
+	// (an office behind one address logs in all morning); a sprayer that
+	// knows one password keeps its failures.
+	err = s.update(ctx, func(tx sipdesk.Tx) error {
+		if len(keys) > 1 {
+			if err := tx.RefundAttempt(keys[0]); err != nil {
+				return err
+			}
+		}
+		return tx.ClearAttempts(keys[len(keys)-1])
+	})
 	if err != nil {
 		return nil, err
 	}
