@@ -48,14 +48,19 @@ const SignupTTL = time.Hour
 // creates the account (ConfirmSignup) or, when the address already has an
 // account, a note saying so. The answer is the same either way, so signup
 // tells nobody whether an email exists. Signups are limited per source
-// address (SignupMaxSource an hour), counted before anything is checked.
+// address (SignupMaxSource emails an hour; refused before any hashing once
+// a source is over it).
 func (s *Service) Signup(ctx context.Context, email, password, phone string) error {
-	if src := sourceOf(ctx); src != "" {
-		err := s.update(ctx, func(tx sipdesk.Tx) error {
-			return s.bump(tx, "signup:src:"+src, time.Hour, SignupMaxSource, "", "too many signups from your address: try again in an hour")
-		})
-		if err != nil {
+	src := sourceOf(ctx)
+	srcKey := "signup:src:" + src
+	const tooMany = "too many signups from your address: try again in an hour"
+	if src != "" { // no password hash for a source already over its limit
+		var n int
+		if err := s.view(ctx, func(tx sipdesk.Tx) (err error) { n, err = tx.Attempts(srcKey, s.now()); return err }); err != nil {
 			return err
+		}
+		if n >= SignupMaxSource {
+			return sipdesk.Errorf(sipdesk.ERateLimited, tooMany)
 		}
 	}
 	c, err := s.newCustomer(ctx, email, password, phone)
@@ -64,6 +69,12 @@ func (s *Service) Signup(ctx context.Context, email, password, phone string) err
 	}
 	token := sipdesk.GenerateToken("")
 	return s.update(ctx, func(tx sipdesk.Tx) error {
+		// Counted with the email it sends, so a typo costs nothing.
+		if src != "" {
+			if err := s.bump(tx, srcKey, time.Hour, SignupMaxSource, "", tooMany); err != nil {
+				return err
+			}
+		}
 		if _, err := tx.CustomerByEmail(c.Email); err == nil {
 			return tx.InsertMail(existingAccountMail(c.Email, s.opt.BaseURL))
 		} else if sipdesk.ErrorCode(err) != sipdesk.ENotFound {
