@@ -90,8 +90,11 @@ func (s *Service) LoginDevice(ctx context.Context, email, password, device strin
 			keys, limits = append([]string{"login:src:" + src}, keys...), append([]int{LoginMaxSource}, limits...)
 		}
 	}
-	flight := []string{"acct:" + email, "src:" + src}
-	if !s.loginFlight.enter(flight, []int{loginInflightAcct, loginInflightSrc}) {
+	flight, flightMax := []string{"acct:" + email}, []int{loginInflightAcct}
+	if src != "" {
+		flight, flightMax = append(flight, "src:"+src), append(flightMax, loginInflightSrc)
+	}
+	if !s.loginFlight.enter(flight, flightMax) {
 		return nil, errLoginBusy
 	}
 	defer s.loginFlight.leave(flight)
