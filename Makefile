@@ -35,9 +35,11 @@ test-e2e:
 test-browser:
 	cd e2e && npm ci --no-audit --no-fund && node run.mjs && node sms.mjs
 
-# Hostile input: kill -9 during writes, and every fuzz target for a bounded time.
+# Hostile input: kill -9 during writes, the portal's outside attacks (issue 14),
+# and every fuzz target for a bounded time.
 test-hostile:
 	$(GO) test -race -tags hostile -count=1 ./cmd/sipdesk/
+	$(GO) test -race -tags hostile -count=1 -run Hostile ./internal/web/
 	$(GO) test -race -tags hostile -count=1 -timeout 10m ./internal/edge/
 	GO=$(GO) scripts/fuzz.sh 20
 

@@ -60,6 +60,20 @@ type Mail struct {
 	SentAt    time.Time
 }
 
+// PendingSignup is a signup waiting for its email link (only the token's
+// hash is stored).
+type PendingSignup struct {
+	TokenHash    string
+	Email        string
+	PasswordHash string
+	Phone        string
+	ExpiresAt    time.Time
+}
+
+// RedactedMailBody replaces a mail's body once it is delivered: reset links
+// and codes do not stay in the outbox.
+const RedactedMailBody = "(delivered; the body is not kept)"
+
 // DID is a number of the provider routed to a SIP account for inbound calls.
 type DID struct {
 	Number       string // "+<digits>"
@@ -219,6 +233,18 @@ type Tx interface {
 	// ENotFound, so two nodes never both send it) or releases it (zero at).
 	MarkMailSent(id int64, at time.Time) error
 	UnsentMails(limit int) ([]*Mail, error)
+	RedactMail(id int64) error                // a delivered mail: bodies replaced
+	PruneMails(before time.Time) (int, error) // mails created before
+
+	// Attempt counters shared by the portal nodes (logins, verification,
+	// signups): see internal/store/attempt.go.
+	BumpAttempt(key string, now time.Time, span time.Duration, limit int) (int, error)
+	RefundAttempt(key string) error
+	Attempts(key string, now time.Time) (int, error)
+	ClearAttempts(key string) error
+	PruneAttempts(now time.Time) (int, error) // and expired pending signups
+	InsertPendingSignup(p *PendingSignup) error
+	TakePendingSignup(hash string, now time.Time) (*PendingSignup, error) // single use
 
 	// Verification messages (internal/store/verifymsg.go): the queue of
 	// codes on their way to phones. ClaimVerificationMessage takes a due

@@ -89,7 +89,8 @@ func runServe(ctx context.Context, cfg *config.Serve, log *slog.Logger) error {
 	svc := app.New(db, app.Options{
 		Realm: cfg.SIPDomain, PaidChannelLimit: cfg.PaidChannelLimit, AllowPrivateIPs: cfg.AllowPrivateIPs,
 		HoldIPAccounts: cfg.HoldIPAccounts, BaseURL: cfg.BaseURL, LogCodes: cfg.SMTP == "", Log: log,
-		Messages: messenger(msgs),
+		Messages:  messenger(msgs),
+		DeviceKey: key,
 	})
 	if cfg.Demo {
 		if err := demoData(ctx, svc, log); err != nil {
@@ -121,7 +122,8 @@ func runServe(ctx context.Context, cfg *config.Serve, log *slog.Logger) error {
 	// or (an edge) health and metrics only. It binds first, so a taken
 	// address stops the node before anything else starts.
 	var ed *edge.Server
-	hopt := web.Options{Addr: cfg.HTTP, DevMailbox: cfg.SMTP == "", Secure: strings.HasPrefix(cfg.BaseURL, "https://"), Registry: reg, Log: log, SoftphoneWS: cfg.SIPWSURL}
+	hopt := web.Options{Addr: cfg.HTTP, DevMailbox: cfg.SMTP == "", Secure: strings.HasPrefix(cfg.BaseURL, "https://"), Registry: reg, Log: log, SoftphoneWS: cfg.SIPWSURL,
+		TrustedProxies: cfg.TrustedProxies, Metrics: web.MetricsOptions{Token: cfg.MetricsToken, Customers: cfg.MetricsCustomers}}
 	if cfg.Role != "portal" {
 		hopt.NotReady = func() []string { return ed.NotReady() } // ed is set before the server starts
 	}

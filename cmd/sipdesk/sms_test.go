@@ -10,6 +10,7 @@ import (
 
 	"github.com/sipdesk/sipdesk"
 	"github.com/sipdesk/sipdesk/internal/app"
+	"github.com/sipdesk/sipdesk/internal/app/apptest"
 	"github.com/sipdesk/sipdesk/internal/config"
 )
 
@@ -26,7 +27,7 @@ func TestAdminVerifyCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	svc := app.New(db, app.Options{})
-	c, err := svc.Signup(context.Background(), "s@example.com", "Portal-Pass-123", "+447700900321")
+	c, err := apptest.Signup(context.Background(), svc, db, "s@example.com", "Portal-Pass-123", "+447700900321")
 	db.Close()
 	if err != nil {
 		t.Fatal(err)

@@ -68,6 +68,13 @@ func (s *Service) ApproveSIPAccount(ctx context.Context, id int64) (*sipdesk.SIP
 			return sipdesk.Errorf(sipdesk.EConflict, "SIP account %d is %s, not in process", id, a.Status)
 		}
 		a.HeldForReview = false
+		others, err := tx.IPAccounts()
+		if err != nil {
+			return err
+		}
+		if err := sipdesk.CheckIPConflicts(a, others); err != nil {
+			return err
+		}
 		v, err := tx.ChangeVersion()
 		if err != nil {
 			return err

@@ -103,7 +103,7 @@ func (s *Service) createSIPAccount(tx sipdesk.Tx, c *sipdesk.Customer, in SIPAcc
 		if err := s.setIPs(tx, a, in.AllowedIPs, in.TechPrefix); err != nil {
 			return nil, err
 		}
-		a.HeldForReview = s.opt.HoldIPAccounts
+		a.HeldForReview = a.HeldForReview || s.opt.HoldIPAccounts
 	default:
 		return nil, sipdesk.FieldError("auth_type", "must be \"password\" or \"ip\"")
 	}
@@ -160,6 +160,9 @@ func (s *Service) setIPs(tx sipdesk.Tx, a *sipdesk.SIPAccount, ips []string, tec
 		return err
 	}
 	a.TechPrefix = techPrefix
+	if sipdesk.HasWideRange(a.AllowedIPs) {
+		a.HeldForReview = true // in process until an operator approves the range
+	}
 	others, err := tx.IPAccounts()
 	if err != nil {
 		return err

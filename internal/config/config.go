@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"strings"
@@ -59,6 +60,7 @@ type Serve struct {
 	AccountGuard         time.Duration
 	AccountTrust         time.Duration
 	SMS                  SMS
+	Web                  // portal hardening: proxies, /metrics
 }
 
 // SMS selects how verification codes reach phones (internal/notify): Kannel's
@@ -71,6 +73,45 @@ type SMS struct {
 	From           string // sender id
 	Webhook        string // URL
 	WebhookSecret  string // prefer SIPDESK_SMS_WEBHOOK_SECRET
+}
+
+// Web is the portal's HTTP hardening: which proxies may name the client,
+// and who may read /metrics.
+type Web struct {
+	TrustedProxies   []netip.Prefix // --trusted-proxies
+	MetricsToken     string         // --metrics-token
+	MetricsCustomers bool           // --metrics-customers
+}
+
+func webFlags(fs *flag.FlagSet, w *Web) {
+	fs.Func("trusted-proxies", "comma-separated CIDRs or addresses of reverse proxies whose X-Forwarded-For/Forwarded name the client (default: none, the connection's address)", func(v string) error {
+		ps, err := ParsePrefixes(v)
+		w.TrustedProxies = ps
+		return err
+	})
+	fs.StringVar(&w.MetricsToken, "metrics-token", "", "bearer token /metrics requires (default: none)")
+	fs.BoolVar(&w.MetricsCustomers, "metrics-customers", false, "keep customer ids in /metrics labels (default: summed without them)")
+}
+
+// ParsePrefixes reads a comma-separated list of CIDRs or single addresses.
+func ParsePrefixes(v string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(v, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(f); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(f)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither a CIDR nor an address", f)
+		}
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
 }
 
 // Admin is the configuration of `sipdesk admin`: the store and the domain
@@ -132,6 +173,7 @@ func ParseServe(args []string) (*Serve, error) {
 	fs.DurationVar(&c.AccountTrust, "sip-account-trust", 24*time.Hour, "how long an address that authenticated for a SIP account stays accepted during its guard")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	smsFlags(fs, &c.SMS)
+	webFlags(fs, &c.Web)
 	if err := parse(fs, args); err != nil {
 		return nil, err
 	}

@@ -55,6 +55,7 @@ func TestServeRefusesBadValues(t *testing.T) {
 		"bad role":        {"--role", "proxy"},
 		"tls without key": {"--sip-tls", "127.0.0.1:5061"},
 		"bad duration":    {"--max-call-duration", "forever"},
+		"bad proxy list":  {"--trusted-proxies", "10.0.0.0/8,not-a-cidr"},
 	} {
 		if _, err := ParseServe(args); err == nil {
 			t.Errorf("%s: accepted", name)
@@ -72,5 +73,23 @@ func TestRedacted(t *testing.T) {
 	}
 	if got := Redacted("postgres://h/db"); got != "postgres://h/db" {
 		t.Fatal(got)
+	}
+}
+
+func TestTrustedProxies(t *testing.T) {
+	c, err := ParseServe([]string{"--trusted-proxies", " 10.1.2.3/8, 192.0.2.7 ,2001:db8::/32", "--metrics-token", "tk", "--metrics-customers"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range c.TrustedProxies {
+		got = append(got, p.String())
+	}
+	if strings.Join(got, " ") != "10.0.0.0/8 192.0.2.7/32 2001:db8::/32" || c.MetricsToken != "tk" || !c.MetricsCustomers {
+		t.Fatalf("parsed %v, token %q, customers %v", got, c.MetricsToken, c.MetricsCustomers)
+	}
+	t.Setenv("SIPDESK_TRUSTED_PROXIES", "127.0.0.1")
+	if c, err := ParseServe(nil); err != nil || len(c.TrustedProxies) != 1 {
+		t.Fatalf("from the environment: %v %v", c.TrustedProxies, err)
 	}
 }

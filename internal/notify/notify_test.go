@@ -24,6 +24,7 @@ import (
 
 	"github.com/sipdesk/sipdesk"
 	"github.com/sipdesk/sipdesk/internal/app"
+	"github.com/sipdesk/sipdesk/internal/app/apptest"
 	"github.com/sipdesk/sipdesk/internal/notify"
 	"github.com/sipdesk/sipdesk/internal/store"
 )
@@ -76,7 +77,7 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 
 func (f *fixture) signup(t *testing.T) *sipdesk.Customer {
 	t.Helper()
-	c, err := f.svc.Signup(context.Background(), "c"+sipdesk.GenerateToken("")[:8]+"@example.com", "Portal-Pass-123", "+447700900123")
+	c, err := apptest.Signup(context.Background(), f.svc, f.st, "c"+sipdesk.GenerateToken("")[:8]+"@example.com", "Portal-Pass-123", "+447700900123")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,19 +7,10 @@ import (
 	"net/http"
 	"slices"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // ReadyTimeout bounds the database check of /readyz.
 const ReadyTimeout = time.Second
-
-// Metrics is the /metrics handler of every role (the portal's server and
-// an edge's health server both mount this one).
-func Metrics(reg *prometheus.Registry) http.Handler {
-	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
-}
 
 // healthRoutes mounts /healthz (the process answers), /readyz (the node
 // can serve: 200, or 503 with the reasons as JSON) and /metrics. ping is
@@ -50,7 +41,7 @@ func healthRoutes(mux *http.ServeMux, o Options, ping func(context.Context) erro
 		}
 		_ = json.NewEncoder(w).Encode(map[string]any{"ready": len(reasons) == 0, "reasons": reasons})
 	})
-	mux.Handle("GET /metrics", Metrics(o.Registry))
+	mux.Handle("GET /metrics", MetricsHandler(o.Registry, o.Metrics))
 }
 
 // NewHealth is the HTTP server of a node without the portal (an edge):
@@ -58,7 +49,7 @@ func healthRoutes(mux *http.ServeMux, o Options, ping func(context.Context) erro
 func NewHealth(o Options) *Server {
 	mux := http.NewServeMux()
 	healthRoutes(mux, o, nil)
-	return &Server{srv: newHTTPServer(o.Addr, withHeaders(mux), o.Log), log: o.Log}
+	return &Server{srv: newHTTPServer(o.Addr, withClientAddr(withHeaders(mux, o.Secure), o.TrustedProxies), o.Log), log: o.Log}
 }
 
 func newHTTPServer(addr string, h http.Handler, log *slog.Logger) *http.Server {

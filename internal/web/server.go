@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,6 +27,11 @@ type Options struct {
 	Log        *slog.Logger
 	// SoftphoneWS is the SIP over WebSocket URL the softphone page uses.
 	SoftphoneWS string
+	// TrustedProxies are the addresses whose X-Forwarded-For/Forwarded
+	// name the client (--trusted-proxies); anyone else is its own client.
+	TrustedProxies []netip.Prefix
+	// Metrics guard /metrics (--metrics-token, --metrics-customers).
+	Metrics MetricsOptions
 	// NotReady lists why the node's edge cannot serve (edge.Server.NotReady);
 	// /readyz answers 503 with them. nil: the node has no edge.
 	NotReady func() []string
@@ -38,6 +44,7 @@ type Server struct {
 	srv *http.Server
 	ln  net.Listener
 	log *slog.Logger
+	svc *app.Service
 }
 
 // New builds the handler tree.
@@ -54,7 +61,11 @@ func New(svc *app.Service, o Options) *Server {
 		mux.Handle(pattern, h)
 	}
 	ui.New(svc, ui.Options{Log: o.Log, Secure: o.Secure, DevMailbox: o.DevMailbox, SoftphoneWS: o.SoftphoneWS}).Register(mux)
-	return &Server{srv: newHTTPServer(o.Addr, withHeaders(mux), o.Log), log: o.Log}
+	return &Server{
+		srv: newHTTPServer(o.Addr, withClientAddr(withHeaders(mux, o.Secure), o.TrustedProxies), o.Log),
+		log: o.Log,
+		svc: svc,
+	}
 }
 
 // Listen binds the address, so the caller knows at once if it is taken.
@@ -74,6 +85,9 @@ func (s *Server) Addr() string { return s.ln.Addr().String() }
 func (s *Server) Serve(ctx context.Context) error {
 	errc := make(chan error, 1)
 	go func() { errc <- s.srv.Serve(s.ln) }()
+	if s.svc != nil { // a portal
+		go s.prune(ctx)
+	}
 	s.log.Info("http listening", "addr", s.ln.Addr().String())
 	select {
 	case err := <-errc:
@@ -89,10 +103,31 @@ func (s *Server) Serve(ctx context.Context) error {
 	return err
 }
 
-// withHeaders sets the headers every answer carries.
-func withHeaders(h http.Handler) http.Handler {
+// prune deletes run-out attempt counters and old outbox rows every 10
+// minutes (every portal node does; the deletes are idempotent).
+func (s *Server) prune(ctx context.Context) {
+	t := time.NewTicker(10 * time.Minute)
+	defer t.Stop()
+	for {
+		if err := s.svc.Prune(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("pruning counters and outbox failed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// withHeaders sets the headers every answer carries; HSTS when the portal
+// is served over HTTPS (secure).
+func withHeaders(h http.Handler, secure bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hd := w.Header()
+		if secure {
+			hd.Set("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+		}
 		hd.Set("X-Content-Type-Options", "nosniff")
 		hd.Set("Referrer-Policy", "same-origin")
 		hd.Set("X-Frame-Options", "DENY")
