@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Runner, assert, freePort, startServer, waitHealthy, admin } from './lib.mjs';
+import { Runner, assert, freePort, startServer, waitHealthy, admin, readMail } from './lib.mjs';
 import { Kannel, kannelInstalled } from './kannel.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -86,6 +86,11 @@ try {
     await page.fill('#password_confirm', pw);
     await page.fill('#phone', phone);
     await page.click('button[type=submit]');
+    // Signup goes through the emailed link (the dev mailbox here).
+    await page.getByRole('heading', { name: 'Check your email' }).waitFor();
+    const link = await readMail(base, email.toLowerCase(), /Finish your sipdesk signup/);
+    await page.goto(link.body.match(/href="([^"]*\/signup\/confirm\?token=[^"]+)"/)[1]);
+    await page.click('form[action="/signup/confirm"] button[type=submit]');
     await page.waitForURL('**/verify');
     return page;
   };

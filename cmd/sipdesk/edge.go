@@ -53,6 +53,7 @@ func startEdge(ctx context.Context, cfg *config.Serve, st sipdesk.Store, svc *ap
 		CarrierPassword: cfg.CarrierPassword,
 		MaxCallDuration: cfg.MaxCallDuration,
 		Shared:          cfg.Database != "",
+		NodeTTL:         app.NodeTTL,
 		MaxContacts:     maxContacts(cfg.MaxContacts),
 		BanFailures:     banFailures(cfg.BanFailures),
 		BanWindow:       cfg.BanWindow,

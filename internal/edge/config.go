@@ -49,6 +49,10 @@ type Config struct {
 	// for its store write (503 after 2 s) and lists every edge's contacts;
 	// inbound calls ring every edge's bindings, through the holding edge.
 	Shared bool
+	// NodeTTL: with a shared store, inbound calls skip the bindings of
+	// edges whose heartbeat is older than this (dead or cut off: nothing
+	// reaches their devices); 0 rings every stored binding.
+	NodeTTL time.Duration
 	// MaxContacts is the per-SIP-account contact limit (default 10;
 	// negative: none).
 	MaxContacts  int

@@ -98,6 +98,9 @@ func New(cfg Config, st sipdesk.Store, log *slog.Logger) (*Server, error) {
 	// 10 s with a count (logq); bans and transport keep every line.
 	quiet := logq.Logger(s.log)
 	opt := policy.Options{Records: cfg.Records, PollInterval: cfg.PollInterval, Log: quiet, Now: now}
+	if cfg.Shared {
+		opt.NodeTTL = cfg.NodeTTL
+	}
 	if cfg.Channels != nil {
 		opt.Admission, opt.Background = cfg.Channels, cfg.Channels.Run
 	}

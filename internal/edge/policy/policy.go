@@ -68,8 +68,11 @@ type Options struct {
 	// PostgreSQL); the poll catches what no signal reports, such as
 	// `sipdesk admin` writing the SQLite file from another process.
 	PollInterval time.Duration
-	Log          *slog.Logger
-	Now          func() time.Time
+	// NodeTTL: StoredBindings of one account leave out the bindings held
+	// by nodes whose heartbeat is older than this (0: keep them all).
+	NodeTTL time.Duration
+	Log     *slog.Logger
+	Now     func() time.Time
 }
 
 // Engine is the Policy of one edge node on a store.
@@ -222,17 +225,32 @@ func (c BindingChange) adds(rs []*sipdesk.Registration, now time.Time) bool {
 	return false
 }
 
-// StoredBindings reads the live bindings of an account (0: all).
+// StoredBindings reads the live bindings of an account (0: all). For one
+// account with NodeTTL set, bindings held by a node that stopped beating
+// are left out: its flows died with it (or it is cut off), and ringing
+// them would hold the caller until the fork times out.
 func (e *Engine) StoredBindings(ctx context.Context, accountID int64) ([]*sipdesk.Registration, error) {
 	now := e.opt.Now()
 	var out []*sipdesk.Registration
 	err := e.st.View(ctx, func(tx sipdesk.Tx) error {
+		out = out[:0]
 		rs, err := tx.Registrations(accountID)
 		if err != nil {
 			return err
 		}
+		var alive map[string]bool
+		if e.opt.NodeTTL > 0 && accountID != 0 {
+			ns, err := tx.Nodes(now.Add(-e.opt.NodeTTL))
+			if err != nil {
+				return err
+			}
+			alive = make(map[string]bool, len(ns))
+			for _, n := range ns {
+				alive[n.Name] = true
+			}
+		}
 		for _, r := range rs {
-			if r.ExpiresAt.After(now) {
+			if r.ExpiresAt.After(now) && (alive == nil || r.Node == "" || alive[r.Node]) {
 				out = append(out, r)
 			}
 		}
