@@ -194,6 +194,8 @@ try {
   const stats = () => page.evaluate(() => window.sipdeskSoftphone.stats());
 
   await run.step('enable JWT on the SIP account (API) and log in', async () => {
+    // A new account is In Process until every edge has applied it.
+    for (let i = 0; i < 100 && (await api('GET', `/sip-accounts/${sa.id}`)).json?.status !== 'active'; i++) await sleep(100);
     const r = await api('PUT', `/sip-accounts/${sa.id}/jwt`, { enabled: true });
     assert(r.status === 200 && r.json.enabled && r.json.secret?.length === 32, `PUT jwt: ${r.status} ${JSON.stringify(r.json)}`);
     await page.goto('/login');
