@@ -60,6 +60,7 @@ func Run(t *testing.T, open func(t *testing.T) sipdesk.Store) {
 		{"channel use counts exactly the calls CountsAgainstLimit counts", testCountedCalls},
 		{"lease acquire-or-refuse from two stores admits exactly the limit", testLeaseExactness},
 		{"call records round trip, filter and page newest first", testCallRecords},
+		{"lost calls' records close node_lost, orphans too", testLostRecords},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, s) })
