@@ -62,7 +62,7 @@ var codeTable = []CodeInfo{
 	{Code: EChannelLimit, HTTP: 429, SIP: &SIPRefusal{"customer channel limit reached", 403, "Channel limit reached", ""}},
 	{Code: EChannelCap, HTTP: 429, SIP: &SIPRefusal{"SIP account channel cap reached", 403, "SIP account channel cap reached", ""}},
 	{Code: EInvalidNumber, HTTP: 422, Form: 422, SIP: &SIPRefusal{"dialed number not E.164 after normalising", 484, "Address Incomplete", ""}},
-	{Code: EUnavailable, HTTP: 503, SIP: &SIPRefusal{"store unreachable (fail closed), with Retry-After", 503, "Service Unavailable", ""}},
+	{Code: EUnavailable, HTTP: 503, SIP: &SIPRefusal{"store unreachable (fail closed), channel leases not renewed (fenced) or the edge draining (graceful stop); with Retry-After", 503, "Service Unavailable", ""}},
 	{Code: SIPIntervalTooBrief, APICode: EInvalid, SIP: &SIPRefusal{"REGISTER expiry below the minimum, with Min-Expires", 423, "Interval Too Brief", ""}},
 	{Code: SIPBanned, SIP: &SIPRefusal{"source banned after failed authentication", 0, "", ""}},
 	{Code: SIPUnknownDID, SIP: &SIPRefusal{"inbound: unknown DID", 404, "Not Found", ""}},

@@ -31,9 +31,9 @@ func startEdge(ctx context.Context, cfg *config.Serve, st sipdesk.Store, svc *ap
 		}
 		mc = edge.MediaConfig{PortMin: lo, PortMax: hi, PublicIP: mediaIP(cfg.SIP)}
 	}
-	// Channel limits on the leases in the store (renewed every
-	// sipdesk.LeaseRenew); the same admission batches the call records.
-	channels := policy.NewChannels(st, svc, cfg.Node, policy.ChannelOptions{Log: log})
+	// Channel limits on the leases in the store (renewed, fenced and swept
+	// on sipdesk.LeaseTiming); the same admission batches the call records.
+	channels := policy.NewChannels(st, svc, cfg.Node, policy.ChannelOptions{Timing: sipdesk.LeaseTimingFor(cfg.LeaseTTL), Log: log})
 	srv, err := edge.New(edge.Config{
 		Addr:            cfg.SIP,
 		TLSAddr:         cfg.SIPTLS,
@@ -48,6 +48,7 @@ func startEdge(ctx context.Context, cfg *config.Serve, st sipdesk.Store, svc *ap
 		CarrierUsername: cfg.CarrierUsername,
 		CarrierPassword: cfg.CarrierPassword,
 		MaxCallDuration: cfg.MaxCallDuration,
+		DrainTimeout:    cfg.DrainTimeout,
 		BanFailures:     banFailures(cfg.BanFailures),
 		BanWindow:       cfg.BanWindow,
 		BanDuration:     cfg.BanDuration,

@@ -22,6 +22,9 @@ type Options struct {
 	// LogCodes writes phone verification codes to the log: the embedded
 	// default (dev mailbox, no SMS gateway). Off when mail really goes out.
 	LogCodes bool
+	// LeaseTTL is the life of a channel lease (0: sipdesk.LeaseTTL); the
+	// edge renews and fences on sipdesk.LeaseTimingFor(LeaseTTL).
+	LeaseTTL time.Duration
 	Log      *slog.Logger
 	Now      func() time.Time
 }
@@ -49,6 +52,9 @@ func New(st sipdesk.Store, o Options) *Service {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.LeaseTTL <= 0 {
+		o.LeaseTTL = sipdesk.LeaseTTL
 	}
 	return &Service{st: st, opt: o, log: o.Log, now: o.Now}
 }

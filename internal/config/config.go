@@ -23,27 +23,32 @@ type Store struct {
 // Serve is the configuration of `sipdesk serve`.
 type Serve struct {
 	Store
-	HTTP             string
-	BaseURL          string
-	Role             string // all, portal or edge
-	Node             string
-	SMTP             string
-	Demo             bool
-	SIP              string
-	SIPDomain        string
-	SIPTLS           string
-	SIPTLSCert       string
-	SIPTLSKey        string
-	SIPWS            string
-	SIPWSURL         string // what browsers connect to (default from --sip-ws)
-	WSOrigins        string // comma-separated Origin allow-list of --sip-ws
-	Carrier          string
-	CarrierAddrs     string
-	CarrierUsername  string
-	CarrierPassword  string
-	AllowPrivateIPs  bool
-	HoldIPAccounts   bool
-	MaxCallDuration  time.Duration
+	HTTP            string
+	BaseURL         string
+	Role            string // all, portal or edge
+	Node            string
+	SMTP            string
+	Demo            bool
+	SIP             string
+	SIPDomain       string
+	SIPTLS          string
+	SIPTLSCert      string
+	SIPTLSKey       string
+	SIPWS           string
+	SIPWSURL        string // what browsers connect to (default from --sip-ws)
+	WSOrigins       string // comma-separated Origin allow-list of --sip-ws
+	Carrier         string
+	CarrierAddrs    string
+	CarrierUsername string
+	CarrierPassword string
+	AllowPrivateIPs bool
+	HoldIPAccounts  bool
+	MaxCallDuration time.Duration
+	DrainTimeout    time.Duration // graceful stop: how long calls may go on
+	// LeaseTTL shortens the channel lease life and, in proportion, its
+	// renewal, fencing and sweep (tests of node failures): the
+	// environment's SIPDESK_LEASE_TTL, no flag. 0: sipdesk.LeaseTTL.
+	LeaseTTL         time.Duration
 	RTPPorts         string
 	BanFailures      int
 	BanWindow        time.Duration
@@ -100,6 +105,7 @@ func ParseServe(args []string) (*Serve, error) {
 	fs.StringVar(&c.CarrierPassword, "carrier-password", "", "digest password toward the carrier")
 	fs.BoolVar(&c.HoldIPAccounts, "hold-ip-accounts", false, "keep new IP accounts in process until `admin sip-account approve`")
 	fs.DurationVar(&c.MaxCallDuration, "max-call-duration", 4*time.Hour, "maximum duration of a call")
+	fs.DurationVar(&c.DrainTimeout, "drain-timeout", 30*time.Second, "on SIGTERM, how long calls up may go on (new calls get 503) before they are ended")
 	fs.StringVar(&c.RTPPorts, "rtp-ports", "20000-20999", "UDP port range of the media relay")
 	fs.IntVar(&c.BanFailures, "ban-failures", 5, "failed SIP authentications from one address that ban it (0: never ban)")
 	fs.DurationVar(&c.BanWindow, "ban-window", time.Minute, "window in which --ban-failures are counted")
@@ -119,6 +125,16 @@ func ParseServe(args []string) (*Serve, error) {
 	}
 	if c.Node == "" {
 		c.Node = "node"
+	}
+	if c.DrainTimeout < 0 {
+		return nil, errors.New("--drain-timeout must not be negative")
+	}
+	if v := os.Getenv("SIPDESK_LEASE_TTL"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 3*time.Second {
+			return nil, fmt.Errorf("SIPDESK_LEASE_TTL must be a duration of at least 3s, not %q", v)
+		}
+		c.LeaseTTL = d
 	}
 	if c.BaseURL == "" {
 		c.BaseURL = "http://" + c.HTTP

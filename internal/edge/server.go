@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -119,6 +120,10 @@ func New(cfg Config, st sipdesk.Store, log *slog.Logger) (*Server, error) {
 		b2bua.Deps{Policy: s.pol, Auth: s.auth, Registrar: s.reg, Dialog: s.stack.Dialog, Carrier: s.carrierAddrs, Media: relay,
 			Metrics: s.met, Log: s.log, Now: now, UDPAddr: s.udpAddr.Load})
 
+	if cfg.Channels != nil {
+		cfg.Channels.SetEnder(s.calls) // fencing and dead edges' calls end through the b2bua
+	}
+
 	srv := s.stack.Server
 	srv.OnRegister(s.wrap(s.countRegister(s.reg.HandleRegister)))
 	srv.OnOptions(s.wrap(s.handleOptions))
@@ -200,7 +205,7 @@ func (s *Server) Run(ctx context.Context) error {
 	close(s.ready)
 
 	<-ctx.Done()
-	s.calls.EndAll()
+	s.drain()
 	stopRecords()
 	stopPolicy()
 	for _, c := range closers {
@@ -211,6 +216,39 @@ func (s *Server) Run(ctx context.Context) error {
 	wg.Wait()
 	return nil
 }
+
+// drain is the graceful stop: new calls get 503 with Retry-After and
+// OPTIONS 503 from now on; the calls up go on for at most DrainTimeout,
+// then the ones left (ringing or answered) are ended with BYE; the last
+// channel releases are committed before the store closes.
+func (s *Server) drain() {
+	s.calls.Drain()
+	reason := "shutdown"
+	if d := s.cfg.DrainTimeout; d > 0 && s.calls.LiveAttempts() > 0 {
+		s.log.Info("draining: new calls refused, calls up go on", "calls", s.calls.LiveAttempts(), "drain_timeout", d.String())
+		deadline := time.Now().Add(d)
+		for s.calls.LiveAttempts() > 0 && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		reason = "drained"
+	}
+	if n := s.calls.LiveAttempts(); n > 0 {
+		s.log.Info("ending the calls left", "calls", n, "reason", reason)
+	}
+	if !s.calls.EndAll(reason, 40*time.Second) {
+		s.log.Warn("calls still ending at shutdown", "calls", s.calls.LiveAttempts())
+	}
+	if s.cfg.Channels != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if !s.cfg.Channels.Settle(ctx, 5*time.Second) {
+			s.log.Warn("channel leases not released at shutdown; they expire with their lease", "pending", s.cfg.Channels.Pending())
+		}
+		cancel()
+	}
+}
+
+// Draining reports whether the edge refuses new calls because it stops.
+func (s *Server) Draining() bool { return s.calls.Draining() }
 
 func (s *Server) listenWS() (*transport.WSFront, error) {
 	var tlsConf *tls.Config
@@ -302,6 +340,14 @@ func (s *Server) handleUnknown(req *sip.Request, tx sip.ServerTransaction) {
 }
 
 func (s *Server) handleOptions(req *sip.Request, tx sip.ServerTransaction) {
+	// An edge that refuses calls says so, for load balancers and carrier
+	// health checks: draining (graceful stop) or fenced (its channel
+	// leases cannot be renewed).
+	if s.calls.Draining() || s.cfg.Channels != nil && s.cfg.Channels.Fenced() {
+		s.respond(tx, req, 503, "Service Unavailable",
+			sip.NewHeader("Retry-After", strconv.Itoa(max(1, int(s.cfg.RetryAfter/time.Second)))))
+		return
+	}
 	s.respond(tx, req, 200, "OK",
 		sip.NewHeader("Allow", sipmsg.Allowed),
 		sip.NewHeader("Accept", "application/sdp"))
