@@ -44,7 +44,6 @@ func LeaseTimingFor(ttl time.Duration) LeaseTiming {
 type LostCall struct {
 	CallLease
 	LostNode string
-	Dialog   string // JSON, see policy.Dialog; "" when the call never answered
 }
 
 // CallLease is a live call holding a channel. It lives in the store so that
@@ -57,6 +56,7 @@ type CallLease struct {
 	Node         string
 	StartedAt    time.Time
 	ExpiresAt    time.Time
+	Dialog       string // what a BYE on its legs needs (JSON, policy.Dialog); "" until answered
 }
 
 // Directions lists the call directions and ChannelScopes the channel

@@ -108,14 +108,15 @@ func (fc *fakeCarrier) last() *siptest.Msg {
 	return fc.invites[fc.order[len(fc.order)-1]]
 }
 
-// waitReq waits for a request of a method (with a matching predicate).
+// waitReq waits for a request of a method (with a matching predicate;
+// method "none": any request the predicate accepts).
 func (fc *fakeCarrier) waitReq(t testing.TB, method string, d time.Duration, ok func(*siptest.Msg) bool) *siptest.Msg {
 	t.Helper()
 	end := time.After(d)
 	for {
 		select {
 		case m := <-fc.reqs:
-			if m.Method == method && (ok == nil || ok(m)) {
+			if (m.Method == method || method == "none") && (ok == nil || ok(m)) {
 				return m
 			}
 		case <-end:

@@ -207,7 +207,7 @@ func (t *tx) DeleteExpiredLeases(at time.Time) (int, error) {
 }
 
 func (t *tx) Leases(customerID int64, at time.Time) ([]*sipdesk.CallLease, error) {
-	q, args := scoped(`SELECT call_id, customer_id, sip_account_id, direction, node, started_at, expires_at
+	q, args := scoped(`SELECT call_id, customer_id, sip_account_id, direction, node, started_at, expires_at, dialog
 		FROM call_leases WHERE expires_at > ?`, []any{ms(at)}, "customer_id", customerID)
 	rows, err := t.query(q+" ORDER BY started_at, call_id", args...)
 	if err != nil {
@@ -216,7 +216,7 @@ func (t *tx) Leases(customerID int64, at time.Time) ([]*sipdesk.CallLease, error
 	return collect(t, rows, "list leases", func(s interface{ Scan(...any) error }) (*sipdesk.CallLease, error) {
 		var l sipdesk.CallLease
 		var started, expires int64
-		err := s.Scan(&l.CallID, &l.CustomerID, &l.SIPAccountID, &l.Direction, &l.Node, &started, &expires)
+		err := s.Scan(&l.CallID, &l.CustomerID, &l.SIPAccountID, &l.Direction, &l.Node, &started, &expires, &l.Dialog)
 		l.StartedAt, l.ExpiresAt = fromMS(started), fromMS(expires)
 		return &l, err
 	})
