@@ -1,4 +1,4 @@
-//go:build e2e || hostile
+//go:build e2e || hostile || cluster
 
 package edge
 
