@@ -339,6 +339,7 @@ func TestClusterFenceCutOff(t *testing.T) {
 				held = append(held, p)
 			}
 			c.waitUp(2, 3*time.Second)
+			legsB := c.carrier.liveIDs()
 			cut := time.Now()
 			if way == "kill" {
 				proxy.kill()
@@ -371,11 +372,27 @@ func TestClusterFenceCutOff(t *testing.T) {
 			} else {
 				proxy.signal(syscall.SIGCONT)
 			}
+			// B ended its own calls (BYE from B with its Reason, to the
+			// caller and the carrier) before its leases could expire:
+			// their expiry is at least TTL − Renew after the cut.
+			var fencedAfter time.Duration
+			for _, id := range legsB {
+				at, ok := c.carrier.byeOf(id)
+				if !ok || at.Sub(cut) >= ttl-timing.Renew {
+					t.Fatalf("%s run %d: B's carrier leg %s: BYE %v after the cut (%v), want before %v", way, run, id, at.Sub(cut), ok, ttl-timing.Renew)
+				}
+				fencedAfter = max(fencedAfter, at.Sub(cut))
+			}
+			for _, p := range held[:2] {
+				if b := p.waitReq("BYE", time.Second); !strings.Contains(b.Get("Reason"), "Channel lease not renewed") {
+					t.Fatalf("%s run %d: caller's BYE Reason %q", way, run, b.Get("Reason"))
+				}
+			}
 			// After the heal the counters agree with the dialogs up.
 			time.Sleep(timing.Renew + 2*time.Second)
 			up, leases := c.carrier.up(), c.leases()
-			t.Logf("%s run %d: A admitted %d (the 3rd after %v; B fenced by then) and refused %d during %v; carrier peak %d of %d; after the heal %d dialogs up, %d leases",
-				way, run, admitted, firstExtra.Round(100*time.Millisecond), refused, 2*ttl, c.carrier.peak(), limit, up, leases)
+			t.Logf("%s run %d: B fenced its calls %v after the cut; A admitted %d (the 3rd after %v) and refused %d during %v; carrier peak %d of %d; after the heal %d dialogs up, %d leases",
+				way, run, fencedAfter.Round(100*time.Millisecond), admitted, firstExtra.Round(100*time.Millisecond), refused, 2*ttl, c.carrier.peak(), limit, up, leases)
 			if c.carrier.peak() > limit || up != leases || admitted != limit {
 				t.Fatalf("%s run %d: peak %d, up %d, leases %d, admitted by A %d (want %d)", way, run, c.carrier.peak(), up, leases, admitted, limit)
 			}

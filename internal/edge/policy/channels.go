@@ -146,8 +146,8 @@ type ChannelAdmission struct {
 // NewChannels makes the channel-limit Admission of node on top of ch
 // (normally the *app.Service), running its steps in transactions of st.
 func NewChannels(st sipdesk.Store, ch Channels, node string, opt ChannelOptions) *ChannelAdmission {
-	if opt.Timing.TTL <= 0 {
-		opt.Timing = sipdesk.LeaseTimingFor(0)
+	if t := opt.Timing; t.TTL <= 0 || t.Renew <= 0 || t.Fence <= 0 || t.Sweep <= 0 || t.Fence >= t.TTL {
+		opt.Timing = sipdesk.LeaseTimingFor(t.TTL)
 	}
 	if opt.Timeout <= 0 {
 		opt.Timeout = 2 * time.Second
