@@ -241,6 +241,9 @@ type Tx interface {
 	// until `until` (the rows lock: two nodes never claim the same lease),
 	// remembering the node that let them expire in LostNode.
 	ClaimExpiredLeases(node string, now, until time.Time, limit int) ([]*LostCall, error)
+	// ExpireLease makes a lease of node expire now (a restarted node's
+	// leases of its previous life), for the sweep to claim.
+	ExpireLease(callID, node string) error
 	// CloseLostRecords closes the in_progress records of a lost call
 	// (disposition node_lost).
 	CloseLostRecords(callID, node string, at time.Time) (int, error)

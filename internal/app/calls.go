@@ -104,6 +104,20 @@ func (s *Service) ClaimLostCalls(ctx context.Context, node string, limit int) ([
 	return lost, err
 }
 
+// ExpireLeases makes leases of node expire now: a node restarted under the
+// same name hands the calls of its previous life to the sweep, which ends
+// them like a dead node's.
+func (s *Service) ExpireLeases(ctx context.Context, node string, callIDs []string) error {
+	return s.update(ctx, func(tx sipdesk.Tx) error {
+		for _, id := range callIDs {
+			if err := tx.ExpireLease(id, node); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
 // CloseOrphanRecords closes the records left in_progress for more than a
 // lease life without a lease: their call ended but the final update never
 // reached the store (the node lost it, then died or gave up retrying).

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -28,6 +29,11 @@ type fenceEnv struct {
 }
 
 func newFenceEnv(t *testing.T, timing sipdesk.LeaseTiming, ch func(policy.Channels) policy.Channels, mod func(*Config)) *fenceEnv {
+	return newFenceEnvPre(t, timing, ch, mod, nil)
+}
+
+// newFenceEnvPre runs pre with the carrier's address before the edge starts.
+func newFenceEnvPre(t *testing.T, timing sipdesk.LeaseTiming, ch func(policy.Channels) policy.Channels, mod func(*Config), pre func(e *callEnv, carrier string)) *fenceEnv {
 	t.Helper()
 	st := openStore(t)
 	e := &callEnv{t: t, st: st, f: fixture{t, st}}
@@ -45,6 +51,9 @@ func newFenceEnv(t *testing.T, timing sipdesk.LeaseTiming, ch func(policy.Channe
 		MinExpires: 60 * time.Second, Node: "n1", Channels: e.adm, Records: e.adm, Carrier: fmt.Sprintf("sip:127.0.0.9:%d", carrierPort)}
 	if mod != nil {
 		mod(&cfg)
+	}
+	if pre != nil {
+		pre(e, fmt.Sprintf("127.0.0.9:%d", carrierPort))
 	}
 	s, err := New(cfg, st, testLogger(t))
 	if err != nil {
@@ -234,14 +243,36 @@ func TestLeaseLost(t *testing.T) {
 	}
 }
 
+// zombieChannels reports renewals of every lease it acquired without
+// writing them: the node believes its leases are renewed while they
+// expire, as the leases of a dead node do.
+type zombieChannels struct {
+	policy.Channels
+	mu  sync.Mutex
+	ids []string
+}
+
+func (z *zombieChannels) AcquireChannelTx(tx sipdesk.Tx, l *sipdesk.CallLease) error {
+	z.mu.Lock()
+	z.ids = append(z.ids, l.CallID)
+	z.mu.Unlock()
+	return z.Channels.AcquireChannelTx(tx, l)
+}
+
+func (z *zombieChannels) RenewLeases(context.Context, string) ([]string, error) {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	return append([]string(nil), z.ids...), nil
+}
+
 // TestSweepEndsLostCall: a call's lease expires without its node ending
-// it (that node stopped renewing and never fenced: as a dead node). The
+// it (its renewals never land: as a dead node's). The
 // sweep claims the lease, sends BYE on both legs from the dialog state
 // stored with the lease (not from the call in memory), closes the record
 // node_lost and frees the channel.
 func TestSweepEndsLostCall(t *testing.T) {
-	dead := sipdesk.LeaseTiming{TTL: 2 * time.Second, Renew: time.Hour, Fence: time.Hour, Sweep: 200 * time.Millisecond}
-	e := newFenceEnv(t, dead, nil, nil)
+	dead := sipdesk.LeaseTiming{TTL: 2 * time.Second, Renew: 400 * time.Millisecond, Fence: 1500 * time.Millisecond, Sweep: 200 * time.Millisecond}
+	e := newFenceEnv(t, dead, func(c policy.Channels) policy.Channels { return &zombieChannels{Channels: c} }, nil)
 	p := e.answered()
 	inv := e.carrier.last()
 	// The dialog state is stored with the lease once the call is up.
@@ -350,5 +381,38 @@ func TestDrain(t *testing.T) {
 		if r.Disposition == sipdesk.DispActive {
 			t.Errorf("record left in progress: %+v", r)
 		}
+	}
+}
+
+// TestRestartEndsPreviousLife: a node killed and restarted under the same
+// name finds leases of its previous life: it ends their calls as a dead
+// node's (BYE from the stored dialog, record node_lost) and frees them.
+func TestRestartEndsPreviousLife(t *testing.T) {
+	const callID, carrierCallID = "previous-life@127.0.0.2", "carrier-leg-1"
+	e := newFenceEnvPre(t, fastLeases, nil, nil, func(e *callEnv, carrier string) {
+		d := policy.Dialog{Node: "n1", Legs: []policy.DialogLeg{{Side: policy.LegCarrier, CallID: carrierCallID,
+			From: "<sip:+15550000002@127.0.0.1>;tag=ours", To: "<sip:+15551230001@" + carrier + ">;tag=theirs",
+			Target: "sip:carrier@" + carrier, CSeq: 2, Transport: "UDP"}}}
+		js, _ := json.Marshal(d)
+		now := time.Now()
+		e.f.update(func(tx sipdesk.Tx) error {
+			if err := tx.InsertLease(&sipdesk.CallLease{CallID: callID, CustomerID: e.cust, SIPAccountID: e.acct.ID, Direction: sipdesk.DirOutbound,
+				Node: "n1", StartedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+				return err
+			}
+			if err := tx.SetLeaseDialog(callID, string(js)); err != nil {
+				return err
+			}
+			return tx.InsertCallRecord(&sipdesk.CallRecord{CallID: callID, CustomerID: e.cust, SIPAccountID: e.acct.ID,
+				Direction: sipdesk.DirOutbound, StartedAt: now, Disposition: sipdesk.DispActive, Node: "n1"})
+		})
+	})
+	bye := e.carrier.waitReq(t, "BYE", 3*time.Second, func(m *siptest.Msg) bool { return m.Get("Call-ID") == carrierCallID })
+	if !strings.Contains(bye.Get("From"), "tag=ours") || !strings.Contains(bye.Get("To"), "tag=theirs") || !strings.HasPrefix(bye.Get("CSeq"), "10002 ") {
+		t.Errorf("BYE From %q To %q CSeq %q", bye.Get("From"), bye.Get("To"), bye.Get("CSeq"))
+	}
+	e.waitLive(0, 3*time.Second)
+	if r := e.record(callID); r.Disposition != sipdesk.DispNodeLost {
+		t.Errorf("record %s, want node_lost", r.Disposition)
 	}
 }

@@ -179,6 +179,13 @@ func (t *tx) ClaimExpiredLeases(node string, now, until time.Time, limit int) ([
 	})
 }
 
+func (t *tx) ExpireLease(callID, node string) error {
+	if _, err := t.exec("UPDATE call_leases SET expires_at = 0 WHERE call_id = ? AND node = ?", callID, node); err != nil {
+		return t.fail("expire lease", err)
+	}
+	return nil
+}
+
 func (t *tx) CloseLostRecords(callID, node string, at time.Time) (int, error) {
 	res, err := t.exec(`UPDATE call_records SET ended_at = ?, disposition = ?, reason = ?
 		WHERE call_id = ? AND node = ? AND disposition = ?`,

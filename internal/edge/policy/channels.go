@@ -59,6 +59,8 @@ type Channels interface {
 	ClaimLostCalls(ctx context.Context, node string, limit int) ([]*sipdesk.LostCall, error)
 	// CloseOrphanRecords closes records left in progress without a lease.
 	CloseOrphanRecords(ctx context.Context) (int, error)
+	// ExpireLeases makes these leases of node expire now.
+	ExpireLeases(ctx context.Context, node string, callIDs []string) error
 	// ActiveCalls lists live leases (0: every customer).
 	ActiveCalls(ctx context.Context, customerID int64) ([]*sipdesk.CallLease, error)
 }
@@ -525,9 +527,10 @@ func (c *ChannelAdmission) retryReleases(ctx context.Context) {
 	}
 }
 
-// dropStale releases leases owned by this node name that this process does
-// not hold: left by a crash and a restart under the same name, they would
-// otherwise be renewed for ever.
+// dropStale hands the leases of this node name that this process does not
+// hold to the sweep: left by a crash and a restart under the same name,
+// their calls are ended like a dead node's (BYE from the stored dialog,
+// records node_lost) instead of being renewed for ever.
 func (c *ChannelAdmission) dropStale(ctx context.Context) {
 	rctx, cancel := context.WithTimeout(ctx, c.opt.Timeout)
 	defer cancel()
@@ -536,16 +539,23 @@ func (c *ChannelAdmission) dropStale(ctx context.Context) {
 		c.opt.Log.Warn("list leases at start", "error", err)
 		return
 	}
+	var stale []string
+	c.mu.Lock()
 	for _, l := range ls {
-		c.mu.Lock()
-		_, mine := c.live[l.CallID]
-		c.mu.Unlock()
-		if l.Node != c.node || mine {
-			continue
+		if _, mine := c.live[l.CallID]; l.Node == c.node && !mine {
+			stale = append(stale, l.CallID)
 		}
-		if err := c.release(rctx, l.CallID); err == nil {
-			c.opt.Log.Info("stale lease dropped", "call_id", l.CallID)
-		}
+	}
+	c.mu.Unlock()
+	if len(stale) == 0 {
+		return
+	}
+	if err := c.ch.ExpireLeases(rctx, c.node, stale); err != nil {
+		c.opt.Log.Warn("expire leases of a previous life", "error", err)
+		return
+	}
+	c.opt.Log.Info("calls of this node's previous life handed to the sweep", "calls", len(stale))
+	for c.sweep(ctx) {
 	}
 }
 

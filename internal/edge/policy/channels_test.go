@@ -57,7 +57,8 @@ func (b *leaseBook) SetLeaseDialogTx(sipdesk.Tx, string, string) error      { re
 func (b *leaseBook) ClaimLostCalls(context.Context, string, int) ([]*sipdesk.LostCall, error) {
 	return nil, nil
 }
-func (b *leaseBook) CloseOrphanRecords(context.Context) (int, error) { return 0, nil }
+func (b *leaseBook) CloseOrphanRecords(context.Context) (int, error)      { return 0, nil }
+func (b *leaseBook) ExpireLeases(context.Context, string, []string) error { return nil }
 func (b *leaseBook) ActiveCalls(context.Context, int64) ([]*sipdesk.CallLease, error) {
 	return nil, nil
 }

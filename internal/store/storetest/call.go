@@ -133,6 +133,24 @@ func testLeases(t *testing.T, su *suite) {
 	})
 	// Only the inbound lease is left: the counts followed every deletion.
 	use("after expiry and release", map[bool][2]int{true: {1, 1}, false: {0, 0}}[both])
+	// A restarted node expires a lease of its previous life (only its own)
+	// and the sweep claims it.
+	update(t, s, func(tx sipdesk.Tx) error {
+		if err := tx.ExpireLease(in.CallID, "n2"); err != nil {
+			return err
+		}
+		if lost, _ := tx.ClaimExpiredLeases("n1", at(0), at(time.Minute), 10); len(lost) != 0 {
+			t.Errorf("another node's ExpireLease expired %+v", lost)
+		}
+		if err := tx.ExpireLease(in.CallID, "n1"); err != nil {
+			return err
+		}
+		lost, err := tx.ClaimExpiredLeases("n1", at(0), at(time.Minute), 10)
+		if len(lost) != 1 || lost[0].CallID != in.CallID || lost[0].LostNode != "n1" {
+			t.Errorf("claimed %+v after ExpireLease, want the inbound lease", lost)
+		}
+		return err
+	})
 }
 
 // testCountedCalls runs every case of sipdesk.CountsAgainstLimit (each
