@@ -35,7 +35,9 @@ func LeaseTimingFor(ttl time.Duration) LeaseTiming {
 	if ttl <= 0 || ttl == LeaseTTL {
 		return LeaseTiming{LeaseTTL, LeaseRenew, LeaseFence, LeaseSweep}
 	}
-	f := func(d time.Duration) time.Duration { return time.Duration(float64(d) * float64(ttl) / float64(LeaseTTL)) }
+	f := func(d time.Duration) time.Duration {
+		return time.Duration(float64(d) * float64(ttl) / float64(LeaseTTL))
+	}
 	return LeaseTiming{ttl, f(LeaseRenew), f(LeaseFence), f(LeaseSweep)}
 }
 
