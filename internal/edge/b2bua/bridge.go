@@ -253,7 +253,7 @@ func (s *B2BUA) bridge(req *sip.Request, tx sip.ServerTransaction, at *attempt, 
 	}
 	c := &call{at: at, a: a, b: winner, aID: a.ID, bID: winner.ID, start: s.now(), log: lg,
 		done: make(chan struct{}), refresh: make(chan struct{}, 1)}
-	if why := at.stop.bridged(c); why != nil {
+	if why := at.stop.why(); why != nil {
 		// Stopped as the callee answered: take the callee down, never
 		// answer the caller.
 		go winner.Bye(context.Background())
@@ -271,6 +271,12 @@ func (s *B2BUA) bridge(req *sip.Request, tx sip.ServerTransaction, at *attempt, 
 	if err := a.Respond(200, "OK", body, hs...); err != nil {
 		lg.Warn("caller did not confirm", "error", err)
 		s.endCall(c, "", endNoAck)
+		return
+	}
+	// From here a stop (fencing, drain) ends the call with endCall; one
+	// that came while the call was being answered ends it now.
+	if why := at.stop.bridged(c); why != nil {
+		s.endCall(c, "", *why)
 		return
 	}
 	s.pol.SaveDialog(info.CallID, s.dialogOf(c))

@@ -98,8 +98,8 @@ func (st *stopState) ringing(cancel context.CancelFunc) *ending {
 	return st.stopped
 }
 
-// bridged registers the call; it reports the stop when the attempt was
-// stopped before (the call must not be answered then).
+// bridged registers the answered call (its 200 sent); it reports the stop
+// when the attempt was stopped before (the caller ends the call then).
 func (st *stopState) bridged(c *call) *ending {
 	st.mu.Lock()
 	defer st.mu.Unlock()
