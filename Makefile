@@ -2,7 +2,7 @@
 GO       ?= go
 PG_DSN   ?= postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
 
-.PHONY: lint build run test test-unit test-e2e test-browser test-hostile vet bench bench-sip bench-sip-short contract
+.PHONY: lint build run test test-unit test-e2e test-cluster test-browser test-hostile vet bench bench-sip bench-sip-short contract
 
 build:
 	$(GO) build -o bin/sipdesk ./cmd/sipdesk
@@ -56,3 +56,8 @@ bench-sip-short:
 # The Contract checks from the outside (needs ../shared/checks).
 contract:
 	../shared/checks/contract.sh
+
+# Several edges and a portal on one PostgreSQL as real processes, with a
+# TCP proxy per edge that the tests cut or freeze (needs sipp, socat).
+test-cluster:
+	SIPDESK_TEST_POSTGRES=$${SIPDESK_TEST_POSTGRES:-$(PG_DSN)} $(GO) test -race -tags 'e2e cluster' -count=1 -timeout 30m -run '^TestCluster' ./internal/edge/

@@ -29,11 +29,21 @@ type fakeCarrier struct {
 	mu      sync.Mutex
 	invites map[string]*siptest.Msg // by Call-ID, first INVITE
 	order   []string
+	live    map[string]bool      // answered dialogs not ended by a BYE
+	most    int                  // the most live dialogs at once
+	byes    map[string]time.Time // when each dialog's BYE arrived
 	reqs    chan *siptest.Msg
 }
 
 func (fc *fakeCarrier) send(s string) {
 	if err := fc.c.Send(s); err != nil {
+		fc.t.Logf("carrier send: %v", err)
+	}
+}
+
+// to sends s to where m came from (the edge that sent it).
+func (fc *fakeCarrier) to(m *siptest.Msg, s string) {
+	if err := fc.c.SendTo(s, m.Src); err != nil {
 		fc.t.Logf("carrier send: %v", err)
 	}
 }
@@ -49,7 +59,7 @@ func (fc *fakeCarrier) handle(m *siptest.Msg) {
 	switch m.Method {
 	case "INVITE":
 		if strings.Contains(m.Get("To"), "tag=") { // re-INVITE
-			fc.send(siptest.ReplyBody(m, 200, "OK", "", testSDP, contact))
+			fc.to(m, siptest.ReplyBody(m, 200, "OK", "", testSDP, contact))
 			return
 		}
 		fc.mu.Lock()
@@ -65,30 +75,69 @@ func (fc *fakeCarrier) handle(m *siptest.Msg) {
 		tag = "carrier" + callID[:min(8, len(callID))]
 		switch fc.mode.Load().(string) {
 		case "answer":
-			fc.send(siptest.Reply(m, 180, "Ringing", tag, contact))
-			fc.send(siptest.ReplyBody(m, 200, "OK", tag, testSDP, contact))
+			fc.mu.Lock()
+			fc.live[callID] = true
+			fc.most = max(fc.most, len(fc.live))
+			fc.mu.Unlock()
+			fc.to(m, siptest.Reply(m, 180, "Ringing", tag, contact))
+			fc.to(m, siptest.ReplyBody(m, 200, "OK", tag, testSDP, contact))
 		case "486":
-			fc.send(siptest.Reply(m, 486, "Busy Here", tag))
+			fc.to(m, siptest.Reply(m, 486, "Busy Here", tag))
 		case "503":
-			fc.send(siptest.Reply(m, 503, "Service Unavailable", tag))
+			fc.to(m, siptest.Reply(m, 503, "Service Unavailable", tag))
 		case "404":
-			fc.send(siptest.Reply(m, 404, "Not Found", tag))
+			fc.to(m, siptest.Reply(m, 404, "Not Found", tag))
 		case "480":
-			fc.send(siptest.Reply(m, 480, "Temporarily Unavailable", tag))
+			fc.to(m, siptest.Reply(m, 480, "Temporarily Unavailable", tag))
 		case "ring":
-			fc.send(siptest.Reply(m, 180, "Ringing", tag, contact))
+			fc.to(m, siptest.Reply(m, 180, "Ringing", tag, contact))
 		}
 	case "CANCEL":
-		fc.send(siptest.Reply(m, 200, "OK", tag))
+		fc.to(m, siptest.Reply(m, 200, "OK", tag))
 		fc.mu.Lock()
 		inv := fc.invites[callID]
 		fc.mu.Unlock()
 		if inv != nil {
-			fc.send(siptest.Reply(inv, 487, "Request Terminated", "carrier"+callID[:min(8, len(callID))]))
+			fc.to(inv, siptest.Reply(inv, 487, "Request Terminated", "carrier"+callID[:min(8, len(callID))]))
 		}
-	case "BYE", "OPTIONS", "UPDATE", "INFO":
-		fc.send(siptest.Reply(m, 200, "OK", "", contact))
+	case "BYE":
+		fc.mu.Lock()
+		delete(fc.live, callID)
+		fc.byes[callID] = time.Now()
+		fc.mu.Unlock()
+		fc.to(m, siptest.Reply(m, 200, "OK", "", contact))
+	case "OPTIONS", "UPDATE", "INFO":
+		fc.to(m, siptest.Reply(m, 200, "OK", "", contact))
 	}
+}
+
+// liveCalls is the number of answered dialogs not ended yet; maxLive the
+// most there were at once (since resetCounts).
+func (fc *fakeCarrier) liveCalls() int {
+	fc.mu.Lock()
+	defer fc.mu.Unlock()
+	return len(fc.live)
+}
+
+func (fc *fakeCarrier) maxLive() int {
+	fc.mu.Lock()
+	defer fc.mu.Unlock()
+	return fc.most
+}
+
+// byeAt is when the BYE of a dialog arrived (zero: none yet).
+func (fc *fakeCarrier) byeAt(callID string) time.Time {
+	fc.mu.Lock()
+	defer fc.mu.Unlock()
+	return fc.byes[callID]
+}
+
+// resetCounts forgets the INVITEs, BYEs and the most-live mark (live
+// dialogs stay).
+func (fc *fakeCarrier) resetCounts() {
+	fc.mu.Lock()
+	defer fc.mu.Unlock()
+	fc.invites, fc.order, fc.byes, fc.most = map[string]*siptest.Msg{}, nil, map[string]time.Time{}, len(fc.live)
 }
 
 // count is the number of distinct INVITEs received.
@@ -130,7 +179,10 @@ func (fc *fakeCarrier) waitReq(t testing.TB, method string, d time.Duration, ok 
 func (fc *fakeCarrier) hangup(inv *siptest.Msg) {
 	callID := inv.Get("Call-ID")
 	target := siptest.URIOf(inv.Get("Contact"))
-	fc.send(fmt.Sprintf(`BYE %s SIP/2.0
+	fc.mu.Lock()
+	delete(fc.live, callID)
+	fc.mu.Unlock()
+	fc.to(inv, fmt.Sprintf(`BYE %s SIP/2.0
 Via: SIP/2.0/UDP %s;branch=z9hG4bK%s;rport
 From: %s;tag=carrier%s
 To: %s
@@ -383,7 +435,8 @@ func newCarrierAt(t testing.TB, addr, edgeAddr string) *fakeCarrier {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fc := &fakeCarrier{t: t, c: c, Addr: addr, invites: map[string]*siptest.Msg{}, reqs: make(chan *siptest.Msg, 4096)}
+	fc := &fakeCarrier{t: t, c: c, Addr: addr, invites: map[string]*siptest.Msg{}, live: map[string]bool{}, byes: map[string]time.Time{},
+		reqs: make(chan *siptest.Msg, 4096)}
 	fc.mode.Store("answer")
 	var stop atomic.Bool
 	done := make(chan struct{})

@@ -163,6 +163,7 @@ type Msg struct {
 	Method    string // requests
 	Headers   [][2]string
 	Body      string
+	Src       string // the UDP source address (ip:port) it came from
 }
 
 // Get returns the first value of a header (case-insensitive name).
@@ -298,6 +299,20 @@ func (c *Conn) Send(msg string) error {
 	return c.SendRaw([]byte(Fix(msg)))
 }
 
+// SendTo writes a message (as Send) to addr instead of the dialed address
+// (UDP only: answering several edges from one socket).
+func (c *Conn) SendTo(msg, addr string) error {
+	if c.udp == nil || addr == "" {
+		return c.Send(msg)
+	}
+	ua, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		return err
+	}
+	_, err = c.udp.WriteToUDP([]byte(Fix(msg)), ua)
+	return err
+}
+
 // SendRaw writes bytes as they are.
 func (c *Conn) SendRaw(b []byte) error {
 	if c.udp != nil {
@@ -322,14 +337,18 @@ func (c *Conn) Recv(d time.Duration) (*Msg, error) {
 		c.udp.SetReadDeadline(time.Now().Add(d))
 		buf := make([]byte, 65535)
 		for {
-			n, _, err := c.udp.ReadFromUDP(buf)
+			n, src, err := c.udp.ReadFromUDP(buf)
 			if err != nil {
 				return nil, err
 			}
 			if len(bytes.TrimSpace(buf[:n])) == 0 {
 				continue
 			}
-			return Parse(buf[:n])
+			m, err := Parse(buf[:n])
+			if m != nil {
+				m.Src = src.String()
+			}
+			return m, err
 		}
 	}
 	c.c.SetReadDeadline(time.Now().Add(d))
