@@ -81,6 +81,7 @@ func TestClusterFenceCutOff(t *testing.T) {
 	c := newCluster(t, clusterOptions{})
 	cust := c.customer(limit)
 	c.f.ipAccount(cust, "trunk", "", fenceDevice+"/32")
+	time.Sleep(1500 * time.Millisecond) // every edge applies the change (NOTIFY; 1 s poll at worst)
 	b := c.Edge("b")
 	addrB := b.SIP
 	others := []string{c.Edge("a").SIP, c.Edge("c").SIP}
@@ -175,6 +176,7 @@ func TestClusterFenceKill(t *testing.T) {
 	c := newCluster(t, clusterOptions{})
 	cust := c.customer(n)
 	c.f.ipAccount(cust, "trunk", "", fenceDevice+"/32")
+	time.Sleep(1500 * time.Millisecond) // every edge applies the change (NOTIFY; 1 s poll at worst)
 	b := c.Edge("b")
 	addrA, addrB := c.Edge("a").SIP, b.SIP
 	var phones []*phone
@@ -255,6 +257,7 @@ func TestClusterFenceDrain(t *testing.T) {
 	c := newCluster(t, clusterOptions{Edges: 2, EdgeArgs: []string{"--drain-timeout", drain.String()}})
 	cust := c.customer(10)
 	c.f.ipAccount(cust, "trunk", "", fenceDevice+"/32")
+	time.Sleep(1500 * time.Millisecond) // every edge applies the change (NOTIFY; 1 s poll at worst)
 	a := c.Edge("a")
 	procA, addrA := a.P, a.SIP
 	for range 3 {
