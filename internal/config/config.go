@@ -23,32 +23,27 @@ type Store struct {
 // Serve is the configuration of `sipdesk serve`.
 type Serve struct {
 	Store
-	HTTP            string
-	BaseURL         string
-	Role            string // all, portal or edge
-	Node            string
-	SMTP            string
-	Demo            bool
-	SIP             string
-	SIPDomain       string
-	SIPTLS          string
-	SIPTLSCert      string
-	SIPTLSKey       string
-	SIPWS           string
-	SIPWSURL        string // what browsers connect to (default from --sip-ws)
-	WSOrigins       string // comma-separated Origin allow-list of --sip-ws
-	Carrier         string
-	CarrierAddrs    string
-	CarrierUsername string
-	CarrierPassword string
-	AllowPrivateIPs bool
-	HoldIPAccounts  bool
-	MaxCallDuration time.Duration
-	DrainTimeout    time.Duration // graceful stop: how long calls may go on
-	// LeaseTTL shortens the channel lease life and, in proportion, its
-	// renewal, fencing and sweep (tests of node failures): the
-	// environment's SIPDESK_LEASE_TTL, no flag. 0: sipdesk.LeaseTTL.
-	LeaseTTL         time.Duration
+	HTTP             string
+	BaseURL          string
+	Role             string // all, portal or edge
+	Node             string
+	SMTP             string
+	Demo             bool
+	SIP              string
+	SIPDomain        string
+	SIPTLS           string
+	SIPTLSCert       string
+	SIPTLSKey        string
+	SIPWS            string
+	SIPWSURL         string // what browsers connect to (default from --sip-ws)
+	WSOrigins        string // comma-separated Origin allow-list of --sip-ws
+	Carrier          string
+	CarrierAddrs     string
+	CarrierUsername  string
+	CarrierPassword  string
+	AllowPrivateIPs  bool
+	HoldIPAccounts   bool
+	MaxCallDuration  time.Duration
 	RTPPorts         string
 	BanFailures      int
 	BanWindow        time.Duration
@@ -56,6 +51,8 @@ type Serve struct {
 	ChallengeRate    int
 	PaidChannelLimit int
 	LogLevel         string
+	DrainTimeout     time.Duration // graceful stop: how long calls may go on
+	LeaseTTL         time.Duration // SIPDESK_LEASE_TTL (tests, no flag): lease life, renewal, fence, sweep scaled; 0: default
 }
 
 // Admin is the configuration of `sipdesk admin`: the store and the domain
