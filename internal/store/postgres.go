@@ -2,13 +2,13 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/sipdesk/sipdesk/internal/config"
 )
 
@@ -16,11 +16,23 @@ import (
 // config version (as decimal text).
 const ConfigChannel = "sipdesk_config"
 
+// IdleInTransactionTimeout is PostgreSQL's idle_in_transaction_session_timeout
+// for sipdesk's connections unless the DSN sets it: a node frozen or cut
+// off in the middle of a transaction would otherwise hold its row locks
+// (its channel leases among them, which another node must claim when it
+// dies) until TCP gives up, hours later. sipdesk's transactions never
+// wait on anything but the database.
+const IdleInTransactionTimeout = 5 * time.Second
+
 func (db *DB) openPostgres(ctx context.Context, dsn string) error {
-	p, err := sql.Open("pgx", dsn)
+	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		return fmt.Errorf("store: open PostgreSQL %s: %w", config.Redacted(dsn), err)
 	}
+	if _, ok := cfg.RuntimeParams["idle_in_transaction_session_timeout"]; !ok {
+		cfg.RuntimeParams["idle_in_transaction_session_timeout"] = strconv.Itoa(int(IdleInTransactionTimeout / time.Millisecond))
+	}
+	p := stdlib.OpenDB(*cfg)
 	p.SetMaxOpenConns(32)
 	p.SetMaxIdleConns(8)
 	p.SetConnMaxIdleTime(5 * time.Minute)

@@ -1,0 +1,47 @@
+package store
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/sipdesk/sipdesk"
+	"github.com/sipdesk/sipdesk/internal/store/storetest"
+)
+
+// TestPostgresIdleTransactionReleasesLocks: a node that stops in the middle
+// of a transaction (frozen, cut off) holds its row locks only until
+// IdleInTransactionTimeout: another node can then claim its lease.
+func TestPostgresIdleTransactionReleasesLocks(t *testing.T) {
+	dsn, key := storetest.PostgresDSN(t), testKey(t)
+	db := openT(t, Options{DSN: dsn, SecretKey: key})
+	ctx := context.Background()
+	l := &sipdesk.CallLease{CallID: "frozen", CustomerID: 1, Direction: sipdesk.DirOutbound, Node: "n1", ExpiresAt: time.UnixMilli(1)}
+	if err := db.Update(ctx, func(tx sipdesk.Tx) error { return tx.InsertLease(l) }); err != nil {
+		t.Fatal(err)
+	}
+	stuck, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stuck.Rollback()
+	if _, err := stuck.ExecContext(ctx, "UPDATE call_leases SET expires_at = 2 WHERE call_id = 'frozen'"); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	cctx, cancel := context.WithTimeout(ctx, 3*IdleInTransactionTimeout)
+	defer cancel()
+	var lost []*sipdesk.LostCall
+	err = db.Update(cctx, func(tx sipdesk.Tx) (err error) {
+		lost, err = tx.ClaimExpiredLeases("n2", time.UnixMilli(10), time.Now().Add(time.Minute), 10)
+		return err
+	})
+	took := time.Since(start)
+	if err != nil || len(lost) != 1 {
+		t.Fatalf("claim behind an idle transaction: %v, %d claimed after %v", err, len(lost), took)
+	}
+	if took > IdleInTransactionTimeout+2*time.Second {
+		t.Fatalf("claimed after %v, want about %v", took, IdleInTransactionTimeout)
+	}
+	t.Logf("lease claimed %v after a transaction holding it went idle", took.Round(100*time.Millisecond))
+}
