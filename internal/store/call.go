@@ -162,9 +162,16 @@ func (t *tx) SetLeaseDialog(callID, dialog string) error {
 // another node claimed meanwhile (no longer expired) is skipped. A lease
 // claimed before by a node that died too keeps its first lost_node.
 func (t *tx) ClaimExpiredLeases(node string, now, until time.Time, limit int) ([]*sipdesk.LostCall, error) {
+	// On PostgreSQL the candidates are locked in the subquery, skipping
+	// rows another node is claiming (or a stuck transaction holds): no
+	// waiting, no deadlock between sweeping nodes.
+	lock := ""
+	if t.db.dialect == DialectPostgres {
+		lock = " FOR UPDATE SKIP LOCKED"
+	}
 	rows, err := t.query(`UPDATE call_leases SET node = ?, expires_at = ?,
 			lost_node = CASE WHEN lost_node = '' THEN node ELSE lost_node END
-		WHERE expires_at <= ? AND call_id IN (SELECT call_id FROM call_leases WHERE expires_at <= ? ORDER BY expires_at LIMIT ?)
+		WHERE expires_at <= ? AND call_id IN (SELECT call_id FROM call_leases WHERE expires_at <= ? ORDER BY expires_at LIMIT ?`+lock+`)
 		RETURNING call_id, customer_id, sip_account_id, direction, started_at, expires_at, lost_node, dialog`,
 		node, ms(until), ms(now), ms(now), limit)
 	if err != nil {
