@@ -103,7 +103,9 @@ func (fc *fakeCarrier) handle(m *siptest.Msg) {
 	case "BYE":
 		fc.mu.Lock()
 		delete(fc.live, callID)
-		fc.byes[callID] = time.Now()
+		if _, again := fc.byes[callID]; !again { // the first BYE ends the dialog
+			fc.byes[callID] = time.Now()
+		}
 		fc.mu.Unlock()
 		fc.to(m, siptest.Reply(m, 200, "OK", "", contact))
 	case "OPTIONS", "UPDATE", "INFO":
@@ -125,7 +127,7 @@ func (fc *fakeCarrier) maxLive() int {
 	return fc.most
 }
 
-// byeAt is when the BYE of a dialog arrived (zero: none yet).
+// byeAt is when the first BYE of a dialog arrived (zero: none yet).
 func (fc *fakeCarrier) byeAt(callID string) time.Time {
 	fc.mu.Lock()
 	defer fc.mu.Unlock()
