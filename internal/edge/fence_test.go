@@ -218,6 +218,9 @@ func TestFencing(t *testing.T) {
 	if r := e.record(ring.callID); r.Disposition != sipdesk.DispFailed || r.SIPCode != 503 || r.Reason != policy.EndFenced {
 		t.Errorf("ringing call's record: %s/%d/%s, want failed/503/fenced", r.Disposition, r.SIPCode, r.Reason)
 	}
+	if n := e.s.calls.LiveAttempts(); n != 0 {
+		t.Errorf("%d attempts left in the live table", n)
+	}
 }
 
 // TestLeaseLost: a call whose lease another node took (deleted here, as a
@@ -238,8 +241,8 @@ func TestLeaseLost(t *testing.T) {
 	if r := e.record(p.callID); r.Reason != policy.EndLeaseLost {
 		t.Errorf("record reason %q, want lease_lost", r.Reason)
 	}
-	if e.s.ActiveCalls() != 0 {
-		t.Errorf("%d calls still bridged", e.s.ActiveCalls())
+	if e.s.ActiveCalls() != 0 || e.s.calls.LiveAttempts() != 0 {
+		t.Errorf("%d calls still bridged, %d attempts live", e.s.ActiveCalls(), e.s.calls.LiveAttempts())
 	}
 }
 
