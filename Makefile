@@ -2,7 +2,7 @@
 GO       ?= go
 PG_DSN   ?= postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
 
-.PHONY: lint build run test test-unit test-e2e test-cluster test-browser test-hostile vet bench bench-sip bench-sip-short contract
+.PHONY: lint build run test test-unit test-e2e test-cluster test-browser test-hostile vet bench bench-sip bench-sip-short contract docs
 
 build:
 	$(GO) build -o bin/sipdesk ./cmd/sipdesk
@@ -33,11 +33,13 @@ test-e2e:
 
 # The portal in headless Chromium (Debian chromium + playwright-core from npm).
 test-browser:
-	cd e2e && npm ci --no-audit --no-fund && node run.mjs
+	cd e2e && npm ci --no-audit --no-fund && node run.mjs && node sms.mjs
 
-# Hostile input: kill -9 during writes, and every fuzz target for a bounded time.
+# Hostile input: kill -9 during writes, the portal's outside attacks (issue 14),
+# and every fuzz target for a bounded time.
 test-hostile:
 	$(GO) test -race -tags hostile -count=1 ./cmd/sipdesk/
+	$(GO) test -race -tags hostile -count=1 -run Hostile ./internal/web/
 	$(GO) test -race -tags hostile -count=1 -timeout 10m ./internal/edge/
 	GO=$(GO) scripts/fuzz.sh 20
 
@@ -61,3 +63,8 @@ contract:
 # TCP proxy per edge that the tests cut or freeze (needs sipp, socat).
 test-cluster:
 	SIPDESK_TEST_POSTGRES=$${SIPDESK_TEST_POSTGRES:-$(PG_DSN)} $(GO) test -race -tags 'e2e cluster' -count=1 -timeout 30m -run '^TestCluster' ./internal/edge/
+
+# Pictures of the docs from their text sources (Graphviz: apt-get install
+# graphviz); the SVGs are committed, so nothing else needs Graphviz.
+docs:
+	dot -Tsvg docs/cluster.dot -o docs/cluster.svg

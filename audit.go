@@ -20,6 +20,12 @@ const (
 	AuditTicketDecided     = "ticket.decided"
 	AuditTokenCreated      = "api_token.created"
 	AuditRuleChanged       = "caller_id_rule.changed"
+	AuditPhoneVerified     = "customer.phone_verified_by_operator"
+	AuditCallerIDVerified  = "caller_id_number.verified_by_operator"
+	// AuditPasswordGuessing is written by an edge when too many failed
+	// passwords for a SIP account start its guard (only recent sources
+	// accepted); the SIP Accounts page shows it as a notice.
+	AuditPasswordGuessing = "sip_account.password_guessing"
 )
 
 // AuditEntry is one line of the append-only audit log. Detail never holds a

@@ -12,10 +12,12 @@ import (
 // table like the E* codes, but no API answer or domain error carries them.
 const (
 	SIPAuthFailed       = "auth_failed"        // 3 failed answers on one Call-ID
+	SIPAccountGuarded   = "account_guarded"    // password guessing on the SIP account: unknown sources refused
 	SIPIntervalTooBrief = "interval_too_brief" // REGISTER expiry below the minimum
 	SIPBanned           = "banned"             // source banned: dropped, no answer
 	SIPUnknownDID       = "unknown_did"        // inbound: unknown DID
 	SIPNobodyRegistered = "nobody_registered"  // inbound: no binding for the DID's account
+	SIPTooManyContacts  = "too_many_contacts"  // REGISTER: a new contact over the per-account limit
 )
 
 // CodeInfo is one row of the code table: how each surface answers a code.
@@ -48,9 +50,10 @@ type SIPRefusal struct {
 // codeTable is the one table from codes to HTTP and SIP answers. The rows
 // with a SIP answer come first, in the order docs/refusals.md lists them.
 var codeTable = []CodeInfo{
-	{Code: EUnauthorized, HTTP: 401, Form: 422, SIP: &SIPRefusal{"no or wrong credentials (same challenge for unknown users)", 401, "Unauthorized",
+	{Code: EUnauthorized, HTTP: 401, Form: 422, SIP: &SIPRefusal{"no or wrong credentials (same challenge for unknown users); a Bearer token over UDP or TCP (with a `Warning`)", 401, "Unauthorized",
 		"`401 Unauthorized` (REGISTER) / `407 Proxy Authentication Required` (INVITE) challenge"}},
 	{Code: SIPAuthFailed, APICode: EUnauthorized, SIP: &SIPRefusal{"3 failed answers on one Call-ID", 403, "Forbidden", ""}},
+	{Code: SIPAccountGuarded, SIP: &SIPRefusal{"too many failed passwords for the SIP account from any sources (`--sip-account-failures` within `--sip-account-failure-window`): for `--sip-account-guard` only sources that authenticated for it within `--sip-account-trust` are accepted; any other answer, right or wrong", 403, "Too many failed passwords", ""}},
 	{Code: EForbidden, HTTP: 403, Form: 422, SIP: &SIPRefusal{"REGISTER To user differs from the digest username", 403, "Forbidden", ""}},
 	{Code: EInvalidToken, HTTP: 401, SIP: &SIPRefusal{"JWT (SIP over WebSocket) missing, expired, bad signature or alg, or `sub` not the From user", 401, "Unauthorized",
 		"`401 Unauthorized` with `WWW-Authenticate: Bearer error=\"invalid_token\"` (RFC 8898)"}},
@@ -62,8 +65,9 @@ var codeTable = []CodeInfo{
 	{Code: EChannelLimit, HTTP: 429, SIP: &SIPRefusal{"customer channel limit reached", 403, "Channel limit reached", ""}},
 	{Code: EChannelCap, HTTP: 429, SIP: &SIPRefusal{"SIP account channel cap reached", 403, "SIP account channel cap reached", ""}},
 	{Code: EInvalidNumber, HTTP: 422, Form: 422, SIP: &SIPRefusal{"dialed number not E.164 after normalising", 484, "Address Incomplete", ""}},
-	{Code: EUnavailable, HTTP: 503, SIP: &SIPRefusal{"store unreachable (fail closed), channel leases not renewed (fenced) or the edge draining (graceful stop); with Retry-After", 503, "Service Unavailable", ""}},
+	{Code: EUnavailable, HTTP: 503, SIP: &SIPRefusal{"store unreachable (fail closed), the edge not ready (database probe failing, draining) or its channel leases not renewed (fenced), with Retry-After", 503, "Service Unavailable", ""}},
 	{Code: SIPIntervalTooBrief, APICode: EInvalid, SIP: &SIPRefusal{"REGISTER expiry below the minimum, with Min-Expires", 423, "Interval Too Brief", ""}},
+	{Code: SIPTooManyContacts, SIP: &SIPRefusal{"REGISTER of a new contact when the SIP account has `--max-contacts` live contacts (default 10) on all edges", 403, "Too many contacts", ""}},
 	{Code: SIPBanned, SIP: &SIPRefusal{"source banned after failed authentication", 0, "", ""}},
 	{Code: SIPUnknownDID, SIP: &SIPRefusal{"inbound: unknown DID", 404, "Not Found", ""}},
 	{Code: SIPNobodyRegistered, SIP: &SIPRefusal{"inbound: nobody registered", 480, "Temporarily Unavailable", ""}},

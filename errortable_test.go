@@ -141,6 +141,7 @@ func TestSIPAnswers(t *testing.T) {
 	}{
 		{EUnauthorized, "Unauthorized", EUnauthorized, 401},
 		{SIPAuthFailed, "Forbidden", EUnauthorized, 403},
+		{SIPAccountGuarded, "Too many failed passwords", "account_guarded", 403},
 		{EForbidden, "Forbidden", EForbidden, 403},
 		{EInvalidToken, "Unauthorized", EInvalidToken, 401},
 		{EJWTNotEnabled, "JWT not enabled", EJWTNotEnabled, 403},
@@ -153,6 +154,7 @@ func TestSIPAnswers(t *testing.T) {
 		{EInvalidNumber, "Address Incomplete", EInvalidNumber, 484},
 		{EUnavailable, "Service Unavailable", EUnavailable, 503},
 		{SIPIntervalTooBrief, "Interval Too Brief", EInvalid, 423},
+		{SIPTooManyContacts, "Too many contacts", "too_many_contacts", 403},
 		{SIPBanned, "", "banned", 0},
 		{SIPUnknownDID, "Not Found", "unknown_did", 404},
 		{SIPNobodyRegistered, "Temporarily Unavailable", "nobody_registered", 480},
@@ -169,8 +171,8 @@ func TestSIPAnswers(t *testing.T) {
 			}
 		})
 	}
-	if got := len(RefusalCodes()); got != 17 {
-		t.Errorf("%d refusals, want the 17 of docs/refusals.md", got)
+	if got := len(RefusalCodes()); got != 19 {
+		t.Errorf("%d refusals, want the 19 of docs/refusals.md", got)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -83,11 +84,22 @@ func ValidateName(name string) (string, error) {
 		return "", FieldError("name", "must be 1 to %d characters", MaxNameLen)
 	}
 	for _, r := range name {
-		if r < 0x20 || r == 0x7f {
-			return "", FieldError("name", "must not contain control characters")
+		if HiddenRune(r) {
+			return "", FieldError("name", "must not contain control, direction or invisible characters")
 		}
 	}
 	return name, nil
+}
+
+// HiddenRune reports a character that changes how text around it looks
+// without showing itself, or is not text: controls (C0, DEL, C1), format
+// characters (bidi embeddings, overrides and isolates such as U+202E,
+// marks U+200E/U+200F/U+061C, zero-width U+200B-U+200D, U+2060, U+FEFF,
+// soft hyphen), line and paragraph separators, and U+FFFD (what invalid
+// UTF-8 and lone surrogates decode to). Names and display names refuse them:
+// a customer-typed name must read the same wherever it is shown.
+func HiddenRune(r rune) bool {
+	return unicode.Is(unicode.Cc, r) || unicode.Is(unicode.Cf, r) || unicode.Is(unicode.Zl, r) || unicode.Is(unicode.Zp, r) || r == utf8.RuneError
 }
 
 // ValidateUsername checks a SIP username: 8-64 RFC 3261 "user" characters,
@@ -284,7 +296,9 @@ func CheckIPConflicts(a *SIPAccount, others []*SIPAccount) error {
 		return nil
 	}
 	for _, o := range others {
-		if o.ID == a.ID || o.AuthType != AuthIP {
+		// An account held for an operator's review fences nobody off
+		// (approval checks it against the others again).
+		if o.ID == a.ID || o.AuthType != AuthIP || o.HeldForReview {
 			continue
 		}
 		for _, p := range a.AllowedIPs {
@@ -292,16 +306,34 @@ func CheckIPConflicts(a *SIPAccount, others []*SIPAccount) error {
 				if !p.Overlaps(q) {
 					continue
 				}
-				switch {
-				case a.TechPrefix == "" || o.TechPrefix == "":
-					return &Error{Code: EConflict, Field: "tech_prefix", Message: "address " + p.String() + " is already used by another IP account: both need a distinct 4-digit tech prefix (or a distinct port)"}
-				case a.TechPrefix == o.TechPrefix:
-					return &Error{Code: EConflict, Field: "tech_prefix", Message: "tech prefix " + a.TechPrefix + " is already used on address " + p.String()}
+				// One message whatever the other account is: it must not
+				// tell whose it is, nor whether or which prefix it has.
+				if a.TechPrefix == "" || o.TechPrefix == "" || a.TechPrefix == o.TechPrefix {
+					return &Error{Code: EConflict, Field: "tech_prefix", Message: "address " + p.String() + " is in use by another account"}
 				}
 			}
 		}
 	}
 	return nil
+}
+
+// Wide IP ranges (wider than these prefix lengths) wait for an operator's
+// approval: a customer could otherwise claim a range to fence every other
+// customer out of IP authentication in it.
+const (
+	WideIPv4Bits = 24
+	WideIPv6Bits = 48
+)
+
+// HasWideRange reports whether an entry of ips is wider than /24 (IPv4) or
+// /48 (IPv6).
+func HasWideRange(ips []AllowedIP) bool {
+	for _, p := range ips {
+		if p.Addr().Is4() && p.Bits() < WideIPv4Bits || p.Addr().Is6() && p.Bits() < WideIPv6Bits {
+			return true
+		}
+	}
+	return false
 }
 
 // ValidateJWTSecret checks a typed JWT secret: exactly 32 letters or digits.
@@ -331,6 +363,19 @@ func (a *SIPAccount) Usable() error {
 	default:
 		return &Error{Code: EAccountInactive, Message: "the SIP account is not active"}
 	}
+}
+
+// UsableAtEdge is Usable as the SIP edge applies it. An auth change (ACL,
+// credentials, auth type) puts an active account in process until every
+// edge has applied it; meanwhile each edge already answers from the
+// settings it has, so the devices the change does not affect keep
+// registering and calling. New accounts, accounts held for review and
+// inactive accounts in process stay refused.
+func (a *SIPAccount) UsableAtEdge() error {
+	if a.Status == StatusInProcess && !a.HeldForReview && a.PrevStatus == StatusActive && a.CreatedAt.Before(a.UpdatedAt) {
+		return nil
+	}
+	return a.Usable()
 }
 
 // CanEnableJWT reports why JWT cannot be enabled on the account, if so.
@@ -407,8 +452,8 @@ func ValidateDisplayName(field, s string) (string, error) {
 		return "", FieldError(field, "must be at most %d characters", MaxDisplayNameLen)
 	}
 	for _, r := range s {
-		if r < 0x20 || r == 0x7f || r == '"' || r == '\\' || r == '<' || r == '>' {
-			return "", FieldError(field, "must not contain quotes, backslashes, angle brackets or control characters")
+		if HiddenRune(r) || r == '"' || r == '\\' || r == '<' || r == '>' {
+			return "", FieldError(field, "must not contain quotes, backslashes, angle brackets, control, direction or invisible characters")
 		}
 	}
 	return s, nil

@@ -153,7 +153,25 @@ func TestCheckIPConflicts(t *testing.T) {
 			if err != nil && (ErrorCode(err) != EConflict || ErrorField(err) != "tech_prefix") {
 				t.Fatalf("err = %#v", err)
 			}
+			// The message names neither the other account's prefix nor
+			// whether it has one: only the caller's own entry.
+			if e, _ := err.(*Error); err != nil && (strings.Contains(e.Message, "1234") || strings.Contains(e.Message, "prefix") ||
+				!strings.HasSuffix(e.Message, " is in use by another account")) {
+				t.Fatalf("message %q says more than that the address is in use", e.Message)
+			}
 		})
+	}
+	// An account waiting for an operator (a wide range) fences nobody off.
+	held := ip(5, "", "7.7.0.0/16")
+	held.HeldForReview = true
+	if err := CheckIPConflicts(ip(9, "", "7.7.7.7"), []*SIPAccount{held}); err != nil {
+		t.Fatalf("a held range refused another account: %v", err)
+	}
+	if !HasWideRange(held.AllowedIPs) || HasWideRange(ip(9, "", "7.7.7.0/24").AllowedIPs) {
+		t.Fatal("HasWideRange: /16 is wide, /24 is not")
+	}
+	if v6 := ip(9, "", "2a00:1450::/47").AllowedIPs; !HasWideRange(v6) || HasWideRange(ip(9, "", "2a00:1450::/48").AllowedIPs) {
+		t.Fatal("HasWideRange: IPv6 /47 is wide, /48 is not")
 	}
 }
 

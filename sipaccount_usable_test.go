@@ -3,6 +3,7 @@ package sipdesk
 import (
 	"errors"
 	"testing"
+	"time"
 )
 
 func TestSIPAccountUsable(t *testing.T) {
@@ -36,5 +37,27 @@ func TestSIPAccountUsable(t *testing.T) {
 	a.Applied(3)
 	if a.Usable() != nil {
 		t.Fatalf("applied: %v", a.Usable())
+	}
+}
+
+// TestUsableAtEdge: an active account whose auth settings are being applied
+// stays usable at the edges; new, held, or inactive ones in process do not.
+func TestUsableAtEdge(t *testing.T) {
+	created := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		name string
+		a    SIPAccount
+		want string
+	}{
+		{"active", SIPAccount{Status: StatusActive}, ""},
+		{"auth change in process", SIPAccount{Status: StatusInProcess, PrevStatus: StatusActive, CreatedAt: created, UpdatedAt: created.Add(time.Hour)}, ""},
+		{"new account in process", SIPAccount{Status: StatusInProcess, PrevStatus: StatusActive, CreatedAt: created, UpdatedAt: created}, EAccountNotReady},
+		{"held for review", SIPAccount{Status: StatusInProcess, PrevStatus: StatusActive, HeldForReview: true, CreatedAt: created, UpdatedAt: created.Add(time.Hour)}, EAccountNotReady},
+		{"inactive in process", SIPAccount{Status: StatusInProcess, PrevStatus: StatusInactive, CreatedAt: created, UpdatedAt: created.Add(time.Hour)}, EAccountNotReady},
+		{"inactive", SIPAccount{Status: StatusInactive}, EAccountInactive},
+	} {
+		if got := ErrorCode(c.a.UsableAtEdge()); got != c.want {
+			t.Errorf("%s: %q, want %q", c.name, got, c.want)
+		}
 	}
 }

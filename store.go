@@ -60,6 +60,20 @@ type Mail struct {
 	SentAt    time.Time
 }
 
+// PendingSignup is a signup waiting for its email link (only the token's
+// hash is stored).
+type PendingSignup struct {
+	TokenHash    string
+	Email        string
+	PasswordHash string
+	Phone        string
+	ExpiresAt    time.Time
+}
+
+// RedactedMailBody replaces a mail's body once it is delivered: reset links
+// and codes do not stay in the outbox.
+const RedactedMailBody = "(delivered; the body is not kept)"
+
 // DID is a number of the provider routed to a SIP account for inbound calls.
 type DID struct {
 	Number       string // "+<digits>"
@@ -75,18 +89,29 @@ type Registration struct {
 	Transport    string // udp, tcp, tls, ws, wss
 	CallID       string
 	CSeq         uint32
-	Node         string
-	UserAgent    string
-	ExpiresAt    time.Time
+	Node         string // the edge holding the binding's flow
+	// EdgeAddr is that edge's SIP address ("host:port", UDP) that the other
+	// edges send an inbound call's hop to; empty: reached directly.
+	EdgeAddr  string
+	UserAgent string
+	ExpiresAt time.Time
 }
 
 // Node is a running sipdesk process, with the config version its edge has
 // applied; accounts leave in_process once every live edge node applied them.
+// The rest is what the node reported at its last heartbeat, for operators
+// (`sipdesk admin node list`).
 type Node struct {
 	Name           string
 	Role           string
 	AppliedVersion int64
 	Heartbeat      time.Time
+	SIPAddr        string // the SIP listener (UDP/TCP host:port), "" without an edge
+	HTTPAddr       string // the HTTP listener (health, metrics; portal on portal roles)
+	Version        string // build version
+	LiveCalls      int
+	Bindings       int  // registrations held in this node's memory
+	Draining       bool // refusing new calls before stopping
 }
 
 // Store opens transactions on the database. Update runs fn in one write
@@ -208,6 +233,32 @@ type Tx interface {
 	// ENotFound, so two nodes never both send it) or releases it (zero at).
 	MarkMailSent(id int64, at time.Time) error
 	UnsentMails(limit int) ([]*Mail, error)
+	RedactMail(id int64) error                // a delivered mail: bodies replaced
+	PruneMails(before time.Time) (int, error) // mails created before
+
+	// Attempt counters shared by the portal nodes (logins, verification,
+	// signups): see internal/store/attempt.go.
+	BumpAttempt(key string, now time.Time, span time.Duration, limit int) (int, error)
+	RefundAttempt(key string) error
+	Attempts(key string, now time.Time) (int, error)
+	ClearAttempts(key string) error
+	PruneAttempts(now time.Time) (int, error) // and expired pending signups
+	InsertPendingSignup(p *PendingSignup) error
+	TakePendingSignup(hash string, now time.Time) (*PendingSignup, error) // single use
+
+	// Verification messages (internal/store/verifymsg.go): the queue of
+	// codes on their way to phones. ClaimVerificationMessage takes a due
+	// queued message for one try (until: when an unfinished try is due
+	// again; one claimer wins, else ENotFound) and counts the attempt.
+	InsertVerificationMessage(m *VerificationMessage) error // sets ID, CreatedAt, UpdatedAt
+	VerificationMessage(id int64) (*VerificationMessage, error)
+	VerificationMessageByReport(hash string) (*VerificationMessage, error)
+	LatestVerificationMessage(numberID int64) (*VerificationMessage, error)
+	DueVerificationMessages(customerID int64, now time.Time, limit int) ([]*VerificationMessage, error) // oldest first; 0: all customers
+	ClaimVerificationMessage(id int64, now, until time.Time, reportHash string) error
+	UpdateVerificationMessage(m *VerificationMessage) error
+	ReplaceVerificationMessages(numberID int64) (int, error) // queued ones of the number → replaced, codes dropped
+	PruneVerificationMessages(before time.Time) (int, error)
 
 	UpsertDID(d *DID) error
 	DID(number string) (*DID, error)
@@ -220,6 +271,11 @@ type Tx interface {
 	DeleteRegistrations(sipAccountID int64) error
 	Registrations(sipAccountID int64) ([]*Registration, error) // 0: all
 	DeleteExpiredRegistrations(now time.Time) (int, error)
+	// LockRegistrations serialises the binding changes of one SIP account
+	// until the transaction ends (a per-account contact limit holds across
+	// edges): PostgreSQL locks the account's row, SQLite writes are
+	// serialised anyway.
+	LockRegistrations(sipAccountID int64) error
 
 	// Channel leases. DeleteLease reports whether the lease existed, so a
 	// release is idempotent.
@@ -259,4 +315,7 @@ type Tx interface {
 
 	PutNode(n *Node) error
 	Nodes(aliveSince time.Time) ([]*Node, error)
+	// DeleteNodes removes the nodes whose last heartbeat is before before
+	// (dead nodes are pruned) and returns how many.
+	DeleteNodes(before time.Time) (int, error)
 }

@@ -123,6 +123,11 @@ try {
     await page.fill('#password', portalPw);
     await page.fill('#password_confirm', portalPw);
     await page.click('button[type=submit]');
+    await page.getByRole('heading', { name: 'Check your email' }).waitFor();
+    const link = await readMail(base, email.toLowerCase(), /Finish your sipdesk signup/);
+    const href = link.body.match(/href="([^"]*\/signup\/confirm\?token=[^"]+)"/)[1];
+    await page.goto(href);
+    await page.click('form[action="/signup/confirm"] button[type=submit]');
     await page.waitForURL('**/verify');
     assert((await page.content()).includes(phoneE164), 'the verify page names the phone');
   });
@@ -489,6 +494,28 @@ db.commit(); assert n>0, "no pending reset"`, join(dataDir, 'sipdesk.db')]);
     await p.click('button[data-nojs]');
     assert((await p.$$eval('li[data-rule]', (ls) => ls.filter((l) => !l.hidden).length)) === 1, 'server-side search');
     await nojs.close();
+  });
+
+  await run.step('redirect targets stay on this site (logged out and logged in)', async () => {
+    const rc = await browser.newContext({ viewport: { width: 1280, height: 860 }, baseURL: base });
+    const p = await rc.newPage();
+    const bypasses = ['/%09/evil', '/.%5Cevil', 'https:evil', '/\\evil', '//evil'];
+    const here = new URL(base).host;
+    for (const next of bypasses) {
+      // Logged out: the login form carries next, the POST redirects.
+      await p.context().clearCookies();
+      await p.goto('/login?next=' + encodeURIComponent(decodeURIComponent(next)));
+      await p.fill('#email', email);
+      await p.fill('#password', portalPw);
+      await p.click('form[action="/login"] button[type=submit]');
+      await p.waitForLoadState('load');
+      assert(new URL(p.url()).host === here, `logged out, next=${next}: landed on ${p.url()}`);
+      // Logged in: GET /login?next= redirects at once.
+      await p.goto('/login?next=' + encodeURIComponent(decodeURIComponent(next))).catch(() => {});
+      await p.waitForLoadState('load');
+      assert(new URL(p.url()).host === here, `logged in, next=${next}: landed on ${p.url()}`);
+    }
+    await rc.close();
   });
 
   await run.step('log out; pages need a login again; no script errors', async () => {

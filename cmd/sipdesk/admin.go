@@ -21,6 +21,8 @@ const adminUsage = `Usage: sipdesk admin [--data DIR | --database DSN] [--sip-do
 Commands:
   customer create --email E --password P --phone +E164   verified trial customer + first SIP account (JSON)
   customer list
+  customer verify-phone --customer ID                    verify the signup phone by hand (support; audited)
+  caller-id verify --customer ID --number +E164          verify a Caller ID number by hand (support; audited)
   token create --customer ID [--name NAME]               new API token (printed once)
   topup --customer ID --amount N                         record a top-up: trial → paid
   channel-limit --customer ID --set N                    set the account-wide channel limit
@@ -29,6 +31,8 @@ Commands:
   ticket decline ID --message TEXT
   sip-account approve ID                                 in_process → active (reviewed IP accounts)
   did assign --number +E164 --sip-account ID             route a number to a SIP account
+  node list                                              every node: role, addresses, version, heartbeat,
+                                                         live calls, bindings, state (alive|draining|dead)
 
 It works on the same data folder or database while serve runs; the running
 edge picks changes up within 2 seconds.
@@ -82,7 +86,7 @@ func usagef(format string, a ...any) error { return &usageError{fmt.Sprintf(form
 
 func runAdmin(ctx context.Context, svc *app.Service, args []string, out io.Writer) error {
 	name := args[0]
-	if len(args) > 1 && (name == "customer" || name == "token" || name == "ticket" || name == "sip-account" || name == "did") {
+	if len(args) > 1 && (name == "customer" || name == "token" || name == "ticket" || name == "sip-account" || name == "did" || name == "caller-id" || name == "node") {
 		name += " " + args[1]
 		args = args[2:]
 	} else {
@@ -145,6 +149,29 @@ func runAdmin(ctx context.Context, svc *app.Service, args []string, out io.Write
 				"channel_limit": c.ChannelLimit, "sip_account_quota": c.SIPAccountQuota, "verified_phone": c.VerifiedPhone})
 		}
 		return printJSON(out, items)
+	case "customer verify-phone":
+		cid := id("customer")
+		if err := parse("customer"); err != nil {
+			return err
+		}
+		first, err := svc.OperatorVerifyPhone(ctx, *cid)
+		if err != nil {
+			return err
+		}
+		return printJSON(out, map[string]any{
+			"customer_id": *cid, "billing_state": sipdesk.BillingTrial,
+			"sip_account": map[string]any{"id": first.Account.ID, "username": first.Account.Username, "password": first.Password},
+		})
+	case "caller-id verify":
+		cid, number := id("customer"), str("number")
+		if err := parse("customer", "number"); err != nil {
+			return err
+		}
+		n, err := svc.OperatorVerifyCallerID(ctx, *cid, *number)
+		if err != nil {
+			return err
+		}
+		return printJSON(out, map[string]any{"customer_id": n.CustomerID, "id": n.ID, "number": n.Number, "verified": n.Verified})
 	case "token create":
 		cid, tname := id("customer"), str("name")
 		if err := parse("customer"); err != nil {
@@ -236,6 +263,21 @@ func runAdmin(ctx context.Context, svc *app.Service, args []string, out io.Write
 			return err
 		}
 		return printJSON(out, map[string]any{"number": d.Number, "sip_account_id": d.SIPAccountID, "customer_id": d.CustomerID})
+	case "node list":
+		if err := parse(); err != nil {
+			return err
+		}
+		ns, err := svc.NodeList(ctx)
+		if err != nil {
+			return err
+		}
+		items := []map[string]any{}
+		for _, n := range ns {
+			items = append(items, map[string]any{"name": n.Name, "role": n.Role, "state": n.State,
+				"sip_addr": n.SIPAddr, "http_addr": n.HTTPAddr, "version": n.Version, "heartbeat": n.Heartbeat,
+				"live_calls": n.LiveCalls, "bindings": n.Bindings, "applied_config_version": n.AppliedVersion})
+		}
+		return printJSON(out, items)
 	}
 	return usagef("unknown command %q", strings.TrimSpace(name))
 }

@@ -16,13 +16,15 @@ import (
 	"github.com/sipdesk/sipdesk/internal/config"
 	"github.com/sipdesk/sipdesk/internal/edge"
 	"github.com/sipdesk/sipdesk/internal/edge/policy"
+	"github.com/sipdesk/sipdesk/internal/edge/shield"
 	"github.com/sipdesk/sipdesk/internal/edge/transport"
 	"github.com/sipdesk/sipdesk/internal/media"
 )
 
-// startEdge starts the SIP edge and returns its applied config version.
+// startEdge starts the SIP edge and returns it (its applied config version,
+// readiness, calls and bindings are read by the node loop and /readyz).
 func startEdge(ctx context.Context, cfg *config.Serve, st sipdesk.Store, svc *app.Service, key []byte, reg *prometheus.Registry, log *slog.Logger,
-	start func(string, func(context.Context) error)) (func() int64, error) {
+	start func(string, func(context.Context) error)) (*edge.Server, error) {
 	var mc edge.MediaConfig
 	if cfg.SIPWS != "" {
 		lo, hi, err := media.ParsePortRange(cfg.RTPPorts)
@@ -33,7 +35,9 @@ func startEdge(ctx context.Context, cfg *config.Serve, st sipdesk.Store, svc *ap
 	}
 	// Channel limits on the leases in the store (renewed, fenced and swept
 	// on sipdesk.LeaseTiming); the same admission batches the call records.
-	channels := policy.NewChannels(st, svc, cfg.Node, policy.ChannelOptions{Timing: sipdesk.LeaseTimingFor(cfg.LeaseTTL), Log: log})
+	channels := policy.NewChannels(st, svc, cfg.Node, policy.ChannelOptions{Timing: sipdesk.LeaseTimingFor(cfg.LeaseTTL), Log: quietLog(log)})
+	guard := shield.GuardConfig{Failures: banFailures(cfg.AccountFailures), Window: cfg.AccountFailureWindow,
+		Duration: cfg.AccountGuard, Trust: cfg.AccountTrust}
 	srv, err := edge.New(edge.Config{
 		Addr:            cfg.SIP,
 		TLSAddr:         cfg.SIPTLS,
@@ -49,10 +53,13 @@ func startEdge(ctx context.Context, cfg *config.Serve, st sipdesk.Store, svc *ap
 		CarrierPassword: cfg.CarrierPassword,
 		MaxCallDuration: cfg.MaxCallDuration,
 		DrainTimeout:    cfg.DrainTimeout,
+		Shared:          cfg.Database != "",
+		MaxContacts:     maxContacts(cfg.MaxContacts),
 		BanFailures:     banFailures(cfg.BanFailures),
 		BanWindow:       cfg.BanWindow,
 		BanDuration:     cfg.BanDuration,
 		ChallengeRate:   cfg.ChallengeRate,
+		AccountGuard:    guard,
 		Node:            cfg.Node,
 		NonceKey:        derive(key, "sipdesk digest nonce"),
 		Channels:        channels,
@@ -63,7 +70,7 @@ func startEdge(ctx context.Context, cfg *config.Serve, st sipdesk.Store, svc *ap
 		return nil, err
 	}
 	start("sip", srv.Run)
-	return srv.AppliedVersion, nil
+	return srv, nil
 }
 
 // derive makes a purpose-bound key from the secret key, so the nonce key
@@ -77,6 +84,15 @@ func derive(key []byte, purpose string) []byte {
 // banFailures maps the flag (0: never ban) to the edge's setting
 // (negative disables, 0 means the default).
 func banFailures(n int) int {
+	if n <= 0 {
+		return -1
+	}
+	return n
+}
+
+// maxContacts maps the flag (0: no limit) to the edge's setting
+// (negative disables, 0 means the default).
+func maxContacts(n int) int {
 	if n <= 0 {
 		return -1
 	}

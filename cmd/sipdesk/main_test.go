@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -97,7 +99,7 @@ func TestServeStartsAndStops(t *testing.T) {
 	httpAddr := freePort(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
-	var errb bytes.Buffer
+	var errb syncBuffer
 	go func() {
 		done <- run(ctx, []string{"serve", "--data", data, "--http", httpAddr, "--sip", freePort(t), "--node", "t1"}, &bytes.Buffer{}, &errb)
 	}()
@@ -115,11 +117,15 @@ func TestServeStartsAndStops(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	resp, err := http.Get("http://" + httpAddr + "/metrics")
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("/metrics: %v", err)
+	// The portal's /metrics has the edge's series on --role all.
+	if code, body := httpGet(t, "http://"+httpAddr+"/metrics"); code != 200 || !strings.Contains(body, "sipdesk_sip_ready 1") || !strings.Contains(body, "sipdesk_sip_active_calls 0") {
+		t.Fatalf("/metrics: %d without sipdesk_sip_ready 1 / sipdesk_sip_active_calls 0:\n%.2000s", code, body)
 	}
-	resp.Body.Close()
+	waitReady(t, "http://"+httpAddr, &errb)
+	// The node lists itself with what it reported at its heartbeat.
+	waitNode(t, data, "t1", func(n adminNode) bool {
+		return n.Role == "all" && n.State == "alive" && n.HTTPAddr == httpAddr && n.SIPAddr != "" && n.Version == version
+	})
 	cancel()
 	select {
 	case code := <-done:
@@ -132,4 +138,121 @@ func TestServeStartsAndStops(t *testing.T) {
 	if code, _, _ := runCmd(t, "serve", "--role", "proxy"); code != 2 {
 		t.Fatal("bad role accepted")
 	}
+}
+
+// TestServeEdgeRoleHTTP: an edge alone serves /healthz, /readyz and
+// /metrics with the sipdesk_sip_* series on --http, and no portal.
+func TestServeEdgeRoleHTTP(t *testing.T) {
+	data := t.TempDir()
+	httpAddr := freePort(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	var errb syncBuffer
+	go func() {
+		done <- run(ctx, []string{"serve", "--role", "edge", "--data", data, "--http", httpAddr, "--sip", freePort(t), "--node", "e1"}, &bytes.Buffer{}, &errb)
+	}()
+	base := "http://" + httpAddr
+	waitReady(t, base, &errb)
+	if code, body := httpGet(t, base+"/healthz"); code != 200 || body != "ok\n" {
+		t.Fatalf("/healthz: %d %q", code, body)
+	}
+	if code, body := httpGet(t, base+"/metrics"); code != 200 || !strings.Contains(body, "sipdesk_sip_ready 1") || !strings.Contains(body, "sipdesk_sip_bindings 0") {
+		t.Fatalf("/metrics: %d:\n%.2000s", code, body)
+	}
+	if code, _ := httpGet(t, base+"/api/v1/me"); code != 404 {
+		t.Fatalf("an edge serves the API: %d", code)
+	}
+	waitNode(t, data, "e1", func(n adminNode) bool { return n.Role == "edge" && n.State == "alive" && n.HTTPAddr == httpAddr })
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("serve exited %d: %s", code, errb.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("serve did not stop on cancel")
+	}
+}
+
+func httpGet(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// waitReady waits until /readyz answers 200 {"ready":true}.
+func waitReady(t *testing.T, base string, log fmt.Stringer) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get(base + "/readyz")
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == 200 && strings.Contains(string(b), `"ready":true`) {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no ready /readyz in 10 s (%v): %s", err, log.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+type adminNode struct {
+	Name      string
+	Role      string
+	State     string
+	SIPAddr   string `json:"sip_addr"`
+	HTTPAddr  string `json:"http_addr"`
+	Version   string
+	LiveCalls int `json:"live_calls"`
+	Bindings  int
+}
+
+// waitNode waits until `admin node list` shows node as ok says.
+func waitNode(t *testing.T, data, node string, ok func(adminNode) bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		code, out, errs := runCmd(t, "admin", "--data", data, "node", "list")
+		var ns []adminNode
+		if code != 0 || json.Unmarshal([]byte(out), &ns) != nil {
+			t.Fatalf("admin node list: %d %s %s", code, out, errs)
+		}
+		for _, n := range ns {
+			if n.Name == node && ok(n) {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node %s not as expected in 10 s: %s", node, out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// syncBuffer is a bytes.Buffer that a running serve writes while the test
+// reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -15,8 +15,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/sipdesk/sipdesk"
 	"github.com/sipdesk/sipdesk/internal/app"
 	"github.com/sipdesk/sipdesk/internal/config"
+	"github.com/sipdesk/sipdesk/internal/edge"
+	"github.com/sipdesk/sipdesk/internal/logq"
 	"github.com/sipdesk/sipdesk/internal/mail"
 	"github.com/sipdesk/sipdesk/internal/store"
 	"github.com/sipdesk/sipdesk/internal/web"
@@ -59,7 +62,7 @@ func openStore(ctx context.Context, s config.Store, log *slog.Logger) (*store.DB
 	if err != nil {
 		return nil, nil, fmt.Errorf("secret key: %w", err)
 	}
-	db, err := store.Open(ctx, store.Options{DSN: s.Database, DataDir: s.Data, SecretKey: key, Logger: log})
+	db, err := store.Open(ctx, store.Options{DSN: s.Database, DataDir: s.Data, SecretKey: key, Logger: quietLog(log)})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -79,9 +82,15 @@ func runServe(ctx context.Context, cfg *config.Serve, log *slog.Logger) error {
 	log.Info("store open", "store", where, "node", cfg.Node, "role", cfg.Role)
 	startPprof(log)
 
+	msgs, err := verificationMessages(cfg, db, log)
+	if err != nil {
+		return err
+	}
 	svc := app.New(db, app.Options{
 		Realm: cfg.SIPDomain, PaidChannelLimit: cfg.PaidChannelLimit, AllowPrivateIPs: cfg.AllowPrivateIPs,
 		HoldIPAccounts: cfg.HoldIPAccounts, BaseURL: cfg.BaseURL, LogCodes: cfg.SMTP == "", LeaseTTL: cfg.LeaseTTL, Log: log,
+		Messages:  messenger(msgs),
+		DeviceKey: key,
 	})
 	if cfg.Demo {
 		if err := demoData(ctx, svc, log); err != nil {
@@ -98,7 +107,7 @@ func runServe(ctx context.Context, cfg *config.Serve, log *slog.Logger) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	errc := make(chan error, 4)
+	errc := make(chan error, 8) // one per goroutine started below, so none blocks
 	start := func(name string, fn func(context.Context) error) {
 		wg.Add(1)
 		go func() {
@@ -109,13 +118,35 @@ func runServe(ctx context.Context, cfg *config.Serve, log *slog.Logger) error {
 		}()
 	}
 
-	applied := func() int64 { return -1 } // a node without an edge applies nothing
-	if cfg.Role != "edge" {
-		hs := web.New(svc, web.Options{Addr: cfg.HTTP, DevMailbox: cfg.SMTP == "", Secure: strings.HasPrefix(cfg.BaseURL, "https://"), Registry: reg, Log: log, SoftphoneWS: cfg.SIPWSURL})
-		if err := hs.Listen(); err != nil {
+	// Every role serves HTTP: the portal and API with health and metrics,
+	// or (an edge) health and metrics only. It binds first, so a taken
+	// address stops the node before anything else starts.
+	var ed *edge.Server
+	hopt := web.Options{Addr: cfg.HTTP, DevMailbox: cfg.SMTP == "", Secure: strings.HasPrefix(cfg.BaseURL, "https://"), Registry: reg, Log: log, SoftphoneWS: cfg.SIPWSURL,
+		TrustedProxies: cfg.TrustedProxies, Metrics: web.MetricsOptions{Token: cfg.MetricsToken, Customers: cfg.MetricsCustomers}}
+	if cfg.Role != "portal" {
+		hopt.NotReady = func() []string { return ed.NotReady() } // ed is set before the server starts
+	}
+	var hs *web.Server
+	if cfg.Role == "edge" {
+		hs = web.NewHealth(hopt)
+	} else {
+		hopt.Handlers = smsHandlers(msgs, reg)
+		hs = web.New(svc, hopt)
+	}
+	if err := hs.Listen(); err != nil {
+		return err
+	}
+	if cfg.Role != "portal" {
+		if ed, err = startEdge(ctx, cfg, db, svc, key, reg, log, start); err != nil {
 			return err
 		}
-		start("http", hs.Serve)
+	}
+	start("http", hs.Serve)
+	if cfg.Role != "edge" {
+		if msgs != nil {
+			start("verification messages", func(ctx context.Context) error { msgs.Run(ctx); return nil })
+		}
 		if cfg.SMTP != "" {
 			sender, err := mail.NewSMTP(cfg.SMTP)
 			if err != nil {
@@ -125,14 +156,8 @@ func runServe(ctx context.Context, cfg *config.Serve, log *slog.Logger) error {
 			start("mail", func(ctx context.Context) error { mail.Deliver(ctx, db, sender, 2*time.Second, log); return nil })
 		}
 	}
-	if cfg.Role != "portal" {
-		edgeApplied, err := startEdge(ctx, cfg, db, svc, key, reg, log, start)
-		if err != nil {
-			return err
-		}
-		applied = edgeApplied
-	}
-	start("nodes", func(ctx context.Context) error { return nodeLoop(ctx, svc, cfg, applied, log) })
+	self := nodeReport(cfg, ed, hs.Addr())
+	start("nodes", func(ctx context.Context) error { return nodeLoop(ctx, svc, self, quietLog(log)) })
 
 	select {
 	case <-ctx.Done():
@@ -144,38 +169,89 @@ func runServe(ctx context.Context, cfg *config.Serve, log *slog.Logger) error {
 	return err
 }
 
-// nodeLoop reports this node's heartbeat and applied config version, and
-// moves accounts out of in_process once every live edge has applied them.
-// It watches its own edge's applied version closely (a cheap atomic load) so
-// that on a single node an account is active within moments of its change;
-// other nodes' progress is checked every half second.
-func nodeLoop(ctx context.Context, svc *app.Service, cfg *config.Serve, applied func() int64, log *slog.Logger) error {
+// nodeReport is what this node says about itself at each heartbeat.
+func nodeReport(cfg *config.Serve, ed *edge.Server, httpAddr string) func() sipdesk.Node {
+	return func() sipdesk.Node {
+		n := sipdesk.Node{Name: cfg.Node, Role: cfg.Role, AppliedVersion: -1, HTTPAddr: httpAddr, Version: version}
+		if ed == nil {
+			return n // a node without an edge applies nothing
+		}
+		n.AppliedVersion, n.SIPAddr = ed.AppliedVersion(), cfg.SIP
+		if a := ed.UDPAddr(); a != nil {
+			n.SIPAddr = a.String()
+		}
+		n.LiveCalls, n.Bindings, n.Draining = ed.ActiveCalls(), ed.Bindings(), ed.Draining()
+		return n
+	}
+}
+
+// Node loop timing: a heartbeat every nodeBeat (NodeTTL is 10 s), each
+// store call bounded by nodeCallTimeout; failed heartbeats are retried after
+// a backoff that doubles up to nodeBackoffMax (under NodeTTL, so a node is
+// not taken for dead while its database answers again); dead nodes are
+// pruned every nodePruneEvery.
+const (
+	nodeBeat        = 2 * time.Second
+	nodeCallTimeout = 2 * time.Second
+	nodeBackoffMin  = 500 * time.Millisecond
+	nodeBackoffMax  = 4 * time.Second
+	nodePruneEvery  = time.Hour
+)
+
+// nodeLoop reports this node's heartbeat (applied config version, listeners,
+// calls, bindings, draining), moves accounts out of in_process once every
+// live edge has applied them, and prunes nodes dead for a day. It watches
+// its own edge's applied version closely (a cheap atomic load) so that on a
+// single node an account is active within moments of its change; other
+// nodes' progress is checked every half second.
+func nodeLoop(ctx context.Context, svc *app.Service, self func() sipdesk.Node, log *slog.Logger) error {
 	t := time.NewTicker(50 * time.Millisecond)
 	defer t.Stop()
 	var seen int64 = -1
-	var lastBeat, lastCheck time.Time
+	var lastBeat, lastCheck, nextBeat, lastPrune time.Time
 	var lastApplied int64 = -2
+	lastDraining := false
+	backoff := nodeBackoffMin
+	call := func(f func(context.Context) error) error {
+		cctx, cancel := context.WithTimeout(ctx, nodeCallTimeout)
+		defer cancel()
+		return f(cctx)
+	}
 	for {
 		now := time.Now()
-		a := applied()
-		changed := a != lastApplied
-		if changed || now.Sub(lastBeat) >= 2*time.Second {
-			if err := svc.Heartbeat(ctx, cfg.Node, cfg.Role, a); err != nil {
-				log.Warn("heartbeat failed", "err", err)
+		n := self()
+		changed := n.AppliedVersion != lastApplied
+		beatNow := changed || n.Draining != lastDraining // a drain shows in node list at once
+		if (beatNow || now.Sub(lastBeat) >= nodeBeat) && !now.Before(nextBeat) {
+			if err := call(func(c context.Context) error { return svc.Beat(c, n) }); err != nil && ctx.Err() == nil {
+				log.Warn("heartbeat failed", "err", err, "retry_in", backoff)
+				nextBeat, backoff = now.Add(backoff), min(2*backoff, nodeBackoffMax)
 			} else {
-				lastBeat, lastApplied = now, a
+				lastBeat, lastApplied, lastDraining, backoff = now, n.AppliedVersion, n.Draining, nodeBackoffMin
 			}
 		}
-		if changed || now.Sub(lastCheck) >= 500*time.Millisecond {
+		if (changed || now.Sub(lastCheck) >= 500*time.Millisecond) && !now.Before(nextBeat) {
 			lastCheck = now
-			v, n, err := svc.ActivateApplied(ctx, seen)
-			if err != nil {
+			var v int64
+			var k int
+			err := call(func(c context.Context) (err error) { v, k, err = svc.ActivateApplied(c, seen); return err })
+			if err != nil && ctx.Err() == nil {
 				log.Warn("activating applied accounts failed", "err", err)
-			} else {
-				if n > 0 {
-					log.Info("SIP accounts applied at every edge", "activated", n, "version", v)
+			} else if err == nil {
+				if k > 0 {
+					log.Info("SIP accounts applied at every edge", "activated", k, "version", v)
 				}
 				seen = v
+			}
+		}
+		if now.Sub(lastPrune) >= nodePruneEvery && !now.Before(nextBeat) {
+			lastPrune = now
+			k := 0
+			err := call(func(c context.Context) (err error) { k, err = svc.PruneNodes(c); return err })
+			if err != nil && ctx.Err() == nil {
+				log.Warn("pruning dead nodes failed", "err", err)
+			} else if k > 0 {
+				log.Info("dead nodes pruned", "nodes", k, "silent_for", app.NodePrune.String())
 			}
 		}
 		select {
@@ -185,6 +261,10 @@ func nodeLoop(ctx context.Context, svc *app.Service, cfg *config.Serve, applied 
 		}
 	}
 }
+
+// quietLog is log with each kind of warning at most once per 10 s, with a
+// count of the ones held back (the database being away fails every beat).
+func quietLog(log *slog.Logger) *slog.Logger { return logq.Logger(log) }
 
 func splitList(s string) []string {
 	var out []string

@@ -3,6 +3,8 @@ package app_test
 import (
 	"context"
 	"crypto/rand"
+	"fmt"
+	"net/netip"
 	"regexp"
 	"strings"
 	"testing"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/sipdesk/sipdesk"
 	"github.com/sipdesk/sipdesk/internal/app"
+	"github.com/sipdesk/sipdesk/internal/app/apptest"
 	"github.com/sipdesk/sipdesk/internal/store"
 )
 
@@ -46,9 +49,14 @@ func lastMail(t *testing.T, f *fixture) *sipdesk.Mail {
 	return ms[0]
 }
 
+// signup signs up through the email link, as a customer does.
+func signup(f *fixture, email, password, phone string) (*sipdesk.Customer, error) {
+	return apptest.Signup(f.ctx, f.svc, f.st, email, password, phone)
+}
+
 func TestSignupVerifyCreatesFirstAccount(t *testing.T) {
 	f := newFixture(t, app.Options{})
-	c, err := f.svc.Signup(f.ctx, "New@Example.com", "Portal-Pass-123", "+1 555 123 0001")
+	c, err := signup(f, "New@Example.com", "Portal-Pass-123", "+1 555 123 0001")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +95,7 @@ func TestSignupVerifyCreatesFirstAccount(t *testing.T) {
 
 func TestVerificationAttemptsAreLimited(t *testing.T) {
 	f := newFixture(t, app.Options{})
-	c, err := f.svc.Signup(f.ctx, "b@example.com", "Portal-Pass-123", "+15551230002")
+	c, err := signup(f, "b@example.com", "Portal-Pass-123", "+15551230002")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -313,5 +321,66 @@ func TestSessions(t *testing.T) {
 	f.svc.DeleteSession(f.ctx, tok)
 	if _, err := f.svc.SessionCustomer(f.ctx, tok); err == nil {
 		t.Fatal("session alive after logout")
+	}
+}
+
+// TestNodeList: a node's state follows its heartbeat and what it reports,
+// and nodes silent for a day are pruned.
+func TestNodeList(t *testing.T) {
+	f := newFixture(t, app.Options{})
+	beat := func(n sipdesk.Node) {
+		t.Helper()
+		if err := f.svc.Beat(f.ctx, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	beat(sipdesk.Node{Name: "old", Role: "edge"})
+	f.now = f.now.Add(app.NodePrune)
+	beat(sipdesk.Node{Name: "gone", Role: "edge", SIPAddr: "127.0.0.3:5060"})
+	f.now = f.now.Add(app.NodeTTL + time.Second)
+	beat(sipdesk.Node{Name: "a", Role: "edge", SIPAddr: "127.0.0.2:5060", HTTPAddr: "127.0.0.2:8080", Version: "v9", LiveCalls: 3, Bindings: 5})
+	beat(sipdesk.Node{Name: "b", Role: "all", Draining: true})
+	if n, err := f.svc.PruneNodes(f.ctx); n != 1 || err != nil {
+		t.Fatalf("pruned %d, %v; want the node silent for a day", n, err)
+	}
+	ns, err := f.svc.NodeList(f.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, n := range ns {
+		got[n.Name] = n.State
+	}
+	want := map[string]string{"a": app.NodeAlive, "b": app.NodeDraining, "gone": app.NodeDead}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("states %v, want %v", got, want)
+	}
+	if a := ns[0]; a.Name != "a" || a.LiveCalls != 3 || a.Bindings != 5 || a.Version != "v9" || a.HTTPAddr != "127.0.0.2:8080" {
+		t.Fatalf("node a listed as %+v", a)
+	}
+}
+
+// TestLoginOfficeBehindOneAddress: successful logins do not use up the
+// source's budget (only failures count there), so 25 colleagues behind one
+// address all log in; a sprayer's failures still lock the address.
+func TestLoginOfficeBehindOneAddress(t *testing.T) {
+	f := newFixture(t, app.Options{})
+	if _, _, err := f.svc.CreateVerifiedCustomer(f.ctx, "office@example.com", "Portal-Pass-123", "+15551230009"); err != nil {
+		t.Fatal(err)
+	}
+	ctx := app.WithSource(f.ctx, netip.MustParseAddr("198.51.100.20"))
+	for i := range 25 {
+		if _, err := f.svc.Login(ctx, "office@example.com", "Portal-Pass-123"); err != nil {
+			t.Fatalf("login %d from the office: %v", i+1, err)
+		}
+	}
+	f.now = f.now.Add(time.Minute) // past the per-minute request rate
+	for i := range app.LoginMaxSource {
+		if _, err := f.svc.Login(ctx, fmt.Sprintf("spray%d@example.com", i), "Wrong-Pass-123"); sipdesk.ErrorCode(err) != sipdesk.EUnauthorized {
+			t.Fatalf("failure %d: %v", i+1, err)
+		}
+	}
+	if _, err := f.svc.Login(ctx, "office@example.com", "Portal-Pass-123"); sipdesk.ErrorCode(err) != sipdesk.ERateLimited {
+		t.Fatalf("after %d failures from the address: %v, want rate limited", app.LoginMaxSource, err)
 	}
 }

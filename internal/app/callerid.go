@@ -38,14 +38,36 @@ func (s *Service) AddCallerIDNumber(ctx context.Context, customerID int64, numbe
 				return &sipdesk.Error{Code: sipdesk.EConflict, Field: "number", Message: number + " is already verified"}
 			}
 		} else {
+			if err := checkPending(tx, customerID); err != nil {
+				return err
+			}
 			n = &sipdesk.CallerIDNumber{CustomerID: customerID, Number: number, CreatedAt: s.now()}
 			if err := tx.InsertCallerIDNumber(n); err != nil {
 				return err
 			}
 		}
-		return s.sendCode(tx, n)
+		return s.sendCode(ctx, tx, n)
 	})
 	return n, err
+}
+
+// checkPending refuses a new number while MaxPendingNumbers wait for their
+// code (each one is a message to someone else's phone).
+func checkPending(tx sipdesk.Tx, customerID int64) error {
+	ns, err := tx.CallerIDNumbers(customerID)
+	if err != nil {
+		return err
+	}
+	pending := 0
+	for _, n := range ns {
+		if !n.Verified {
+			pending++
+		}
+	}
+	if pending >= MaxPendingNumbers {
+		return &sipdesk.Error{Code: sipdesk.EQuotaExceeded, Field: "number", Message: "verify or remove the numbers waiting for their code first (at most " + strconv.Itoa(MaxPendingNumbers) + " at a time)"}
+	}
+	return nil
 }
 
 // VerifyCallerIDNumber checks the code sent to a number.

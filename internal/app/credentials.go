@@ -15,7 +15,7 @@ import (
 // Credential reset rules.
 const (
 	ResetTTL           = 30 * time.Minute
-	JWTRotationOverlap = 10 * time.Minute
+	JWTRotationOverlap = token.RotationOverlap
 	reauthMaxFailures  = 5
 	reauthWindow       = 15 * time.Minute
 )
@@ -111,13 +111,19 @@ func (s *Service) CompleteCredentialReset(ctx context.Context, token, username, 
 		if err != nil {
 			return err
 		}
-		if !s.reauth.allow(c.ID, s.now()) {
+		// The attempt is counted before the password is checked, so
+		// parallel guesses cannot all be checked; a success takes it back.
+		if !s.reauth.reserve(c.ID, s.now()) {
 			return sipdesk.Errorf(sipdesk.ERateLimited, "too many wrong passwords: try again in 15 minutes")
 		}
-		if !CheckPassword(c.PasswordHash, portalPassword) {
-			s.reauth.fail(c.ID, s.now())
+		ok, err := s.checkPassword(ctx, c.PasswordHash, portalPassword)
+		if err != nil {
+			return err // busy: the reserved attempt stays counted
+		}
+		if !ok {
 			return &sipdesk.Error{Code: sipdesk.EUnauthorized, Field: "portal_password", Message: "the portal password is not right"}
 		}
+		s.reauth.refund(c.ID)
 		if a, err = tx.SIPAccount(r.CustomerID, r.SIPAccountID); err != nil {
 			return err
 		}
@@ -159,11 +165,13 @@ func (s *Service) CompleteCredentialReset(ctx context.Context, token, username, 
 	return a, err
 }
 
-// limiter counts failures per key in a sliding window (per process; the
-// reset window is short and per-node counting is good enough). The zero
+// limiter counts attempts per key in a sliding window (per process; the
+// reset window is short and per-node counting is good enough). An attempt
+// is reserved before it is tried and refunded when it succeeds. The zero
 // value is ready to use.
 type limiter struct {
 	once sync.Once
+	mu   sync.Mutex // reserve's count and add are one step
 	w    *ratelimit.Window[int64]
 }
 
@@ -174,13 +182,20 @@ func (l *limiter) window() *ratelimit.Window[int64] {
 	return l.w
 }
 
-func (l *limiter) allow(key int64, now time.Time) bool {
-	return l.window().CountAt(key, now) < reauthMaxFailures
+// reserve counts an attempt for key unless it already has the maximum.
+func (l *limiter) reserve(key int64, now time.Time) bool {
+	w := l.window()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if w.CountAt(key, now) >= reauthMaxFailures {
+		return false
+	}
+	w.AddAt(key, now)
+	return true
 }
 
-func (l *limiter) fail(key int64, now time.Time) {
-	l.window().AddAt(key, now)
-}
+// refund forgets key's attempts: a success (the count is of failures).
+func (l *limiter) refund(key int64) { l.window().Reset(key) }
 
 // SoftphoneToken mints a short-lived JWT for the browser softphone of an
 // active, JWT-enabled password account.

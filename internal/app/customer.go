@@ -3,9 +3,13 @@ package app
 import (
 	"context"
 	"crypto/subtle"
+	"html"
+	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/sipdesk/sipdesk"
 )
@@ -16,19 +20,115 @@ const (
 	codeMaxAttempts = 5
 )
 
+// Verification message limits, the same for the signup phone and Caller ID
+// numbers, kept in the shared counters so deleting and re-adding a number or
+// switching portal nodes resets nothing.
+const (
+	CodeResendEvery     = time.Minute // at most one code a minute per number
+	CodeMaxPerNumberDay = 5           // codes sent to one number (per customer) a day
+	CodeMaxTriesDay     = 10          // codes tried for one number (per customer) a day, across resends
+	CodeMaxCustomerDay  = 10          // verification messages per customer a day
+	CodeMaxSourceDay    = 20          // verification messages asked from one address a day
+	MaxPendingNumbers   = 3           // Caller ID numbers waiting for their code, per customer
+	SignupMaxSource     = 5           // signups per source address an hour
+	day                 = 24 * time.Hour
+)
+
 // NewSIPAccount is a SIP account just created, with its password shown once.
 type NewSIPAccount struct {
 	Account  *sipdesk.SIPAccount
 	Password string // "" when no password was generated (IP accounts)
 }
 
-// Signup creates an unverified customer and sends a code to its phone.
-func (s *Service) Signup(ctx context.Context, email, password, phone string) (*sipdesk.Customer, error) {
-	c, err := s.newCustomer(email, password, phone)
-	if err != nil {
-		return nil, err
+// SignupTTL is how long a signup's email link works.
+const SignupTTL = time.Hour
+
+// Signup starts a signup: the fields are checked (the same work whether
+// the email is known or not), then an email goes to the address: a link that
+// creates the account (ConfirmSignup) or, when the address already has an
+// account, a note saying so. The answer is the same either way, so signup
+// tells nobody whether an email exists. Signups are limited per source
+// address (SignupMaxSource emails an hour; refused before any hashing once
+// a source is over it).
+func (s *Service) Signup(ctx context.Context, email, password, phone string) error {
+	src := sourceOf(ctx)
+	srcKey := "signup:src:" + src
+	const tooMany = "too many signups from your address: try again in an hour"
+	if src != "" { // no password hash for a source already over its limit
+		var n int
+		if err := s.view(ctx, func(tx sipdesk.Tx) (err error) { n, err = tx.Attempts(srcKey, s.now()); return err }); err != nil {
+			return err
+		}
+		if n >= SignupMaxSource {
+			return sipdesk.Errorf(sipdesk.ERateLimited, tooMany)
+		}
 	}
-	err = s.update(ctx, func(tx sipdesk.Tx) error {
+	c, err := s.newCustomer(ctx, email, password, phone)
+	if err != nil {
+		return err
+	}
+	token := sipdesk.GenerateToken("")
+	return s.update(ctx, func(tx sipdesk.Tx) error {
+		// Counted with the email it sends, so a typo costs nothing.
+		if src != "" {
+			if err := s.bump(tx, srcKey, time.Hour, SignupMaxSource, "", tooMany); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.CustomerByEmail(c.Email); err == nil {
+			return tx.InsertMail(existingAccountMail(c.Email, s.opt.BaseURL))
+		} else if sipdesk.ErrorCode(err) != sipdesk.ENotFound {
+			return err
+		}
+		p := &sipdesk.PendingSignup{TokenHash: sipdesk.HashToken(token), Email: c.Email, PasswordHash: c.PasswordHash,
+			Phone: c.VerifiedPhone, ExpiresAt: s.now().Add(SignupTTL)}
+		if err := tx.InsertPendingSignup(p); err != nil {
+			return err
+		}
+		return tx.InsertMail(signupMail(c.Email, s.opt.BaseURL+"/signup/confirm?token="+url.QueryEscape(token)))
+	})
+}
+
+func signupMail(to, link string) *sipdesk.Mail {
+	return &sipdesk.Mail{
+		To:      to,
+		Subject: "Finish your sipdesk signup",
+		Text:    "Someone (hopefully you) signed up for sipdesk with this address.\n\nFinish the signup: " + link + "\n\nThe link works once, for an hour. If you did not sign up, ignore this email.\n",
+		HTML: `<p>Someone (hopefully you) signed up for sipdesk with this address.</p>` +
+			`<p><a href="` + html.EscapeString(link) + `" style="display:inline-block;padding:10px 18px;background:#1a56db;color:#fff;border-radius:6px;text-decoration:none">Finish signup</a></p>` +
+			`<p>The link works once, for an hour. If you did not sign up, ignore this email.</p>`,
+	}
+}
+
+func existingAccountMail(to, base string) *sipdesk.Mail {
+	return &sipdesk.Mail{
+		To:      to,
+		Subject: "You already have a sipdesk account",
+		Text:    "Someone (hopefully you) tried to sign up for sipdesk with this address, which already has an account.\n\nLog in: " + base + "/login\n\nIf it was not you, ignore this email: nothing was changed.\n",
+	}
+}
+
+// ConfirmSignup opens a signup's email link: the unverified customer is
+// created, logged in by the caller, and a code goes to its phone. The
+// owner of the address is the one told if it is taken meanwhile.
+func (s *Service) ConfirmSignup(ctx context.Context, token string) (*sipdesk.Customer, error) {
+	var c *sipdesk.Customer
+	err := s.update(ctx, func(tx sipdesk.Tx) error {
+		p, err := tx.TakePendingSignup(sipdesk.HashToken(token), s.now())
+		if sipdesk.ErrorCode(err) == sipdesk.ENotFound {
+			return sipdesk.Errorf(sipdesk.ENotFound, "this signup link is not valid or has expired: sign up again")
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := tx.CustomerByEmail(p.Email); err == nil {
+			return sipdesk.Errorf(sipdesk.EConflict, "an account with this email already exists: log in instead")
+		}
+		c = &sipdesk.Customer{
+			Email: p.Email, PasswordHash: p.PasswordHash, VerifiedPhone: p.Phone,
+			BillingState: sipdesk.BillingUnverified, ChannelLimit: sipdesk.TrialChannelLimit,
+			ChannelScope: sipdesk.ScopeOutbound, SIPAccountQuota: sipdesk.DefaultSIPAccountQuota,
+		}
 		if err := tx.InsertCustomer(c); err != nil {
 			return err
 		}
@@ -36,7 +136,7 @@ func (s *Service) Signup(ctx context.Context, email, password, phone string) (*s
 		if err := tx.InsertCallerIDNumber(n); err != nil {
 			return err
 		}
-		return s.sendCode(tx, n)
+		return s.sendCode(ctx, tx, n)
 	})
 	if err != nil {
 		return nil, err
@@ -44,7 +144,7 @@ func (s *Service) Signup(ctx context.Context, email, password, phone string) (*s
 	return c, nil
 }
 
-func (s *Service) newCustomer(email, password, phone string) (*sipdesk.Customer, error) {
+func (s *Service) newCustomer(ctx context.Context, email, password, phone string) (*sipdesk.Customer, error) {
 	email, err := sipdesk.NormalizeEmail(email)
 	if err != nil {
 		return nil, err
@@ -56,8 +156,12 @@ func (s *Service) newCustomer(email, password, phone string) (*sipdesk.Customer,
 	if err != nil {
 		return nil, err
 	}
+	hash, err := s.hashPassword(ctx, password)
+	if err != nil {
+		return nil, err
+	}
 	return &sipdesk.Customer{
-		Email: email, PasswordHash: HashPassword(password), VerifiedPhone: phone,
+		Email: email, PasswordHash: hash, VerifiedPhone: phone,
 		BillingState: sipdesk.BillingUnverified, ChannelLimit: sipdesk.TrialChannelLimit,
 		ChannelScope: sipdesk.ScopeOutbound, SIPAccountQuota: sipdesk.DefaultSIPAccountQuota,
 	}, nil
@@ -66,7 +170,22 @@ func (s *Service) newCustomer(email, password, phone string) (*sipdesk.Customer,
 // sendCode sets a new verification code on n and delivers it. The embedded
 // sender writes it to the dev mailbox (and the log); an SMS gateway plugs in
 // at the outbox.
-func (s *Service) sendCode(tx sipdesk.Tx, n *sipdesk.CallerIDNumber) error {
+func (s *Service) sendCode(ctx context.Context, tx sipdesk.Tx, n *sipdesk.CallerIDNumber) error {
+	num := strconv.FormatInt(n.CustomerID, 10) + ":" + n.Number
+	if err := s.bump(tx, "code:resend:"+num, CodeResendEvery, 1, "number", "a code was sent less than a minute ago: wait a moment"); err != nil {
+		return err
+	}
+	if err := s.bump(tx, "code:sent:"+num, day, CodeMaxPerNumberDay, "number", "no more codes to this number today: try again tomorrow"); err != nil {
+		return err
+	}
+	if err := s.bump(tx, "code:customer:"+strconv.FormatInt(n.CustomerID, 10), day, CodeMaxCustomerDay, "number", "no more verification messages today: try again tomorrow"); err != nil {
+		return err
+	}
+	if src := sourceOf(ctx); src != "" {
+		if err := s.bump(tx, "code:src:"+src, day, CodeMaxSourceDay, "number", "no more verification messages from your address today: try again tomorrow"); err != nil {
+			return err
+		}
+	}
 	code := sipdesk.GenerateCode()
 	n.CodeHash = sipdesk.HashToken(strconv.FormatInt(n.ID, 10) + ":" + code)
 	n.ExpiresAt = s.now().Add(codeTTL)
@@ -74,18 +193,7 @@ func (s *Service) sendCode(tx sipdesk.Tx, n *sipdesk.CallerIDNumber) error {
 	if err := tx.UpdateCallerIDNumber(n); err != nil {
 		return err
 	}
-	// The embedded sender: the code goes to the outbox (dev mailbox) and,
-	// in dev mode, the log. It is short-lived and tried at most 5 times.
-	if s.opt.LogCodes {
-		s.log.Info("verification code sent", "customer", n.CustomerID, "number", n.Number, "code", code)
-	} else {
-		s.log.Info("verification code sent", "customer", n.CustomerID, "number", n.Number)
-	}
-	return tx.InsertMail(&sipdesk.Mail{
-		To:      "sms:" + n.Number,
-		Subject: "sipdesk verification code",
-		Text:    "Your sipdesk verification code is " + code + ". It expires in 10 minutes.",
-	})
+	return s.deliverCode(tx, n, code)
 }
 
 // checkCode verifies a code against n, counting the attempt.
@@ -95,6 +203,11 @@ func (s *Service) checkCode(tx sipdesk.Tx, n *sipdesk.CallerIDNumber, code strin
 	}
 	if n.CodeHash == "" || s.now().After(n.ExpiresAt) || n.Attempts >= codeMaxAttempts {
 		return sipdesk.FieldError("code", "the code has expired: ask for a new one")
+	}
+	// Tries are counted per customer and number for the day too, across
+	// resends: a fresh code does not bring fresh guesses.
+	if err := s.bump(tx, "code:tries:"+strconv.FormatInt(n.CustomerID, 10)+":"+n.Number, day, CodeMaxTriesDay, "code", "too many wrong codes for this number today: try again tomorrow"); err != nil {
+		return err
 	}
 	n.Attempts++
 	want := sipdesk.HashToken(strconv.FormatInt(n.ID, 10) + ":" + code)
@@ -185,7 +298,7 @@ func (s *Service) activateCustomer(tx sipdesk.Tx, c *sipdesk.Customer) (*NewSIPA
 // CreateVerifiedCustomer is the operator's shortcut (admin customer create):
 // a trial customer whose phone counts as verified, with its first SIP account.
 func (s *Service) CreateVerifiedCustomer(ctx context.Context, email, password, phone string) (*sipdesk.Customer, *NewSIPAccount, error) {
-	c, err := s.newCustomer(email, password, phone)
+	c, err := s.newCustomer(ctx, email, password, phone)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -204,28 +317,6 @@ func (s *Service) CreateVerifiedCustomer(ctx context.Context, email, password, p
 		return nil, nil, err
 	}
 	return c, first, nil
-}
-
-// Login checks a customer's portal credentials. Unknown emails cost the same
-// time as wrong passwords.
-func (s *Service) Login(ctx context.Context, email, password string) (*sipdesk.Customer, error) {
-	email, _ = sipdesk.NormalizeEmail(email)
-	var c *sipdesk.Customer
-	err := s.view(ctx, func(tx sipdesk.Tx) (err error) {
-		c, err = tx.CustomerByEmail(email)
-		return err
-	})
-	if err != nil && sipdesk.ErrorCode(err) != sipdesk.ENotFound {
-		return nil, err
-	}
-	if c == nil {
-		CheckPassword(dummyHash(), password)
-		return nil, sipdesk.Errorf(sipdesk.EUnauthorized, "wrong email or password")
-	}
-	if !CheckPassword(c.PasswordHash, password) {
-		return nil, sipdesk.Errorf(sipdesk.EUnauthorized, "wrong email or password")
-	}
-	return c, nil
 }
 
 // dummyHash is checked for unknown emails so they take as long as known ones.
@@ -248,6 +339,9 @@ func (s *Service) CreateAPIToken(ctx context.Context, customerID int64, name str
 	}
 	if len(name) > 64 {
 		return "", sipdesk.FieldError("name", "must be at most 64 characters")
+	}
+	if !utf8.ValidString(name) || strings.ContainsFunc(name, sipdesk.HiddenRune) {
+		return "", sipdesk.FieldError("name", "must not contain control, direction or invisible characters")
 	}
 	token := sipdesk.GenerateToken("sdk_")
 	err := s.update(ctx, func(tx sipdesk.Tx) error {
@@ -380,9 +474,6 @@ func (s *Service) ResendSignupCode(ctx context.Context, customerID int64) error 
 		if err != nil {
 			return err
 		}
-		if !n.ExpiresAt.IsZero() && s.now().Before(n.ExpiresAt.Add(-codeTTL+time.Minute)) {
-			return sipdesk.Errorf(sipdesk.ERateLimited, "a code was sent less than a minute ago: wait a moment")
-		}
-		return s.sendCode(tx, n)
+		return s.sendCode(ctx, tx, n)
 	})
 }

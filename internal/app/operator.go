@@ -68,6 +68,13 @@ func (s *Service) ApproveSIPAccount(ctx context.Context, id int64) (*sipdesk.SIP
 			return sipdesk.Errorf(sipdesk.EConflict, "SIP account %d is %s, not in process", id, a.Status)
 		}
 		a.HeldForReview = false
+		others, err := tx.IPAccounts()
+		if err != nil {
+			return err
+		}
+		if err := sipdesk.CheckIPConflicts(a, others); err != nil {
+			return err
+		}
 		v, err := tx.ChangeVersion()
 		if err != nil {
 			return err
@@ -99,15 +106,80 @@ func (s *Service) AssignDID(ctx context.Context, number string, sipAccountID int
 	return d, err
 }
 
-// Nodes lists live nodes (heartbeat within the window).
+// NodeTTL is how long a node counts as alive after its last heartbeat
+// (nodes beat every 2 s): a live edge is waited for before an account
+// leaves in_process, and `sipdesk admin node list` calls a node silent for
+// longer "dead".
 const NodeTTL = 10 * time.Second
+
+// NodePrune is how long a dead node stays listed before a heartbeat of
+// another node deletes it.
+const NodePrune = 24 * time.Hour
+
+// Node states in NodeList.
+const (
+	NodeAlive    = "alive"
+	NodeDraining = "draining"
+	NodeDead     = "dead"
+)
 
 // Heartbeat records that this node is alive and which config version its
 // edge has applied (a node without an edge reports -1 and is not waited for).
 func (s *Service) Heartbeat(ctx context.Context, name, role string, applied int64) error {
-	return s.update(ctx, func(tx sipdesk.Tx) error {
-		return tx.PutNode(&sipdesk.Node{Name: name, Role: role, AppliedVersion: applied, Heartbeat: s.now()})
+	return s.Beat(ctx, sipdesk.Node{Name: name, Role: role, AppliedVersion: applied})
+}
+
+// Beat records a node's heartbeat with what it reports about itself
+// (addresses, version, live calls, bindings, draining); the heartbeat time
+// is now.
+func (s *Service) Beat(ctx context.Context, n sipdesk.Node) error {
+	n.Heartbeat = s.now()
+	return s.update(ctx, func(tx sipdesk.Tx) error { return tx.PutNode(&n) })
+}
+
+// PruneNodes deletes the nodes silent for NodePrune and returns how many.
+func (s *Service) PruneNodes(ctx context.Context) (int, error) {
+	var n int
+	err := s.update(ctx, func(tx sipdesk.Tx) (err error) {
+		n, err = tx.DeleteNodes(s.now().Add(-NodePrune))
+		return err
 	})
+	return n, err
+}
+
+// NodeStatus is a node as `sipdesk admin node list` shows it.
+type NodeStatus struct {
+	sipdesk.Node
+	State string // NodeAlive, NodeDraining or NodeDead
+}
+
+// NodeList lists every node the table holds, by name, with its state: dead
+// when silent for NodeTTL, else draining or alive as it reported.
+func (s *Service) NodeList(ctx context.Context) ([]NodeStatus, error) {
+	var out []NodeStatus
+	err := s.view(ctx, func(tx sipdesk.Tx) error {
+		ns, err := tx.Nodes(time.Time{})
+		if err != nil {
+			return err
+		}
+		out = out[:0]
+		for _, n := range ns {
+			out = append(out, NodeStatus{Node: *n, State: NodeState(n, s.now())})
+		}
+		return nil
+	})
+	return out, err
+}
+
+// NodeState is a node's state at now.
+func NodeState(n *sipdesk.Node, now time.Time) string {
+	switch {
+	case now.Sub(n.Heartbeat) > NodeTTL:
+		return NodeDead
+	case n.Draining:
+		return NodeDraining
+	}
+	return NodeAlive
 }
 
 // ActivateApplied moves in_process accounts to their next status once every

@@ -5,11 +5,15 @@ package app
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
 	"log/slog"
 	"strconv"
 	"time"
 
 	"github.com/sipdesk/sipdesk"
+	"github.com/sipdesk/sipdesk/internal/ratelimit"
 )
 
 // Options configure a Service.
@@ -22,6 +26,17 @@ type Options struct {
 	// LogCodes writes phone verification codes to the log: the embedded
 	// default (dev mailbox, no SMS gateway). Off when mail really goes out.
 	LogCodes bool
+	// Messages delivers verification codes (SMS, webhook, voice); nil: the
+	// outbox (dev mailbox) gets them.
+	Messages Messenger
+	// DeviceKey signs the portal's device cookies (browsers that logged in
+	// before); nodes sharing a database need the same key. Random if nil.
+	DeviceKey []byte
+	// HashSlots bounds the argon2id checks running at once (GOMAXPROCS if
+	// 0); HashQueue bounds those waiting for a slot (4 × slots if 0, none
+	// if negative).
+	HashSlots int
+	HashQueue int
 	// LeaseTTL is the life of a channel lease (0: sipdesk.LeaseTTL); the
 	// edge renews and fences on sipdesk.LeaseTimingFor(LeaseTTL).
 	LeaseTTL time.Duration
@@ -36,7 +51,11 @@ type Service struct {
 	log *slog.Logger
 	now func() time.Time
 
-	reauth limiter // wrong portal passwords on credential resets
+	reauth      limiter   // wrong portal passwords on credential resets
+	gate        *hashGate // argon2id work in progress
+	loginFlight inflight  // logins being checked, per account and source
+	loginRate   *ratelimit.Window[string]
+	deviceKey   []byte
 }
 
 // New returns a Service on a store.
@@ -56,7 +75,22 @@ func New(st sipdesk.Store, o Options) *Service {
 	if o.LeaseTTL <= 0 {
 		o.LeaseTTL = sipdesk.LeaseTTL
 	}
-	return &Service{st: st, opt: o, log: o.Log, now: o.Now}
+	q := o.HashQueue
+	if q == 0 {
+		q = -1 // newHashGate: the default
+	} else if q < 0 {
+		q = 0
+	}
+	dk := make([]byte, 32)
+	if len(o.DeviceKey) > 0 {
+		m := hmac.New(sha256.New, o.DeviceKey)
+		m.Write([]byte("sipdesk portal device cookie v1"))
+		dk = m.Sum(nil)
+	} else {
+		rand.Read(dk)
+	}
+	return &Service{st: st, opt: o, log: o.Log, now: o.Now, gate: newHashGate(o.HashSlots, q, 2*time.Second), deviceKey: dk,
+		loginRate: ratelimit.New[string](time.Minute, ratelimit.Options{Limit: LoginRatePerMinute + 1, Now: o.Now})}
 }
 
 // Store returns the underlying store (for the edge and read-only views).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/sipdesk/sipdesk"
 )
@@ -102,7 +103,7 @@ func (s *Service) createSIPAccount(tx sipdesk.Tx, c *sipdesk.Customer, in SIPAcc
 		if err := s.setIPs(tx, a, in.AllowedIPs, in.TechPrefix); err != nil {
 			return nil, err
 		}
-		a.HeldForReview = s.opt.HoldIPAccounts
+		a.HeldForReview = a.HeldForReview || s.opt.HoldIPAccounts
 	default:
 		return nil, sipdesk.FieldError("auth_type", "must be \"password\" or \"ip\"")
 	}
@@ -159,6 +160,9 @@ func (s *Service) setIPs(tx sipdesk.Tx, a *sipdesk.SIPAccount, ips []string, tec
 		return err
 	}
 	a.TechPrefix = techPrefix
+	if sipdesk.HasWideRange(a.AllowedIPs) {
+		a.HeldForReview = true // in process until an operator approves the range
+	}
 	others, err := tx.IPAccounts()
 	if err != nil {
 		return err
@@ -353,7 +357,8 @@ func (s *Service) RevealUsername(ctx context.Context, customerID, id int64, acto
 
 // SetJWT enables or disables JWT login. Enabling without a secret generates
 // one, returned once; a typed secret is validated. A new secret keeps the
-// previous one valid for the rotation overlap.
+// previous one valid for the rotation overlap, for the tokens it signed
+// before (token.Keys). Disabling forgets both secrets.
 func (s *Service) SetJWT(ctx context.Context, customerID, id int64, enabled bool, secret string, actor Actor) (generated string, err error) {
 	err = s.update(ctx, func(tx sipdesk.Tx) error {
 		a, err := tx.SIPAccount(customerID, id)
@@ -384,6 +389,11 @@ func (s *Service) SetJWT(ctx context.Context, customerID, id int64, enabled bool
 			}
 		} else if secret != "" {
 			return sipdesk.FieldError("secret", "a secret can only be set when enabling JWT")
+		} else {
+			// Disabling forgets the secrets: their tokens stop at once, and
+			// enabling again generates a new secret instead of bringing
+			// back one that may be why JWT was turned off.
+			a.JWTSecret, a.JWTPrevSecret, a.JWTPrevUntil = "", "", time.Time{}
 		}
 		a.JWTEnabled = enabled
 		a.UpdatedAt = s.now()

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"strings"
@@ -44,6 +45,7 @@ type Serve struct {
 	AllowPrivateIPs  bool
 	HoldIPAccounts   bool
 	MaxCallDuration  time.Duration
+	MaxContacts      int
 	RTPPorts         string
 	BanFailures      int
 	BanWindow        time.Duration
@@ -53,6 +55,65 @@ type Serve struct {
 	LogLevel         string
 	DrainTimeout     time.Duration // graceful stop: how long calls may go on
 	LeaseTTL         time.Duration // SIPDESK_LEASE_TTL (tests, no flag): lease life, renewal, fence, sweep scaled; 0: default
+
+	// The failure budget per SIP account (--sip-account-*).
+	AccountFailures      int
+	AccountFailureWindow time.Duration
+	AccountGuard         time.Duration
+	AccountTrust         time.Duration
+	SMS                  SMS
+	Web                  // portal hardening: proxies, /metrics
+}
+
+// SMS selects how verification codes reach phones (internal/notify): Kannel's
+// sendsms or a signed webhook; neither means the dev mailbox (without
+// --smtp) or no delivery at all (with it: the customer is told).
+type SMS struct {
+	Kannel         string // sendsms URL
+	KannelUser     string
+	KannelPassword string // prefer SIPDESK_SMS_KANNEL_PASSWORD: flags show in ps
+	From           string // sender id
+	Webhook        string // URL
+	WebhookSecret  string // prefer SIPDESK_SMS_WEBHOOK_SECRET
+}
+
+// Web is the portal's HTTP hardening: which proxies may name the client,
+// and who may read /metrics.
+type Web struct {
+	TrustedProxies   []netip.Prefix // --trusted-proxies
+	MetricsToken     string         // --metrics-token
+	MetricsCustomers bool           // --metrics-customers
+}
+
+func webFlags(fs *flag.FlagSet, w *Web) {
+	fs.Func("trusted-proxies", "comma-separated CIDRs or addresses of reverse proxies whose X-Forwarded-For/Forwarded name the client (default: none, the connection's address)", func(v string) error {
+		ps, err := ParsePrefixes(v)
+		w.TrustedProxies = ps
+		return err
+	})
+	fs.StringVar(&w.MetricsToken, "metrics-token", "", "bearer token /metrics requires (default: none)")
+	fs.BoolVar(&w.MetricsCustomers, "metrics-customers", false, "keep customer ids in /metrics labels (default: summed without them)")
+}
+
+// ParsePrefixes reads a comma-separated list of CIDRs or single addresses.
+func ParsePrefixes(v string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(v, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(f); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(f)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither a CIDR nor an address", f)
+		}
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
 }
 
 // Admin is the configuration of `sipdesk admin`: the store and the domain
@@ -83,7 +144,7 @@ func ParseServe(args []string) (*Serve, error) {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	storeFlags(fs, &c.Store)
 	domainFlags(fs, &c.SIPDomain, &c.AllowPrivateIPs, &c.PaidChannelLimit, &c.BaseURL)
-	fs.StringVar(&c.HTTP, "http", "127.0.0.1:8080", "portal and API listen address")
+	fs.StringVar(&c.HTTP, "http", "127.0.0.1:8080", "HTTP listen address: portal and API, /healthz, /readyz, /metrics (--role edge: health and metrics only; default <--sip host>:8080)")
 	fs.StringVar(&c.Role, "role", "all", "what this node runs: all, portal or edge")
 	host, _ := os.Hostname()
 	fs.StringVar(&c.Node, "node", host, "node name (unique per process sharing a database)")
@@ -104,18 +165,33 @@ func ParseServe(args []string) (*Serve, error) {
 	fs.DurationVar(&c.MaxCallDuration, "max-call-duration", 4*time.Hour, "maximum duration of a call")
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", 30*time.Second, "on SIGTERM, how long calls up may go on (new calls get 503) before they are ended")
 	fs.StringVar(&c.RTPPorts, "rtp-ports", "20000-20999", "UDP port range of the media relay")
+	fs.IntVar(&c.MaxContacts, "max-contacts", 10, "registered contacts per SIP account, on all edges together (0: no limit)")
 	fs.IntVar(&c.BanFailures, "ban-failures", 5, "failed SIP authentications from one address that ban it (0: never ban)")
 	fs.DurationVar(&c.BanWindow, "ban-window", time.Minute, "window in which --ban-failures are counted")
 	fs.DurationVar(&c.BanDuration, "ban-duration", 10*time.Minute, "how long a banned address is ignored")
 	fs.IntVar(&c.ChallengeRate, "challenge-rate", 200, "requests without credentials per second from one address that ban it as a flood (0: off)")
+	fs.IntVar(&c.AccountFailures, "sip-account-failures", 20, "failed passwords for one SIP account, from any addresses, that guard it (0: never)")
+	fs.DurationVar(&c.AccountFailureWindow, "sip-account-failure-window", 10*time.Minute, "window in which --sip-account-failures are counted")
+	fs.DurationVar(&c.AccountGuard, "sip-account-guard", 30*time.Minute, "how long a guarded SIP account accepts only addresses that authenticated for it recently")
+	fs.DurationVar(&c.AccountTrust, "sip-account-trust", 24*time.Hour, "how long an address that authenticated for a SIP account stays accepted during its guard")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	smsFlags(fs, &c.SMS)
+	webFlags(fs, &c.Web)
 	if err := parse(fs, args); err != nil {
+		return nil, err
+	}
+	if err := c.SMS.check(); err != nil {
 		return nil, err
 	}
 	switch c.Role {
 	case "all", "portal", "edge":
 	default:
 		return nil, fmt.Errorf("--role must be all, portal or edge, not %q", c.Role)
+	}
+	httpSet := false
+	fs.Visit(func(f *flag.Flag) { httpSet = httpSet || f.Name == "http" })
+	if c.Role == "edge" && !httpSet {
+		c.HTTP = edgeHTTP(c.SIP)
 	}
 	if (c.SIPTLS != "") != (c.SIPTLSCert != "" && c.SIPTLSKey != "") {
 		return nil, errors.New("--sip-tls needs --sip-tls-cert and --sip-tls-key")
@@ -146,6 +222,17 @@ func ParseServe(args []string) (*Serve, error) {
 		c.SIPWSURL = defaultWSURL(c)
 	}
 	return c, nil
+}
+
+// edgeHTTP is an edge's default health and metrics address: port 8080 on
+// the host of its SIP address, so edges on their own addresses of one
+// machine do not collide (127.0.0.1 when SIP listens on every address).
+func edgeHTTP(sip string) string {
+	host, _, err := net.SplitHostPort(sip)
+	if ip := net.ParseIP(host); err != nil || host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, "8080")
 }
 
 // ParseAdmin parses the flags before admin's subcommand and returns the rest.
@@ -223,4 +310,22 @@ func defaultWSURL(c *Serve) string {
 		scheme = "wss"
 	}
 	return scheme + "://" + net.JoinHostPort(host, port)
+}
+
+func smsFlags(fs *flag.FlagSet, s *SMS) {
+	fs.StringVar(&s.Kannel, "sms-kannel", "", "Kannel sendsms URL for verification codes, e.g. http://127.0.0.1:13013/cgi-bin/sendsms")
+	fs.StringVar(&s.KannelUser, "sms-kannel-user", "", "Kannel sendsms-user username")
+	fs.StringVar(&s.KannelPassword, "sms-kannel-password", "", "Kannel sendsms-user password (better: SIPDESK_SMS_KANNEL_PASSWORD)")
+	fs.StringVar(&s.From, "sms-from", "", "SMS sender id (Kannel's from)")
+	fs.StringVar(&s.Webhook, "sms-webhook", "", "URL that gets verification codes as signed JSON (instead of Kannel)")
+	fs.StringVar(&s.WebhookSecret, "sms-webhook-secret", "", "HMAC-SHA256 key of --sms-webhook (better: SIPDESK_SMS_WEBHOOK_SECRET)")
+}
+
+func (s *SMS) check() error {
+	if s.Kannel != "" && s.Webhook != "" {
+		return errors.New("--sms-kannel and --sms-webhook: choose one")
+	}
+	// A password or secret without its gateway is ignored: nodes may share
+	// one environment.
+	return nil
 }

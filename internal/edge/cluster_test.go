@@ -51,7 +51,7 @@ type clusterEdge struct {
 	IP    string
 	SIP   string // ip:port, UDP and TCP
 	HTTP  string // ip:port of its HTTP listener (health, metrics)
-	Proxy *pgProxy
+	Proxy *socatProxy
 	P     *proc
 	args  []string
 }
@@ -86,7 +86,7 @@ func newCluster(t *testing.T, o clusterOptions) *cluster {
 		e := &clusterEdge{c: c, Name: string(rune('a' + i)), IP: ip,
 			SIP:  fmt.Sprintf("%s:%d", ip, freePort(t, ip)),
 			HTTP: fmt.Sprintf("%s:%d", ip, freePortTCP(t, ip))}
-		e.Proxy = startPGProxy(t, ip, dsn)
+		e.Proxy = startSocatProxy(t, ip, dsn)
 		e.args = append([]string{"serve", "--role", "edge", "--node", "edge-" + e.Name, "--database", e.Proxy.DSN,
 			"--data", t.TempDir(), "--sip", e.SIP, "--http", e.HTTP, "--sip-domain", testRealm, "--allow-private-ips",
 			"--carrier", "sip:" + c.carrierAddr, "--max-call-duration", "10m"}, o.EdgeArgs...)
@@ -170,10 +170,10 @@ func (c *cluster) waitFor(d time.Duration, what string, cond func() bool) time.D
 	return time.Since(start)
 }
 
-// pgProxy is a TCP proxy (socat, in its own process group) between one
+// socatProxy is a TCP proxy (socat, in its own process group) between one
 // edge and PostgreSQL: Kill cuts every connection, Freeze makes packets
 // hang (SIGSTOP), Thaw resumes, Restart listens again after a Kill.
-type pgProxy struct {
+type socatProxy struct {
 	t    *testing.T
 	Addr string // ip:port it listens on
 	DSN  string // the database DSN through the proxy
@@ -181,13 +181,13 @@ type pgProxy struct {
 	to   string
 }
 
-func startPGProxy(t *testing.T, ip, dsn string) *pgProxy {
+func startSocatProxy(t *testing.T, ip, dsn string) *socatProxy {
 	t.Helper()
 	u, err := url.Parse(dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &pgProxy{t: t, Addr: fmt.Sprintf("%s:%d", ip, freePortTCP(t, ip)), to: u.Host}
+	p := &socatProxy{t: t, Addr: fmt.Sprintf("%s:%d", ip, freePortTCP(t, ip)), to: u.Host}
 	u.Host = p.Addr
 	p.DSN = u.String()
 	p.Restart()
@@ -196,7 +196,7 @@ func startPGProxy(t *testing.T, ip, dsn string) *pgProxy {
 }
 
 // Restart starts the proxy (after a Kill).
-func (p *pgProxy) Restart() {
+func (p *socatProxy) Restart() {
 	p.t.Helper()
 	host, port, _ := net.SplitHostPort(p.Addr)
 	p.cmd = exec.Command("socat", fmt.Sprintf("TCP-LISTEN:%s,bind=%s,fork,reuseaddr", port, host), "TCP:"+p.to)
@@ -215,14 +215,14 @@ func (p *pgProxy) Restart() {
 }
 
 // group signals the proxy and every connection it forked.
-func (p *pgProxy) group(sig syscall.Signal) {
+func (p *socatProxy) group(sig syscall.Signal) {
 	if p.cmd != nil && p.cmd.Process != nil {
 		syscall.Kill(-p.cmd.Process.Pid, sig)
 	}
 }
 
 // Kill cuts the edge off: the listener and every connection close.
-func (p *pgProxy) Kill() {
+func (p *socatProxy) Kill() {
 	if p.cmd == nil || p.cmd.Process == nil {
 		return
 	}
@@ -233,10 +233,10 @@ func (p *pgProxy) Kill() {
 }
 
 // Freeze stops the proxy and its connections: packets hang, nothing closes.
-func (p *pgProxy) Freeze() { p.group(syscall.SIGSTOP) }
+func (p *socatProxy) Freeze() { p.group(syscall.SIGSTOP) }
 
 // Thaw resumes a frozen proxy.
-func (p *pgProxy) Thaw() { p.group(syscall.SIGCONT) }
+func (p *socatProxy) Thaw() { p.group(syscall.SIGCONT) }
 
 // freePortTCP is a free TCP port on ip.
 func freePortTCP(t testing.TB, ip string) int {

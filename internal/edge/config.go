@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sipdesk/sipdesk/internal/edge/b2bua"
 	"github.com/sipdesk/sipdesk/internal/edge/policy"
+	"github.com/sipdesk/sipdesk/internal/edge/shield"
 	"github.com/sipdesk/sipdesk/internal/edge/transport"
 	"github.com/sipdesk/sipdesk/internal/media"
 )
@@ -44,7 +45,14 @@ type Config struct {
 	// challenge); 0 disables it. The carrier is exempt.
 	ChallengeRate          int
 	MinExpires, MaxExpires time.Duration // 60s, 3600s
-	PollInterval           time.Duration // fallback config version poll (changes are signalled), default 1s
+	// Shared: several edges share the store (PostgreSQL). REGISTER waits
+	// for its store write (503 after 2 s) and lists every edge's contacts;
+	// inbound calls ring every edge's bindings, through the holding edge.
+	Shared bool
+	// MaxContacts is the per-SIP-account contact limit (default 10;
+	// negative: none).
+	MaxContacts  int
+	PollInterval time.Duration // fallback config version poll (changes are signalled), default 1s
 	// UDPReadBuffer is the socket receive buffer asked for (default 8 MB).
 	UDPReadBuffer int
 	// TCPIdleTimeout closes TCP/TLS connections that stay silent (default
@@ -86,6 +94,11 @@ type Config struct {
 	// session timers (default 60s; negative disables); ProbeTimeout how
 	// long a probe may stay unanswered (default 32s).
 	ProbeInterval, ProbeTimeout time.Duration
+
+	// AccountGuard is the failure budget per SIP account (shield.AccountGuard):
+	// zero fields take the shield.DefaultGuard* values; Failures < 0 turns
+	// it off.
+	AccountGuard shield.GuardConfig
 }
 
 func (c *Config) setDefaults() error {
@@ -113,6 +126,7 @@ func (c *Config) setDefaults() error {
 	if c.BanDuration <= 0 {
 		c.BanDuration = 10 * time.Minute
 	}
+	c.AccountGuard = guardDefaults(c.AccountGuard)
 	if c.MinExpires <= 0 {
 		c.MinExpires = 60 * time.Second
 	}
@@ -198,4 +212,21 @@ func newMediaRelay(cfg *Config, log *slog.Logger) (*media.Relay, error) {
 		return nil, err
 	}
 	return r, nil
+}
+
+// guardDefaults fills the zero fields of a failure budget.
+func guardDefaults(g shield.GuardConfig) shield.GuardConfig {
+	if g.Failures == 0 {
+		g.Failures = shield.DefaultGuardFailures
+	}
+	if g.Window <= 0 {
+		g.Window = shield.DefaultGuardWindow
+	}
+	if g.Duration <= 0 {
+		g.Duration = shield.DefaultGuardDuration
+	}
+	if g.Trust <= 0 {
+		g.Trust = shield.DefaultGuardTrust
+	}
+	return g
 }

@@ -41,7 +41,7 @@ func TestTwoEdgesShareLimit(t *testing.T) {
 	for name, ip := range nodes {
 		addrs[name] = fmt.Sprintf("%s:%d", ip, freePort(t, ip))
 		procs[name] = startProc(t, env, bin, "serve", "--role", "edge", "--node", name, "--database", dsn, "--data", t.TempDir(),
-			"--sip", addrs[name], "--carrier", fmt.Sprintf("sip:127.0.0.9:%d", carrierPort), "--max-call-duration", "5m")
+			"--sip", addrs[name], "--http", fmt.Sprintf("%s:%d", ip, freePort(t, ip)), "--carrier", fmt.Sprintf("sip:127.0.0.9:%d", carrierPort), "--max-call-duration", "5m")
 	}
 	for name := range nodes {
 		waitSIP(t, addrs[name], procs[name])

@@ -295,13 +295,14 @@ func logTimes(t *testing.T, log string, parts ...string) []time.Time {
 // real user's device on 127.0.0.81 keeps registering every 10 ms and
 // places 6 calls through the edge to a sipp carrier on 127.0.0.89. A
 // control run against an edge without bans shows that svcrack does find a
-// password this edge accepts when nothing stops it.
+// password this edge accepts when nothing stops it (no bans, no failure
+// budget per SIP account).
 func TestSIPViciousSvcrack(t *testing.T) {
 	needSV(t, "svcrack")
 	siptest.Need(t, "sipp")
 
 	t.Run("control without bans", func(t *testing.T) {
-		s, _ := svEdge(t, floodStore(t), func(c *Config) { c.BanFailures = -1 })
+		s, _ := svEdge(t, floodStore(t), func(c *Config) { c.BanFailures, c.AccountGuard.Failures = -1, -1 })
 		var dict []string
 		for i := range 20 {
 			dict = append(dict, fmt.Sprintf("guess%02d", i))

@@ -7,6 +7,8 @@ package edge
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"crypto/tls"
 	"fmt"
 	"log/slog"
@@ -28,6 +30,7 @@ import (
 	"github.com/sipdesk/sipdesk/internal/edge/shield"
 	"github.com/sipdesk/sipdesk/internal/edge/sipmsg"
 	"github.com/sipdesk/sipdesk/internal/edge/transport"
+	"github.com/sipdesk/sipdesk/internal/logq"
 )
 
 // Server is a running SIP edge.
@@ -47,6 +50,7 @@ type Server struct {
 	stack  *transport.Stack
 
 	ready   chan struct{}
+	health  health // why new calls are refused (health.go)
 	udpAddr atomic.Pointer[net.UDPAddr]
 	tcpAddr atomic.Pointer[net.TCPAddr]
 	tlsAddr atomic.Pointer[net.TCPAddr]
@@ -63,6 +67,7 @@ func New(cfg Config, st sipdesk.Store, log *slog.Logger) (*Server, error) {
 		log = slog.Default()
 	}
 	s := &Server{cfg: cfg, log: log.With("component", "edge"), now: time.Now, ready: make(chan struct{})}
+	s.health.set(NotReadyStarting, true)
 	now := func() time.Time { return s.now() }
 	s.met = metrics.New(nil)
 	if cfg.Registry != nil {
@@ -89,16 +94,21 @@ func New(cfg Config, st sipdesk.Store, log *slog.Logger) (*Server, error) {
 	}
 	s.carrierAddrs = m
 
-	opt := policy.Options{Records: cfg.Records, PollInterval: cfg.PollInterval, Log: s.log, Now: now}
+	// What fails on every request while the database is away logs once per
+	// 10 s with a count (logq); bans and transport keep every line.
+	quiet := logq.Logger(s.log)
+	opt := policy.Options{Records: cfg.Records, PollInterval: cfg.PollInterval, Log: quiet, Now: now}
 	if cfg.Channels != nil {
 		opt.Admission, opt.Background = cfg.Channels, cfg.Channels.Run
 	}
 	s.pol = policy.New(st, opt)
 	s.shield = shield.New(cfg.BanFailures, cfg.BanWindow, cfg.BanDuration, cfg.ChallengeRate, now)
 	s.auth = auth.New(auth.Config{Realm: cfg.Realm, NonceKey: cfg.NonceKey, SHA256First: cfg.SHA256First,
-		MD5OnlyUserAgents: cfg.MD5OnlyUserAgents, BanDuration: cfg.BanDuration}, s.shield, s.carrierAddrs, s.met, s.log, now)
-	s.reg = registrar.New(registrar.Config{Node: cfg.Node, MinExpires: cfg.MinExpires, MaxExpires: cfg.MaxExpires, RetryAfter: cfg.RetryAfter},
-		s.pol, s.auth, s.met, s.log, now)
+		MD5OnlyUserAgents: cfg.MD5OnlyUserAgents, BanDuration: cfg.BanDuration, Guard: cfg.AccountGuard, OnGuard: s.guardNotice},
+		s.shield, s.carrierAddrs, s.met, s.log, now)
+	s.reg = registrar.New(registrar.Config{Node: cfg.Node, MinExpires: cfg.MinExpires, MaxExpires: cfg.MaxExpires, RetryAfter: cfg.RetryAfter,
+		Shared: cfg.Shared, MaxContacts: cfg.MaxContacts, EdgeAddr: s.edgeAddr},
+		s.pol, s.auth, s.met, quiet, now)
 	s.regs = s.reg.Index()
 	s.pol.OnChange(s.reg.Invalidate)
 
@@ -116,18 +126,22 @@ func New(cfg Config, st sipdesk.Store, log *slog.Logger) (*Server, error) {
 	s.calls = b2bua.New(b2bua.Config{Node: cfg.Node, Realm: cfg.Realm, AdvertiseHost: cfg.AdvertiseHost, Carrier: carrier,
 		CarrierUsername: cfg.CarrierUsername, CarrierPassword: cfg.CarrierPassword, MaxCallDuration: cfg.MaxCallDuration,
 		RingTimeout: cfg.RingTimeout, RetryAfter: cfg.RetryAfter, SessionExpires: cfg.SessionExpires, MinSE: cfg.MinSE,
-		ProbeInterval: cfg.ProbeInterval, ProbeTimeout: cfg.ProbeTimeout},
+		ProbeInterval: cfg.ProbeInterval, ProbeTimeout: cfg.ProbeTimeout, HopKey: hopKey(cfg.NonceKey)},
 		b2bua.Deps{Policy: s.pol, Auth: s.auth, Registrar: s.reg, Dialog: s.stack.Dialog, Carrier: s.carrierAddrs, Media: relay,
-			Metrics: s.met, Log: s.log, Now: now, UDPAddr: s.udpAddr.Load})
+			Metrics: s.met, Log: quiet, Now: now, UDPAddr: s.udpAddr.Load})
+
+	if cfg.Registry != nil {
+		metrics.RegisterState(cfg.Registry, metrics.State{Ready: s.health.ready, Calls: s.ActiveCalls, Bindings: s.Bindings})
+	}
 
 	if cfg.Channels != nil {
 		cfg.Channels.SetEnder(s.calls) // fencing and dead edges' calls end through the b2bua
 	}
 
 	srv := s.stack.Server
-	srv.OnRegister(s.wrap(s.countRegister(s.reg.HandleRegister)))
+	srv.OnRegister(s.wrap(s.countRegister(s.gate(s.reg.HandleRegister))))
 	srv.OnOptions(s.wrap(s.handleOptions))
-	srv.OnInvite(s.wrap(s.calls.HandleInvite))
+	srv.OnInvite(s.wrap(s.gate(s.calls.HandleInvite)))
 	srv.OnAck(s.calls.HandleAck)
 	srv.OnBye(s.wrap(s.calls.HandleBye))
 	srv.OnCancel(s.wrap(s.calls.HandleCancel))
@@ -135,6 +149,23 @@ func New(cfg Config, st sipdesk.Store, log *slog.Logger) (*Server, error) {
 	srv.OnRequest(sip.INFO, s.wrap(s.calls.HandleInDialog))
 	srv.OnNoRoute(s.wrap(s.handleUnknown))
 	return s, nil
+}
+
+// edgeAddr is this edge's SIP address for edge-to-edge hops: the
+// advertised host and the UDP port ("" before Run listens).
+func (s *Server) edgeAddr() string {
+	if a := s.udpAddr.Load(); a != nil {
+		return net.JoinHostPort(s.cfg.AdvertiseHost, strconv.Itoa(a.Port))
+	}
+	return ""
+}
+
+// hopKey signs edge-to-edge hops: derived from the nonce key, which every
+// node derives from the cluster's secret key.
+func hopKey(nonceKey []byte) []byte {
+	m := hmac.New(sha256.New, nonceKey)
+	m.Write([]byte("sipdesk edge hop"))
+	return m.Sum(nil)
 }
 
 // AppliedVersion is the config version of the snapshot in use (-1 before
@@ -200,8 +231,10 @@ func (s *Server) Run(ctx context.Context) error {
 	pctx, stopPolicy := context.WithCancel(context.Background())
 	wg.Go(func() { s.pol.Run(pctx) })
 	wg.Go(func() { s.expireLoop(ctx) })
+	wg.Go(func() { s.probeDatabase(ctx) })
 	stopRecords := s.pol.StartRecords()
 	s.log.Info("edge listening", "udp", ls.UDP.LocalAddr().String(), "tcp", ls.TCP.Addr().String(), "tls", s.cfg.TLSAddr, "realm", s.cfg.Realm, "carrier", s.cfg.Carrier, "config_version", s.AppliedVersion())
+	s.health.set(NotReadyStarting, false)
 	close(s.ready)
 
 	<-ctx.Done()
@@ -222,6 +255,7 @@ func (s *Server) Run(ctx context.Context) error {
 // then the ones left (ringing or answered) are ended with BYE; the last
 // channel releases are committed before the store closes.
 func (s *Server) drain() {
+	s.SetDraining() // OPTIONS, new INVITEs and REGISTERs, /readyz, node list
 	s.calls.Drain()
 	reason := "shutdown"
 	if d := s.cfg.DrainTimeout; d > 0 && s.calls.LiveAttempts() > 0 {
@@ -246,9 +280,6 @@ func (s *Server) drain() {
 		cancel()
 	}
 }
-
-// Draining reports whether the edge refuses new calls because it stops.
-func (s *Server) Draining() bool { return s.calls.Draining() }
 
 func (s *Server) listenWS() (*transport.WSFront, error) {
 	var tlsConf *tls.Config
@@ -339,16 +370,31 @@ func (s *Server) handleUnknown(req *sip.Request, tx sip.ServerTransaction) {
 	s.respond(tx, req, 501, "Not Implemented", sip.NewHeader("Allow", sipmsg.Allowed))
 }
 
-func (s *Server) handleOptions(req *sip.Request, tx sip.ServerTransaction) {
-	// An edge that refuses calls says so, for load balancers and carrier
-	// health checks: draining (graceful stop) or fenced (its channel
-	// leases cannot be renewed).
-	if s.calls.Draining() || s.cfg.Channels != nil && s.cfg.Channels.Fenced() {
-		s.respond(tx, req, 503, "Service Unavailable",
-			sip.NewHeader("Retry-After", strconv.Itoa(max(1, int(s.cfg.RetryAfter/time.Second)))))
-		return
+// guardNotice tells the customer, through the audit log that the SIP
+// Accounts page reads, that a SIP account's guard started.
+func (s *Server) guardNotice(acct *sipdesk.SIPAccount, until time.Time) {
+	g := s.cfg.AccountGuard
+	s.pol.Notice(sipdesk.AuditEntry{CustomerID: acct.CustomerID, SIPAccountID: acct.ID, Actor: "edge:" + s.cfg.Node,
+		Action: sipdesk.AuditPasswordGuessing,
+		Detail: fmt.Sprintf("%d wrong passwords within %s, from any addresses. Until %s (longer while it goes on), "+
+			"only devices that logged in from their address in the last %s are accepted; a new device or address has to wait. "+
+			"If you did not cause this, reset the password.", g.Failures, spoken(g.Window), until.UTC().Format("15:04 UTC"), spoken(g.Trust))})
+}
+
+// spoken says a duration as people do: "10 minutes", "24 hours".
+func spoken(d time.Duration) string {
+	switch {
+	case d%time.Hour == 0:
+		return plural(int(d/time.Hour), "hour")
+	case d%time.Minute == 0:
+		return plural(int(d/time.Minute), "minute")
 	}
-	s.respond(tx, req, 200, "OK",
-		sip.NewHeader("Allow", sipmsg.Allowed),
-		sip.NewHeader("Accept", "application/sdp"))
+	return d.String()
+}
+
+func plural(n int, unit string) string {
+	if n == 1 {
+		return "1 " + unit
+	}
+	return fmt.Sprintf("%d %ss", n, unit)
 }

@@ -178,7 +178,8 @@ func deliverOnce(ctx context.Context, st sipdesk.Store, s Sender, log *slog.Logg
 			continue // another node claimed it
 		}
 		if strings.HasPrefix(m.To, "sms:") {
-			continue // no SMS gateway: the code went to the log when it was made
+			redact(ctx, st, m.ID, log) // no SMS gateway: the code went to the log when it was made
+			continue
 		}
 		if err := s.Send(ctx, m); err != nil {
 			log.Warn("mail not sent, will retry", "mail", m.ID, "err", err)
@@ -188,5 +189,14 @@ func deliverOnce(ctx context.Context, st sipdesk.Store, s Sender, log *slog.Logg
 			continue
 		}
 		log.Info("mail sent", "mail", m.ID, "subject", m.Subject)
+		redact(ctx, st, m.ID, log)
+	}
+}
+
+// redact drops a delivered mail's bodies: a reset link or a code must not
+// stay readable in the outbox.
+func redact(ctx context.Context, st sipdesk.Store, id int64, log *slog.Logger) {
+	if err := st.Update(ctx, func(tx sipdesk.Tx) error { return tx.RedactMail(id) }); err != nil {
+		log.Warn("delivered mail not redacted", "mail", id, "err", err)
 	}
 }

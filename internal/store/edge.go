@@ -48,20 +48,20 @@ func (t *tx) DIDs(customerID int64) ([]*sipdesk.DID, error) {
 
 // Registrations.
 
-const registrationCols = "sip_account_id, contact, received, transport, call_id, cseq, node, user_agent, expires_at"
+const registrationCols = "sip_account_id, contact, received, transport, call_id, cseq, node, edge_addr, user_agent, expires_at"
 
 const (
 	qPutRegistration = `INSERT INTO registrations (` + registrationCols + `)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (sip_account_id, contact) DO UPDATE SET received = excluded.received,
 		transport = excluded.transport, call_id = excluded.call_id, cseq = excluded.cseq,
-		node = excluded.node, user_agent = excluded.user_agent, expires_at = excluded.expires_at`
+		node = excluded.node, edge_addr = excluded.edge_addr, user_agent = excluded.user_agent, expires_at = excluded.expires_at`
 	qDeleteRegistration = "DELETE FROM registrations WHERE sip_account_id = ? AND contact = ?"
 )
 
 func (t *tx) PutRegistration(r *sipdesk.Registration) error {
 	_, err := t.exec(qPutRegistration,
-		r.SIPAccountID, r.Contact, r.Received, r.Transport, r.CallID, int64(r.CSeq), r.Node, r.UserAgent, ms(r.ExpiresAt))
+		r.SIPAccountID, r.Contact, r.Received, r.Transport, r.CallID, int64(r.CSeq), r.Node, r.EdgeAddr, r.UserAgent, ms(r.ExpiresAt))
 	if err != nil {
 		return t.fail("put registration", err)
 	}
@@ -84,6 +84,18 @@ func (t *tx) DeleteRegistrations(sipAccountID int64) error {
 	return nil
 }
 
+// LockRegistrations: see sipdesk.Tx.
+func (t *tx) LockRegistrations(sipAccountID int64) error {
+	if t.db.dialect != DialectPostgres {
+		return nil
+	}
+	var one int
+	if err := t.queryRow("SELECT 1 FROM sip_accounts WHERE id = ? FOR UPDATE", sipAccountID).Scan(&one); err != nil {
+		return t.get("SIP account", "lock registrations", err)
+	}
+	return nil
+}
+
 // Registrations lists the bindings of an account (all for 0), expired ones
 // included until DeleteExpiredRegistrations runs.
 func (t *tx) Registrations(sipAccountID int64) ([]*sipdesk.Registration, error) {
@@ -98,7 +110,7 @@ func (t *tx) Registrations(sipAccountID int64) ([]*sipdesk.Registration, error) 
 	return collect(t, rows, "list registrations", func(s interface{ Scan(...any) error }) (*sipdesk.Registration, error) {
 		var r sipdesk.Registration
 		var cseq, expires int64
-		if err := s.Scan(&r.SIPAccountID, &r.Contact, &r.Received, &r.Transport, &r.CallID, &cseq, &r.Node, &r.UserAgent, &expires); err != nil {
+		if err := s.Scan(&r.SIPAccountID, &r.Contact, &r.Received, &r.Transport, &r.CallID, &cseq, &r.Node, &r.EdgeAddr, &r.UserAgent, &expires); err != nil {
 			return nil, err
 		}
 		r.CSeq, r.ExpiresAt = uint32(cseq), fromMS(expires)
@@ -122,10 +134,15 @@ func (t *tx) DeleteExpiredRegistrations(now time.Time) (int, error) {
 
 // Nodes.
 
+const nodeCols = "name, role, applied_version, heartbeat, sip_addr, http_addr, version, live_calls, bindings, draining"
+
 func (t *tx) PutNode(n *sipdesk.Node) error {
-	_, err := t.exec(`INSERT INTO nodes (name, role, applied_version, heartbeat) VALUES (?, ?, ?, ?)
+	_, err := t.exec(`INSERT INTO nodes (`+nodeCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (name) DO UPDATE SET role = excluded.role, applied_version = excluded.applied_version,
-		heartbeat = excluded.heartbeat`, n.Name, n.Role, n.AppliedVersion, ms(n.Heartbeat))
+		heartbeat = excluded.heartbeat, sip_addr = excluded.sip_addr, http_addr = excluded.http_addr,
+		version = excluded.version, live_calls = excluded.live_calls, bindings = excluded.bindings,
+		draining = excluded.draining`,
+		n.Name, n.Role, n.AppliedVersion, ms(n.Heartbeat), n.SIPAddr, n.HTTPAddr, n.Version, n.LiveCalls, n.Bindings, b2i(n.Draining))
 	if err != nil {
 		return t.fail("put node", err)
 	}
@@ -135,17 +152,30 @@ func (t *tx) PutNode(n *sipdesk.Node) error {
 // Nodes returns the nodes whose heartbeat is at or after aliveSince (all for
 // the zero time), by name.
 func (t *tx) Nodes(aliveSince time.Time) ([]*sipdesk.Node, error) {
-	rows, err := t.query("SELECT name, role, applied_version, heartbeat FROM nodes WHERE heartbeat >= ? ORDER BY name", ms(aliveSince))
+	rows, err := t.query("SELECT "+nodeCols+" FROM nodes WHERE heartbeat >= ? ORDER BY name", ms(aliveSince))
 	if err != nil {
 		return nil, t.fail("list nodes", err)
 	}
 	return collect(t, rows, "list nodes", func(s interface{ Scan(...any) error }) (*sipdesk.Node, error) {
 		var n sipdesk.Node
-		var hb int64
-		if err := s.Scan(&n.Name, &n.Role, &n.AppliedVersion, &hb); err != nil {
+		var hb, draining int64
+		if err := s.Scan(&n.Name, &n.Role, &n.AppliedVersion, &hb, &n.SIPAddr, &n.HTTPAddr, &n.Version, &n.LiveCalls, &n.Bindings, &draining); err != nil {
 			return nil, err
 		}
-		n.Heartbeat = fromMS(hb)
+		n.Heartbeat, n.Draining = fromMS(hb), draining != 0
 		return &n, nil
 	})
+}
+
+// DeleteNodes removes the nodes whose last heartbeat is before before.
+func (t *tx) DeleteNodes(before time.Time) (int, error) {
+	res, err := t.exec("DELETE FROM nodes WHERE heartbeat < ?", ms(before))
+	if err != nil {
+		return 0, t.fail("delete nodes", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, t.fail("delete nodes", err)
+	}
+	return int(n), nil
 }

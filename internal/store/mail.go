@@ -66,3 +66,20 @@ func (t *tx) UnsentMails(limit int) ([]*sipdesk.Mail, error) {
 	}
 	return collect(t, rows, "list unsent mails", scanMail)
 }
+
+// RedactMail replaces the bodies of a delivered mail (they may carry a reset
+// link or a code) so the outbox keeps only who, what and when.
+func (t *tx) RedactMail(id int64) error {
+	res, err := t.exec("UPDATE outbox SET text_body = ?, html_body = '' WHERE id = ?", sipdesk.RedactedMailBody, id)
+	return t.affected("mail", "redact mail", res, err)
+}
+
+// PruneMails deletes the mails created before before.
+func (t *tx) PruneMails(before time.Time) (int, error) {
+	res, err := t.exec("DELETE FROM outbox WHERE created_at < ?", ms(before))
+	if err != nil {
+		return 0, t.fail("prune mails", err)
+	}
+	n, _ := res.RowsAffected()
+	return int(n), nil
+}

@@ -16,6 +16,10 @@ import (
 // config version (as decimal text).
 const ConfigChannel = "sipdesk_config"
 
+// ConnectTimeout bounds a new PostgreSQL connection (TCP and the startup
+// exchange) unless the DSN sets connect_timeout.
+const ConnectTimeout = 3 * time.Second
+
 // IdleInTransactionTimeout is PostgreSQL's idle_in_transaction_session_timeout
 // for sipdesk's connections unless the DSN sets it: a node frozen or cut
 // off in the middle of a transaction would otherwise hold its row locks
@@ -28,6 +32,12 @@ func (db *DB) openPostgres(ctx context.Context, dsn string) error {
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		return fmt.Errorf("store: open PostgreSQL %s: %w", config.Redacted(dsn), err)
+	}
+	// Every query of the SIP path has its own deadline, but database/sql
+	// also opens connections in the background, without one: a database
+	// whose packets hang would hold those for ever.
+	if cfg.ConnectTimeout == 0 {
+		cfg.ConnectTimeout = ConnectTimeout
 	}
 	if _, ok := cfg.RuntimeParams["idle_in_transaction_session_timeout"]; !ok {
 		cfg.RuntimeParams["idle_in_transaction_session_timeout"] = strconv.Itoa(int(IdleInTransactionTimeout / time.Millisecond))

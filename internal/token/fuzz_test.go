@@ -52,7 +52,7 @@ func FuzzVerify(f *testing.F) {
 		f.Add(s, int64(0))
 		f.Add(s, int64(20*time.Minute/time.Second))
 	}
-	keys := Keys{Current: secret, Previous: older, PreviousUntil: now.Add(10 * time.Minute)}
+	keys := AccountKeys(secret, older, now.Add(RotationOverlap))
 	f.Fuzz(func(t *testing.T, raw string, offset int64) {
 		at := now.Add(time.Duration(offset%(7*24*3600)) * time.Second)
 		sub, err := Verify(raw, keys, at)

@@ -2,6 +2,7 @@ package token
 
 import (
 	"encoding/base64"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -34,6 +35,10 @@ func TestVerify(t *testing.T) {
 		t.Fatal(err)
 	}
 	prev, _, _ := Mint(older, "alice1234", PortalTTL, now)
+	// The secret rotates 30 s after now: older becomes the previous one.
+	rotated := func(now time.Time) Keys { return AccountKeys(secret, older, now.Add(30*time.Second+RotationOverlap)) }
+	prevLater, _, _ := Mint(older, "alice1234", PortalTTL, now.Add(2*time.Minute))
+	good2, _, _ := Mint(secret, "alice1234", PortalTTL, now.Add(time.Minute))
 	claims := func(exp time.Duration) jwt.MapClaims {
 		return jwt.MapClaims{"sub": "alice1234", "iat": now.Unix(), "exp": now.Add(exp).Unix(), "jti": "x"}
 	}
@@ -62,9 +67,20 @@ func TestVerify(t *testing.T) {
 		{"not yet valid", sign(t, jwt.SigningMethodHS256, []byte(secret), jwt.MapClaims{"sub": "alice1234", "exp": now.Add(time.Hour).Unix(), "nbf": now.Add(time.Minute).Unix()}, nil), Keys{Current: secret}, now, false},
 		{"issued in the future", sign(t, jwt.SigningMethodHS256, []byte(secret), jwt.MapClaims{"sub": "alice1234", "iat": now.Add(time.Hour).Unix(), "exp": now.Add(2 * time.Hour).Unix()}, nil), Keys{Current: secret}, now, false},
 		{"a customer's own token without kid", sign(t, jwt.SigningMethodHS256, []byte(secret), claims(time.Hour), nil), Keys{Current: secret}, now, true},
-		{"previous secret within the overlap", prev, Keys{Current: secret, Previous: older, PreviousUntil: now.Add(time.Minute)}, now, true},
-		{"previous secret after the overlap", prev, Keys{Current: secret, Previous: older, PreviousUntil: now.Add(-time.Second)}, now, false},
-		{"previous secret without kid within the overlap", sign(t, jwt.SigningMethodHS256, []byte(older), claims(time.Hour), nil), Keys{Current: secret, Previous: older, PreviousUntil: now.Add(time.Minute)}, now, true},
+		{"previous secret within the overlap", prev, rotated(now), now.Add(time.Minute), true},
+		{"previous secret after the overlap", sign(t, jwt.SigningMethodHS256, []byte(older), claims(time.Hour), nil), rotated(now), now.Add(30*time.Second + RotationOverlap + time.Second), false},
+		{"previous secret without kid within the overlap", sign(t, jwt.SigningMethodHS256, []byte(older), claims(time.Hour), nil), rotated(now), now.Add(time.Minute), true},
+		// A rotated-out secret validates what it signed before the
+		// rotation, and nothing it signs after.
+		{"previous secret, minted after the rotation", prevLater, rotated(now), now.Add(3 * time.Minute), false},
+		{"previous secret, minted after the rotation, without kid", sign(t, jwt.SigningMethodHS256, []byte(older), jwt.MapClaims{"sub": "alice1234", "iat": now.Add(2 * time.Minute).Unix(), "exp": now.Add(time.Hour).Unix()}, nil), rotated(now), now.Add(3 * time.Minute), false},
+		{"previous secret, no iat", sign(t, jwt.SigningMethodHS256, []byte(older), jwt.MapClaims{"sub": "alice1234", "exp": now.Add(time.Hour).Unix()}, nil), rotated(now), now.Add(time.Minute), false},
+		{"current secret, minted after the rotation", good2, rotated(now), now.Add(2 * time.Minute), true},
+		// RFC 7519 NumericDate: a number, never a string.
+		{"exp as a string", sign(t, jwt.SigningMethodHS256, []byte(secret), jwt.MapClaims{"sub": "alice1234", "iat": now.Unix(), "exp": fmt.Sprint(now.Add(time.Minute).Unix())}, nil), Keys{Current: secret}, now, false},
+		{"nbf as a string", sign(t, jwt.SigningMethodHS256, []byte(secret), jwt.MapClaims{"sub": "alice1234", "exp": now.Add(time.Minute).Unix(), "nbf": fmt.Sprint(now.Unix())}, nil), Keys{Current: secret}, now, false},
+		{"iat as a string", sign(t, jwt.SigningMethodHS256, []byte(secret), jwt.MapClaims{"sub": "alice1234", "exp": now.Add(time.Minute).Unix(), "iat": fmt.Sprint(now.Unix())}, nil), Keys{Current: secret}, now, false},
+		{"exp with a fraction", sign(t, jwt.SigningMethodHS256, []byte(secret), jwt.MapClaims{"sub": "alice1234", "exp": float64(now.Add(time.Minute).Unix()) + 0.5}, nil), Keys{Current: secret}, now, true},
 		{"garbage", "not.a.token", Keys{Current: secret}, now, false},
 		{"empty", "", Keys{Current: secret}, now, false},
 	}

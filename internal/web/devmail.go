@@ -22,17 +22,28 @@ var mailTmpl = template.Must(template.New("").Parse(`{{define "list"}}<!doctype 
 <p><a href="/dev/mail">← Dev mailbox</a></p><h1>{{.Subject}}</h1><p>To: {{.To}}<br>Date: {{.CreatedAt.Format "2006-01-02 15:04:05"}}</p>
 {{if .HTML}}<div class="mail">{{.SafeHTML}}</div>{{else}}<pre>{{.Text}}</pre>{{end}}{{end}}`))
 
+// devHeaders: the mailbox shows codes and reset links, so it is never
+// cached and runs no script, nor loads anything from elsewhere.
+func devHeaders(w http.ResponseWriter) {
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	// Mail HTML styles inline, as emails do; scripts stay off.
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; form-action 'none'; frame-ancestors 'none'; base-uri 'none'")
+}
+
 func (m *devMailbox) list(w http.ResponseWriter, r *http.Request) {
+	devHeaders(w)
 	ms, err := m.svc.Mails(r.Context(), 200)
 	if err != nil {
 		http.Error(w, "mailbox unavailable", http.StatusServiceUnavailable)
 		return
 	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	mailTmpl.ExecuteTemplate(w, "list", ms)
 }
 
 func (m *devMailbox) show(w http.ResponseWriter, r *http.Request) {
+	devHeaders(w)
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil || id <= 0 {
 		http.NotFound(w, r)
@@ -43,7 +54,6 @@ func (m *devMailbox) show(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	mailTmpl.ExecuteTemplate(w, "show", struct {
 		*sipdesk.Mail
 		SafeHTML template.HTML

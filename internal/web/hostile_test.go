@@ -232,6 +232,7 @@ type secret struct {
 //   - API token: the answer to the POST that created it;
 //   - reset token: the Edit Credentials pages opened with it and the dev
 //     mailbox page of its email (the outbox, served only without SMTP);
+//   - signup link token: the page its link opens (a hidden form field);
 //   - session: the Set-Cookie of the answer that started it.
 //
 // Typed JWT secrets, portal passwords, passwords set through a reset link
@@ -254,8 +255,11 @@ func TestSecretsNeverLeak(t *testing.T) {
 
 	// Portal: signup, phone verification (the first account's password).
 	const portalPass = "Portal-Secret-Pass-7"
-	h.must(h.do("POST", "/signup", "", url.Values{"email": {"s@acme.example"}, "phone": {"+447700900123"}, "password": {portalPass}, "password_confirm": {portalPass}}), 303)
+	h.must(h.do("POST", "/signup", "", url.Values{"email": {"s@acme.example"}, "phone": {"+447700900123"}, "password": {portalPass}, "password_confirm": {portalPass}}), 200)
 	add("portal password", portalPass)
+	signupTok := h.outbox("s@acme.example", `token=([A-Za-z0-9_-]+)`)
+	add("signup link token", signupTok, h.must(h.do("GET", "/signup/confirm?token="+signupTok, "", nil), 200))
+	h.must(h.do("POST", "/signup/confirm", "", url.Values{"token": {signupTok}}), 303)
 	code := h.outbox("sms:+447700900123", `code is (\d{6})`)
 	welcome := h.must(h.do("POST", "/verify", "", url.Values{"code": {code}}), 200)
 	first := creds{welcome.find(t, `id="new-username">([^<]+)<`), welcome.find(t, `id="new-password">([^<]+)<`)}

@@ -8,10 +8,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/sipdesk/sipdesk/internal/app"
 	"github.com/sipdesk/sipdesk/internal/web/api"
@@ -27,6 +27,16 @@ type Options struct {
 	Log        *slog.Logger
 	// SoftphoneWS is the SIP over WebSocket URL the softphone page uses.
 	SoftphoneWS string
+	// TrustedProxies are the addresses whose X-Forwarded-For/Forwarded
+	// name the client (--trusted-proxies); anyone else is its own client.
+	TrustedProxies []netip.Prefix
+	// Metrics guard /metrics (--metrics-token, --metrics-customers).
+	Metrics MetricsOptions
+	// NotReady lists why the node's edge cannot serve (edge.Server.NotReady);
+	// /readyz answers 503 with them. nil: the node has no edge.
+	NotReady func() []string
+	// Handlers are more routes by pattern (the SMS delivery reports).
+	Handlers map[string]http.Handler
 }
 
 // Server is the HTTP side of a node.
@@ -34,41 +44,27 @@ type Server struct {
 	srv *http.Server
 	ln  net.Listener
 	log *slog.Logger
+	svc *app.Service
 }
 
 // New builds the handler tree.
 func New(svc *app.Service, o Options) *Server {
 	mux := http.NewServeMux()
 	mux.Handle("/api/v1/", api.New(svc, o.Log))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		if err := svc.Ready(ctx); err != nil {
-			http.Error(w, "store unavailable", http.StatusServiceUnavailable)
-			return
-		}
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.Write([]byte("ok\n"))
-	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{}))
+	healthRoutes(mux, o, svc.Ready)
 	if o.DevMailbox {
 		m := &devMailbox{svc: svc}
 		mux.HandleFunc("GET /dev/mail", m.list)
 		mux.HandleFunc("GET /dev/mail/{id}", m.show)
 	}
+	for pattern, h := range o.Handlers {
+		mux.Handle(pattern, h)
+	}
 	ui.New(svc, ui.Options{Log: o.Log, Secure: o.Secure, DevMailbox: o.DevMailbox, SoftphoneWS: o.SoftphoneWS}).Register(mux)
 	return &Server{
-		srv: &http.Server{
-			Addr:              o.Addr,
-			Handler:           withHeaders(mux),
-			ReadHeaderTimeout: 10 * time.Second,
-			ReadTimeout:       30 * time.Second,
-			WriteTimeout:      60 * time.Second,
-			IdleTimeout:       120 * time.Second,
-			MaxHeaderBytes:    64 << 10,
-			ErrorLog:          slog.NewLogLogger(o.Log.Handler(), slog.LevelWarn),
-		},
+		srv: newHTTPServer(o.Addr, withClientAddr(withHeaders(mux, o.Secure), o.TrustedProxies), o.Log),
 		log: o.Log,
+		svc: svc,
 	}
 }
 
@@ -82,10 +78,16 @@ func (s *Server) Listen() error {
 	return nil
 }
 
+// Addr is the bound address once Listen returned.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
 // Serve serves until ctx is done, then shuts down gracefully.
 func (s *Server) Serve(ctx context.Context) error {
 	errc := make(chan error, 1)
 	go func() { errc <- s.srv.Serve(s.ln) }()
+	if s.svc != nil { // a portal
+		go s.prune(ctx)
+	}
 	s.log.Info("http listening", "addr", s.ln.Addr().String())
 	select {
 	case err := <-errc:
@@ -101,10 +103,31 @@ func (s *Server) Serve(ctx context.Context) error {
 	return err
 }
 
-// withHeaders sets the headers every answer carries.
-func withHeaders(h http.Handler) http.Handler {
+// prune deletes run-out attempt counters and old outbox rows every 10
+// minutes (every portal node does; the deletes are idempotent).
+func (s *Server) prune(ctx context.Context) {
+	t := time.NewTicker(10 * time.Minute)
+	defer t.Stop()
+	for {
+		if err := s.svc.Prune(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("pruning counters and outbox failed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// withHeaders sets the headers every answer carries; HSTS when the portal
+// is served over HTTPS (secure).
+func withHeaders(h http.Handler, secure bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hd := w.Header()
+		if secure {
+			hd.Set("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+		}
 		hd.Set("X-Content-Type-Options", "nosniff")
 		hd.Set("Referrer-Policy", "same-origin")
 		hd.Set("X-Frame-Options", "DENY")

@@ -1,10 +1,12 @@
-// Package auth authenticates SIP requests: stateless digest nonces and
-// answers (RFC 7616/8760 algorithms, nonce counts), Bearer JWTs (RFC 8898)
+// Package auth authenticates SIP requests: stateless digest nonces bound to
+// the issuing node and answers (RFC 7616/8760 algorithms, nonce counts),
+// Bearer JWTs (RFC 8898)
 // for the softphone, and the challenge or refusal that follows a failure.
 package auth
 
 import (
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
@@ -21,11 +23,22 @@ import (
 // says stale=true.
 const NonceValidity = 300 * time.Second
 
-// Digest issues stateless nonces (timestamp + HMAC(key, timestamp,
-// realm)) that every node sharing the key accepts, and verifies answers.
+// Digest issues stateless nonces (timestamp, issuing node, HMAC(key,
+// timestamp, node, realm)) and verifies answers.
+//
+// A nonce is answered at the node that issued it only: the node is a random
+// id drawn when the Digest is made (once per edge process), inside the MAC.
+// The nonce-count record that refuses a replayed answer is per node, so a
+// nonce accepted everywhere would let an answer captured at one edge be
+// replayed once at each other edge. Another node (or this one after a
+// restart) still knows the nonce is genuine, through the shared key, and
+// answers a right answer to it with a fresh stale=true challenge: the device
+// answers again without asking its user, and nothing counts as a failed
+// password. A wrong answer is a failure wherever its nonce came from.
 type Digest struct {
 	realm string
 	key   []byte
+	node  [nonceNodeLen]byte
 	now   func() time.Time
 	nc    *ncTracker
 
@@ -34,44 +47,62 @@ type Digest struct {
 }
 
 // NewDigest makes the digest side of realm with the nonce key shared by
-// every node.
+// every node, and a node id of its own.
 func NewDigest(realm string, key []byte, now func() time.Time) *Digest {
-	return &Digest{realm: realm, key: key, now: now, nc: newNCTracker()}
+	d := &Digest{realm: realm, key: key, now: now, nc: newNCTracker()}
+	if _, err := rand.Read(d.node[:]); err != nil {
+		panic("auth: no randomness for the node id: " + err.Error())
+	}
+	return d
 }
 
-const nonceMACLen = 16
+const (
+	nonceTSLen   = 8
+	nonceNodeLen = 8
+	nonceMACLen  = 16
+	nonceLen     = nonceTSLen + nonceNodeLen + nonceMACLen
+)
 
-func (d *Digest) mac(ts []byte) []byte {
+// mac is the MAC of a nonce's timestamp and node.
+func (d *Digest) mac(tsNode []byte) []byte {
 	m := hmac.New(sha256.New, d.key)
-	m.Write(ts)
+	m.Write(tsNode)
 	m.Write([]byte{0})
 	m.Write([]byte(d.realm))
 	return m.Sum(nil)[:nonceMACLen]
 }
 
-// Nonce returns a new nonce for the current time.
+// Nonce returns a new nonce of this node for the current time.
 func (d *Digest) Nonce() string {
-	var b [8 + nonceMACLen]byte
-	binary.BigEndian.PutUint64(b[:8], uint64(d.now().UnixNano()))
-	copy(b[8:], d.mac(b[:8]))
+	var b [nonceLen]byte
+	binary.BigEndian.PutUint64(b[:nonceTSLen], uint64(d.now().UnixNano()))
+	copy(b[nonceTSLen:], d.node[:])
+	copy(b[nonceTSLen+nonceNodeLen:], d.mac(b[:nonceTSLen+nonceNodeLen]))
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-// checkNonce reports whether the nonce is ours and whether it is still fresh.
-func (d *Digest) checkNonce(n string) (ours, fresh bool) {
-	if len(n) != base64.RawURLEncoding.EncodedLen(8+nonceMACLen) {
-		return false, false
+// decodeNonce decodes a nonce of the right form (false otherwise).
+func decodeNonce(n string) (b [nonceLen]byte, ok bool) {
+	if len(n) != base64.RawURLEncoding.EncodedLen(nonceLen) {
+		return b, false
 	}
-	var b [8 + nonceMACLen]byte
 	if _, err := base64.RawURLEncoding.Decode(b[:], []byte(n)); err != nil {
-		return false, false
+		return b, false
 	}
-	if !hmac.Equal(b[8:], d.mac(b[:8])) {
-		return false, false
+	return b, true
+}
+
+// checkNonce reports whether the nonce is genuine (issued by a node with our
+// key), whether it is still fresh, and whether this node issued it.
+func (d *Digest) checkNonce(n string) (ours, fresh, local bool) {
+	b, ok := decodeNonce(n)
+	if !ok || !hmac.Equal(b[nonceTSLen+nonceNodeLen:], d.mac(b[:nonceTSLen+nonceNodeLen])) {
+		return false, false, false
 	}
-	ts := time.Unix(0, int64(binary.BigEndian.Uint64(b[:8])))
+	ts := time.Unix(0, int64(binary.BigEndian.Uint64(b[:nonceTSLen])))
 	age := d.now().Sub(ts)
-	return true, age >= -5*time.Second && age <= NonceValidity
+	local = [nonceNodeLen]byte(b[nonceTSLen:nonceTSLen+nonceNodeLen]) == d.node
+	return true, age >= -5*time.Second && age <= NonceValidity, local
 }
 
 // Challenges returns the header values of a challenge, one per algorithm
@@ -130,27 +161,10 @@ func ParseCredentials(v string) (Credentials, bool) {
 		s = strings.TrimLeft(s[eq+1:], " \t")
 		var val string
 		if strings.HasPrefix(s, `"`) {
-			var b strings.Builder
-			i := 1
-			closed := false
-			for ; i < len(s); i++ {
-				ch := s[i]
-				if ch == '\\' && i+1 < len(s) {
-					i++
-					b.WriteByte(s[i])
-					continue
-				}
-				if ch == '"' {
-					closed = true
-					break
-				}
-				b.WriteByte(ch)
-			}
-			if !closed {
+			var ok bool
+			if val, s, ok = quotedString(s); !ok {
 				return c, false
 			}
-			val = b.String()
-			s = s[i+1:]
 		} else {
 			end := strings.IndexAny(s, ", \t")
 			if end < 0 {
@@ -188,6 +202,29 @@ func ParseCredentials(v string) (Credentials, bool) {
 	return c, true
 }
 
+// quotedString reads the quoted string s starts with (RFC 3261 §25.1) and
+// returns its value and what follows; false when it is not closed. A value
+// without escapes, as devices send them, is a substring: no copy.
+func quotedString(s string) (val, rest string, ok bool) {
+	if end := strings.IndexAny(s[1:], `"\\`); end >= 0 && s[1+end] == '"' {
+		return s[1 : 1+end], s[2+end:], true
+	}
+	var b strings.Builder
+	for i := 1; i < len(s); i++ {
+		ch := s[i]
+		if ch == '\\' && i+1 < len(s) {
+			i++
+			b.WriteByte(s[i])
+			continue
+		}
+		if ch == '"' {
+			return b.String(), s[i+1:], true
+		}
+		b.WriteByte(ch)
+	}
+	return "", "", false
+}
+
 // Verdict of a digest answer.
 type Verdict int
 
@@ -204,7 +241,7 @@ func (d *Digest) Verify(c *Credentials, method string, ha *sipdesk.DigestHashes)
 	if c.Realm != d.realm {
 		return Bad
 	}
-	ours, fresh := d.checkNonce(c.Nonce)
+	ours, fresh, local := d.checkNonce(c.Nonce)
 	if !ours {
 		return Bad
 	}
@@ -240,7 +277,7 @@ func (d *Digest) Verify(c *Credentials, method string, ha *sipdesk.DigestHashes)
 	if !ok {
 		return Bad
 	}
-	if !fresh {
+	if !fresh || !local {
 		return Stale
 	}
 	if !d.nc.Use(c.Nonce, uint32(nc), d.now()) {
@@ -261,10 +298,11 @@ type ncTracker struct {
 	oldest  int64                         // buckets below this one are gone
 }
 
-// nonceKey is a nonce decoded (timestamp and MAC): a map of fixed-size keys
-// and values holds no pointers, so 100,000 entries cost ~40 bytes each and
-// nothing for the GC to scan, and no header string is kept alive.
-type nonceKey [8 + nonceMACLen]byte
+// nonceKey is a nonce decoded (timestamp and MAC; the node is this one's):
+// a map of fixed-size keys and values holds no pointers, so 100,000 entries
+// cost ~40 bytes each and nothing for the GC to scan, and no header string
+// is kept alive.
+type nonceKey [nonceTSLen + nonceMACLen]byte
 
 const ncBucket = 30 * time.Second
 
@@ -273,14 +311,14 @@ func newNCTracker() *ncTracker { return &ncTracker{buckets: make(map[int64]map[n
 // Use records nc for nonce; false when nc is not above the last one (or
 // the nonce is not one of ours in form, or expired).
 func (t *ncTracker) Use(nonce string, nc uint32, now time.Time) bool {
+	raw, ok := decodeNonce(nonce)
+	if !ok {
+		return false
+	}
 	var k nonceKey
-	if len(nonce) != base64.RawURLEncoding.EncodedLen(len(k)) {
-		return false
-	}
-	if _, err := base64.RawURLEncoding.Decode(k[:], []byte(nonce)); err != nil {
-		return false
-	}
-	b := int64(binary.BigEndian.Uint64(k[:8])) / int64(ncBucket)
+	copy(k[:nonceTSLen], raw[:nonceTSLen])
+	copy(k[nonceTSLen:], raw[nonceTSLen+nonceNodeLen:])
+	b := int64(binary.BigEndian.Uint64(k[:nonceTSLen])) / int64(ncBucket)
 	// Bucket b holds nonces issued until (b+1)·ncBucket, valid for
 	// NonceValidity after that; 10 s more for clock steps.
 	oldest := (now.UnixNano()-int64(NonceValidity+10*time.Second))/int64(ncBucket) - 1

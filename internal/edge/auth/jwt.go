@@ -2,6 +2,7 @@ package auth
 
 import (
 	"net/netip"
+	"strings"
 
 	"github.com/emiago/sipgo/sip"
 	"github.com/sipdesk/sipdesk"
@@ -11,7 +12,7 @@ import (
 
 // JWT authentication (RFC 8898) for the browser softphone: REGISTER and
 // INVITE carry "Authorization: Bearer <jwt>" signed with the SIP account's
-// secret (internal/token). The token's sub must be the From user; the
+// secret (internal/token), over WebSocket or TLS only (bearerTransport). The token's sub must be the From user; the
 // account must be active and JWT-enabled; the IP ACL still applies (the
 // callers check it after authentication, as for digest).
 //
@@ -20,6 +21,24 @@ import (
 // good token of an account that is not active gets its status refusal,
 // and one of an account without JWT gets 403 JWT not enabled. An account
 // that never had a secret answers 403 JWT not enabled at once.
+
+// bearerTransport reports whether req came over a transport that may carry
+// a Bearer token: WebSocket (the browser softphone; wss in production) or
+// TLS.
+func bearerTransport(req *sip.Request) bool {
+	t := req.Transport()
+	return sipmsg.IsWS(req) || strings.EqualFold(t, "tls")
+}
+
+// bearerOverClearText answers a Bearer token that came over UDP or TCP:
+// it is refused whatever it is (a token read in clear on the way can be
+// replayed until it expires), with the digest challenge that transport
+// offers and a Warning that says why (RFC 3261 §20.43).
+func (a *Authenticator) bearerOverClearText(tx sip.ServerTransaction, req *sip.Request, src netip.AddrPort) {
+	a.challenge(tx, req, false, sip.NewHeader("Warning", `399 `+a.cfg.Realm+` "Bearer tokens are accepted over TLS and WebSocket only"`))
+	a.log.Info("jwt refused", "call_id", req.CallID().Value(), "src", src.String(), "method", string(req.Method),
+		"result", sipdesk.EUnauthorized, "why", "transport "+req.Transport())
+}
 
 // bearerChallenge answers 401 with a Bearer challenge (RFC 8898 §2.3);
 // errCode "" is the initial challenge (REGISTER also gets the digest
@@ -56,7 +75,7 @@ func (a *Authenticator) bearer(req *sip.Request, tx sip.ServerTransaction, src n
 		lg.Info("jwt refused", "sip_account", acct.ID, "result", sipdesk.EJWTNotEnabled)
 		return nil, sipdesk.EJWTNotEnabled
 	}
-	keys := token.Keys{Current: acct.JWTSecret, Previous: acct.JWTPrevSecret, PreviousUntil: acct.JWTPrevUntil}
+	keys := token.AccountKeys(acct.JWTSecret, acct.JWTPrevSecret, acct.JWTPrevUntil)
 	sub, err := token.Verify(raw, keys, a.now())
 	if err != nil || sub != user {
 		a.bearerFailed(tx, req, src)
@@ -67,7 +86,7 @@ func (a *Authenticator) bearer(req *sip.Request, tx sip.ServerTransaction, src n
 		lg.Info("jwt refused", "sip_account", acct.ID, "result", sipdesk.EInvalidToken, "why", why)
 		return nil, sipdesk.EInvalidToken
 	}
-	if r := sipdesk.RefusalFor(acct.Usable()); r != "" {
+	if r := sipdesk.RefusalFor(acct.UsableAtEdge()); r != "" {
 		a.refuse(tx, req, r)
 		lg.Info("jwt refused", "sip_account", acct.ID, "result", sipdesk.RefusalCode(r))
 		return nil, r

@@ -34,6 +34,9 @@ type Config struct {
 	RetryAfter                       time.Duration
 	SessionExpires, MinSE            time.Duration
 	ProbeInterval, ProbeTimeout      time.Duration
+	// HopKey signs and checks edge-to-edge hops (hop.go); shared by every
+	// edge. Empty: hops are refused.
+	HopKey []byte
 }
 
 // Deps are the parts the B2BUA works with.

@@ -22,6 +22,7 @@ type attempt struct {
 	rec      sipdesk.CallRecord
 	admitted bool // holds a channel (Admission.Release still due)
 	counted  bool // counted in the channels gauge
+	relay    bool // the holding edge's side of a hop: counted and recorded by the edge the carrier reached
 	finished atomic.Bool
 	media    *callMedia // bridges of a call with a WebRTC leg (webrtc.go)
 	stop     stopState  // ended from outside (fencing, drain): ending.go
@@ -88,6 +89,9 @@ func (s *B2BUA) finish(at *attempt, code int, disp, reason string) {
 		s.pol.ReleaseCall(context.Background(), at.info)
 	}
 	defer s.live.remove(at) // after the final record is queued: EndAll waits for it
+	if at.relay {
+		return
+	}
 	at.rec.EndedAt = s.now()
 	at.rec.Disposition, at.rec.SIPCode, at.rec.Reason = disp, code, reason
 	s.met.Calls.WithLabelValues(at.info.Direction, disp).Inc()
@@ -266,7 +270,9 @@ func (s *B2BUA) bridge(req *sip.Request, tx sip.ServerTransaction, at *attempt, 
 		hs = append(hs, sessionTimerHeaders(c.se)...)
 	}
 	at.rec.AnsweredAt = s.now()
-	s.pol.Record(at, at.rec, false)
+	if !at.relay {
+		s.pol.Record(at, at.rec, false)
+	}
 	lg.Info("call answered", "carrier_call_id", winner.InviteRequest.CallID().Value(), "session_expires", c.se.String())
 	if err := a.Respond(200, "OK", body, hs...); err != nil {
 		lg.Warn("caller did not confirm", "error", err)

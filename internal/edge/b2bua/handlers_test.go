@@ -107,6 +107,12 @@ type env struct {
 // newEnv builds the layers; banFailures <= 0 disables bans.
 func newEnv(t *testing.T, banFailures int) *env {
 	t.Helper()
+	return newGuardedEnv(t, banFailures, shield.GuardConfig{})
+}
+
+// newGuardedEnv is newEnv with a failure budget per SIP account.
+func newGuardedEnv(t *testing.T, banFailures int, guard shield.GuardConfig) *env {
+	t.Helper()
 	e := &env{t: t}
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e.pol = &policytest.Fake{
@@ -144,7 +150,7 @@ func newEnv(t *testing.T, banFailures int) *env {
 	}
 	met := metrics.New(nil)
 	e.shield = shield.New(banFailures, time.Minute, 10*time.Minute, 0, time.Now)
-	a := auth.New(auth.Config{Realm: realm, NonceKey: []byte("handler-test-nonce-key"), BanDuration: 10 * time.Minute},
+	a := auth.New(auth.Config{Realm: realm, NonceKey: []byte("handler-test-nonce-key"), BanDuration: 10 * time.Minute, Guard: guard},
 		e.shield, carrier, met, log, time.Now)
 	e.reg = registrar.New(registrar.Config{Node: "test", MinExpires: 60 * time.Second, MaxExpires: 3600 * time.Second},
 		e.pol, a, met, log, time.Now)
@@ -167,7 +173,12 @@ type msg struct {
 	headers []string // extra header lines
 	// contactParams follow the Contact URI (";expires=30").
 	contactParams string
+	transport     string // default TCP
 }
+
+// overWS is m sent over WebSocket (Bearer tokens are accepted over
+// WebSocket and TLS only).
+func overWS(m msg) msg { m.transport = "WS"; return m }
 
 // parse builds the request from raw SIP text, with its source and
 // transport set the way sipgo's transport layer sets them.
@@ -181,9 +192,12 @@ func (e *env) parse(m msg) *sip.Request {
 	if m.cseq == 0 {
 		m.cseq = 1
 	}
+	if m.transport == "" {
+		m.transport = "TCP"
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s %s SIP/2.0\r\n", m.method, ruri)
-	fmt.Fprintf(&b, "Via: SIP/2.0/TCP %s:%s;branch=z9hG4bK%s;rport\r\n", host, port, siptest.RandHex(8))
+	fmt.Fprintf(&b, "Via: SIP/2.0/%s %s:%s;branch=z9hG4bK%s;rport\r\n", m.transport, host, port, siptest.RandHex(8))
 	b.WriteString("Max-Forwards: 70\r\n")
 	fmt.Fprintf(&b, "From: <sip:%s@%s>;tag=%s\r\n", m.from, realm, siptest.RandHex(4))
 	fmt.Fprintf(&b, "To: <sip:%s@%s>\r\n", m.to, realm)
@@ -203,7 +217,11 @@ func (e *env) parse(m msg) *sip.Request {
 		e.t.Fatalf("not a request: %q", b.String())
 	}
 	req.SetSource(m.src)
-	req.SetTransport("TCP")
+	t := m.transport
+	if t == "" {
+		t = "TCP"
+	}
+	req.SetTransport(t)
 	return req
 }
 

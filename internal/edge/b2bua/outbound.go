@@ -27,6 +27,10 @@ func (s *B2BUA) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 		s.respond(tx, req, 400, "Missing Contact")
 		return
 	}
+	if h := req.GetHeader(HopHeader); h != nil {
+		s.relayHop(req, tx, h.Value())
+		return
+	}
 	snap := s.pol.Config()
 	if s.carrierAddrs.Match(src) && !sipmsg.IsWS(req) { // carriers do not speak WebSocket
 		s.inbound(req, tx, snap)

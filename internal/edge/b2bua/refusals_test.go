@@ -2,6 +2,7 @@ package b2bua_test
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	sipgotest "github.com/emiago/sipgo/siptest"
 	"github.com/sipdesk/sipdesk"
 	"github.com/sipdesk/sipdesk/internal/edge/policy"
+	"github.com/sipdesk/sipdesk/internal/edge/shield"
 	"github.com/sipdesk/sipdesk/internal/edge/sipmsg"
 	"github.com/sipdesk/sipdesk/internal/token"
 )
@@ -64,6 +66,32 @@ func refusalRows() map[string]refusalRow {
 					t.Fatalf("%d bindings after refusals", n)
 				}
 			})
+			t.Run("a good Bearer token over TCP or UDP: the digest challenge, never accepted", func(t *testing.T) {
+				good, _, err := token.Mint(jwtSecret, jwtOn.Username, time.Hour, time.Now())
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, tr := range []string{"TCP", "UDP"} {
+					for _, m := range []msg{register(jwtOn.Username, deviceSrc, "Authorization: Bearer "+good), invite(jwtOn.Username, dialed, deviceSrc, "Authorization: Bearer "+good)} {
+						e := newEnv(t, 0)
+						m.transport = tr
+						res := e.send(m)
+						e.challenge(res, m.method)
+						if w := header(t, res, "Warning"); !strings.Contains(w, "TLS and WebSocket only") {
+							t.Fatalf("%s over %s: Warning %q", m.method, tr, w)
+						}
+						for _, h := range res.GetHeaders("WWW-Authenticate") {
+							if strings.HasPrefix(h.Value(), "Bearer") {
+								t.Fatalf("%s over %s: a Bearer challenge %q", m.method, tr, h.Value())
+							}
+						}
+						e.noCall()
+						if n := e.reg.Index().Len(); n != 0 {
+							t.Fatalf("%s over %s: %d bindings", m.method, tr, n)
+						}
+					}
+				}
+			})
 			t.Run("INVITE without credentials: 407 with Proxy-Authenticate", func(t *testing.T) {
 				e := newEnv(t, 0)
 				e.challenge(e.send(invite(alice.Username, dialed, deviceSrc)), sip.INVITE)
@@ -83,6 +111,21 @@ func refusalRows() map[string]refusalRow {
 					e.noCall()
 				})
 			}
+		}},
+
+		sipdesk.SIPAccountGuarded: {403, "Too many failed passwords", func(t *testing.T) {
+			e := newGuardedEnv(t, -1, shield.GuardConfig{Failures: 4, Window: time.Minute, Duration: time.Minute, Trust: time.Hour})
+			const own, other = deviceSrc, "192.0.2.99:5060"
+			want(t, e.login(register(alice.Username, own), alice.Username, pass), 200, "OK") // the customer's device
+			for i := range 4 {
+				e.challenge(e.login(register(alice.Username, fmt.Sprintf("198.51.100.%d:5060", 10+i)), alice.Username, "wrong-Pass-12"), sip.REGISTER)
+			}
+			for _, m := range []msg{register(alice.Username, other), invite(alice.Username, dialed, other)} {
+				want(t, e.login(m, alice.Username, pass), 403, "Too many failed passwords")
+				want(t, e.login(m, alice.Username, "wrong-Pass-12"), 403, "Too many failed passwords") // the same answer
+			}
+			e.noCall()
+			want(t, e.login(register(alice.Username, own), alice.Username, pass), 200, "OK")
 		}},
 
 		sipdesk.EForbidden: {403, "Forbidden", func(t *testing.T) {
@@ -105,11 +148,11 @@ func refusalRows() map[string]refusalRow {
 				t.Fatal(err)
 			}
 			for name, m := range map[string]msg{
-				"REGISTER, not a JWT":             register(jwtOn.Username, deviceSrc, "Authorization: Bearer not-a-jwt"),
-				"REGISTER, sub not the From user": register(jwtOn.Username, deviceSrc, "Authorization: Bearer "+other),
-				"REGISTER, expired":               register(jwtOn.Username, deviceSrc, "Authorization: Bearer "+expired),
-				"REGISTER, unknown user":          register("nobody0001", deviceSrc, "Authorization: Bearer "+other),
-				"INVITE, not a JWT":               invite(jwtOn.Username, dialed, deviceSrc, "Authorization: Bearer not-a-jwt"),
+				"REGISTER, not a JWT":             overWS(register(jwtOn.Username, deviceSrc, "Authorization: Bearer not-a-jwt")),
+				"REGISTER, sub not the From user": overWS(register(jwtOn.Username, deviceSrc, "Authorization: Bearer "+other)),
+				"REGISTER, expired":               overWS(register(jwtOn.Username, deviceSrc, "Authorization: Bearer "+expired)),
+				"REGISTER, unknown user":          overWS(register("nobody0001", deviceSrc, "Authorization: Bearer "+other)),
+				"INVITE, not a JWT":               overWS(invite(jwtOn.Username, dialed, deviceSrc, "Authorization: Bearer not-a-jwt")),
 			} {
 				t.Run(name, func(t *testing.T) {
 					e := newEnv(t, 0)
@@ -129,9 +172,9 @@ func refusalRows() map[string]refusalRow {
 				t.Fatal(err)
 			}
 			for name, m := range map[string]msg{
-				"REGISTER, account never had a secret": register(jwtOff.Username, deviceSrc, "Authorization: Bearer not-a-jwt"),
-				"REGISTER, good token, JWT disabled":   register(jwtDis.Username, deviceSrc, "Authorization: Bearer "+good),
-				"INVITE, good token, JWT disabled":     invite(jwtDis.Username, dialed, deviceSrc, "Authorization: Bearer "+good),
+				"REGISTER, account never had a secret": overWS(register(jwtOff.Username, deviceSrc, "Authorization: Bearer not-a-jwt")),
+				"REGISTER, good token, JWT disabled":   overWS(register(jwtDis.Username, deviceSrc, "Authorization: Bearer "+good)),
+				"INVITE, good token, JWT disabled":     overWS(invite(jwtDis.Username, dialed, deviceSrc, "Authorization: Bearer "+good)),
 			} {
 				t.Run(name, func(t *testing.T) {
 					e := newEnv(t, 0)
@@ -237,6 +280,30 @@ func refusalRows() map[string]refusalRow {
 					}
 				})
 			}
+		}},
+
+		sipdesk.SIPTooManyContacts: {403, "Too many contacts", func(t *testing.T) {
+			e := newEnv(t, 0)
+			reg := func(port int) *sip.Response {
+				return e.login(register(alice.Username, fmt.Sprintf("192.0.2.20:%d", port)), alice.Username, pass)
+			}
+			var last *sip.Response
+			for i := range 10 {
+				last = reg(6000 + i)
+				want(t, last, 200, "OK")
+			}
+			if n := len(last.GetHeaders("Contact")); n != 10 {
+				t.Fatalf("the 10th 200 lists %d contacts, want 10", n)
+			}
+			want(t, reg(6010), 403, "Too many contacts")
+			if n := e.reg.Index().Len(); n != 10 {
+				t.Fatalf("%d bindings after the refusal, want 10", n)
+			}
+			// A refresh of a registered contact is no new contact.
+			want(t, reg(6003), 200, "OK")
+			// Unregistering one makes room for another.
+			want(t, e.login(register(alice.Username, "192.0.2.20:6004", "Expires: 0"), alice.Username, pass), 200, "OK")
+			want(t, reg(6010), 200, "OK")
 		}},
 
 		sipdesk.SIPBanned: {0, "", func(t *testing.T) {

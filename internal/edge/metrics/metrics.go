@@ -10,6 +10,9 @@ type Edge struct {
 	Refusals  *prometheus.CounterVec // refusals by API error code
 	Registers *prometheus.CounterVec // REGISTER answers by SIP status code
 	Calls     *prometheus.CounterVec // call attempts by direction and disposition
+	// AccountGuards counts the guards started on SIP usernames (too many
+	// failed passwords from any sources).
+	AccountGuards prometheus.Counter
 }
 
 // New makes the metrics and registers them on reg when it is not nil.
@@ -31,9 +34,43 @@ func New(reg prometheus.Registerer) *Edge {
 			Name: "sipdesk_sip_calls_total",
 			Help: "Call attempts ended, by direction and disposition.",
 		}, []string{"direction", "disposition"}),
+		AccountGuards: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sipdesk_sip_account_guards_total",
+			Help: "Guards started on a SIP username after too many failed passwords from any sources (only its recent sources are accepted meanwhile; refusals: sipdesk_sip_refusals_total{code=\"account_guarded\"}).",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Channels, m.Refusals, m.Registers, m.Calls)
+		reg.MustRegister(m.Channels, m.Refusals, m.Registers, m.Calls, m.AccountGuards)
 	}
 	return m
+}
+
+// State reads the running edge for the gauges of RegisterState.
+type State struct {
+	Ready    func() bool // takes new calls (edge readiness: OPTIONS, /readyz)
+	Calls    func() int  // bridged calls
+	Bindings func() int  // registrations held in memory
+}
+
+// RegisterState registers gauges read from the edge at each scrape; they
+// are there from the start, so every edge's /metrics lists sipdesk_sip_*
+// series before its first call.
+func RegisterState(reg prometheus.Registerer, st State) {
+	b := func(f func() bool) func() float64 {
+		return func() float64 {
+			if f() {
+				return 1
+			}
+			return 0
+		}
+	}
+	n := func(f func() int) func() float64 { return func() float64 { return float64(f()) } }
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sipdesk_sip_ready",
+			Help: "1 when the edge takes new calls and registrations; 0 while starting, draining or without its database (OPTIONS then answers 503)."}, b(st.Ready)),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sipdesk_sip_active_calls",
+			Help: "Calls bridged by this edge now."}, n(st.Calls)),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sipdesk_sip_bindings",
+			Help: "Registrations (bindings) this edge holds in memory."}, n(st.Bindings)),
+	)
 }

@@ -44,7 +44,7 @@ type OutboundCall struct {
 // sipdesk.DecideCallerID, the one decision the rule simulator makes too.
 // It returns the refusal code instead when the call may not go on.
 func (s *Snapshot) Outbound(acct *sipdesk.SIPAccount, dialed, fromUser, fromDisplay string) (OutboundCall, string) {
-	if err := acct.Usable(); err != nil {
+	if err := acct.UsableAtEdge(); err != nil {
 		return OutboundCall{}, sipdesk.RefusalFor(err)
 	}
 	number, err := sipdesk.NormalizeNumber(dialed)
@@ -65,7 +65,7 @@ func (s *Snapshot) Inbound(number string) (*sipdesk.DID, *sipdesk.SIPAccount, st
 		return nil, nil, sipdesk.SIPUnknownDID
 	}
 	acct := s.byID[did.SIPAccountID]
-	if acct == nil || acct.Usable() != nil {
+	if acct == nil || acct.UsableAtEdge() != nil {
 		return did, nil, sipdesk.SIPNobodyRegistered
 	}
 	return did, acct, ""

@@ -3,6 +3,7 @@ package policy
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -100,10 +101,10 @@ type ChannelOptions struct {
 	// Its TTL must be the service's (app.Options.LeaseTTL).
 	Timing sipdesk.LeaseTiming
 	// Timeout bounds each renewal, retried release, sweep and call record
-	// save (default 2s). An acquisition is bounded by its group commit's
-	// transaction (5 s); past it the call is refused with 503 (fail
-	// closed). A waiter cannot give up earlier: its lease could still be
-	// committed after the call was refused.
+	// save (default 2s). An acquisition is bounded by its group commit
+	// (CommitTimeout, 1.5 s, queueing included); past it the call is
+	// refused with 503 (fail closed). Should the commit itself have gone
+	// through unseen, the lease is released again (Acquire).
 	Timeout time.Duration
 	Log     *slog.Logger
 	Now     func() time.Time // monotonic clock readings (default time.Now)
@@ -197,6 +198,14 @@ func (c *ChannelAdmission) Acquire(_ context.Context, in CallInfo) error {
 		l.SIPAccountID = in.Account.ID
 	}
 	if err := c.gc.Do(c.st, func(tx sipdesk.Tx) error { return c.ch.AcquireChannelTx(tx, l) }); err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			// The deadline ended the transaction, perhaps while its commit
+			// went through unseen: release the lease that may exist
+			// (harmless if it does not), or it would be renewed for this
+			// node's life. (A job dropped past its deadline never ran.)
+			c.gc.Post(c.st, func(tx sipdesk.Tx) error { return c.ch.ReleaseChannelTx(tx, in.CallID) },
+				func(err error) { c.releaseFailed(in.CallID, err) })
+		}
 		return err
 	}
 	c.mu.Lock()
@@ -514,6 +523,15 @@ func (c *ChannelAdmission) retryReleases(ctx context.Context) {
 	}
 	c.mu.Unlock()
 	for _, id := range ids {
+		c.mu.Lock()
+		_, again := c.live[id] // admitted again since (the same Call-ID): keep its lease
+		c.mu.Unlock()
+		if again {
+			c.mu.Lock()
+			delete(c.pending, id)
+			c.mu.Unlock()
+			continue
+		}
 		rctx, cancel := context.WithTimeout(ctx, c.opt.Timeout)
 		err := c.release(rctx, id)
 		cancel()

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,11 +30,28 @@ type GroupCommit struct {
 }
 
 type gcJob struct {
-	fn    func(sipdesk.Tx) error
-	err   error
-	done  chan struct{}
-	after func(error) // posted jobs: called with the outcome instead of a waiter
+	fn       func(sipdesk.Tx) error
+	err      error
+	done     chan struct{}
+	after    func(error) // posted jobs: called with the outcome instead of a waiter
+	deadline time.Time   // the job fails (unavailable) unless committed by then
 }
+
+// CommitTimeout is how long a write may wait for its commit, queueing
+// included: past it the job fails (a call or REGISTER gets 503), so that a
+// database that stops answering (packets hang) costs a request at most this
+// long, under the 2 s the edge promises. A job is never started after its
+// deadline, and a transaction never runs past the earliest deadline of its
+// jobs: a waiter does not give up on a job that could still commit.
+const CommitTimeout = 1500 * time.Millisecond
+
+// errAbandoned is a job's answer when its waiter gave up (deadline) before
+// the job ran: it writes nothing.
+var errAbandoned = errors.New("policy: the waiter gave up before the write ran")
+
+// errCommitTimeout is the outcome of a job whose deadline passed before it
+// could run.
+var errCommitTimeout = &sipdesk.Error{Code: sipdesk.EUnavailable, Message: "the store did not answer in time"}
 
 // maxGroup bounds the writes of one transaction.
 const maxGroup = 256
@@ -46,7 +64,7 @@ const gcLinger = 200 * time.Millisecond
 // are queued at the same moment, and returns fn's outcome. fn may run more
 // than once (like in Store.Update) and must not keep state between runs.
 func (g *GroupCommit) Do(st sipdesk.Store, fn func(sipdesk.Tx) error) error {
-	j := &gcJob{fn: fn, done: make(chan struct{})}
+	j := &gcJob{fn: fn, done: make(chan struct{}), deadline: time.Now().Add(CommitTimeout)}
 	g.submit(st, j)
 	<-j.done
 	return j.err
@@ -55,7 +73,7 @@ func (g *GroupCommit) Do(st sipdesk.Store, fn func(sipdesk.Tx) error) error {
 // Post queues fn like Do but does not wait: after receives its outcome (on
 // the committer goroutine, so it must be quick).
 func (g *GroupCommit) Post(st sipdesk.Store, fn func(sipdesk.Tx) error, after func(error)) {
-	g.submit(st, &gcJob{fn: fn, done: make(chan struct{}), after: after})
+	g.submit(st, &gcJob{fn: fn, done: make(chan struct{}), after: after, deadline: time.Now().Add(CommitTimeout)})
 }
 
 func (g *GroupCommit) submit(st sipdesk.Store, j *gcJob) {
@@ -105,9 +123,12 @@ func (g *GroupCommit) run(st sipdesk.Store) {
 	}
 }
 
-// commitNext commits the queued jobs (up to maxGroup) in one transaction.
-// When that fails, each job is retried on its own, so one bad write does
-// not fail its neighbours.
+// commitNext commits the queued jobs (up to maxGroup) in one transaction
+// bounded by the earliest deadline among them; jobs already past theirs
+// fail without running. When the transaction fails, each job is retried on
+// its own within its own deadline, so one bad write does not fail its
+// neighbours (the retries run in submission order, so each still ends by
+// its deadline).
 func (g *GroupCommit) commitNext(st sipdesk.Store) {
 	g.mu.Lock()
 	n := min(len(g.pending), maxGroup)
@@ -117,17 +138,26 @@ func (g *GroupCommit) commitNext(st sipdesk.Store) {
 		g.pending = nil
 	}
 	g.mu.Unlock()
-	if len(batch) == 0 {
+	now := time.Now()
+	live := batch[:0:0]
+	for _, j := range batch {
+		if now.Before(j.deadline) {
+			live = append(live, j)
+		} else {
+			g.finish(j, errCommitTimeout)
+		}
+	}
+	if len(live) == 0 {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithDeadline(context.Background(), live[0].deadline) // the earliest: jobs queue in order
 	defer cancel()
 	// Bindings and leases are lost with their host anyway: no fsync per
 	// commit on SQLite (see sipdesk.LazyCommit).
 	ctx = sipdesk.LazyCommit(ctx)
-	errs := make([]error, len(batch))
+	errs := make([]error, len(live))
 	err := st.Update(ctx, func(tx sipdesk.Tx) error {
-		for i, j := range batch {
+		for i, j := range live {
 			errs[i] = j.fn(tx)
 			if errs[i] != nil && !cleanRefusal(errs[i]) {
 				return errs[i]
@@ -135,21 +165,36 @@ func (g *GroupCommit) commitNext(st sipdesk.Store) {
 		}
 		return nil
 	})
-	for i, j := range batch {
+	for i, j := range live {
 		switch {
-		case err != nil && len(batch) > 1:
-			j.err = st.Update(ctx, j.fn)
+		case err != nil && len(live) > 1:
+			g.finish(j, alone(st, j))
 		case err != nil:
-			j.err = err
+			g.finish(j, err)
 		default:
-			j.err = errs[i]
+			g.finish(j, errs[i])
 		}
-		close(j.done)
-		if j.after != nil {
-			j.after(j.err)
-		}
-		g.open.Add(-1)
 	}
+}
+
+// alone runs one job in its own transaction, bounded by its deadline.
+func alone(st sipdesk.Store, j *gcJob) error {
+	if !time.Now().Before(j.deadline) {
+		return errCommitTimeout
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), j.deadline)
+	defer cancel()
+	return st.Update(sipdesk.LazyCommit(ctx), j.fn)
+}
+
+// finish hands a job its outcome.
+func (g *GroupCommit) finish(j *gcJob, err error) {
+	j.err = err
+	close(j.done)
+	if j.after != nil {
+		j.after(err)
+	}
+	g.open.Add(-1)
 }
 
 // Settle waits until every submitted job has finished (tests), at most d.
@@ -168,11 +213,14 @@ func Drained(n *atomic.Int64, d time.Duration) bool {
 }
 
 // cleanRefusal reports whether a job's error is a refusal decided before
-// the job wrote anything (a channel limit or cap): the job fails alone and
+// the job wrote anything (a channel limit or cap, a contact limit): the job fails alone and
 // its neighbours commit, instead of the whole batch being retried one by one.
 func cleanRefusal(err error) bool {
+	if errors.Is(err, errAbandoned) {
+		return true
+	}
 	switch sipdesk.ErrorCode(err) {
-	case sipdesk.EChannelLimit, sipdesk.EChannelCap:
+	case sipdesk.EChannelLimit, sipdesk.EChannelCap, sipdesk.SIPTooManyContacts:
 		return true
 	}
 	return false

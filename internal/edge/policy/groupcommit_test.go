@@ -164,3 +164,77 @@ func TestGroupCommit(t *testing.T) {
 		}
 	})
 }
+
+// hangStore is a database whose packets hang: a transaction returns only
+// when its context ends.
+type hangStore struct{ sipdesk.Store }
+
+func (hangStore) Update(ctx context.Context, fn func(sipdesk.Tx) error) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// TestGroupCommitDeadline: with the store hanging, every write (waited or
+// posted) fails by CommitTimeout after it was submitted, including the ones
+// queued behind a hanging transaction, and is never run after its deadline.
+func TestGroupCommitDeadline(t *testing.T) {
+	var g GroupCommit
+	st := hangStore{}
+	var wg sync.WaitGroup
+	var worst atomic.Int64
+	for i := range 12 {
+		time.Sleep(time.Duration(i) * 40 * time.Millisecond) // some queue behind the first transaction
+		t0 := time.Now()
+		wait := func(err error) {
+			took := time.Since(t0)
+			if err == nil || sipdesk.RefusalFor(err) != sipdesk.EUnavailable {
+				t.Errorf("write %d on a hanging store: %v, want unavailable", i, err)
+			}
+			for {
+				w := worst.Load()
+				if int64(took) <= w || worst.CompareAndSwap(w, int64(took)) {
+					break
+				}
+			}
+		}
+		if i%2 == 0 {
+			wg.Go(func() { wait(g.Do(st, func(sipdesk.Tx) error { return nil })) })
+		} else {
+			wg.Add(1)
+			g.Post(st, func(sipdesk.Tx) error { return nil }, func(err error) { wait(err); wg.Done() })
+		}
+	}
+	wg.Wait()
+	if w := time.Duration(worst.Load()); w < CommitTimeout || w > CommitTimeout+300*time.Millisecond {
+		t.Fatalf("slowest write failed %v after submission, want %v (+300 ms)", w, CommitTimeout)
+	}
+}
+
+// TestRegisterBindingsAbandoned: a REGISTER's write whose waiter gave up
+// (answered 503 at its deadline) writes nothing when its turn comes, and
+// does not fail the writes it shares the transaction with.
+func TestRegisterBindingsAbandoned(t *testing.T) {
+	st := &countStore{delay: 50 * time.Millisecond}
+	e := New(st, Options{})
+	// A first transaction keeps the committer busy while the REGISTER's
+	// deadline passes.
+	go e.regWrites.Do(st, func(sipdesk.Tx) error { return nil })
+	time.Sleep(5 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	var neighbour error
+	var wg sync.WaitGroup
+	wg.Go(func() { neighbour = e.regWrites.Do(st, func(sipdesk.Tx) error { return nil }) })
+	// With a nil Tx the job would panic if it touched the store.
+	_, err := e.RegisterBindings(ctx, BindingChange{AccountID: 1, Puts: []*sipdesk.Registration{{SIPAccountID: 1, Contact: "sip:a@192.0.2.1"}}}, 10)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("RegisterBindings: %v, want the deadline", err)
+	}
+	wg.Wait()
+	if neighbour != nil {
+		t.Fatalf("the write sharing the transaction failed: %v", neighbour)
+	}
+	if !e.SettleBindings(time.Second) {
+		t.Fatal("writes not settled")
+	}
+}

@@ -9,6 +9,7 @@ package policy
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -36,6 +37,13 @@ type Policy interface {
 	// outcome.
 	SaveBindings(c BindingChange) error
 	PostBindings(c BindingChange, after func(error))
+	// RegisterBindings stores a REGISTER's change and waits for it (at
+	// most until ctx ends), refusing it with SIPTooManyContacts when it
+	// would leave the account more than maxContacts live contacts (0: no
+	// limit); it returns the account's live bindings after the change,
+	// every edge's. The check and the write share one transaction under
+	// the account's lock, so the limit holds across edges.
+	RegisterBindings(ctx context.Context, c BindingChange, maxContacts int) ([]*sipdesk.Registration, error)
 	// StoredBindings are the live bindings the store holds for an account
 	// (0: all), whichever node wrote them.
 	StoredBindings(ctx context.Context, accountID int64) ([]*sipdesk.Registration, error)
@@ -157,6 +165,74 @@ func (e *Engine) PostBindings(c BindingChange, after func(error)) {
 	e.regWrites.Post(e.st, c.write, after)
 }
 
+// RegisterBindings: see Policy.
+func (e *Engine) RegisterBindings(ctx context.Context, c BindingChange, maxContacts int) ([]*sipdesk.Registration, error) {
+	now := e.opt.Now()
+	var out []*sipdesk.Registration
+	fn := func(tx sipdesk.Tx) error {
+		out = nil
+		if ctx.Err() != nil {
+			// The REGISTER was answered 503 already: a binding stored now
+			// would ring a device that believes it is not registered, and
+			// take a place under the contact limit.
+			return errAbandoned
+		}
+		if err := tx.LockRegistrations(c.AccountID); err != nil {
+			return err
+		}
+		rs, err := tx.Registrations(c.AccountID)
+		if err != nil {
+			return err
+		}
+		out = c.after(rs, now)
+		if maxContacts > 0 && len(out) > maxContacts && c.adds(rs, now) {
+			out = nil
+			return sipdesk.Errorf(sipdesk.SIPTooManyContacts, "more than %d contacts", maxContacts)
+		}
+		return c.write(tx)
+	}
+	done := make(chan error, 1)
+	go func() { done <- e.regWrites.Do(e.st, fn) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			return nil, err
+		}
+		return out, nil
+	case <-ctx.Done():
+		// The queued write is skipped (errAbandoned), unless its
+		// transaction is committing at this very moment: then the device,
+		// answered 503, registers again over a binding that exists.
+		return nil, ctx.Err()
+	}
+}
+
+// after is the live bindings of the account once c applies to rs.
+func (c BindingChange) after(rs []*sipdesk.Registration, now time.Time) []*sipdesk.Registration {
+	var out []*sipdesk.Registration
+	for _, r := range rs {
+		if c.All || !r.ExpiresAt.After(now) || slices.Contains(c.Deletes, r.Contact) ||
+			slices.ContainsFunc(c.Puts, func(p *sipdesk.Registration) bool { return p.Contact == r.Contact }) {
+			continue
+		}
+		out = append(out, r)
+	}
+	return append(out, c.Puts...)
+}
+
+// adds reports whether c puts a contact that is not live in rs yet (a
+// refresh of a live contact is never refused by the contact limit).
+func (c BindingChange) adds(rs []*sipdesk.Registration, now time.Time) bool {
+	for _, p := range c.Puts {
+		if !slices.ContainsFunc(rs, func(r *sipdesk.Registration) bool {
+			return r.Contact == p.Contact && r.ExpiresAt.After(now) && !c.All
+		}) {
+			return true
+		}
+	}
+	return false
+}
+
 // StoredBindings reads the live bindings of an account (0: all).
 func (e *Engine) StoredBindings(ctx context.Context, accountID int64) ([]*sipdesk.Registration, error) {
 	now := e.opt.Now()
@@ -174,6 +250,12 @@ func (e *Engine) StoredBindings(ctx context.Context, accountID int64) ([]*sipdes
 		return nil
 	})
 	return out, err
+}
+
+// Ping checks that the store answers (the edge's readiness probe).
+func (e *Engine) Ping(ctx context.Context) error {
+	_, err := e.st.ConfigVersion(ctx)
+	return err
 }
 
 // Refresh rebuilds the snapshot when the config version moved.
@@ -211,6 +293,17 @@ func (e *Engine) StartRecords() (stop func()) {
 	}
 }
 
+// Deadlines of the engine's own store calls: a config refresh (version
+// read and, when it moved, the snapshot load) and the sweep of expired
+// bindings. A failed refresh is retried by the poll after a backoff that
+// doubles from PollInterval up to refreshBackoffMax; a change signal (the
+// store's listener signals when it reconnects) retries at once.
+const (
+	RefreshTimeout    = 5 * time.Second
+	sweepTimeout      = 5 * time.Second
+	refreshBackoffMax = 10 * time.Second
+)
+
 // Run keeps the snapshot current, runs Background and deletes expired
 // bindings from the store, until ctx is done.
 func (e *Engine) Run(ctx context.Context) {
@@ -225,6 +318,20 @@ func (e *Engine) Run(ctx context.Context) {
 	defer poll.Stop()
 	sweep := time.NewTicker(time.Minute)
 	defer sweep.Stop()
+	backoff, retryAt := time.Duration(0), time.Time{}
+	refresh := func() {
+		rctx, cancel := context.WithTimeout(ctx, RefreshTimeout)
+		err := e.Refresh(rctx)
+		cancel()
+		switch {
+		case err == nil:
+			backoff, retryAt = 0, time.Time{}
+		case ctx.Err() == nil:
+			backoff = min(max(2*backoff, e.opt.PollInterval), refreshBackoffMax)
+			retryAt = time.Now().Add(backoff)
+			e.opt.Log.Warn("config refresh", "error", err, "retry_in", backoff)
+		}
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -234,19 +341,20 @@ func (e *Engine) Run(ctx context.Context) {
 				changes = nil
 				continue
 			}
-			if err := e.Refresh(ctx); err != nil && ctx.Err() == nil {
-				e.opt.Log.Warn("config refresh", "error", err)
-			}
+			refresh()
 		case <-poll.C:
-			if err := e.Refresh(ctx); err != nil && ctx.Err() == nil {
-				e.opt.Log.Warn("config refresh", "error", err)
+			if time.Now().After(retryAt) {
+				refresh()
 			}
 		case <-sweep.C:
 			now := e.opt.Now()
-			if err := e.st.Update(ctx, func(tx sipdesk.Tx) error {
+			sctx, cancel := context.WithTimeout(ctx, sweepTimeout)
+			err := e.st.Update(sctx, func(tx sipdesk.Tx) error {
 				_, err := tx.DeleteExpiredRegistrations(now)
 				return err
-			}); err != nil && ctx.Err() == nil {
+			})
+			cancel()
+			if err != nil && ctx.Err() == nil {
 				e.opt.Log.Warn("expire registrations", "error", err)
 			}
 		}

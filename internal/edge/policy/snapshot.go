@@ -159,7 +159,7 @@ func ACLAllows(acct *sipdesk.SIPAccount, src netip.AddrPort) bool {
 // the new snapshot: gone, not active, not a password account any more, or
 // new credentials.
 func Invalidated(old, cur *sipdesk.SIPAccount) bool {
-	if cur == nil || cur.Usable() != nil || cur.AuthType != sipdesk.AuthPassword {
+	if cur == nil || cur.UsableAtEdge() != nil || cur.AuthType != sipdesk.AuthPassword {
 		return true
 	}
 	return old.Username != cur.Username || old.Digest != cur.Digest

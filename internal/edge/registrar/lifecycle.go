@@ -11,7 +11,9 @@ import (
 )
 
 // Load indexes the live bindings the store holds (at start) for the
-// accounts of the current configuration that may register.
+// accounts of the current configuration that may register: this edge's
+// own when several edges share the store (the others' flows end at their
+// edge and are read from the store per call).
 func (s *Registrar) Load(ctx context.Context) error {
 	snap := s.pol.Config()
 	rs, err := s.pol.StoredBindings(ctx, 0)
@@ -19,7 +21,7 @@ func (s *Registrar) Load(ctx context.Context) error {
 		return err
 	}
 	for _, r := range rs {
-		if a := snap.Account(r.SIPAccountID); a == nil || a.Usable() != nil {
+		if a := snap.Account(r.SIPAccountID); a == nil || a.UsableAtEdge() != nil || (s.cfg.Shared && r.Node != s.cfg.Node) {
 			continue
 		}
 		if b, ok := NewBinding(r); ok {
@@ -37,7 +39,7 @@ func (s *Registrar) Invalidate(ctx context.Context, old, cur *policy.Snapshot) {
 	for _, id := range s.idx.Accounts() {
 		o := old.Account(id)
 		c := cur.Account(id)
-		drop := c == nil || c.Usable() != nil || c.AuthType != sipdesk.AuthPassword || (o != nil && policy.Invalidated(o, c))
+		drop := c == nil || c.UsableAtEdge() != nil || c.AuthType != sipdesk.AuthPassword || (o != nil && policy.Invalidated(o, c))
 		if drop {
 			n := s.idx.DeleteAccount(id)
 			// Through the registrar's queue, after its pending writes.
@@ -76,20 +78,61 @@ func (s *Registrar) DropWS(raddr string) {
 	}
 }
 
-// Bindings are the live bindings of an account: this node's, else those
-// the store holds (another node may have them).
-func (s *Registrar) Bindings(id int64) []*Binding {
-	if bs := s.idx.Lookup(id, s.now()); len(bs) > 0 {
-		return bs
+// Target is a binding an inbound call rings: this edge's own flow (Via
+// ""), or a binding held by another edge, reached through that edge's SIP
+// address Via (the edge-to-edge hop), so that the INVITE reaches the
+// device over its own NAT binding or connection.
+type Target struct {
+	*Binding
+	Via string
+}
+
+// Bindings are the live bindings of an account on every edge: this edge's
+// index, and with a shared store the others' read from it (one indexed
+// query per call, no copy kept: a register, unregister or expiry on any
+// edge is seen by the next call). A store failure leaves the local ones.
+func (s *Registrar) Bindings(id int64) []Target {
+	now := s.now()
+	local := s.idx.Lookup(id, now)
+	out := make([]Target, 0, len(local))
+	for _, b := range local {
+		out = append(out, Target{Binding: b})
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	if !s.cfg.Shared && len(out) > 0 {
+		return out // one node: its index holds every binding
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.StoreTimeout)
 	defer cancel()
-	rs, _ := s.pol.StoredBindings(ctx, id)
-	var out []*Binding
+	rs, err := s.pol.StoredBindings(ctx, id)
+	if err != nil {
+		s.log.Warn("inbound: stored bindings", "sip_account", id, "error", err)
+		return out
+	}
 	for _, r := range rs {
-		if b, ok := NewBinding(r); ok {
-			out = append(out, b)
+		// With a shared store this edge's flows are in its index (a stored
+		// copy it no longer has is being deleted); rows without an edge
+		// address, and every row on one node, are rung directly.
+		if (s.cfg.Shared && r.Node == s.cfg.Node) || !r.ExpiresAt.After(now) {
+			continue
 		}
+		if !s.cfg.Shared {
+			r.EdgeAddr = ""
+		}
+		b, ok := NewBinding(r)
+		if !ok {
+			continue
+		}
+		out = append(out, Target{Binding: b, Via: r.EdgeAddr})
 	}
 	return out
+}
+
+// Local is this edge's live binding of an account's contact (the target
+// of an edge-to-edge hop), or nil.
+func (s *Registrar) Local(id int64, contact string) *Binding {
+	b := s.idx.Get(id, contact)
+	if b == nil || !b.Reg.ExpiresAt.After(s.now()) {
+		return nil
+	}
+	return b
 }

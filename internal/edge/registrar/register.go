@@ -1,6 +1,7 @@
 package registrar
 
 import (
+	"context"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -20,7 +21,25 @@ type Config struct {
 	Node                   string
 	MinExpires, MaxExpires time.Duration
 	RetryAfter             time.Duration // of 503 answers (default 5s)
+	// Shared: several edges share the store (PostgreSQL). A REGISTER then
+	// waits for its store write (at most StoreTimeout, else 503) because
+	// the other edges route to the binding from the store, and its 200
+	// lists the contacts every edge holds. Otherwise (SQLite, one node)
+	// the store copy only serves a restart: bindings are written behind.
+	Shared       bool
+	StoreTimeout time.Duration // default 2s
+	// MaxContacts is the per-SIP-account contact limit (default 10;
+	// negative: none): a REGISTER adding one more gets SIPTooManyContacts.
+	MaxContacts int
+	// EdgeAddr is this edge's SIP address ("host:port", UDP) stored with
+	// each binding: the other edges send inbound calls for the binding
+	// through it (nil: none, reached directly).
+	EdgeAddr func() string
 }
+
+// MaxContactLen bounds a registered Contact URI: with MaxContacts of them,
+// a 200 still fits a UDP datagram (sipmsg.MaxMessageSize).
+const MaxContactLen = 512
 
 // Registrar answers REGISTER and keeps the bindings.
 type Registrar struct {
@@ -40,6 +59,15 @@ type Registrar struct {
 func New(cfg Config, pol policy.Policy, a *auth.Authenticator, met *metrics.Edge, log *slog.Logger, now func() time.Time) *Registrar {
 	if cfg.RetryAfter <= 0 {
 		cfg.RetryAfter = 5 * time.Second
+	}
+	if cfg.StoreTimeout <= 0 {
+		cfg.StoreTimeout = 2 * time.Second
+	}
+	if cfg.MaxContacts == 0 {
+		cfg.MaxContacts = 10
+	}
+	if cfg.MaxContacts < 0 {
+		cfg.MaxContacts = 0
 	}
 	return &Registrar{cfg: cfg, pol: pol, auth: a, idx: NewIndex(), met: met, log: log, now: now}
 }
@@ -91,7 +119,7 @@ func (s *Registrar) HandleRegister(req *sip.Request, tx sip.ServerTransaction) {
 		lg.Info("register", "result", sipdesk.RefusalCode(sipdesk.EForbidden))
 		return
 	}
-	if r := sipdesk.RefusalFor(acct.Usable()); r != "" {
+	if r := sipdesk.RefusalFor(acct.UsableAtEdge()); r != "" {
 		s.refuse(tx, req, r)
 		lg.Info("register", "result", sipdesk.RefusalCode(r))
 		return
@@ -153,6 +181,10 @@ func (s *Registrar) HandleRegister(req *sip.Request, tx sip.ServerTransaction) {
 			exp = int(s.cfg.MaxExpires / time.Second)
 		}
 		u := c.Address
+		if len(u.String()) > MaxContactLen {
+			s.respond(tx, req, 400, "Contact too long")
+			return
+		}
 		changes = append(changes, change{contact: u.String(), exp: exp})
 	}
 	if wildcard && (len(contacts) != 1 || defExp != 0) {
@@ -172,7 +204,11 @@ func (s *Registrar) HandleRegister(req *sip.Request, tx sip.ServerTransaction) {
 		}
 	}
 	transport := strings.ToLower(req.Transport())
-	var puts, writes []*sipdesk.Registration
+	edgeAddr := ""
+	if s.cfg.EdgeAddr != nil {
+		edgeAddr = s.cfg.EdgeAddr()
+	}
+	var puts []*sipdesk.Registration
 	var dels []string
 	for _, c := range changes {
 		if c.exp == 0 {
@@ -181,69 +217,161 @@ func (s *Registrar) HandleRegister(req *sip.Request, tx sip.ServerTransaction) {
 		}
 		puts = append(puts, &sipdesk.Registration{
 			SIPAccountID: acct.ID, Contact: c.contact, Received: src.String(), Transport: transport,
-			CallID: callID, CSeq: cseq, Node: s.cfg.Node, UserAgent: ua,
+			CallID: callID, CSeq: cseq, Node: s.cfg.Node, EdgeAddr: edgeAddr, UserAgent: ua,
 			ExpiresAt: now.Add(time.Duration(c.exp) * time.Second),
 		})
 	}
-	bindings := make([]*Binding, 0, len(puts))
+	rg := &regChange{acct: acct.ID, wildcard: wildcard, dels: dels, puts: puts, now: now, lg: lg}
+	var list []*sipdesk.Registration
+	var refusal string
+	if s.cfg.Shared {
+		list, refusal = s.registerShared(rg)
+	} else {
+		list, refusal = s.registerLocal(rg)
+	}
+	switch refusal {
+	case "":
+	case sipdesk.EUnavailable:
+		s.refuse(tx, req, refusal, sip.NewHeader("Retry-After", strconv.Itoa(max(1, int(s.cfg.RetryAfter/time.Second)))))
+		return
+	default:
+		s.refuse(tx, req, refusal)
+		lg.Info("register", "result", sipdesk.RefusalCode(refusal), "contacts", len(puts))
+		return
+	}
+	s.answer(tx, req, list, now, lg)
+	result := "ok"
+	if wildcard || (len(puts) == 0 && len(dels) > 0) {
+		result = "unregistered"
+	}
+	lg.Info("register", "result", result, "contacts", len(puts), "removed", len(dels), "wildcard", wildcard)
+}
+
+// regChange is what one REGISTER asks.
+type regChange struct {
+	acct     int64
+	wildcard bool
+	dels     []string
+	puts     []*sipdesk.Registration
+	now      time.Time
+	lg       *slog.Logger
+}
+
+func (c *regChange) bindings() []*Binding {
+	bs := make([]*Binding, 0, len(c.puts))
+	for _, r := range c.puts {
+		if b, ok := NewBinding(r); ok {
+			bs = append(bs, b)
+		}
+	}
+	return bs
+}
+
+// registerShared stores the change and waits for it (other edges route
+// from the store), then indexes this edge's flows. It returns every edge's
+// contacts of the account, or the refusal.
+func (s *Registrar) registerShared(c *regChange) ([]*sipdesk.Registration, string) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.StoreTimeout)
+	defer cancel()
+	all, err := s.pol.RegisterBindings(ctx, policy.BindingChange{AccountID: c.acct, All: c.wildcard, Deletes: c.dels, Puts: c.puts}, s.cfg.MaxContacts)
+	if err != nil {
+		if sipdesk.ErrorCode(err) == sipdesk.SIPTooManyContacts {
+			return nil, sipdesk.SIPTooManyContacts
+		}
+		c.lg.Error("register: store", "error", err)
+		return nil, sipdesk.EUnavailable
+	}
+	s.idx.Apply(c.acct, c.wildcard, c.dels, c.bindings(), 0, c.now, nil)
+	return all, ""
+}
+
+// registerLocal is the one-node registrar: the index holds every binding,
+// and the store write follows behind (the store copy serves a restart).
+func (s *Registrar) registerLocal(c *regChange) ([]*sipdesk.Registration, string) {
+	var bindings []*Binding
+	var writes []*sipdesk.Registration
 	storeDown := s.storeDown.Load()
-	for _, r := range puts {
+	for _, r := range c.puts {
 		b, ok := NewBinding(r)
 		if !ok {
 			continue
 		}
-		if old := s.idx.Get(acct.ID, r.Contact); !storeDown && !wildcard && refreshOnly(old, r, now) {
+		if old := s.idx.Get(c.acct, r.Contact); !storeDown && !c.wildcard && refreshOnly(old, r, c.now) {
 			b.stored = old.stored
 		} else {
 			writes = append(writes, r)
 		}
 		bindings = append(bindings, b)
 	}
-	bc := policy.BindingChange{AccountID: acct.ID, All: wildcard, Deletes: dels, Puts: writes}
-	// Write-behind: the binding is live in memory at once and its store
-	// write joins the next group commit (in order, lazily committed, within
-	// milliseconds), so REGISTERs share transactions instead of each waiting
-	// for one. After a failed write the registrar fails closed: REGISTERs
-	// wait for their own write and get 503 until the store takes one again.
-	switch {
-	case storeDown:
+	bc := policy.BindingChange{AccountID: c.acct, All: c.wildcard, Deletes: c.dels, Puts: writes}
+	var ok bool
+	if storeDown {
+		// After a failed write-behind the registrar fails closed: REGISTERs
+		// wait for their own write and get 503 until the store takes one.
+		if !s.idx.Apply(c.acct, c.wildcard, c.dels, bindings, s.cfg.MaxContacts, c.now, func() {}) {
+			return nil, sipdesk.SIPTooManyContacts
+		}
 		if err := s.pol.SaveBindings(bc); err != nil {
-			lg.Error("register: store", "error", err)
-			s.refuse(tx, req, sipdesk.EUnavailable, sip.NewHeader("Retry-After", strconv.Itoa(max(1, int(s.cfg.RetryAfter/time.Second)))))
-			return
+			c.lg.Error("register: store", "error", err)
+			return nil, sipdesk.EUnavailable
 		}
 		s.storeDown.Store(false)
-	case wildcard || len(dels) > 0 || len(writes) > 0:
-		s.pol.PostBindings(bc, func(err error) {
-			if err != nil {
-				s.storeDown.Store(true)
-				lg.Error("register: store write failed; registering fails closed until the store is back", "error", err)
+		ok = true
+	} else {
+		// Write-behind: the binding is live in memory at once and its
+		// store write joins the next group commit (in order, lazily
+		// committed, within milliseconds).
+		lg := c.lg
+		ok = s.idx.Apply(c.acct, c.wildcard, c.dels, bindings, s.cfg.MaxContacts, c.now, func() {
+			if !c.wildcard && len(c.dels) == 0 && len(writes) == 0 {
+				return
 			}
+			s.pol.PostBindings(bc, func(err error) {
+				if err != nil {
+					s.storeDown.Store(true)
+					lg.Error("register: store write failed; registering fails closed until the store is back", "error", err)
+				}
+			})
 		})
 	}
-	if wildcard {
-		s.idx.DeleteAccount(acct.ID)
+	if !ok {
+		return nil, sipdesk.SIPTooManyContacts
 	}
-	for _, c := range dels {
-		s.idx.Delete(acct.ID, c)
+	var list []*sipdesk.Registration
+	for _, b := range s.idx.Lookup(c.acct, c.now) {
+		list = append(list, &b.Reg)
 	}
-	for _, b := range bindings {
-		s.idx.Put(b)
-	}
+	return list, ""
+}
+
+// answer sends the 200 with every current contact of the AOR (RFC 3261
+// §10.3). sipgo refuses to send a UDP datagram over sipmsg.MaxMessageSize
+// and the answer would be lost; MaxContacts and MaxContactLen keep the 200
+// within it, and a 200 that still does not fit (a request with huge
+// headers, copied into the answer) gets 513 Message Too Large instead of
+// silence: the change is kept, the device may register again over TCP.
+func (s *Registrar) answer(tx sip.ServerTransaction, req *sip.Request, list []*sipdesk.Registration, now time.Time, lg *slog.Logger) {
 	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
-	for _, b := range s.idx.Lookup(acct.ID, now) {
-		left := int(b.Reg.ExpiresAt.Sub(now).Round(time.Second) / time.Second)
-		ch := &sip.ContactHeader{Address: b.URI()}
+	for _, r := range list {
+		if !r.ExpiresAt.After(now) {
+			continue
+		}
+		var u sip.Uri
+		if sip.ParseUri(r.Contact, &u) != nil {
+			continue
+		}
+		left := int(r.ExpiresAt.Sub(now).Round(time.Second) / time.Second)
+		ch := &sip.ContactHeader{Address: u}
 		ch.Params.Add("expires", strconv.Itoa(left))
 		res.AppendHeader(ch)
 	}
 	res.AppendHeader(sip.NewHeader("Date", now.UTC().Format(time.RFC1123)))
+	if strings.EqualFold(req.Transport(), "udp") && len(res.String()) > sipmsg.MaxMessageSize {
+		lg.Warn("register: 200 too large for UDP; answering 513", "bytes", len(res.String()), "contacts", len(list))
+		s.respond(tx, req, 513, "Message Too Large")
+		return
+	}
 	if err := tx.Respond(res); err != nil {
 		lg.Warn("register: respond", "error", err)
 	}
-	result := "ok"
-	if wildcard || (len(puts) == 0 && len(dels) > 0) {
-		result = "unregistered"
-	}
-	lg.Info("register", "result", result, "contacts", len(puts), "removed", len(dels), "wildcard", wildcard)
 }

@@ -108,6 +108,43 @@ func refreshOnly(b *Binding, r *sipdesk.Registration, now time.Time) bool {
 	return left*10 >= int64(r.ExpiresAt.Sub(now)/time.Second)*9
 }
 
+// Apply changes an account's bindings at once: with all, every binding
+// goes first; dels are removed and puts added or replaced. With max > 0 it
+// refuses (false, nothing changed) a change that adds a contact and would
+// leave more than max live bindings. commit runs under the account's lock
+// once the change is decided, so that concurrent REGISTERs of one account
+// queue their store writes in the order the index took them.
+func (x *Index) Apply(id int64, all bool, dels []string, puts []*Binding, max int, now time.Time, commit func()) bool {
+	s := x.shard(id)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := s.m[id]
+	var nb []*Binding
+	for _, b := range old {
+		if all || !b.Reg.ExpiresAt.After(now) || slices.Contains(dels, b.Reg.Contact) ||
+			slices.ContainsFunc(puts, func(p *Binding) bool { return p.Reg.Contact == b.Reg.Contact }) {
+			continue
+		}
+		nb = append(nb, b)
+	}
+	adds := slices.ContainsFunc(puts, func(p *Binding) bool {
+		return !slices.ContainsFunc(old, func(b *Binding) bool { return b.Reg.Contact == p.Reg.Contact && b.Reg.ExpiresAt.After(now) })
+	})
+	nb = append(nb, puts...)
+	if max > 0 && len(nb) > max && adds {
+		return false
+	}
+	if commit != nil {
+		commit()
+	}
+	if len(nb) == 0 {
+		delete(s.m, id)
+	} else {
+		s.m[id] = nb
+	}
+	return true
+}
+
 // Delete removes one contact of an account.
 func (x *Index) Delete(id int64, contact string) {
 	s := x.shard(id)

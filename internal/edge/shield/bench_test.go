@@ -1,6 +1,7 @@
 package shield
 
 import (
+	"fmt"
 	"net/netip"
 	"testing"
 	"time"
@@ -94,4 +95,26 @@ func BenchmarkChallengedParallel(b *testing.B) {
 			i++
 		}
 	})
+}
+
+// BenchmarkAccountGuardSuccess: what the failure budget adds to a right
+// answer (Refused, then Succeeded) for one of 10,000 devices.
+func BenchmarkAccountGuardSuccess(b *testing.B) {
+	g := NewAccountGuard(GuardConfig{Failures: DefaultGuardFailures, Window: DefaultGuardWindow, Duration: DefaultGuardDuration, Trust: DefaultGuardTrust}, time.Now)
+	users, srcs := make([]string, 10_000), benchAddrs(10_000)
+	for i := range users {
+		users[i] = fmt.Sprintf("user%05d", i)
+		g.Succeeded(users[i], srcs[i])
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if g.Refused(users[i], srcs[i]) {
+			b.Fatal("refused")
+		}
+		g.Succeeded(users[i], srcs[i])
+		if i++; i == len(users) {
+			i = 0
+		}
+	}
 }

@@ -82,10 +82,13 @@ func testRegistrations(t *testing.T, su *suite) {
 	past := ms(time.Now().Add(-time.Minute))
 	future := ms(time.Now().Add(time.Hour))
 	r1 := &sipdesk.Registration{SIPAccountID: a.ID, Contact: "sip:alice@198.51.100.1:5060;transport=udp", Received: "198.51.100.1:5060",
-		Transport: "udp", CallID: "call-1", CSeq: 4294967295, Node: "edge-1", UserAgent: "Yealink T46", ExpiresAt: future}
+		Transport: "udp", CallID: "call-1", CSeq: 4294967295, Node: "edge-1", EdgeAddr: "10.0.0.7:5060", UserAgent: "Yealink T46", ExpiresAt: future}
 	r2 := &sipdesk.Registration{SIPAccountID: a.ID, Contact: "sip:alice@[2001:db8::1]:5061", Transport: "tls", ExpiresAt: past}
 	r3 := &sipdesk.Registration{SIPAccountID: b.ID, Contact: "sip:bob@203.0.113.5", Transport: "wss", ExpiresAt: past}
 	update(t, s, func(tx sipdesk.Tx) error {
+		if err := tx.LockRegistrations(a.ID); err != nil {
+			return err
+		}
 		for _, r := range []*sipdesk.Registration{r1, r2, r3} {
 			if err := tx.PutRegistration(r); err != nil {
 				return err
@@ -198,7 +201,8 @@ func testNodes(t *testing.T, su *suite) {
 	s := su.open(t)
 	p := "node-" + uniq() + "-"
 	now := ms(time.Now())
-	alive := &sipdesk.Node{Name: p + "a", Role: "edge", AppliedVersion: 7, Heartbeat: now}
+	alive := &sipdesk.Node{Name: p + "a", Role: "edge", AppliedVersion: 7, Heartbeat: now,
+		SIPAddr: "127.0.0.2:5060", HTTPAddr: "127.0.0.2:8080", Version: "v1.2.3", LiveCalls: 4, Bindings: 12, Draining: true}
 	dead := &sipdesk.Node{Name: p + "b", Role: "all", AppliedVersion: 3, Heartbeat: now.Add(-time.Hour)}
 	update(t, s, func(tx sipdesk.Tx) error {
 		if err := tx.PutNode(alive); err != nil {
@@ -236,6 +240,33 @@ func testNodes(t *testing.T, su *suite) {
 			return err
 		}
 		equal(t, "Nodes after heartbeat", mine(got), []*sipdesk.Node{alive, dead})
+		return nil
+	})
+	// Pruning removes the nodes silent since before the cut, only them.
+	alive.Draining, alive.LiveCalls = false, 0
+	dead.Heartbeat = now.Add(-48 * time.Hour)
+	update(t, s, func(tx sipdesk.Tx) error {
+		if err := tx.PutNode(alive); err != nil {
+			return err
+		}
+		if err := tx.PutNode(dead); err != nil {
+			return err
+		}
+		n, err := tx.DeleteNodes(now.Add(-24 * time.Hour))
+		if err != nil {
+			return err
+		}
+		if n < 1 {
+			t.Errorf("DeleteNodes removed %d nodes, want at least the one silent for 48 h", n)
+		}
+		return nil
+	})
+	view(t, s, func(tx sipdesk.Tx) error {
+		got, err := tx.Nodes(time.Time{})
+		if err != nil {
+			return err
+		}
+		equal(t, "Nodes after pruning", mine(got), []*sipdesk.Node{alive})
 		return nil
 	})
 }

@@ -46,10 +46,11 @@ func Run(t *testing.T, open func(t *testing.T) sipdesk.Store) {
 		{"credential resets round trip and are bound to the customer's account", testCredentialResets},
 		{"outbox lists newest first and tracks sending", testMails},
 		{"a mail is claimed once and can be released", testMailClaim},
+		{"verification messages queue, are claimed once, replaced and pruned", testVerificationMessages},
 		{"sessions round trip, delete and expire", testSessions},
 		{"DIDs upsert, move and are scoped", testDIDs},
 		{"registrations replace by contact and expire", testRegistrations},
-		{"nodes are filtered by heartbeat", testNodes},
+		{"nodes are filtered by heartbeat and pruned", testNodes},
 		{"config version increments and is visible to a second store", testConfigVersion},
 		{"lazy and ordinary commits alternate and both persist", testLazyCommit},
 		{"error in Update rolls everything back", testRollbackOnError},
@@ -61,6 +62,9 @@ func Run(t *testing.T, open func(t *testing.T) sipdesk.Store) {
 		{"lease acquire-or-refuse from two stores admits exactly the limit", testLeaseExactness},
 		{"call records round trip, filter and page newest first", testCallRecords},
 		{"lost calls' records close node_lost, orphans too", testLostRecords},
+		{"attempt counters count to their limit, across stores, and expire", testAttempts},
+		{"pending signups are taken once and expire", testPendingSignups},
+		{"delivered mails are redacted and old ones pruned", testMailRedactPrune},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, s) })

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/sipdesk/sipdesk"
 )
@@ -37,6 +38,9 @@ func decode(w http.ResponseWriter, r *http.Request, dst any) error {
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
 		return badRequest("", "the request body must be a JSON object")
+	}
+	if err := checkJSONText(body); err != nil {
+		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
@@ -67,6 +71,81 @@ func decodeOptional(w http.ResponseWriter, r *http.Request, dst any) error {
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	return decode(w, r, dst)
+}
+
+// checkJSONText refuses what encoding/json would quietly accept: invalid
+// UTF-8 and lone surrogates (decoded to U+FFFD, so U+FFFD itself is refused
+// too) in any key or string, and a key repeated in one object (the last one
+// would win). The error names the field (dotted path). Syntax errors are
+// left to the decoder, which says where they are.
+func checkJSONText(body []byte) error {
+	type frame struct {
+		obj       bool
+		keys      map[string]bool
+		key       string
+		expectKey bool
+	}
+	var stack []*frame
+	path := func(last string) string {
+		var parts []string
+		for _, f := range stack {
+			if f.obj && f.key != "" {
+				parts = append(parts, f.key)
+			}
+		}
+		if last != "" {
+			parts = append(parts, last)
+		}
+		return strings.Join(parts, ".")
+	}
+	valueDone := func() {
+		if n := len(stack); n > 0 && stack[n-1].obj {
+			stack[n-1].expectKey = true
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil //nolint:nilerr // io.EOF, or a syntax error the decoder reports
+		}
+		var top *frame
+		if n := len(stack); n > 0 {
+			top = stack[n-1]
+		}
+		switch v := tok.(type) {
+		case json.Delim:
+			switch v {
+			case '{':
+				stack = append(stack, &frame{obj: true, keys: map[string]bool{}, expectKey: true})
+			case '[':
+				stack = append(stack, &frame{})
+			default:
+				stack = stack[:len(stack)-1]
+				valueDone()
+			}
+		case string:
+			if top != nil && top.obj && top.expectKey {
+				top.key, top.expectKey = "", false
+				if strings.ContainsRune(v, utf8.RuneError) {
+					return badRequest(path(""), "a key is not valid UTF-8 (or holds a lone surrogate)")
+				}
+				if top.keys[v] {
+					return badRequest(path(v), fmt.Sprintf("%s: appears twice in one object", path(v)))
+				}
+				top.keys[v], top.key = true, v
+				continue
+			}
+			if strings.ContainsRune(v, utf8.RuneError) {
+				f := path("")
+				return badRequest(f, fmt.Sprintf("%s: must be valid UTF-8 text, without lone surrogates or U+FFFD", f))
+			}
+			valueDone()
+		default:
+			valueDone()
+		}
+	}
 }
 
 func decodeError(err error) error {

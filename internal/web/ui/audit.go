@@ -35,6 +35,7 @@ var auditLabels = map[string]string{
 	sipdesk.AuditTicketDecided:     "Ticket decided",
 	sipdesk.AuditTokenCreated:      "API token created",
 	sipdesk.AuditRuleChanged:       "Caller ID rule changed",
+	sipdesk.AuditPasswordGuessing:  "Password guessing stopped",
 }
 
 // audit is the customer's audit log, newest first.

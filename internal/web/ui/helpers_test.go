@@ -239,3 +239,20 @@ func (e *env) accounts(customerID int64) []*sipdesk.SIPAccount {
 }
 
 func itoa64(n int64) string { return strconv.Itoa(int(n)) }
+
+// signup signs up in browser b through the email link and answers the page
+// the link's button leads to (the phone verification).
+func (e *env) signup(b *browser, email, phone string) page {
+	e.t.Helper()
+	b.post("/signup", url.Values{"email": {email}, "password": {portalPassword}, "password_confirm": {portalPassword}, "phone": {phone}}).
+		must(e.t, 200, "Check your email")
+	m := signupLinkRe.FindStringSubmatch(e.lastMail(strings.ToLower(strings.TrimSpace(email))).Text)
+	if m == nil {
+		e.t.Fatal("no signup link in the mail")
+	}
+	tok, _ := url.QueryUnescape(m[1])
+	b.get("/signup/confirm?token="+url.QueryEscape(tok)).must(e.t, 200, "Finish your signup")
+	return b.post("/signup/confirm", url.Values{"token": {tok}})
+}
+
+var signupLinkRe = regexp.MustCompile(`/signup/confirm\?token=([A-Za-z0-9%_-]+)`)

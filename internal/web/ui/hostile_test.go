@@ -24,7 +24,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -499,19 +498,6 @@ func TestResetLinkReuseAndExpiry(t *testing.T) {
 	}
 }
 
-// clock is a settable time for the login limiter.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // TestLoginGuessing: 5 failures lock an email for 15 minutes whatever its
 // case or spacing, even for the right password and from another address;
 // 20 failures lock a client address for every email; the locks lift after
@@ -524,8 +510,6 @@ func TestLoginGuessing(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	clk := &clock{t: time.Now()}
-	e.ui.login.now = clk.now
 	mux := http.NewServeMux()
 	e.ui.Register(mux)
 	login := func(ip, email, pass string) int {
@@ -562,7 +546,7 @@ func TestLoginGuessing(t *testing.T) {
 	if code := login("192.0.2.9", "w@acme.example", portalPassword); code != 429 {
 		t.Fatalf("after 20 failures from one address: %d, want 429", code)
 	}
-	clk.add(15*time.Minute + time.Second)
+	e.advance(15*time.Minute + time.Second)
 	if code := login("192.0.2.9", "w@acme.example", portalPassword); code != 303 {
 		t.Fatalf("after the window (address): %d", code)
 	}

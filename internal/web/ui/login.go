@@ -3,8 +3,10 @@ package ui
 import (
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/sipdesk/sipdesk"
+	"github.com/sipdesk/sipdesk/internal/app"
 )
 
 type loginView struct {
@@ -14,44 +16,52 @@ type loginView struct {
 }
 
 func (u *UI) loginForm(q *request) error {
-	next := localPath(q.r.URL.Query().Get("next"), "")
+	next := sameSitePath(q.r.URL.Query().Get("next"), "")
 	if q.customer != nil {
-		return u.redirect(q, localPath(next, "/sip-accounts"), "")
+		return u.redirect(q, sameSitePath(next, "/sip-accounts"), "")
 	}
 	u.render(q, http.StatusOK, "login.html", &loginView{Page: u.page(q, "Log in", ""), Form: newForm(), Next: next})
 	return nil
 }
 
-// loginSubmit checks the credentials; failures are limited per email and per
-// client address, and a success starts a new session.
+// loginSubmit checks the credentials. The service counts every attempt
+// before it checks the password (per account and source, or per browser
+// that logged in to the account before: its device cookie), so neither
+// parallel guesses nor failures from elsewhere get past or lock out the
+// customer's own browser; a success starts a new session.
 func (u *UI) loginSubmit(q *request) error {
 	f := newForm()
 	email := strings.TrimSpace(q.r.PostFormValue("email"))
-	next := localPath(q.r.PostFormValue("next"), "")
+	next := sameSitePath(q.r.PostFormValue("next"), "")
 	f.Values["email"] = email
-	keys := []string{"email:" + strings.ToLower(email), "ip:" + clientIP(q.r)}
+	device := ""
+	if c, err := q.r.Cookie(u.cookieName("sipdesk_device")); err == nil && len(c.Value) <= 200 {
+		device = c.Value
+	}
 	status := http.StatusUnauthorized
-	if !u.login.allow(keys...) {
-		f.Error = "Too many failed attempts. Wait 15 minutes and try again."
-		status = http.StatusTooManyRequests
-	} else {
-		c, err := u.svc.Login(q.ctx(), email, q.r.PostFormValue("password"))
-		switch {
-		case err == nil:
-			u.login.reset(keys[0])
-			if err := u.startSession(q, c.ID); err != nil {
-				return err
-			}
-			if c.BillingState == sipdesk.BillingUnverified {
-				return u.redirect(q, "/verify", "")
-			}
-			return u.redirect(q, localPath(next, "/sip-accounts"), "")
-		case isCode(err, sipdesk.EUnauthorized):
-			u.login.fail(keys...)
-			f.Error = "Wrong email or password."
-		default:
+	res, err := u.svc.LoginDevice(q.ctx(), email, q.r.PostFormValue("password"), device)
+	switch {
+	case err == nil:
+		if err := u.startSession(q, res.Customer.ID); err != nil {
 			return err
 		}
+		u.setCookie(q.w, "sipdesk_device", res.Device, int(app.DeviceTTL/time.Second))
+		if res.Customer.BillingState == sipdesk.BillingUnverified {
+			return u.redirect(q, "/verify", "")
+		}
+		return u.redirect(q, sameSitePath(next, "/sip-accounts"), "")
+	case isCode(err, sipdesk.EUnauthorized):
+		f.Error = "Wrong email or password."
+	case isCode(err, sipdesk.ERateLimited):
+		m := msgOf(err) // the service's reason: failures, a login in flight, the rate
+		f.Error = strings.ToUpper(m[:1]) + m[1:] + "."
+		status = http.StatusTooManyRequests
+	case isCode(err, sipdesk.EUnavailable):
+		f.Error = "Too many logins at this moment. Try again in a few seconds."
+		status = http.StatusServiceUnavailable
+		q.w.Header().Set("Retry-After", "5")
+	default:
+		return err
 	}
 	u.render(q, status, "login.html", &loginView{Page: u.page(q, "Log in", ""), Form: f, Next: next})
 	return nil

@@ -15,6 +15,9 @@ type numbersView struct {
 	// Verify is the form of the number whose code was just mistyped.
 	VerifyID  int64
 	VerifyErr string
+	// CodeFailed: numbers (by id) whose code could not be sent.
+	CodeFailed     map[int64]bool
+	CodesInMailbox bool // no SMS channel, codes go to the dev mailbox
 }
 
 // numbers lists the verified Caller IDs and those waiting for their code.
@@ -27,6 +30,14 @@ func (u *UI) numbersPage(q *request, status int, v *numbersView) error {
 	if err != nil {
 		return err
 	}
+	ms, err := u.svc.CodeDeliveries(q.ctx(), q.customer.ID)
+	if err != nil {
+		return err
+	}
+	v.CodeFailed, v.CodesInMailbox = map[int64]bool{}, u.svc.CodesInOutbox()
+	for id, m := range ms {
+		v.CodeFailed[id] = m.Failing()
+	}
 	v.Page, v.Numbers, v.Trial = u.page(q, "Verified Caller IDs", "numbers"), ns, q.customer.Trial()
 	u.render(q, status, "numbers.html", v)
 	return nil
@@ -36,6 +47,9 @@ func (u *UI) numberAdd(q *request) error {
 	number := strings.TrimSpace(q.r.PostFormValue("number"))
 	n, err := u.svc.AddCallerIDNumber(q.ctx(), q.customer.ID, number)
 	if err == nil {
+		if failed, err := u.codeFailed(q, q.customer.ID, n.Number); err != nil || failed {
+			return u.redirect(q, "/caller-id/numbers", "") // the page says it could not be sent
+		}
 		return u.redirect(q, "/caller-id/numbers", "We sent a code to "+n.Number+": enter it below to verify the number.")
 	}
 	if !userError(err) {

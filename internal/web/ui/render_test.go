@@ -183,7 +183,7 @@ func TestRenderEveryPage(t *testing.T) {
 	})
 	t.Run("verify page", func(t *testing.T) {
 		o := e.browser()
-		o.post("/signup", url.Values{"email": {"new@acme.example"}, "password": {portalPassword}, "password_confirm": {portalPassword}, "phone": {"+447700900555"}}).
+		e.signup(o, "new@acme.example", "+447700900555").
 			must(t, 200, "Verify your phone", "+447700900555", "dev mailbox", `name="code"`, "We sent a 6-digit code")
 		p := o.get("/sip-accounts")
 		if p.status != 303 || p.location != "/verify" {

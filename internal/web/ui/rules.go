@@ -51,7 +51,7 @@ func (u *UI) ruleFormView(q *request, id int64, f Form) (*ruleFormView, error) {
 		title = "Edit Caller ID rule"
 	}
 	v := &ruleFormView{Page: u.page(q, title, "rules"), Form: f, ID: id, Trial: q.customer.Trial(),
-		Picked: map[string]bool{}, Countries: sipdesk.Countries(), Return: localPath(q.r.FormValue("return"), "")}
+		Picked: map[string]bool{}, Countries: sipdesk.Countries(), Return: sameSitePath(q.r.FormValue("return"), "")}
 	ns, err := u.svc.CallerIDNumbers(q.ctx(), q.customer.ID)
 	if err != nil {
 		return nil, err
@@ -127,7 +127,7 @@ func (u *UI) ruleSave(q *request, id int64) error {
 	}
 	err := u.svc.SaveRule(q.ctx(), q.customer.ID, r, q.actor())
 	if err == nil {
-		back := localPath(pf.Get("return"), "/caller-id/rules")
+		back := sameSitePath(pf.Get("return"), "/caller-id/rules")
 		return u.redirect(q, back, "Rule “"+r.Name+"” saved: "+r.Summary()+".")
 	}
 	if !userError(err) {

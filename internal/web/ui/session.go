@@ -2,15 +2,11 @@ package ui
 
 import (
 	"context"
-	"net"
 	"net/http"
 	"net/url"
-	"strings"
-	"time"
 
 	"github.com/sipdesk/sipdesk"
 	"github.com/sipdesk/sipdesk/internal/app"
-	"github.com/sipdesk/sipdesk/internal/ratelimit"
 )
 
 // sessions is what the portal needs of the service for logins (hashed
@@ -95,56 +91,4 @@ func (u *UI) takeFlash(q *request) string {
 		return ""
 	}
 	return msg
-}
-
-// limiter counts failures per key in a sliding window; "ip:" keys may
-// have four times as many (an office behind one address has several
-// people). Memory is bounded by the window's key cap, never by wiping.
-type limiter struct {
-	max int
-	w   *ratelimit.Window[string]
-	now func() time.Time // settable by tests
-}
-
-func newLimiter(max int, window time.Duration) *limiter {
-	l := &limiter{max: max, now: time.Now}
-	l.w = ratelimit.New[string](window, ratelimit.Options{Limit: 4 * max, Now: func() time.Time { return l.now() }})
-	return l
-}
-
-func (l *limiter) limit(key string) int {
-	if strings.HasPrefix(key, "ip:") {
-		return l.max * 4
-	}
-	return l.max
-}
-
-// allow reports whether every key is under its limit.
-func (l *limiter) allow(keys ...string) bool {
-	for _, k := range keys {
-		if l.w.Count(k) >= l.limit(k) {
-			return false
-		}
-	}
-	return true
-}
-
-func (l *limiter) fail(keys ...string) {
-	for _, k := range keys {
-		l.w.Add(k)
-	}
-}
-
-func (l *limiter) reset(keys ...string) {
-	for _, k := range keys {
-		l.w.Reset(k)
-	}
-}
-
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }

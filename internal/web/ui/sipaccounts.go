@@ -2,6 +2,7 @@ package ui
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/sipdesk/sipdesk"
 	"github.com/sipdesk/sipdesk/internal/app"
@@ -62,6 +63,14 @@ type sipAccountsView struct {
 	Creds        *credsView
 	ResetTo      string // the address the reset email went to
 	ResetErr     string
+	Guessing     []guessingNotice // password guessing stopped on an account (last day)
+}
+
+// guessingNotice is a guard an edge started on one of the SIP accounts.
+type guessingNotice struct {
+	Account string
+	At      time.Time
+	Detail  string
 }
 
 // sipAccountsPage fills the table and the header cubes and renders.
@@ -87,10 +96,31 @@ func (u *UI) sipAccountsPage(q *request, status int, v *sipAccountsView) error {
 		v.Rows = append(v.Rows, r)
 		v.CapsUsed += a.ChannelCap
 	}
+	if err := u.guessingNotices(q, as, v); err != nil {
+		return err
+	}
 	if v.Dialog != "" {
 		v.Page.Title = dialogTitle(v) + " · SIP Accounts"
 	}
 	u.render(q, status, "sipaccounts.html", v)
+	return nil
+}
+
+// guessingNotices fills the page's password-guessing notices.
+func (u *UI) guessingNotices(q *request, as []*sipdesk.SIPAccount, v *sipAccountsView) error {
+	es, err := u.svc.GuessingNotices(q.ctx(), q.customer.ID)
+	if err != nil {
+		return err
+	}
+	names := map[int64]string{}
+	for _, a := range as {
+		names[a.ID] = a.Name
+	}
+	for _, e := range es {
+		if name, ok := names[e.SIPAccountID]; ok { // a deleted account's notice is moot
+			v.Guessing = append(v.Guessing, guessingNotice{Account: name, At: e.At, Detail: e.Detail})
+		}
+	}
 	return nil
 }
 

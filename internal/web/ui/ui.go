@@ -12,10 +12,11 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
+	"unicode/utf8"
 
 	"github.com/sipdesk/sipdesk"
 	"github.com/sipdesk/sipdesk/internal/app"
@@ -33,13 +34,12 @@ type Options struct {
 
 // UI is the customer portal.
 type UI struct {
-	svc   *app.Service
-	opt   Options
-	log   *slog.Logger
-	tmpl  *templates
-	sess  sessions
-	csrf  *http.CrossOriginProtection
-	login *limiter // failed logins per email and per client address
+	svc  *app.Service
+	opt  Options
+	log  *slog.Logger
+	tmpl *templates
+	sess sessions
+	csrf *http.CrossOriginProtection
 }
 
 // New builds the portal; it panics if the embedded templates do not parse
@@ -48,7 +48,7 @@ func New(svc *app.Service, o Options) *UI {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	u := &UI{svc: svc, opt: o, log: o.Log, tmpl: mustParseTemplates(), login: newLimiter(5, 15*time.Minute)}
+	u := &UI{svc: svc, opt: o, log: o.Log, tmpl: mustParseTemplates()}
 	u.sess = svc
 	u.csrf = http.NewCrossOriginProtection()
 	u.csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -65,6 +65,8 @@ func (u *UI) Register(mux *http.ServeMux) {
 	// Signup, phone verification, login.
 	u.public(mux, "GET /signup", u.signupForm)
 	u.public(mux, "POST /signup", u.signupSubmit)
+	u.public(mux, "GET /signup/confirm", u.signupConfirmForm)
+	u.public(mux, "POST /signup/confirm", u.signupConfirm)
 	u.public(mux, "GET /login", u.loginForm)
 	u.public(mux, "POST /login", u.loginSubmit)
 	u.public(mux, "POST /logout", u.logout)
@@ -178,6 +180,11 @@ func (u *UI) redirectLogin(q *request) {
 // security headers with a fresh CSP nonce, the session and the flash.
 func (u *UI) wrap(h handler, allow func(*request) bool) http.Handler {
 	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !app.Source(r.Context()).IsValid() { // not behind web.New (tests): the connection's address
+			if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+				r = r.WithContext(app.WithSource(r.Context(), ap.Addr()))
+			}
+		}
 		q := &request{w: w, r: r, nonce: newNonce()}
 		hd := w.Header()
 		hd.Set("Content-Security-Policy", "default-src 'none'; script-src 'nonce-"+q.nonce+"'; style-src 'self'; "+
@@ -241,6 +248,7 @@ func (u *UI) home(q *request) error {
 
 // redirect answers a POST with 303 to a page, with a flash message.
 func (u *UI) redirect(q *request, to, flash string) error {
+	to = sameSitePath(to, "/")
 	if flash != "" {
 		u.setFlash(q, flash)
 	}
@@ -262,12 +270,36 @@ func wantsJSON(r *http.Request) bool {
 	return strings.Contains(r.Header.Get("Accept"), "application/json")
 }
 
-// localPath keeps a redirect target on this site.
-func localPath(p, fallback string) string {
-	if p == "" || !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.HasPrefix(p, "/\\") || strings.ContainsAny(p, "\r\n") {
+// sameSitePath is the one check of every redirect target that comes from a
+// request (next, return) or reaches u.redirect: it returns p when p is a path
+// on this site, else fallback. A path is accepted only when it parses, has no
+// scheme, host or user, starts with a single "/", and neither it nor its
+// decoded path holds a backslash or a control character: browsers read
+// "/\evil", "/\t/evil" and "//evil" as another host.
+func sameSitePath(p, fallback string) string {
+	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || unsafeInPath(p) {
+		return fallback
+	}
+	u, err := url.Parse(p)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" ||
+		!strings.HasPrefix(u.Path, "/") || strings.HasPrefix(u.Path, "//") || unsafeInPath(u.Path) {
 		return fallback
 	}
 	return p
+}
+
+// unsafeInPath reports a backslash, a control character (C0, DEL, C1) or
+// invalid UTF-8 in s.
+func unsafeInPath(s string) bool {
+	if !utf8.ValidString(s) {
+		return true
+	}
+	for _, r := range s {
+		if r == '\\' || r < 0x20 || (r >= 0x7f && r < 0xa0) {
+			return true
+		}
+	}
+	return false
 }
 
 func isCode(err error, code string) bool { return sipdesk.ErrorCode(err) == code }

@@ -12,11 +12,39 @@ type verifyView struct {
 	Page
 	Form
 	Phone string
+	// CodeFailed: the code could not be sent (a retry may be pending).
+	CodeFailed bool
+	// CodesInMailbox: no SMS channel, codes go to the dev mailbox.
+	CodesInMailbox bool
 }
 
 func (u *UI) verifyForm(q *request) error {
-	u.render(q, http.StatusOK, "verify.html", &verifyView{Page: u.page(q, "Verify your phone", ""), Form: newForm(), Phone: q.customer.VerifiedPhone})
+	return u.verifyPage(q, http.StatusOK, newForm())
+}
+
+func (u *UI) verifyPage(q *request, status int, f Form) error {
+	failed, err := u.codeFailed(q, q.customer.ID, q.customer.VerifiedPhone)
+	if err != nil {
+		return err
+	}
+	u.render(q, status, "verify.html", &verifyView{Page: u.page(q, "Verify your phone", ""), Form: f, Phone: q.customer.VerifiedPhone, CodeFailed: failed,
+		CodesInMailbox: u.svc.CodesInOutbox()})
 	return nil
+}
+
+// codeFailed reports whether the latest code to number could not be sent
+// (a code not tried yet is tried first), so no page claims it was.
+func (u *UI) codeFailed(q *request, customerID int64, number string) (bool, error) {
+	ms, err := u.svc.CodeDeliveries(q.ctx(), customerID)
+	if err != nil {
+		return false, err
+	}
+	for _, m := range ms {
+		if m.To == number {
+			return m.Failing(), nil
+		}
+	}
+	return false, nil
 }
 
 // firstAccountView shows the first SIP account's credentials once, right
@@ -47,8 +75,7 @@ func (u *UI) verifySubmit(q *request) error {
 		return err
 	}
 	formError(&f, err, "code")
-	u.render(q, formStatus(err), "verify.html", &verifyView{Page: u.page(q, "Verify your phone", ""), Form: f, Phone: q.customer.VerifiedPhone})
-	return nil
+	return u.verifyPage(q, formStatus(err), f)
 }
 
 // verifyResend sends a new code (at most one a minute).
@@ -61,10 +88,12 @@ func (u *UI) verifyResend(q *request) error {
 		return err
 	}
 	if err == nil {
+		if failed, err := u.codeFailed(q, q.customer.ID, q.customer.VerifiedPhone); err != nil || failed {
+			return u.redirect(q, "/verify", "") // the page says it could not be sent
+		}
 		return u.redirect(q, "/verify", "A new code is on its way.")
 	}
 	f := newForm()
 	formError(&f, err, "code")
-	u.render(q, http.StatusOK, "verify.html", &verifyView{Page: u.page(q, "Verify your phone", ""), Form: f, Phone: q.customer.VerifiedPhone})
-	return nil
+	return u.verifyPage(q, http.StatusOK, f)
 }

@@ -21,6 +21,9 @@ type Fake struct {
 	SaveBindingsFunc   func(c policy.BindingChange) error
 	PostBindingsFunc   func(c policy.BindingChange, after func(error))
 	StoredBindingsFunc func(ctx context.Context, accountID int64) ([]*sipdesk.Registration, error)
+	// RegisterBindingsFunc nil: the change is taken and the result is its
+	// Puts.
+	RegisterBindingsFunc func(ctx context.Context, c policy.BindingChange, maxContacts int) ([]*sipdesk.Registration, error)
 }
 
 var _ policy.Policy = (*Fake)(nil)
@@ -90,4 +93,12 @@ func (f *Fake) StoredBindings(ctx context.Context, accountID int64) ([]*sipdesk.
 		return f.StoredBindingsFunc(ctx, accountID)
 	}
 	return nil, nil
+}
+
+// RegisterBindings calls RegisterBindingsFunc, else returns c's Puts.
+func (f *Fake) RegisterBindings(ctx context.Context, c policy.BindingChange, maxContacts int) ([]*sipdesk.Registration, error) {
+	if f.RegisterBindingsFunc != nil {
+		return f.RegisterBindingsFunc(ctx, c, maxContacts)
+	}
+	return c.Puts, nil
 }
