@@ -35,12 +35,6 @@ type fakeCarrier struct {
 	reqs    chan *siptest.Msg
 }
 
-func (fc *fakeCarrier) send(s string) {
-	if err := fc.c.Send(s); err != nil {
-		fc.t.Logf("carrier send: %v", err)
-	}
-}
-
 // to sends s to where m came from (the edge that sent it).
 func (fc *fakeCarrier) to(m *siptest.Msg, s string) {
 	if err := fc.c.SendTo(s, m.Src); err != nil {
