@@ -88,7 +88,7 @@ func runServe(ctx context.Context, cfg *config.Serve, log *slog.Logger) error {
 	}
 	svc := app.New(db, app.Options{
 		Realm: cfg.SIPDomain, PaidChannelLimit: cfg.PaidChannelLimit, AllowPrivateIPs: cfg.AllowPrivateIPs,
-		HoldIPAccounts: cfg.HoldIPAccounts, BaseURL: cfg.BaseURL, LogCodes: cfg.SMTP == "", Log: log,
+		HoldIPAccounts: cfg.HoldIPAccounts, BaseURL: cfg.BaseURL, LogCodes: cfg.SMTP == "", LeaseTTL: cfg.LeaseTTL, Log: log,
 		Messages:  messenger(msgs),
 		DeviceKey: key,
 	})
