@@ -108,7 +108,7 @@ func runServe(ctx context.Context, cfg *config.Serve, log *slog.Logger) error {
 	defer cancel()
 	var wg sync.WaitGroup
 	errc := make(chan error, 8) // one per goroutine started below, so none blocks
-	start := func(name string, fn func(context.Context) error) {
+	run := func(ctx context.Context, wg *sync.WaitGroup, name string, fn func(context.Context) error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -117,6 +117,13 @@ func runServe(ctx context.Context, cfg *config.Serve, log *slog.Logger) error {
 			}
 		}()
 	}
+	start := func(name string, fn func(context.Context) error) { run(ctx, &wg, name, fn) }
+	// HTTP (health, /readyz) and the heartbeat outlive the rest until the
+	// edge has drained: a draining node stays visible as draining, not dead.
+	late, lateCancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer lateCancel()
+	var lateWG sync.WaitGroup
+	startLate := func(name string, fn func(context.Context) error) { run(late, &lateWG, name, fn) }
 
 	// Every role serves HTTP: the portal and API with health and metrics,
 	// or (an edge) health and metrics only. It binds first, so a taken
@@ -142,7 +149,7 @@ func runServe(ctx context.Context, cfg *config.Serve, log *slog.Logger) error {
 			return err
 		}
 	}
-	start("http", hs.Serve)
+	startLate("http", hs.Serve)
 	if cfg.Role != "edge" {
 		if msgs != nil {
 			start("verification messages", func(ctx context.Context) error { msgs.Run(ctx); return nil })
@@ -157,7 +164,7 @@ func runServe(ctx context.Context, cfg *config.Serve, log *slog.Logger) error {
 		}
 	}
 	self := nodeReport(cfg, ed, hs.Addr())
-	start("nodes", func(ctx context.Context) error { return nodeLoop(ctx, svc, self, quietLog(log)) })
+	startLate("nodes", func(ctx context.Context) error { return nodeLoop(ctx, svc, self, quietLog(log)) })
 
 	select {
 	case <-ctx.Done():
@@ -166,6 +173,8 @@ func runServe(ctx context.Context, cfg *config.Serve, log *slog.Logger) error {
 	}
 	cancel()
 	wg.Wait()
+	lateCancel()
+	lateWG.Wait()
 	return err
 }
 

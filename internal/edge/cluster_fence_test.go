@@ -3,7 +3,10 @@
 package edge
 
 import (
+	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -12,6 +15,7 @@ import (
 	"time"
 
 	"github.com/sipdesk/sipdesk"
+	"github.com/sipdesk/sipdesk/internal/app"
 	"github.com/sipdesk/sipdesk/internal/siptest"
 )
 
@@ -300,6 +304,29 @@ func TestClusterFenceDrain(t *testing.T) {
 	if r := p.final(3 * time.Second); r.Code != 503 || r.Get("Retry-After") == "" {
 		t.Fatalf("new call while draining: %d Retry-After %q", r.Code, r.Get("Retry-After"))
 	}
+	// The node stays visible while it drains: /readyz says why, the node
+	// list says draining (its heartbeat goes on until the drain ends).
+	res, err := http.Get("http://" + a.HTTP + "/readyz")
+	if err != nil {
+		t.Fatalf("/readyz while draining: %v", err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 503 || !strings.Contains(string(body), "draining") {
+		t.Fatalf("/readyz while draining: %d %s", res.StatusCode, body)
+	}
+	c.waitFor(3*time.Second, "edge-a listed draining", func() bool {
+		ns, err := c.svc.NodeList(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range ns {
+			if n.Name == "edge-a" {
+				return n.State == app.NodeDraining
+			}
+		}
+		return false
+	})
 	for time.Since(term) < drain-500*time.Millisecond {
 		if c.carrier.liveCalls() != 3 {
 			t.Fatalf("%d calls up %v into the drain, want 3", c.carrier.liveCalls(), time.Since(term))
@@ -311,7 +338,7 @@ func TestClusterFenceDrain(t *testing.T) {
 	if r := ring.final(3 * time.Second); r.Code != 503 {
 		t.Fatalf("ringing call: %d, want 503", r.Code)
 	}
-	err := <-procA.done
+	err = <-procA.done
 	procA.done <- err
 	exited := time.Since(term)
 	if err != nil {
