@@ -176,3 +176,32 @@ func TestOperatorToken(t *testing.T) {
 		t.Fatalf("operators: %+v", ops)
 	}
 }
+
+func TestOperatorSearchAndViews(t *testing.T) {
+	f := newFixture(t, app.Options{})
+	c, first, err := f.svc.CreateVerifiedCustomer(f.ctx, "Alice@Example.com", "Portal-Pass-123", "+15551230001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := f.svc.CreateVerifiedCustomer(f.ctx, "bob@example.com", "Portal-Pass-123", "+15551230002"); err != nil {
+		t.Fatal(err)
+	}
+	ro, _ := newOperator(t, f, "ro@example.com", sipdesk.RoleReadonly)
+	for q, want := range map[string]int{"": 2, "alice": 1, "15551230002": 1, first.Account.Username: 1, "nobody": 0, "example.com": 2} {
+		cs, err := f.svc.OpsSearchCustomers(f.ctx, ro, q)
+		if err != nil || len(cs) != want {
+			t.Fatalf("search %q: %d customers, want %d (%v)", q, len(cs), want, err)
+		}
+	}
+	v, err := f.svc.OpsCustomer(f.ctx, ro, c.ID)
+	if err != nil || len(v.SIPAccounts) != 1 || v.Customer.Email != "alice@example.com" {
+		t.Fatalf("customer view: %+v %v", v, err)
+	}
+	if _, err := f.svc.OpsCustomer(f.ctx, nil, c.ID); sipdesk.ErrorCode(err) != sipdesk.EForbidden {
+		t.Fatalf("no operator: %v", err)
+	}
+	d, err := f.svc.OpsDashboard(f.ctx, ro)
+	if err != nil || d.Customers != 2 {
+		t.Fatalf("dashboard: %+v %v", d, err)
+	}
+}
