@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math"
 	"strconv"
 	"strings"
 
@@ -311,13 +310,7 @@ func runAdmin(ctx context.Context, svc *app.Service, args []string, out io.Write
 }
 
 // parseAmount reads a money amount like "50" or "50.25" into cents.
-func parseAmount(s string) (int64, error) {
-	f, err := strconv.ParseFloat(s, 64)
-	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f <= 0 || f > 1e9 {
-		return 0, sipdesk.FieldError("amount", "must be a positive amount like 50 or 49.90")
-	}
-	return int64(math.Round(f * 100)), nil
-}
+func parseAmount(s string) (int64, error) { return app.ParseAmount(s) }
 
 func ticketJSON(t *sipdesk.Ticket) map[string]any {
 	return map[string]any{"id": t.ID, "customer_id": t.CustomerID, "kind": t.Kind, "wanted": t.Wanted,

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -258,4 +259,14 @@ func (s *Service) OperatorSession(ctx context.Context, token string) (*sipdesk.O
 // DeleteOperatorSession ends a console session (logout).
 func (s *Service) DeleteOperatorSession(ctx context.Context, token string) error {
 	return s.update(ctx, func(tx sipdesk.Tx) error { return tx.DeleteOperatorSession(sipdesk.HashToken(token)) })
+}
+
+// ParseAmount reads a money amount like "50" or "49.90" into cents (the
+// CLI's --amount, the console's and the operator API's top-ups).
+func ParseAmount(s string) (int64, error) {
+	f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f <= 0 || f > 1e9 {
+		return 0, sipdesk.FieldError("amount", "must be a positive amount like 50 or 49.90")
+	}
+	return int64(math.Round(f * 100)), nil
 }
