@@ -131,7 +131,26 @@ func TestOperatorRolesAreEnforcedInTheService(t *testing.T) {
 	if got, err = f.svc.OpsTopUp(f.ctx, adm, c.ID, 5000); err != nil || got.TopUpTotalCents != 6000 || got.ChannelLimit != 25 {
 		t.Fatalf("admin top-up: %v %v", got, err)
 	}
+	if _, err := f.svc.OpsSetChannelLimit(f.ctx, adm, c.ID, 30); err != nil {
+		t.Fatal(err)
+	}
+	// The customer sees the actions in words, without the staff member.
 	es, _ := f.svc.Audit(f.ctx, c.ID, 10)
+	var words []string
+	for _, e := range es {
+		if strings.Contains(e.Actor, "@") {
+			t.Errorf("the customer sees the operator: %+v", e)
+		}
+		words = append(words, e.Detail)
+	}
+	all := strings.Join(words, "\n")
+	for _, want := range []string{"Support raised the channel limit from 25 to 30", "Support approved your ticket 1 and raised the channel limit from 10 to 25", "Support recorded a top-up of 50.00", "Support recorded a top-up of 10.00 and raised the channel limit from 1 to 10"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("customer audit lacks %q:\n%s", want, all)
+		}
+	}
+	v, _ := f.svc.OpsCustomer(f.ctx, ro, c.ID) // operators see who
+	es = v.Audit
 	var sawTicket, sawTopUp bool
 	for _, e := range es {
 		switch e.Action {
