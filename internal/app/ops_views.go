@@ -125,6 +125,7 @@ func (s *Service) OpsSearchCustomers(ctx context.Context, op *sipdesk.Operator, 
 // whose IP accounts or registrations hold the address q.
 func matchAccounts(tx sipdesk.Tx, q string, hit map[int64]bool) error {
 	addr, addrErr := netip.ParseAddr(q)
+	isAddr := addrErr == nil
 	as, err := tx.SIPAccounts(0)
 	if err != nil {
 		return err
@@ -136,13 +137,13 @@ func matchAccounts(tx sipdesk.Tx, q string, hit map[int64]bool) error {
 			hit[a.CustomerID] = true
 		}
 		for _, p := range a.AllowedIPs {
-			if addrErr == nil && p.Contains(addr) {
+			if isAddr && p.Contains(addr) {
 				hit[a.CustomerID] = true
 			}
 		}
 	}
-	if addrErr != nil {
-		return nil
+	if !isAddr {
+		return nil // not an address: no registration to match
 	}
 	rs, err := tx.Registrations(0)
 	if err != nil {
