@@ -39,3 +39,9 @@ type AuditEntry struct {
 	Detail       string
 	At           time.Time
 }
+
+// Audit actions of the operators' own management (customer 0).
+const (
+	AuditOperatorCreated = "operator.created"
+	AuditOperatorToken   = "operator.token_created"
+)

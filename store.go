@@ -318,4 +318,6 @@ type Tx interface {
 	// DeleteNodes removes the nodes whose last heartbeat is before before
 	// (dead nodes are pruned) and returns how many.
 	DeleteNodes(before time.Time) (int, error)
+
+	OperatorTx // operators, their sessions and API tokens (operator.go)
 }

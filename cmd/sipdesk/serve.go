@@ -139,6 +139,7 @@ func runServe(ctx context.Context, cfg *config.Serve, log *slog.Logger) error {
 		hs = web.NewHealth(hopt)
 	} else {
 		hopt.Handlers = smsHandlers(msgs, reg)
+		hopt.OpsAddr = cfg.OpsHTTP
 		hs = web.New(svc, hopt)
 	}
 	if err := hs.Listen(); err != nil {

@@ -25,6 +25,7 @@ type Store struct {
 type Serve struct {
 	Store
 	HTTP             string
+	OpsHTTP          string // the operator console's own address; "": under /ops/ on HTTP
 	BaseURL          string
 	Role             string // all, portal or edge
 	Node             string
@@ -144,6 +145,7 @@ func ParseServe(args []string) (*Serve, error) {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	storeFlags(fs, &c.Store)
 	domainFlags(fs, &c.SIPDomain, &c.AllowPrivateIPs, &c.PaidChannelLimit, &c.BaseURL)
+	fs.StringVar(&c.OpsHTTP, "ops-http", "", "serve the operator console (/ops/) and API (/api/ops/v1) only on this address, not on --http (keep it off the internet)")
 	fs.StringVar(&c.HTTP, "http", "127.0.0.1:8080", "HTTP listen address: portal and API, /healthz, /readyz, /metrics (--role edge: health and metrics only; default <--sip host>:8080)")
 	fs.StringVar(&c.Role, "role", "all", "what this node runs: all, portal or edge")
 	host, _ := os.Hostname()
