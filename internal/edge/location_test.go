@@ -32,6 +32,21 @@ type locCluster struct {
 	edges []*Server
 }
 
+// idle waits until no edge has a call attempt left (a test that ends with
+// calls still ringing would leave the stop to wait on devices it closed).
+func (c *locCluster) idle() {
+	c.t.Helper()
+	end := time.Now().Add(10 * time.Second)
+	for _, s := range c.edges {
+		for s.calls.LiveAttempts() > 0 {
+			if time.Now().After(end) {
+				c.t.Fatalf("edge %s still has %d call attempts", s.cfg.Node, s.calls.LiveAttempts())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}
+
 func newLocCluster(t *testing.T) *locCluster {
 	t.Helper()
 	st, _ := openPG(t)
@@ -373,6 +388,7 @@ func TestLocationMovedDevice(t *testing.T) {
 		t.Fatal("INVITE at the old port")
 	}
 	carrier.cancel()
+	c.idle()
 }
 
 // TestLocationContactLimit (scenario j): 10 contacts over two edges, the
@@ -479,6 +495,7 @@ func TestLocationACLChange(t *testing.T) {
 		t.Fatal("INVITE at Y, refused by the new ACL")
 	}
 	carrier.cancel()
+	c.idle()
 }
 
 func bindingFrom(rs []*sipdesk.Registration, received string) bool {
