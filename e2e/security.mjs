@@ -2,8 +2,9 @@
 // other browser is logged out), a forgotten password by email, log out
 // another session from the list, two-factor authentication with an
 // authenticator app (the codes computed here, RFC 6238) then a login that
-// asks the code, and a login with a recovery code. Screenshots of the
-// Security page at 1280 and 390 px in docs/screenshots/.
+// asks the code, and a login with a recovery code; the connection page of
+// a SIP account. Screenshots of the Security page at 1280 and 390 px and of
+// the connection page in docs/screenshots/.
 //
 //   cd e2e && npm ci && node security.mjs
 //
@@ -242,6 +243,22 @@ try {
     for (const a of ['customer.login', 'customer.login_failed', 'customer.totp_enabled', 'customer.recovery_code_used', 'customer.password_reset']) {
       assert(audit.includes(a), `the audit log shows ${a}`);
     }
+  });
+
+  await run.step('connection details: linked from the SIP account, the username revealed on the page', async () => {
+    await page.goto('/sip-accounts');
+    await page.click('[data-testid=connection]');
+    await page.waitForURL('**/sip-accounts/*/connection');
+    const text = await page.locator('main').innerText();
+    for (const want of ['sipdesk.local', '127.0.0.1', `port ${sipPort}`, 'Registration interval', 'YOUR_SIP_PASSWORD', `server_uri=sip:127.0.0.1:${sipPort}`]) {
+      assert(text.includes(want), `the page shows ${want}`);
+    }
+    const masked = await page.locator('[data-username]').innerText();
+    await page.click('form[data-reveal] button');
+    await page.waitForFunction((m) => document.querySelector('[data-username]').textContent !== m, masked);
+    const user = await page.locator('[data-username]').innerText();
+    assert(!user.includes('•') && user.startsWith(masked.slice(0, 2)), `revealed ${user}`);
+    await page.screenshot({ path: join(shots, 'connection.png'), fullPage: true });
     assert(jsErrors.length === 0, 'no JS errors: ' + jsErrors.join('; '));
   });
 } finally {

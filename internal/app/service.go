@@ -37,8 +37,10 @@ type Options struct {
 	// if negative).
 	HashSlots int
 	HashQueue int
-	Log       *slog.Logger
-	Now       func() time.Time
+	// SIP is where customers connect their devices (the connection page).
+	SIP Endpoints
+	Log *slog.Logger
+	Now func() time.Time
 }
 
 // Service implements every use case of customers and operators.

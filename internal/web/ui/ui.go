@@ -85,6 +85,7 @@ func (u *UI) Register(mux *http.ServeMux) {
 	u.auth(mux, "GET /sip-accounts/new", u.sipAccountNew)
 	u.auth(mux, "POST /sip-accounts", u.sipAccountCreate)
 	u.auth(mux, "POST /sip-accounts/{id}/reveal", u.sipAccountReveal)
+	u.auth(mux, "GET /sip-accounts/{id}/connection", u.sipAccountConnection)
 	u.auth(mux, "GET /sip-accounts/{id}/edit", u.sipAccountEdit)
 	u.auth(mux, "POST /sip-accounts/{id}", u.sipAccountSave)
 	u.auth(mux, "POST /sip-accounts/{id}/jwt", u.sipAccountJWT)
