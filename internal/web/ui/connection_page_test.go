@@ -31,7 +31,7 @@ func TestConnectionPage(t *testing.T) {
 	c.b.get("/sip-accounts/"+itoa64(ip.Account.ID)+"/connection").must(t, 200, "8.8.4.4/32", "4321", "sip:4321<number in E.164 without +>@",
 		"Dial(PJSIP/4321${EXTEN}@sipdesk)").mustNot(t, "YOUR_SIP_PASSWORD")
 	d := e.customer("cnp2@example.com", "+15551230062")
-	d.b.get("/sip-accounts/" + id + "/connection").must(t, 404)
+	d.b.get("/sip-accounts/"+id+"/connection").must(t, 404)
 	// Shown after signup: the welcome page links it.
 	b := e.browser()
 	e.signup(b, "cnp3@example.com", "+15551230063").must(t, 200, "Verify your phone")

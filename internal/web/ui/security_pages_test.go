@@ -47,7 +47,7 @@ func TestForgotPasswordPages(t *testing.T) {
 		t.Fatal("no password link in the mail")
 	}
 	tok, _ := url.QueryUnescape(m[1])
-	b.get("/password/reset?token=" + url.QueryEscape(tok)).must(t, 200, "Choose a new password")
+	b.get("/password/reset?token="+url.QueryEscape(tok)).must(t, 200, "Choose a new password")
 	p := b.post("/password/reset", url.Values{"token": {tok}, "password": {"short"}})
 	p.must(t, 422)
 	b.post("/password/reset", url.Values{"token": {tok}, "password": {"Reset-Password-33"}}).must(t, 200, "Password changed. Log in with the new password.")
