@@ -51,3 +51,9 @@ const (
 	AuditRecoveryUsed    = "customer.recovery_code_used"
 	AuditSessionRevoked  = "customer.session_revoked"
 )
+
+// Audit actions of the operators' own management (customer 0).
+const (
+	AuditOperatorCreated = "operator.created"
+	AuditOperatorToken   = "operator.token_created"
+)

@@ -65,7 +65,7 @@ var codeTable = []CodeInfo{
 	{Code: EChannelLimit, HTTP: 429, SIP: &SIPRefusal{"customer channel limit reached", 403, "Channel limit reached", ""}},
 	{Code: EChannelCap, HTTP: 429, SIP: &SIPRefusal{"SIP account channel cap reached", 403, "SIP account channel cap reached", ""}},
 	{Code: EInvalidNumber, HTTP: 422, Form: 422, SIP: &SIPRefusal{"dialed number not E.164 after normalising", 484, "Address Incomplete", ""}},
-	{Code: EUnavailable, HTTP: 503, SIP: &SIPRefusal{"store unreachable (fail closed) or the edge not ready (database probe failing, draining), with Retry-After", 503, "Service Unavailable", ""}},
+	{Code: EUnavailable, HTTP: 503, SIP: &SIPRefusal{"store unreachable (fail closed), the edge not ready (database probe failing, draining) or its channel leases not renewed (fenced), with Retry-After", 503, "Service Unavailable", ""}},
 	{Code: SIPIntervalTooBrief, APICode: EInvalid, SIP: &SIPRefusal{"REGISTER expiry below the minimum, with Min-Expires", 423, "Interval Too Brief", ""}},
 	{Code: SIPTooManyContacts, SIP: &SIPRefusal{"REGISTER of a new contact when the SIP account has `--max-contacts` live contacts (default 10) on all edges", 403, "Too many contacts", ""}},
 	{Code: SIPBanned, SIP: &SIPRefusal{"source banned after failed authentication", 0, "", ""}},

@@ -8,12 +8,45 @@ const (
 	DirInbound  = "inbound"  // the carrier calls a customer's DID
 )
 
-// Lease timing: a node renews its calls' leases every LeaseRenew; a lease
-// not renewed for LeaseTTL (a dead node) frees its channel.
+// Lease timing (docs/OPERATIONS.md, "Calls when a node fails or stops").
+// A node renews its calls' leases every LeaseRenew (retrying every second
+// after a failure); a lease not renewed for LeaseTTL belongs to a dead
+// node. A node whose last successful renewal started LeaseFence ago ends
+// its calls itself (self-fencing), LeaseTTL-LeaseFence before any other
+// node may take its leases: that margin covers the BYEs going out and the
+// clock difference between nodes. Every node sweeps expired leases every
+// LeaseSweep: it claims them, sends BYE on the dead node's legs, closes the
+// records (node_lost) and frees the channels. A node dying just after a
+// renewal: its leases expire LeaseTTL later and the next sweep ends its
+// calls, within LeaseTTL+LeaseSweep (50 s) of the death.
 const (
-	LeaseTTL   = 60 * time.Second
-	LeaseRenew = 20 * time.Second
+	LeaseTTL   = 45 * time.Second
+	LeaseRenew = 10 * time.Second
+	LeaseFence = 30 * time.Second
+	LeaseSweep = 5 * time.Second
 )
+
+// LeaseTiming is the lease timing of a deployment: the constants above, or
+// all four scaled from a shorter TTL (tests, SIPDESK_LEASE_TTL).
+type LeaseTiming struct{ TTL, Renew, Fence, Sweep time.Duration }
+
+// LeaseTimingFor scales the default timing to ttl (0: the defaults).
+func LeaseTimingFor(ttl time.Duration) LeaseTiming {
+	if ttl <= 0 || ttl == LeaseTTL {
+		return LeaseTiming{LeaseTTL, LeaseRenew, LeaseFence, LeaseSweep}
+	}
+	f := func(d time.Duration) time.Duration {
+		return time.Duration(float64(d) * float64(ttl) / float64(LeaseTTL))
+	}
+	return LeaseTiming{ttl, f(LeaseRenew), f(LeaseFence), f(LeaseSweep)}
+}
+
+// LostCall is an expired lease claimed by a living node: the node that
+// held it (and died or lost the store) and the dialog state it left.
+type LostCall struct {
+	CallLease
+	LostNode string
+}
 
 // CallLease is a live call holding a channel. It lives in the store so that
 // every edge node counts the same calls.
@@ -25,6 +58,7 @@ type CallLease struct {
 	Node         string
 	StartedAt    time.Time
 	ExpiresAt    time.Time
+	Dialog       string // what a BYE on its legs needs (JSON, policy.Dialog); "" until answered
 }
 
 // Directions lists the call directions and ChannelScopes the channel
@@ -88,6 +122,7 @@ const (
 	DispFailed    = "failed"      // any other final failure
 	DispRefused   = "refused"     // refused by sipdesk (see Reason)
 	DispActive    = "in_progress" // not ended yet
+	DispNodeLost  = "node_lost"   // its edge died; another edge ended it
 )
 
 // CallRecord is one call attempt.

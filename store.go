@@ -289,8 +289,27 @@ type Tx interface {
 	// customer is not found; a missing SIP account has AccountFound false.
 	ChannelUse(customerID, sipAccountID int64, now time.Time) (*ChannelUse, error)
 	DeleteLease(callID string) (bool, error)
-	RenewLeases(node string, until time.Time) (int, error)
+	// RenewLeases extends the node's leases and lists the Call-IDs it
+	// extended (a lease missing from the list was taken away).
+	RenewLeases(node string, until time.Time) ([]string, error)
 	DeleteExpiredLeases(now time.Time) (int, error)
+	// SetLeaseDialog stores a live call's dialog state (what a BYE needs)
+	// with its lease; no lease: nothing happens.
+	SetLeaseDialog(callID, dialog string) error
+	// ClaimExpiredLeases hands at most limit leases expired at now to node
+	// until `until` (the rows lock: two nodes never claim the same lease),
+	// remembering the node that let them expire in LostNode.
+	ClaimExpiredLeases(node string, now, until time.Time, limit int) ([]*LostCall, error)
+	// ExpireLease makes a lease of node expire now (a restarted node's
+	// leases of its previous life), for the sweep to claim.
+	ExpireLease(callID, node string) error
+	// CloseLostRecords closes the in_progress records of a lost call
+	// (disposition node_lost).
+	CloseLostRecords(callID, node string, at time.Time) (int, error)
+	// CloseOrphanRecords closes in_progress records started before
+	// `before` that have no lease any more (their final update never
+	// reached the store).
+	CloseOrphanRecords(before, at time.Time) (int, error)
 	Leases(customerID int64, now time.Time) ([]*CallLease, error) // live leases; 0: all
 
 	InsertCallRecord(r *CallRecord) error
@@ -302,4 +321,6 @@ type Tx interface {
 	// DeleteNodes removes the nodes whose last heartbeat is before before
 	// (dead nodes are pruned) and returns how many.
 	DeleteNodes(before time.Time) (int, error)
+
+	OperatorTx // operators, their sessions and API tokens (operator.go)
 }

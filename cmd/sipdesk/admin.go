@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math"
 	"strconv"
 	"strings"
 
@@ -31,6 +30,10 @@ Commands:
   ticket decline ID --message TEXT
   sip-account approve ID                                 in_process → active (reviewed IP accounts)
   did assign --number +E164 --sip-account ID             route a number to a SIP account
+  operator create --email E --password P --role admin|support|readonly
+                                                         staff for the operator console (JSON with the TOTP
+                                                         secret for an authenticator app, shown once)
+  operator token create --operator ID [--name NAME]      operator API token, sdo_… (printed once)
   node list                                              every node: role, addresses, version, heartbeat,
                                                          live calls, bindings, state (alive|draining|dead)
 
@@ -86,9 +89,12 @@ func usagef(format string, a ...any) error { return &usageError{fmt.Sprintf(form
 
 func runAdmin(ctx context.Context, svc *app.Service, args []string, out io.Writer) error {
 	name := args[0]
-	if len(args) > 1 && (name == "customer" || name == "token" || name == "ticket" || name == "sip-account" || name == "did" || name == "caller-id" || name == "node") {
+	if len(args) > 1 && (name == "customer" || name == "token" || name == "ticket" || name == "sip-account" || name == "did" || name == "caller-id" || name == "node" || name == "operator") {
 		name += " " + args[1]
 		args = args[2:]
+		if name == "operator token" && len(args) > 0 && args[0] == "create" {
+			name, args = "operator token create", args[1:]
+		}
 	} else {
 		args = args[1:]
 	}
@@ -263,6 +269,27 @@ func runAdmin(ctx context.Context, svc *app.Service, args []string, out io.Write
 			return err
 		}
 		return printJSON(out, map[string]any{"number": d.Number, "sip_account_id": d.SIPAccountID, "customer_id": d.CustomerID})
+	case "operator create":
+		email, pass, role := str("email"), str("password"), str("role")
+		if err := parse("email", "password", "role"); err != nil {
+			return err
+		}
+		n, err := svc.OpsCreateOperator(ctx, app.ShellOperator, *email, *pass, sipdesk.OperatorRole(*role))
+		if err != nil {
+			return err
+		}
+		return printJSON(out, map[string]any{"operator_id": n.Operator.ID, "totp_secret": n.TOTPSecret})
+	case "operator token create":
+		oid, tname := id("operator"), str("name")
+		if err := parse("operator"); err != nil {
+			return err
+		}
+		tok, err := svc.OpsCreateOperatorToken(ctx, app.ShellOperator, *oid, *tname)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(out, tok)
+		return nil
 	case "node list":
 		if err := parse(); err != nil {
 			return err
@@ -283,13 +310,7 @@ func runAdmin(ctx context.Context, svc *app.Service, args []string, out io.Write
 }
 
 // parseAmount reads a money amount like "50" or "50.25" into cents.
-func parseAmount(s string) (int64, error) {
-	f, err := strconv.ParseFloat(s, 64)
-	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f <= 0 || f > 1e9 {
-		return 0, sipdesk.FieldError("amount", "must be a positive amount like 50 or 49.90")
-	}
-	return int64(math.Round(f * 100)), nil
-}
+func parseAmount(s string) (int64, error) { return app.ParseAmount(s) }
 
 func ticketJSON(t *sipdesk.Ticket) map[string]any {
 	return map[string]any{"id": t.ID, "customer_id": t.CustomerID, "kind": t.Kind, "wanted": t.Wanted,

@@ -33,9 +33,9 @@ func startEdge(ctx context.Context, cfg *config.Serve, st sipdesk.Store, svc *ap
 		}
 		mc = edge.MediaConfig{PortMin: lo, PortMax: hi, PublicIP: mediaIP(cfg.SIP)}
 	}
-	// Channel limits on the leases in the store (renewed every
-	// sipdesk.LeaseRenew); the same admission batches the call records.
-	channels := policy.NewChannels(st, svc, cfg.Node, policy.ChannelOptions{Log: quietLog(log)})
+	// Channel limits on the leases in the store (renewed, fenced and swept
+	// on sipdesk.LeaseTiming); the same admission batches the call records.
+	channels := policy.NewChannels(st, svc, cfg.Node, policy.ChannelOptions{Timing: sipdesk.LeaseTimingFor(cfg.LeaseTTL), Log: quietLog(log)})
 	guard := shield.GuardConfig{Failures: banFailures(cfg.AccountFailures), Window: cfg.AccountFailureWindow,
 		Duration: cfg.AccountGuard, Trust: cfg.AccountTrust}
 	srv, err := edge.New(edge.Config{
@@ -52,6 +52,7 @@ func startEdge(ctx context.Context, cfg *config.Serve, st sipdesk.Store, svc *ap
 		CarrierUsername: cfg.CarrierUsername,
 		CarrierPassword: cfg.CarrierPassword,
 		MaxCallDuration: cfg.MaxCallDuration,
+		DrainTimeout:    cfg.DrainTimeout,
 		Shared:          cfg.Database != "",
 		NodeTTL:         app.NodeTTL,
 		MaxContacts:     maxContacts(cfg.MaxContacts),

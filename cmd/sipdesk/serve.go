@@ -88,7 +88,7 @@ func runServe(ctx context.Context, cfg *config.Serve, log *slog.Logger) error {
 	}
 	svc := app.New(db, app.Options{
 		Realm: cfg.SIPDomain, PaidChannelLimit: cfg.PaidChannelLimit, AllowPrivateIPs: cfg.AllowPrivateIPs,
-		HoldIPAccounts: cfg.HoldIPAccounts, BaseURL: cfg.BaseURL, LogCodes: cfg.SMTP == "", Log: log,
+		HoldIPAccounts: cfg.HoldIPAccounts, BaseURL: cfg.BaseURL, LogCodes: cfg.SMTP == "", LeaseTTL: cfg.LeaseTTL, Log: log,
 		Messages:  messenger(msgs),
 		DeviceKey: key,
 		SIP:       sipEndpoints(cfg),
@@ -109,7 +109,7 @@ func runServe(ctx context.Context, cfg *config.Serve, log *slog.Logger) error {
 	defer cancel()
 	var wg sync.WaitGroup
 	errc := make(chan error, 8) // one per goroutine started below, so none blocks
-	start := func(name string, fn func(context.Context) error) {
+	run := func(ctx context.Context, wg *sync.WaitGroup, name string, fn func(context.Context) error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -118,6 +118,13 @@ func runServe(ctx context.Context, cfg *config.Serve, log *slog.Logger) error {
 			}
 		}()
 	}
+	start := func(name string, fn func(context.Context) error) { run(ctx, &wg, name, fn) }
+	// HTTP (health, /readyz) and the heartbeat outlive the rest until the
+	// edge has drained: a draining node stays visible as draining, not dead.
+	late, lateCancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer lateCancel()
+	var lateWG sync.WaitGroup
+	startLate := func(name string, fn func(context.Context) error) { run(late, &lateWG, name, fn) }
 
 	// Every role serves HTTP: the portal and API with health and metrics,
 	// or (an edge) health and metrics only. It binds first, so a taken
@@ -133,6 +140,7 @@ func runServe(ctx context.Context, cfg *config.Serve, log *slog.Logger) error {
 		hs = web.NewHealth(hopt)
 	} else {
 		hopt.Handlers = smsHandlers(msgs, reg)
+		hopt.OpsAddr = cfg.OpsHTTP
 		hs = web.New(svc, hopt)
 	}
 	if err := hs.Listen(); err != nil {
@@ -143,7 +151,7 @@ func runServe(ctx context.Context, cfg *config.Serve, log *slog.Logger) error {
 			return err
 		}
 	}
-	start("http", hs.Serve)
+	startLate("http", hs.Serve)
 	if cfg.Role != "edge" {
 		if msgs != nil {
 			start("verification messages", func(ctx context.Context) error { msgs.Run(ctx); return nil })
@@ -158,7 +166,7 @@ func runServe(ctx context.Context, cfg *config.Serve, log *slog.Logger) error {
 		}
 	}
 	self := nodeReport(cfg, ed, hs.Addr())
-	start("nodes", func(ctx context.Context) error { return nodeLoop(ctx, svc, self, quietLog(log)) })
+	startLate("nodes", func(ctx context.Context) error { return nodeLoop(ctx, svc, self, quietLog(log)) })
 
 	select {
 	case <-ctx.Done():
@@ -167,6 +175,8 @@ func runServe(ctx context.Context, cfg *config.Serve, log *slog.Logger) error {
 	}
 	cancel()
 	wg.Wait()
+	lateCancel()
+	lateWG.Wait()
 	return err
 }
 

@@ -403,13 +403,17 @@ func (s *Service) DeleteAPIToken(ctx context.Context, customerID, id int64) erro
 	return s.update(ctx, func(tx sipdesk.Tx) error { return tx.DeleteAPIToken(customerID, id) })
 }
 
-// Audit returns the customer's audit log, newest first.
+// Audit returns the customer's audit log, newest first, as the customer
+// sees it (operator actions in words, the staff member private: forCustomer).
 func (s *Service) Audit(ctx context.Context, customerID int64, limit int) ([]*sipdesk.AuditEntry, error) {
 	var es []*sipdesk.AuditEntry
 	err := s.view(ctx, func(tx sipdesk.Tx) (err error) {
 		es, err = tx.Audit(customerID, limit)
 		return err
 	})
+	for i, e := range es {
+		es[i] = forCustomer(e)
+	}
 	return es, err
 }
 

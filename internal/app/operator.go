@@ -8,21 +8,32 @@ import (
 	"github.com/sipdesk/sipdesk"
 )
 
-// TopUp records a top-up; the first one makes the account paid with the
-// paid default channel limit.
+// TopUp records a top-up from the server's shell (`sipdesk admin topup`).
 func (s *Service) TopUp(ctx context.Context, customerID int64, amountCents int64) (*sipdesk.Customer, error) {
+	return s.OpsTopUp(ctx, ShellOperator, customerID, amountCents)
+}
+
+// OpsTopUp records a top-up (admin); the first one makes the account paid
+// with the paid default channel limit.
+func (s *Service) OpsTopUp(ctx context.Context, op *sipdesk.Operator, customerID int64, amountCents int64) (*sipdesk.Customer, error) {
+	if err := s.authorize(ctx, op, sipdesk.PowerAdmin, "record top-ups"); err != nil {
+		return nil, err
+	}
 	var c *sipdesk.Customer
 	err := s.update(ctx, func(tx sipdesk.Tx) (err error) {
 		if c, err = tx.Customer(customerID, true); err != nil {
 			return err
 		}
+		state, limit := c.BillingState, c.ChannelLimit
 		if err := c.TopUp(amountCents, s.opt.PaidChannelLimit); err != nil {
 			return err
 		}
 		if err := tx.UpdateCustomer(c); err != nil {
 			return err
 		}
-		return s.audit(tx, ActorOperator, c.ID, 0, sipdesk.AuditTopUp, "amount "+formatCents(amountCents)+", channel limit "+strconv.FormatInt(int64(c.ChannelLimit), 10))
+		return s.audit(tx, operatorActor(op), c.ID, 0, sipdesk.AuditTopUp, "amount "+formatCents(amountCents)+
+			", billing state "+string(state)+" → "+string(c.BillingState)+
+			", channel limit "+strconv.Itoa(limit)+" → "+strconv.Itoa(c.ChannelLimit))
 	})
 	return c, err
 }
@@ -36,9 +47,17 @@ func formatCents(c int64) string {
 	return s + strconv.FormatInt(cents, 10)
 }
 
-// SetChannelLimit sets a customer's account-wide channel limit. A lower
-// limit never cuts calls in progress; it applies to the next call.
+// SetChannelLimit sets a channel limit from the server's shell.
 func (s *Service) SetChannelLimit(ctx context.Context, customerID int64, n int) (*sipdesk.Customer, error) {
+	return s.OpsSetChannelLimit(ctx, ShellOperator, customerID, n)
+}
+
+// OpsSetChannelLimit sets a customer's account-wide channel limit (admin).
+// A lower limit never cuts calls in progress; it applies to the next call.
+func (s *Service) OpsSetChannelLimit(ctx context.Context, op *sipdesk.Operator, customerID int64, n int) (*sipdesk.Customer, error) {
+	if err := s.authorize(ctx, op, sipdesk.PowerAdmin, "set channel limits"); err != nil {
+		return nil, err
+	}
 	var c *sipdesk.Customer
 	err := s.update(ctx, func(tx sipdesk.Tx) (err error) {
 		if c, err = tx.Customer(customerID, true); err != nil {
@@ -51,14 +70,22 @@ func (s *Service) SetChannelLimit(ctx context.Context, customerID int64, n int) 
 		if err := tx.UpdateCustomer(c); err != nil {
 			return err
 		}
-		return s.audit(tx, ActorOperator, c.ID, 0, sipdesk.AuditChannelLimit, strconv.FormatInt(int64(old), 10)+" → "+strconv.FormatInt(int64(n), 10))
+		return s.audit(tx, operatorActor(op), c.ID, 0, sipdesk.AuditChannelLimit, strconv.FormatInt(int64(old), 10)+" → "+strconv.FormatInt(int64(n), 10))
 	})
 	return c, err
 }
 
-// ApproveSIPAccount releases an account held for review; it turns active
-// once the edge nodes have applied it.
+// ApproveSIPAccount approves a SIP account from the server's shell.
 func (s *Service) ApproveSIPAccount(ctx context.Context, id int64) (*sipdesk.SIPAccount, error) {
+	return s.OpsApproveSIPAccount(ctx, ShellOperator, id)
+}
+
+// OpsApproveSIPAccount releases an account held for review (support); it
+// turns active once the edge nodes have applied it.
+func (s *Service) OpsApproveSIPAccount(ctx context.Context, op *sipdesk.Operator, id int64) (*sipdesk.SIPAccount, error) {
+	if err := s.authorize(ctx, op, sipdesk.PowerSupport, "approve SIP accounts"); err != nil {
+		return nil, err
+	}
 	var a *sipdesk.SIPAccount
 	err := s.update(ctx, func(tx sipdesk.Tx) (err error) {
 		if a, err = tx.SIPAccount(0, id); err != nil {
@@ -83,7 +110,7 @@ func (s *Service) ApproveSIPAccount(ctx context.Context, id int64) (*sipdesk.SIP
 		if err := tx.UpdateSIPAccount(a); err != nil {
 			return err
 		}
-		return s.audit(tx, ActorOperator, a.CustomerID, a.ID, sipdesk.AuditSIPAccountApprove, "")
+		return s.audit(tx, operatorActor(op), a.CustomerID, a.ID, sipdesk.AuditSIPAccountApprove, "in process → approved")
 	})
 	return a, err
 }

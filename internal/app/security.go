@@ -6,7 +6,6 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/base32"
 	"encoding/base64"
 	"encoding/binary"
@@ -17,7 +16,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
 
 	"github.com/sipdesk/sipdesk"
@@ -39,8 +37,6 @@ const (
 	// userAgentMax is how much of a User-Agent the sessions list keeps.
 	userAgentMax = 120
 )
-
-var totpOpts = totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1}
 
 // CreateSessionFor starts a portal session in a browser (its User-Agent
 // and the request's source are kept for the sessions list).
@@ -386,22 +382,11 @@ func (s *Service) DisableTOTP(ctx context.Context, customerID int64, password st
 	})
 }
 
-// totpStep returns the time step of the window (now, one step either side
-// for clock drift) that code is valid for.
+// totpStep returns the time step code is valid for (now, one step either
+// side for clock drift; the shared TOTP rules of totp.go).
 func (s *Service) totpStep(secret, code string) (int64, bool) {
-	code = strings.ReplaceAll(strings.TrimSpace(code), " ", "")
-	if len(code) != 6 {
-		return 0, false
-	}
-	now := s.now()
-	for _, d := range []int64{0, -1, 1} {
-		t := now.Add(time.Duration(d*30) * time.Second)
-		want, err := totp.GenerateCodeCustom(secret, t, totpOpts)
-		if err == nil && subtle.ConstantTimeCompare([]byte(want), []byte(code)) == 1 {
-			return t.Unix() / 30, true
-		}
-	}
-	return 0, false
+	step := totpStep(secret, strings.ReplaceAll(strings.TrimSpace(code), " ", ""), s.now())
+	return step, step >= 0
 }
 
 // newRecoveryCodes makes RecoveryCodeCount codes like "k7m2q-x9vfp"

@@ -39,8 +39,11 @@ type Options struct {
 	HashQueue int
 	// SIP is where customers connect their devices (the connection page).
 	SIP Endpoints
-	Log *slog.Logger
-	Now func() time.Time
+	// LeaseTTL is the life of a channel lease (0: sipdesk.LeaseTTL); the
+	// edge renews and fences on sipdesk.LeaseTimingFor(LeaseTTL).
+	LeaseTTL time.Duration
+	Log      *slog.Logger
+	Now      func() time.Time
 }
 
 // Service implements every use case of customers and operators.
@@ -70,6 +73,9 @@ func New(st sipdesk.Store, o Options) *Service {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.LeaseTTL <= 0 {
+		o.LeaseTTL = sipdesk.LeaseTTL
 	}
 	q := o.HashQueue
 	if q == 0 {

@@ -3,6 +3,8 @@ package app
 import (
 	"context"
 	"strconv"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/sipdesk/sipdesk"
 )
@@ -34,8 +36,17 @@ func (s *Service) Tickets(ctx context.Context, customerID int64, status sipdesk.
 	return ts, err
 }
 
-// DecideTicket approves (applying it at once) or declines a ticket.
+// DecideTicket decides a ticket from the server's shell.
 func (s *Service) DecideTicket(ctx context.Context, id int64, approve bool, message string) (*sipdesk.Ticket, error) {
+	return s.OpsDecideTicket(ctx, ShellOperator, id, approve, message)
+}
+
+// OpsDecideTicket approves (applying it at once) or declines a ticket
+// (support); the message is shown to the customer.
+func (s *Service) OpsDecideTicket(ctx context.Context, op *sipdesk.Operator, id int64, approve bool, message string) (*sipdesk.Ticket, error) {
+	if err := s.authorize(ctx, op, sipdesk.PowerSupport, "answer tickets"); err != nil {
+		return nil, err
+	}
 	var t *sipdesk.Ticket
 	err := s.update(ctx, func(tx sipdesk.Tx) error {
 		var err error
@@ -48,20 +59,38 @@ func (s *Service) DecideTicket(ctx context.Context, id int64, approve bool, mess
 		}
 		detail := "ticket " + strconv.FormatInt(t.ID, 10) + " declined"
 		if approve {
+			before := c.ChannelLimit
+			if t.Kind == sipdesk.TicketSIPAccounts {
+				before = c.SIPAccountQuota
+			}
 			if err := t.Approve(c, s.now()); err != nil {
+				return err
+			}
+			if err := setApprovalMessage(t, message); err != nil {
 				return err
 			}
 			if err := tx.UpdateCustomer(c); err != nil {
 				return err
 			}
-			detail = "ticket " + strconv.FormatInt(t.ID, 10) + " approved: " + string(t.Kind) + " → " + strconv.FormatInt(int64(t.Wanted), 10)
+			detail = "ticket " + strconv.FormatInt(t.ID, 10) + " approved: " + string(t.Kind) + " " + strconv.Itoa(before) + " → " + strconv.Itoa(t.Wanted)
 		} else if err := t.Decline(message, s.now()); err != nil {
 			return err
 		}
 		if err := tx.UpdateTicket(t); err != nil {
 			return err
 		}
-		return s.audit(tx, ActorOperator, c.ID, 0, sipdesk.AuditTicketDecided, detail)
+		return s.audit(tx, operatorActor(op), c.ID, 0, sipdesk.AuditTicketDecided, detail)
 	})
 	return t, err
+}
+
+// setApprovalMessage adds an operator's optional note to an approved ticket
+// (the customer sees it next to the ticket).
+func setApprovalMessage(t *sipdesk.Ticket, message string) error {
+	message = strings.TrimSpace(message)
+	if utf8.RuneCountInString(message) > 2000 || strings.ContainsFunc(message, sipdesk.HiddenRune) {
+		return sipdesk.FieldError("message", "must be at most 2000 characters without control or invisible characters")
+	}
+	t.Message = message
+	return nil
 }

@@ -26,6 +26,7 @@ type Store struct {
 type Serve struct {
 	Store
 	HTTP             string
+	OpsHTTP          string // the operator console's own address; "": under /ops/ on HTTP
 	BaseURL          string
 	Role             string // all, portal or edge
 	Node             string
@@ -55,6 +56,8 @@ type Serve struct {
 	ChallengeRate    int
 	PaidChannelLimit int
 	LogLevel         string
+	DrainTimeout     time.Duration // graceful stop: how long calls may go on
+	LeaseTTL         time.Duration // SIPDESK_LEASE_TTL (tests, no flag): lease life, renewal, fence, sweep scaled; 0: default
 
 	// The failure budget per SIP account (--sip-account-*).
 	AccountFailures      int
@@ -144,6 +147,7 @@ func ParseServe(args []string) (*Serve, error) {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	storeFlags(fs, &c.Store)
 	domainFlags(fs, &c.SIPDomain, &c.AllowPrivateIPs, &c.PaidChannelLimit, &c.BaseURL)
+	fs.StringVar(&c.OpsHTTP, "ops-http", "", "serve the operator console (/ops/) and API (/api/ops/v1) only on this address, not on --http (keep it off the internet)")
 	fs.StringVar(&c.HTTP, "http", "127.0.0.1:8080", "HTTP listen address: portal and API, /healthz, /readyz, /metrics (--role edge: health and metrics only; default <--sip host>:8080)")
 	fs.StringVar(&c.Role, "role", "all", "what this node runs: all, portal or edge")
 	host, _ := os.Hostname()
@@ -164,6 +168,7 @@ func ParseServe(args []string) (*Serve, error) {
 	fs.StringVar(&c.CarrierPassword, "carrier-password", "", "digest password toward the carrier")
 	fs.BoolVar(&c.HoldIPAccounts, "hold-ip-accounts", false, "keep new IP accounts in process until `admin sip-account approve`")
 	fs.DurationVar(&c.MaxCallDuration, "max-call-duration", 4*time.Hour, "maximum duration of a call")
+	fs.DurationVar(&c.DrainTimeout, "drain-timeout", 30*time.Second, "on SIGTERM, how long calls up may go on (new calls get 503) before they are ended")
 	fs.StringVar(&c.RTPPorts, "rtp-ports", "20000-20999", "UDP port range of the media relay")
 	fs.IntVar(&c.MaxContacts, "max-contacts", 10, "registered contacts per SIP account, on all edges together (0: no limit)")
 	fs.IntVar(&c.BanFailures, "ban-failures", 5, "failed SIP authentications from one address that ban it (0: never ban)")
@@ -198,6 +203,16 @@ func ParseServe(args []string) (*Serve, error) {
 	}
 	if c.Node == "" {
 		c.Node = "node"
+	}
+	if c.DrainTimeout < 0 {
+		return nil, errors.New("--drain-timeout must not be negative")
+	}
+	if v := os.Getenv("SIPDESK_LEASE_TTL"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 3*time.Second {
+			return nil, fmt.Errorf("SIPDESK_LEASE_TTL must be a duration of at least 3s, not %q", v)
+		}
+		c.LeaseTTL = d
 	}
 	if c.BaseURL == "" {
 		c.BaseURL = "http://" + c.HTTP

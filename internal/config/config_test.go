@@ -76,6 +76,26 @@ func TestRedacted(t *testing.T) {
 	}
 }
 
+// TestDrainAndLeaseTTL: --drain-timeout defaults to 30s and refuses a
+// negative value; SIPDESK_LEASE_TTL (no flag) is read and bounded.
+func TestDrainAndLeaseTTL(t *testing.T) {
+	c, err := ParseServe(nil)
+	if err != nil || c.DrainTimeout != 30*time.Second || c.LeaseTTL != 0 {
+		t.Fatalf("defaults: %v %+v", err, c)
+	}
+	if _, err := ParseServe([]string{"--drain-timeout", "-1s"}); err == nil {
+		t.Fatal("negative --drain-timeout accepted")
+	}
+	t.Setenv("SIPDESK_LEASE_TTL", "6s")
+	if c, err := ParseServe(nil); err != nil || c.LeaseTTL != 6*time.Second {
+		t.Fatalf("SIPDESK_LEASE_TTL=6s: %v %v", err, c.LeaseTTL)
+	}
+	t.Setenv("SIPDESK_LEASE_TTL", "1s")
+	if _, err := ParseServe(nil); err == nil {
+		t.Fatal("SIPDESK_LEASE_TTL=1s accepted")
+	}
+}
+
 func TestTrustedProxies(t *testing.T) {
 	c, err := ParseServe([]string{"--trusted-proxies", " 10.1.2.3/8, 192.0.2.7 ,2001:db8::/32", "--metrics-token", "tk", "--metrics-customers"})
 	if err != nil {

@@ -35,12 +35,6 @@ type fakeCarrier struct {
 	reqs    chan *siptest.Msg
 }
 
-func (fc *fakeCarrier) send(s string) {
-	if err := fc.c.Send(s); err != nil {
-		fc.t.Logf("carrier send: %v", err)
-	}
-}
-
 // to sends s to where m came from (the edge that sent it).
 func (fc *fakeCarrier) to(m *siptest.Msg, s string) {
 	if err := fc.c.SendTo(s, m.Src); err != nil {
@@ -103,7 +97,9 @@ func (fc *fakeCarrier) handle(m *siptest.Msg) {
 	case "BYE":
 		fc.mu.Lock()
 		delete(fc.live, callID)
-		fc.byes[callID] = time.Now()
+		if _, again := fc.byes[callID]; !again { // the first BYE ends the dialog
+			fc.byes[callID] = time.Now()
+		}
 		fc.mu.Unlock()
 		fc.to(m, siptest.Reply(m, 200, "OK", "", contact))
 	case "OPTIONS", "UPDATE", "INFO":
@@ -125,7 +121,7 @@ func (fc *fakeCarrier) maxLive() int {
 	return fc.most
 }
 
-// byeAt is when the BYE of a dialog arrived (zero: none yet).
+// byeAt is when the first BYE of a dialog arrived (zero: none yet).
 func (fc *fakeCarrier) byeAt(callID string) time.Time {
 	fc.mu.Lock()
 	defer fc.mu.Unlock()
@@ -157,14 +153,15 @@ func (fc *fakeCarrier) last() *siptest.Msg {
 	return fc.invites[fc.order[len(fc.order)-1]]
 }
 
-// waitReq waits for a request of a method (with a matching predicate).
+// waitReq waits for a request of a method (with a matching predicate;
+// method "none": any request the predicate accepts).
 func (fc *fakeCarrier) waitReq(t testing.TB, method string, d time.Duration, ok func(*siptest.Msg) bool) *siptest.Msg {
 	t.Helper()
 	end := time.After(d)
 	for {
 		select {
 		case m := <-fc.reqs:
-			if m.Method == method && (ok == nil || ok(m)) {
+			if (m.Method == method || method == "none") && (ok == nil || ok(m)) {
 				return m
 			}
 		case <-end:

@@ -38,9 +38,9 @@ func (f *flakyChannels) ReleaseChannelTx(tx sipdesk.Tx, id string) error {
 	return f.Channels.ReleaseChannelTx(tx, id)
 }
 
-func (f *flakyChannels) RenewLeases(ctx context.Context, node string) error {
+func (f *flakyChannels) RenewLeases(ctx context.Context, node string) ([]string, error) {
 	if f.down.Load() {
-		return errStoreDown
+		return nil, errStoreDown
 	}
 	return f.Channels.RenewLeases(ctx, node)
 }

@@ -5,6 +5,7 @@ package edge
 import (
 	"context"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -250,4 +251,49 @@ func TestClusterLocationStoreFrozen(t *testing.T) {
 	if len(rs) != 2 {
 		t.Fatalf("%d bindings stored, want 2 (before the freeze and after the thaw)", len(rs))
 	}
+}
+
+// TestClusterLocationDeadEdge: device X registered at edge A, device Y
+// at B. After kill -9 of A, once A's heartbeat is NodeTTL old, an inbound
+// call through C rings Y alone: Y's 486 reaches the carrier at once
+// (before, the fork also waited on the hop to dead A: 32 s of Timer B).
+func TestClusterLocationDeadEdge(t *testing.T) {
+	c := newCluster(t, clusterOptions{NoPortal: true})
+	cust := c.customer(0)
+	a := locAccount(c, cust, "cdead0001", "+15557200009")
+	x := newLocDevAt(t, "udp", "127.0.0.33", c.Edge("a").SIP, a.Username)
+	y := newLocDevAt(t, "udp", "127.0.0.34", c.Edge("b").SIP, a.Username)
+	clusterRegister(t, x, "")
+	clusterRegister(t, y, "")
+	y.busy.Store(true)
+	c.Edge("a").Signal(syscall.SIGKILL)
+	took := c.waitFor(30*time.Second, "edge-a counted dead", func() bool { return c.nodeDead(t, "edge-a") })
+	in := newPhoneAt(t, clusterCarrierIP, c.Edge("c").SIP)
+	start := time.Now()
+	in.dial("+15557200009")
+	if y.gotInvite(3*time.Second) == nil {
+		t.Fatal("no INVITE at Y through B")
+	}
+	if fin := in.final(3 * time.Second); fin.Code != 486 {
+		t.Fatalf("carrier got %d %s, want Y's 486", fin.Code, fin.Reason)
+	}
+	t.Logf("kill -9 of A: counted dead %v after the kill; the next call through C got Y's 486 in %v (A's binding left out)",
+		took.Round(100*time.Millisecond), time.Since(start).Round(time.Millisecond))
+}
+
+// nodeDead reports whether node's last heartbeat is at least NodeTTL old
+// (what StoredBindings reads).
+func (c *cluster) nodeDead(t *testing.T, node string) bool {
+	var alive bool
+	err := c.st.View(context.Background(), func(tx sipdesk.Tx) error {
+		ns, err := tx.Nodes(time.Now().Add(-app.NodeTTL))
+		for _, n := range ns {
+			alive = alive || n.Name == node
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return !alive
 }

@@ -84,6 +84,11 @@ type Config struct {
 	RingTimeout time.Duration
 	// RetryAfter is the Retry-After of 503 refusals (default 5s).
 	RetryAfter time.Duration
+	// DrainTimeout is how long the calls up may go on once Run's context
+	// is done (graceful stop): new calls get 503 with Retry-After and
+	// OPTIONS 503 meanwhile; then the calls left are ended with BYE. 0:
+	// ended at once.
+	DrainTimeout time.Duration
 	// SessionExpires is the session interval (RFC 4028) offered to callers
 	// that support timers without asking one (default 1800s; negative:
 	// no session timers, probing only); MinSE the shortest accepted

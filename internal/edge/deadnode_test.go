@@ -53,7 +53,9 @@ func TestStoredBindingsSkipDeadNodes(t *testing.T) {
 	if got := nodes(0); len(got) != 3 {
 		t.Fatalf("without NodeTTL: bindings of nodes %q, want all 3", got)
 	}
-	f.update(func(tx sipdesk.Tx) error { return tx.PutNode(&sipdesk.Node{Name: "dead", Role: "edge", Heartbeat: time.Now()}) })
+	f.update(func(tx sipdesk.Tx) error {
+		return tx.PutNode(&sipdesk.Node{Name: "dead", Role: "edge", Heartbeat: time.Now()})
+	})
 	if got := nodes(10 * time.Second); len(got) != 3 {
 		t.Fatalf("after the node beats again: bindings of nodes %q, want all 3", got)
 	}

@@ -21,10 +21,11 @@ const (
 	NotReadyStarting = "starting" // the listeners are not up yet
 	NotReadyDatabase = "database" // the store did not answer within DBProbeTimeout
 	NotReadyDraining = "draining" // stopping: live calls go on, new ones go elsewhere
+	NotReadyFenced   = "fenced"   // channel leases not renewed: this edge ended its calls
 )
 
 // reasons in the order NotReady lists them, one bit each.
-var reasons = []string{NotReadyStarting, NotReadyDatabase, NotReadyDraining}
+var reasons = []string{NotReadyStarting, NotReadyDatabase, NotReadyDraining, NotReadyFenced}
 
 // DBProbeEvery and DBProbeTimeout time the edge's database check: a store
 // that stops answering is noticed within DBProbeEvery+DBProbeTimeout (1.5 s),
@@ -99,6 +100,7 @@ func (s *Server) probeDatabase(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
+		s.health.set(NotReadyFenced, s.cfg.Channels != nil && s.cfg.Channels.Fenced())
 		if s.health.set(NotReadyDatabase, err != nil) {
 			if err != nil {
 				s.log.Warn("database unreachable: new calls and registrations get 503", "error", err)

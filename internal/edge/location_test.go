@@ -93,6 +93,7 @@ type locDev struct {
 	invites chan *siptest.Msg
 	byes    chan *siptest.Msg
 	answer  atomic.Bool
+	busy    atomic.Bool // answer INVITEs 486 Busy Here
 }
 
 func newLocDev(t testing.TB, network, ip string, edge *Server, user string) *locDev {
@@ -135,6 +136,10 @@ func (d *locDev) handle(m *siptest.Msg) {
 		d.resps <- m
 	case "INVITE":
 		d.invites <- m
+		if d.busy.Load() {
+			d.c.Send(siptest.Reply(m, 486, "Busy Here", "dev"))
+			return
+		}
 		d.c.Send(siptest.Reply(m, 180, "Ringing", "dev"))
 		if d.answer.Load() {
 			d.c.Send(siptest.ReplyBody(m, 200, "OK", "dev", testSDP, "Contact: <sip:"+d.user+"@"+d.c.LocalAddr()+">"))

@@ -137,6 +137,10 @@ func New(cfg Config, st sipdesk.Store, log *slog.Logger) (*Server, error) {
 		metrics.RegisterState(cfg.Registry, metrics.State{Ready: s.health.ready, Calls: s.ActiveCalls, Bindings: s.Bindings})
 	}
 
+	if cfg.Channels != nil {
+		cfg.Channels.SetEnder(s.calls) // fencing and dead edges' calls end through the b2bua
+	}
+
 	srv := s.stack.Server
 	srv.OnRegister(s.wrap(s.countRegister(s.gate(s.reg.HandleRegister))))
 	srv.OnOptions(s.wrap(s.handleOptions))
@@ -237,7 +241,7 @@ func (s *Server) Run(ctx context.Context) error {
 	close(s.ready)
 
 	<-ctx.Done()
-	s.calls.EndAll()
+	s.drain()
 	stopRecords()
 	stopPolicy()
 	for _, c := range closers {
@@ -247,6 +251,37 @@ func (s *Server) Run(ctx context.Context) error {
 	s.stack.UA.Close()
 	wg.Wait()
 	return nil
+}
+
+// drain is the graceful stop: new calls get 503 with Retry-After and
+// OPTIONS 503 from now on; the calls up go on for at most DrainTimeout,
+// then the ones left (ringing or answered) are ended with BYE; the last
+// channel releases are committed before the store closes.
+func (s *Server) drain() {
+	s.SetDraining() // OPTIONS, new INVITEs and REGISTERs, /readyz, node list
+	s.calls.Drain()
+	reason := "shutdown"
+	if d := s.cfg.DrainTimeout; d > 0 && s.calls.LiveAttempts() > 0 {
+		s.log.Info("draining: new calls refused, calls up go on", "calls", s.calls.LiveAttempts(), "drain_timeout", d.String())
+		deadline := time.Now().Add(d)
+		for s.calls.LiveAttempts() > 0 && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		reason = "drained"
+	}
+	if n := s.calls.LiveAttempts(); n > 0 {
+		s.log.Info("ending the calls left", "calls", n, "reason", reason)
+	}
+	if !s.calls.EndAll(reason, 40*time.Second) {
+		s.log.Warn("calls still ending at shutdown", "calls", s.calls.LiveAttempts())
+	}
+	if s.cfg.Channels != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if !s.cfg.Channels.Settle(ctx, 5*time.Second) {
+			s.log.Warn("channel leases not released at shutdown; they expire with their lease", "pending", s.cfg.Channels.Pending())
+		}
+		cancel()
+	}
 }
 
 func (s *Server) listenWS() (*transport.WSFront, error) {

@@ -21,8 +21,8 @@ const (
 	// leases in one statement (args: account, customer). "Counted" here and
 	// in qCountLive is sipdesk.CountsAgainstLimit written in SQL; the
 	// conformance suite (storetest testCountedCalls) checks they agree. The counters
-	// include leases past their expiry until they are deleted: ChannelUse
-	// deletes the customer's expired ones first.
+	// include leases past their expiry until a sweep claims and deletes
+	// them (ClaimExpiredLeases).
 	qChannelUse = `SELECT c.channel_limit, c.channel_scope, COALESCE(a.channel_cap, -1),
 		COALESCE(SUM(k.n), 0), COALESCE(SUM(CASE WHEN k.sip_account_id = a.id THEN k.n ELSE 0 END), 0)
 		FROM customers c
@@ -42,10 +42,6 @@ const (
 		WHERE c.id = ?
 		GROUP BY c.id, c.channel_limit, c.channel_scope, a.channel_cap`
 	qLockCustomer = "SELECT 1 FROM customers WHERE id = ? FOR UPDATE"
-	// qHasExpired tells whether a customer has a lease past its expiry (a
-	// node died holding it): a cheap prepared probe on the index, so the
-	// sweep below runs only when there is something to delete.
-	qHasExpired = "SELECT EXISTS (SELECT 1 FROM call_leases WHERE customer_id = ? AND expires_at <= ?)"
 )
 
 func (t *tx) InsertLease(l *sipdesk.CallLease) error {
@@ -99,9 +95,11 @@ func (t *tx) deleteLeases(q string, args ...any) (int, error) {
 
 // ChannelUse in a write transaction: the row lock first on PostgreSQL (so
 // that the counters are read after any concurrent acquisition for the
-// customer commits), the customer's expired leases deleted (an index seek
-// that finds nothing unless a node died), then one statement over the
-// counters. A read-only transaction counts the live leases instead.
+// customer commits), then one statement over the counters. Expired leases
+// still count until a node's sweep claims them and ends their calls
+// (ClaimExpiredLeases): freeing a dead node's channel before its carrier
+// leg got a BYE would let the carrier see one call too many. A read-only
+// transaction counts the live leases instead.
 func (t *tx) ChannelUse(customerID, sipAccountID int64, at time.Time) (*sipdesk.ChannelUse, error) {
 	var u sipdesk.ChannelUse
 	var row *sql.Row
@@ -112,16 +110,6 @@ func (t *tx) ChannelUse(customerID, sipAccountID int64, at time.Time) (*sipdesk.
 			var one int
 			if err := t.queryRow(qLockCustomer, customerID).Scan(&one); err != nil {
 				return nil, t.get("customer", "lock customer", err)
-			}
-		}
-		var expired bool
-		if err := t.queryRow(qHasExpired, customerID, ms(at)).Scan(&expired); err != nil {
-			return nil, t.fail("expired leases", err)
-		}
-		if expired {
-			if _, err := t.deleteLeases(`DELETE FROM call_leases WHERE customer_id = ? AND expires_at <= ?
-				RETURNING customer_id, sip_account_id, direction`, customerID, ms(at)); err != nil {
-				return nil, err
 			}
 		}
 		row = t.queryRow(qChannelUse, sipAccountID, customerID)
@@ -151,10 +139,78 @@ func (t *tx) DeleteLease(callID string) (bool, error) {
 	return true, nil
 }
 
-func (t *tx) RenewLeases(node string, until time.Time) (int, error) {
-	res, err := t.exec("UPDATE call_leases SET expires_at = ? WHERE node = ?", ms(until), node)
+func (t *tx) RenewLeases(node string, until time.Time) ([]string, error) {
+	rows, err := t.query("UPDATE call_leases SET expires_at = ? WHERE node = ? RETURNING call_id", ms(until), node)
 	if err != nil {
-		return 0, t.fail("renew leases", err)
+		return nil, t.fail("renew leases", err)
+	}
+	return collect(t, rows, "renew leases", func(s interface{ Scan(...any) error }) (string, error) {
+		var id string
+		return id, s.Scan(&id)
+	})
+}
+
+func (t *tx) SetLeaseDialog(callID, dialog string) error {
+	if _, err := t.exec("UPDATE call_leases SET dialog = ? WHERE call_id = ?", dialog, callID); err != nil {
+		return t.fail("set lease dialog", err)
+	}
+	return nil
+}
+
+// ClaimExpiredLeases: one UPDATE whose WHERE is evaluated again on each
+// locked row (PostgreSQL read committed; SQLite has one writer), so a lease
+// another node claimed meanwhile (no longer expired) is skipped. A lease
+// claimed before by a node that died too keeps its first lost_node.
+func (t *tx) ClaimExpiredLeases(node string, now, until time.Time, limit int) ([]*sipdesk.LostCall, error) {
+	// On PostgreSQL the candidates are locked in the subquery, skipping
+	// rows another node is claiming (or a stuck transaction holds): no
+	// waiting, no deadlock between sweeping nodes.
+	lock := ""
+	if t.db.dialect == DialectPostgres {
+		lock = " FOR UPDATE SKIP LOCKED"
+	}
+	rows, err := t.query(`UPDATE call_leases SET node = ?, expires_at = ?,
+			lost_node = CASE WHEN lost_node = '' THEN node ELSE lost_node END
+		WHERE expires_at <= ? AND call_id IN (SELECT call_id FROM call_leases WHERE expires_at <= ? ORDER BY expires_at LIMIT ?`+lock+`)
+		RETURNING call_id, customer_id, sip_account_id, direction, started_at, expires_at, lost_node, dialog`,
+		node, ms(until), ms(now), ms(now), limit)
+	if err != nil {
+		return nil, t.fail("claim leases", err)
+	}
+	return collect(t, rows, "claim leases", func(s interface{ Scan(...any) error }) (*sipdesk.LostCall, error) {
+		l := &sipdesk.LostCall{CallLease: sipdesk.CallLease{Node: node}}
+		var started, expires int64
+		err := s.Scan(&l.CallID, &l.CustomerID, &l.SIPAccountID, &l.Direction, &started, &expires, &l.LostNode, &l.Dialog)
+		l.StartedAt, l.ExpiresAt = fromMS(started), fromMS(expires)
+		return l, err
+	})
+}
+
+func (t *tx) ExpireLease(callID, node string) error {
+	if _, err := t.exec("UPDATE call_leases SET expires_at = 0 WHERE call_id = ? AND node = ?", callID, node); err != nil {
+		return t.fail("expire lease", err)
+	}
+	return nil
+}
+
+func (t *tx) CloseLostRecords(callID, node string, at time.Time) (int, error) {
+	res, err := t.exec(`UPDATE call_records SET ended_at = ?, disposition = ?, reason = ?
+		WHERE call_id = ? AND node = ? AND disposition = ?`,
+		ms(at), sipdesk.DispNodeLost, sipdesk.DispNodeLost, callID, node, sipdesk.DispActive)
+	if err != nil {
+		return 0, t.fail("close lost records", err)
+	}
+	n, _ := res.RowsAffected()
+	return int(n), nil
+}
+
+func (t *tx) CloseOrphanRecords(before, at time.Time) (int, error) {
+	res, err := t.exec(`UPDATE call_records SET ended_at = ?, disposition = ?, reason = 'orphaned'
+		WHERE disposition = ? AND started_at < ?
+		AND NOT EXISTS (SELECT 1 FROM call_leases l WHERE l.call_id = call_records.call_id)`,
+		ms(at), sipdesk.DispNodeLost, sipdesk.DispActive, ms(before))
+	if err != nil {
+		return 0, t.fail("close orphan records", err)
 	}
 	n, _ := res.RowsAffected()
 	return int(n), nil
@@ -165,7 +221,7 @@ func (t *tx) DeleteExpiredLeases(at time.Time) (int, error) {
 }
 
 func (t *tx) Leases(customerID int64, at time.Time) ([]*sipdesk.CallLease, error) {
-	q, args := scoped(`SELECT call_id, customer_id, sip_account_id, direction, node, started_at, expires_at
+	q, args := scoped(`SELECT call_id, customer_id, sip_account_id, direction, node, started_at, expires_at, dialog
 		FROM call_leases WHERE expires_at > ?`, []any{ms(at)}, "customer_id", customerID)
 	rows, err := t.query(q+" ORDER BY started_at, call_id", args...)
 	if err != nil {
@@ -174,7 +230,7 @@ func (t *tx) Leases(customerID int64, at time.Time) ([]*sipdesk.CallLease, error
 	return collect(t, rows, "list leases", func(s interface{ Scan(...any) error }) (*sipdesk.CallLease, error) {
 		var l sipdesk.CallLease
 		var started, expires int64
-		err := s.Scan(&l.CallID, &l.CustomerID, &l.SIPAccountID, &l.Direction, &l.Node, &started, &expires)
+		err := s.Scan(&l.CallID, &l.CustomerID, &l.SIPAccountID, &l.Direction, &l.Node, &started, &expires, &l.Dialog)
 		l.StartedAt, l.ExpiresAt = fromMS(started), fromMS(expires)
 		return &l, err
 	})

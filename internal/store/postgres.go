@@ -20,6 +20,14 @@ const ConfigChannel = "sipdesk_config"
 // exchange) unless the DSN sets connect_timeout.
 const ConnectTimeout = 3 * time.Second
 
+// IdleInTransactionTimeout is PostgreSQL's idle_in_transaction_session_timeout
+// for sipdesk's connections unless the DSN sets it: a node frozen or cut
+// off in the middle of a transaction would otherwise hold its row locks
+// (its channel leases among them, which another node must claim when it
+// dies) until TCP gives up, hours later. sipdesk's transactions never
+// wait on anything but the database.
+const IdleInTransactionTimeout = 5 * time.Second
+
 func (db *DB) openPostgres(ctx context.Context, dsn string) error {
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
@@ -30,6 +38,9 @@ func (db *DB) openPostgres(ctx context.Context, dsn string) error {
 	// whose packets hang would hold those for ever.
 	if cfg.ConnectTimeout == 0 {
 		cfg.ConnectTimeout = ConnectTimeout
+	}
+	if _, ok := cfg.RuntimeParams["idle_in_transaction_session_timeout"]; !ok {
+		cfg.RuntimeParams["idle_in_transaction_session_timeout"] = strconv.Itoa(int(IdleInTransactionTimeout / time.Millisecond))
 	}
 	p := stdlib.OpenDB(*cfg)
 	p.SetMaxOpenConns(32)

@@ -26,7 +26,6 @@ var hotQueries = []string{
 	qDeleteLease,
 	qCountAdd,
 	qChannelUse,
-	qHasExpired,
 	qInsertCallRecord + " RETURNING id",
 	qUpdateCallRecord,
 	qPutRegistration,

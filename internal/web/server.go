@@ -15,6 +15,7 @@ import (
 
 	"github.com/sipdesk/sipdesk/internal/app"
 	"github.com/sipdesk/sipdesk/internal/web/api"
+	"github.com/sipdesk/sipdesk/internal/web/ops"
 	"github.com/sipdesk/sipdesk/internal/web/ui"
 )
 
@@ -37,6 +38,9 @@ type Options struct {
 	NotReady func() []string
 	// Handlers are more routes by pattern (the SMS delivery reports).
 	Handlers map[string]http.Handler
+	// OpsAddr, when set, serves the operator console (/ops/) and API
+	// (/api/ops/v1) only on this address (--ops-http), not on Addr.
+	OpsAddr string
 }
 
 // Server is the HTTP side of a node.
@@ -45,6 +49,7 @@ type Server struct {
 	ln  net.Listener
 	log *slog.Logger
 	svc *app.Service
+	ops *Server // the operator console's own listener (--ops-http), or nil
 }
 
 // New builds the handler tree.
@@ -61,11 +66,30 @@ func New(svc *app.Service, o Options) *Server {
 		mux.Handle(pattern, h)
 	}
 	ui.New(svc, ui.Options{Log: o.Log, Secure: o.Secure, DevMailbox: o.DevMailbox, SoftphoneWS: o.SoftphoneWS}).Register(mux)
+	console := ops.New(svc, ops.Options{Log: o.Log, Secure: o.Secure})
+	var opsSrv *Server
+	if o.OpsAddr == "" {
+		console.Register(mux)
+	} else {
+		omux := http.NewServeMux()
+		console.Register(omux)
+		opsSrv = &Server{srv: newHTTPServer(o.OpsAddr, withClientAddr(withHeaders(omux, o.Secure), o.TrustedProxies), o.Log), log: o.Log}
+	}
 	return &Server{
 		srv: newHTTPServer(o.Addr, withClientAddr(withHeaders(mux, o.Secure), o.TrustedProxies), o.Log),
 		log: o.Log,
 		svc: svc,
+		ops: opsSrv,
 	}
+}
+
+// OpsAddr is the operator console's own bound address (--ops-http), "" when
+// it shares the portal's.
+func (s *Server) OpsAddr() string {
+	if s.ops == nil {
+		return ""
+	}
+	return s.ops.Addr()
 }
 
 // Listen binds the address, so the caller knows at once if it is taken.
@@ -75,6 +99,12 @@ func (s *Server) Listen() error {
 		return err
 	}
 	s.ln = ln
+	if s.ops != nil {
+		if err := s.ops.Listen(); err != nil {
+			ln.Close()
+			return err
+		}
+	}
 	return nil
 }
 
@@ -83,10 +113,13 @@ func (s *Server) Addr() string { return s.ln.Addr().String() }
 
 // Serve serves until ctx is done, then shuts down gracefully.
 func (s *Server) Serve(ctx context.Context) error {
-	errc := make(chan error, 1)
+	errc := make(chan error, 2) // the portal's and the console's listener
 	go func() { errc <- s.srv.Serve(s.ln) }()
 	if s.svc != nil { // a portal
 		go s.prune(ctx)
+	}
+	if s.ops != nil {
+		go func() { errc <- s.ops.Serve(ctx) }()
 	}
 	s.log.Info("http listening", "addr", s.ln.Addr().String())
 	select {

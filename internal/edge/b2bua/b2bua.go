@@ -7,6 +7,7 @@ package b2bua
 import (
 	"log/slog"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -70,6 +71,8 @@ type B2BUA struct {
 	now          func() time.Time
 	udpAddr      func() *net.UDPAddr
 	calls        *callTable
+	live         liveTable   // admitted attempts by Call-ID (ending.go)
+	draining     atomic.Bool // refusing new calls (Drain)
 }
 
 // New makes a B2BUA.
@@ -87,9 +90,6 @@ func (s *B2BUA) HandleBye(req *sip.Request, tx sip.ServerTransaction)      { s.h
 func (s *B2BUA) HandleCancel(req *sip.Request, tx sip.ServerTransaction)   { s.handleCancel(req, tx) }
 func (s *B2BUA) HandleInDialog(req *sip.Request, tx sip.ServerTransaction) { s.handleInDialog(req, tx) }
 func (s *B2BUA) UnhandledResponse(res *sip.Response)                       { s.unhandledResponse(res) }
-
-// EndAll ends every call (shutdown).
-func (s *B2BUA) EndAll() { s.calls.endAll(s, endShutdown) }
 
 func (s *B2BUA) respond(tx sip.ServerTransaction, req *sip.Request, code int, reason string, hdrs ...sip.Header) {
 	if err := sipmsg.Respond(tx, req, code, reason, hdrs...); err != nil {

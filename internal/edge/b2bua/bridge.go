@@ -25,6 +25,7 @@ type attempt struct {
 	relay    bool // the holding edge's side of a hop: counted and recorded by the edge the carrier reached
 	finished atomic.Bool
 	media    *callMedia // bridges of a call with a WebRTC leg (webrtc.go)
+	stop     stopState  // ended from outside (fencing, drain): ending.go
 }
 
 func (s *B2BUA) newAttempt(req *sip.Request, dir string, acct *sipdesk.SIPAccount) *attempt {
@@ -53,6 +54,7 @@ func (s *B2BUA) admit(tx sip.ServerTransaction, req *sip.Request, at *attempt, l
 		return false
 	}
 	at.admitted = true
+	s.live.add(at)
 	if s.pol.Config().Counted(at.info.CustomerID, at.info.Direction) {
 		at.counted = true
 		s.met.Channels.WithLabelValues(strconv.FormatInt(at.info.CustomerID, 10)).Inc()
@@ -86,6 +88,7 @@ func (s *B2BUA) finish(at *attempt, code int, disp, reason string) {
 		at.admitted = false
 		s.pol.ReleaseCall(context.Background(), at.info)
 	}
+	defer s.live.remove(at) // after the final record is queued: EndAll waits for it
 	if at.relay {
 		return
 	}
@@ -93,6 +96,17 @@ func (s *B2BUA) finish(at *attempt, code int, disp, reason string) {
 	at.rec.Disposition, at.rec.SIPCode, at.rec.Reason = disp, code, reason
 	s.met.Calls.WithLabelValues(at.info.Direction, disp).Inc()
 	s.pol.Record(at, at.rec, true)
+}
+
+// stopRinging answers the caller of a call stopped before it was bridged
+// (503 with Retry-After and a Reason header) and finishes the attempt.
+func (s *B2BUA) stopRinging(a *sipgo.DialogServerSession, at *attempt, why ending, lg *slog.Logger) {
+	hs := append(retryAfter(sipdesk.EUnavailable, s.cfg.RetryAfter), sip.NewHeader("Reason", `SIP;cause=503;text="`+why.text+`"`))
+	if err := a.Respond(503, "Service Unavailable", nil, hs...); err != nil {
+		lg.Debug("respond final", "error", err)
+	}
+	s.finish(at, 503, sipdesk.DispFailed, why.code)
+	lg.Info("call", "result", "stopped", "reason", why.code)
 }
 
 func retryAfter(r string, d time.Duration) []sip.Header {
@@ -117,6 +131,9 @@ func (s *B2BUA) bridge(req *sip.Request, tx sip.ServerTransaction, at *attempt, 
 	}
 	ctx, cancel := context.WithTimeout(a.Context(), s.cfg.RingTimeout)
 	defer cancel()
+	if at.stop.ringing(cancel) != nil {
+		cancel() // stopped between admission and now
+	}
 
 	type result struct {
 		d   *sipgo.DialogClientSession
@@ -205,11 +222,15 @@ func (s *B2BUA) bridge(req *sip.Request, tx sip.ServerTransaction, at *attempt, 
 		if info.Direction == sipdesk.DirOutbound {
 			code, reason, why = 503, "Service Unavailable", "carrier_unavailable"
 		}
-		switch {
+		switch stopped := at.stop.why(); {
 		case a.Context().Err() != nil:
 			// The caller canceled: sipgo answered 487; the legs got CANCEL.
 			s.finish(at, 487, sipdesk.DispCancelled, "cancelled")
 			lg.Info("call", "result", "canceled")
+			return
+		case stopped != nil:
+			// Stopped while ringing (fenced, drained): the forks got CANCEL.
+			s.stopRinging(a, at, *stopped, lg)
 			return
 		case best != nil && best.StatusCode != 401 && best.StatusCode != 407:
 			code, reason, why = best.StatusCode, best.Reason, "callee"
@@ -236,6 +257,13 @@ func (s *B2BUA) bridge(req *sip.Request, tx sip.ServerTransaction, at *attempt, 
 	}
 	c := &call{at: at, a: a, b: winner, aID: a.ID, bID: winner.ID, start: s.now(), log: lg,
 		done: make(chan struct{}), refresh: make(chan struct{}, 1)}
+	if why := at.stop.why(); why != nil {
+		// Stopped as the callee answered: take the callee down, never
+		// answer the caller.
+		go winner.Bye(context.Background())
+		s.stopRinging(a, at, *why, lg)
+		return
+	}
 	s.calls.add(c)
 	c.timer = time.AfterFunc(s.cfg.MaxCallDuration, func() { s.endCall(c, "", endMaxDuration) })
 	if c.se = s.sessionInterval(req); c.se > 0 {
@@ -251,5 +279,12 @@ func (s *B2BUA) bridge(req *sip.Request, tx sip.ServerTransaction, at *attempt, 
 		s.endCall(c, "", endNoAck)
 		return
 	}
+	// From here a stop (fencing, drain) ends the call with endCall; one
+	// that came while the call was being answered ends it now.
+	if why := at.stop.bridged(c); why != nil {
+		s.endCall(c, "", *why)
+		return
+	}
+	s.pol.SaveDialog(info.CallID, s.dialogOf(c))
 	go s.watchDialog(c)
 }

@@ -81,20 +81,6 @@ func (t *callTable) Len() int {
 	return len(t.m) / 2
 }
 
-func (t *callTable) endAll(s *B2BUA, reason ending) {
-	t.mu.Lock()
-	var cs []*call
-	for _, c := range t.m {
-		cs = append(cs, c)
-	}
-	t.mu.Unlock()
-	var wg sync.WaitGroup
-	for _, c := range cs {
-		wg.Go(func() { s.endCall(c, "", reason) })
-	}
-	wg.Wait()
-}
-
 // match finds the call of an in-dialog request and which leg sent it.
 func (s *B2BUA) match(req *sip.Request) (*call, string) {
 	if id, err := sip.DialogIDFromRequestUAS(req); err == nil {

@@ -79,6 +79,7 @@ func (s *B2BUA) relayHop(req *sip.Request, tx sip.ServerTransaction, v string) {
 	leg := s.deviceLeg(req, req.To().Address.User, b.URI(), b.Reg.Received, b.Reg.Transport)
 	at := s.newAttempt(req, sipdesk.DirInbound, acct)
 	at.relay = true
+	s.live.add(at) // a drain ends it too
 	legs, code, reason := s.mediaInbound(req, at, []*sip.Request{leg}, lg)
 	if len(legs) == 0 {
 		s.respond(tx, req, code, reason)

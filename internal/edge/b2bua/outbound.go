@@ -14,6 +14,10 @@ func (s *B2BUA) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 		s.handleInDialog(req, tx)
 		return
 	}
+	if s.draining.Load() {
+		s.refuse(tx, req, sipdesk.EUnavailable, retryAfter(sipdesk.EUnavailable, s.cfg.RetryAfter)...)
+		return
+	}
 	src, ok := sipmsg.SourceOf(req)
 	if !ok {
 		s.respond(tx, req, 400, "Bad Request")

@@ -26,6 +26,10 @@ type Policy interface {
 	AdmitCall(ctx context.Context, c CallInfo) error
 	// ReleaseCall frees an admitted call's channel, exactly once per call.
 	ReleaseCall(ctx context.Context, c CallInfo)
+	// SaveDialog stores an admitted call's dialog state once it is
+	// confirmed (written behind), for another edge to end it if this one
+	// dies.
+	SaveDialog(callID string, d Dialog)
 	// Record queues the call record of attempt key as it is now.
 	Record(key any, rec sipdesk.CallRecord, final bool)
 	// SaveBindings stores a change of an account's bindings and waits for
@@ -118,6 +122,13 @@ func (e *Engine) AdmitCall(ctx context.Context, c CallInfo) error {
 
 // ReleaseCall tells the Admission.
 func (e *Engine) ReleaseCall(ctx context.Context, c CallInfo) { e.opt.Admission.Release(ctx, c) }
+
+// SaveDialog tells the Admission when it keeps dialogs (ChannelAdmission).
+func (e *Engine) SaveDialog(callID string, d Dialog) {
+	if ds, ok := e.opt.Admission.(interface{ SaveDialog(string, Dialog) }); ok {
+		ds.SaveDialog(callID, d)
+	}
+}
 
 // Record queues a call record.
 func (e *Engine) Record(key any, rec sipdesk.CallRecord, final bool) { e.recs.Record(key, rec, final) }

@@ -85,19 +85,37 @@ func testLeases(t *testing.T, su *suite) {
 			return nil
 		})
 	}
-	// A write transaction reads the kept counts (after deleting the
-	// customer's expired lease): the same figures as counting.
-	use("live leases", map[bool][2]int{true: {3, 2}, false: {2, 1}}[both])
+	// A write transaction reads the kept counts: the expired lease still
+	// counts until a node claims it and ends its call.
+	use("live leases", map[bool][2]int{true: {4, 3}, false: {3, 2}}[both])
+	update(t, s, func(tx sipdesk.Tx) error { return tx.SetLeaseDialog(dead.CallID, `{"legs":[]}`) })
 	update(t, s, func(tx sipdesk.Tx) error {
-		n, err := tx.RenewLeases("n1", at(2*time.Minute))
-		if n != 2 {
-			t.Errorf("renewed %d, want 2", n)
+		lost, err := tx.ClaimExpiredLeases("n9", at(0), at(time.Minute), 10)
+		if err != nil {
+			return err
+		}
+		if len(lost) != 1 || lost[0].CallID != dead.CallID || lost[0].LostNode != "n3" || lost[0].Node != "n9" || lost[0].Dialog != `{"legs":[]}` {
+			t.Errorf("claimed %+v, want the dead lease of n3 with its dialog", lost)
+		}
+		again, err := tx.ClaimExpiredLeases("n8", at(0), at(time.Minute), 10)
+		if len(again) != 0 {
+			t.Errorf("claimed again by another node: %+v", again)
+		}
+		return err
+	})
+	use("claimed lease still counts", map[bool][2]int{true: {4, 3}, false: {3, 2}}[both])
+	update(t, s, func(tx sipdesk.Tx) error { _, err := tx.DeleteLease(dead.CallID); return err })
+	use("after the claimed lease is freed", map[bool][2]int{true: {3, 2}, false: {2, 1}}[both])
+	update(t, s, func(tx sipdesk.Tx) error {
+		ids, err := tx.RenewLeases("n1", at(2*time.Minute))
+		if len(ids) != 2 {
+			t.Errorf("renewed %v, want 2", ids)
 		}
 		return err
 	})
 	update(t, s, func(tx sipdesk.Tx) error {
 		n, err := tx.DeleteExpiredLeases(at(90 * time.Second))
-		if n != 1 { // live2 (not renewed); dead went with ChannelUse above
+		if n != 1 { // live2 (not renewed)
 			t.Errorf("expired %d, want 1", n)
 		}
 		return err
@@ -115,6 +133,24 @@ func testLeases(t *testing.T, su *suite) {
 	})
 	// Only the inbound lease is left: the counts followed every deletion.
 	use("after expiry and release", map[bool][2]int{true: {1, 1}, false: {0, 0}}[both])
+	// A restarted node expires a lease of its previous life (only its own)
+	// and the sweep claims it.
+	update(t, s, func(tx sipdesk.Tx) error {
+		if err := tx.ExpireLease(in.CallID, "n2"); err != nil {
+			return err
+		}
+		if lost, _ := tx.ClaimExpiredLeases("n1", at(0), at(time.Minute), 10); len(lost) != 0 {
+			t.Errorf("another node's ExpireLease expired %+v", lost)
+		}
+		if err := tx.ExpireLease(in.CallID, "n1"); err != nil {
+			return err
+		}
+		lost, err := tx.ClaimExpiredLeases("n1", at(0), at(time.Minute), 10)
+		if len(lost) != 1 || lost[0].CallID != in.CallID || lost[0].LostNode != "n1" {
+			t.Errorf("claimed %+v after ExpireLease, want the inbound lease", lost)
+		}
+		return err
+	})
 }
 
 // testCountedCalls runs every case of sipdesk.CountsAgainstLimit (each
@@ -246,6 +282,59 @@ func testCallRecords(t *testing.T, su *suite) {
 		none, _ := tx.CallRecords(sipdesk.CallFilter{CustomerID: other.ID})
 		if len(none) != 0 {
 			t.Error("another customer sees call records")
+		}
+		return err
+	})
+}
+
+// testLostRecords: a lost call's in_progress record is closed node_lost
+// (only the lost node's, only in progress); records left in progress with
+// no lease are closed as orphans, records of live leases are not.
+func testLostRecords(t *testing.T, su *suite) {
+	s := su.open(t)
+	c := newCustomer(t, s)
+	a := newPasswordAccount(t, s, c.ID)
+	mk := func(id, node, disp string) *sipdesk.CallRecord {
+		return &sipdesk.CallRecord{CallID: id, CustomerID: c.ID, SIPAccountID: a.ID, Direction: sipdesk.DirOutbound,
+			StartedAt: at(0), Disposition: disp, Node: node}
+	}
+	lost, live, orphan := uniq(), uniq(), uniq()
+	rLost, rDone, rOther := mk(lost, "n3", sipdesk.DispActive), mk(lost, "n3", sipdesk.DispAnswered), mk(lost, "n4", sipdesk.DispActive)
+	rLive, rOrphan := mk(live, "n1", sipdesk.DispActive), mk(orphan, "n1", sipdesk.DispActive)
+	update(t, s, func(tx sipdesk.Tx) error {
+		for _, r := range []*sipdesk.CallRecord{rLost, rDone, rOther, rLive, rOrphan} {
+			if err := tx.InsertCallRecord(r); err != nil {
+				return err
+			}
+		}
+		return tx.InsertLease(&sipdesk.CallLease{CallID: live, CustomerID: c.ID, Direction: sipdesk.DirOutbound, Node: "n1", StartedAt: at(0), ExpiresAt: at(time.Hour)})
+	})
+	update(t, s, func(tx sipdesk.Tx) error {
+		n, err := tx.CloseLostRecords(lost, "n3", at(time.Minute))
+		if n != 1 {
+			t.Errorf("closed %d lost records, want 1", n)
+		}
+		return err
+	})
+	update(t, s, func(tx sipdesk.Tx) error {
+		n, err := tx.CloseOrphanRecords(at(30*time.Second), at(time.Minute))
+		if n != 2 { // rOther (no lease for lost) and rOrphan; rLive has its lease
+			t.Errorf("closed %d orphan records, want 2", n)
+		}
+		return err
+	})
+	view(t, s, func(tx sipdesk.Tx) error {
+		rs, err := tx.CallRecords(sipdesk.CallFilter{CustomerID: c.ID})
+		got := map[int64]string{}
+		for _, r := range rs {
+			got[r.ID] = r.Disposition + "/" + r.Reason
+		}
+		want := map[int64]string{rLost.ID: "node_lost/node_lost", rDone.ID: "answered/", rOther.ID: "node_lost/orphaned",
+			rLive.ID: "in_progress/", rOrphan.ID: "node_lost/orphaned"}
+		for id, w := range want {
+			if got[id] != w {
+				t.Errorf("record %d = %q, want %q", id, got[id], w)
+			}
 		}
 		return err
 	})

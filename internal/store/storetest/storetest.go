@@ -62,6 +62,7 @@ func Run(t *testing.T, open func(t *testing.T) sipdesk.Store) {
 		{"channel use counts exactly the calls CountsAgainstLimit counts", testCountedCalls},
 		{"lease acquire-or-refuse from two stores admits exactly the limit", testLeaseExactness},
 		{"call records round trip, filter and page newest first", testCallRecords},
+		{"lost calls' records close node_lost, orphans too", testLostRecords},
 		{"attempt counters count to their limit, across stores, and expire", testAttempts},
 		{"pending signups are taken once and expire", testPendingSignups},
 		{"delivered mails are redacted and old ones pruned", testMailRedactPrune},

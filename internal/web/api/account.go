@@ -159,7 +159,7 @@ func (a *API) listCalls(w http.ResponseWriter, r *http.Request, c caller) error 
 		f.SIPAccountID = id
 	}
 	switch f.Disposition {
-	case "", sipdesk.DispAnswered, sipdesk.DispBusy, sipdesk.DispNoAnswer, sipdesk.DispCancelled, sipdesk.DispFailed, sipdesk.DispRefused, sipdesk.DispActive:
+	case "", sipdesk.DispAnswered, sipdesk.DispBusy, sipdesk.DispNoAnswer, sipdesk.DispCancelled, sipdesk.DispFailed, sipdesk.DispRefused, sipdesk.DispActive, sipdesk.DispNodeLost:
 	default:
 		return sipdesk.FieldError("disposition", "must be one of answered, busy, no_answer, cancelled, failed, refused, in_progress")
 	}

@@ -16,6 +16,7 @@ type Fake struct {
 	ConfigFunc         func() *policy.Snapshot
 	AdmitCallFunc      func(ctx context.Context, c policy.CallInfo) error
 	ReleaseCallFunc    func(ctx context.Context, c policy.CallInfo)
+	SaveDialogFunc     func(callID string, d policy.Dialog)
 	RecordFunc         func(key any, rec sipdesk.CallRecord, final bool)
 	SaveBindingsFunc   func(c policy.BindingChange) error
 	PostBindingsFunc   func(c policy.BindingChange, after func(error))
@@ -49,6 +50,13 @@ func (f *Fake) AdmitCall(ctx context.Context, c policy.CallInfo) error {
 func (f *Fake) ReleaseCall(ctx context.Context, c policy.CallInfo) {
 	if f.ReleaseCallFunc != nil {
 		f.ReleaseCallFunc(ctx, c)
+	}
+}
+
+// SaveDialog calls SaveDialogFunc, else does nothing.
+func (f *Fake) SaveDialog(callID string, d policy.Dialog) {
+	if f.SaveDialogFunc != nil {
+		f.SaveDialogFunc(callID, d)
 	}
 }
 

@@ -1,0 +1,287 @@
+package b2bua
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+	"github.com/sipdesk/sipdesk"
+	"github.com/sipdesk/sipdesk/internal/edge/policy"
+)
+
+// Ending calls on the edge's own initiative: by Call-ID (the policy's
+// self-fencing and lost leases), all of them (graceful stop), and the calls
+// of a dead edge from their stored dialog state (ByeLost).
+
+var (
+	endFenced    = ending{policy.EndFenced, "Channel lease not renewed"}
+	endLeaseLost = ending{policy.EndLeaseLost, "Channel lease lost"}
+	endDrained   = ending{"drained", "Server shutting down"}
+)
+
+func endingFor(reason string) ending {
+	switch reason {
+	case policy.EndFenced:
+		return endFenced
+	case policy.EndLeaseLost:
+		return endLeaseLost
+	case endDrained.code:
+		return endDrained
+	}
+	return endShutdown
+}
+
+// liveTable holds every admitted attempt, ringing or bridged, by the
+// customer leg's Call-ID, from admission to finish.
+type liveTable struct {
+	mu sync.Mutex
+	m  map[string]*attempt
+}
+
+func (t *liveTable) add(at *attempt) {
+	t.mu.Lock()
+	if t.m == nil {
+		t.m = map[string]*attempt{}
+	}
+	t.m[at.info.CallID] = at
+	t.mu.Unlock()
+}
+
+func (t *liveTable) remove(at *attempt) {
+	t.mu.Lock()
+	if t.m[at.info.CallID] == at {
+		delete(t.m, at.info.CallID)
+	}
+	t.mu.Unlock()
+}
+
+func (t *liveTable) get(id string) *attempt {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.m[id]
+}
+
+func (t *liveTable) all() []*attempt {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]*attempt, 0, len(t.m))
+	for _, at := range t.m {
+		out = append(out, at)
+	}
+	return out
+}
+
+func (t *liveTable) len() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.m)
+}
+
+// stopState is how an attempt is stopped from outside: while it rings its
+// forks are cancelled, once bridged the call is ended.
+type stopState struct {
+	mu      sync.Mutex
+	stopped *ending
+	ring    context.CancelFunc
+	call    *call
+}
+
+// ringing registers the cancel of the ringing forks; it reports the stop
+// when the attempt was stopped already (the caller cancels then).
+func (st *stopState) ringing(cancel context.CancelFunc) *ending {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.ring = cancel
+	return st.stopped
+}
+
+// bridged registers the answered call (its 200 sent); it reports the stop
+// when the attempt was stopped before (the caller ends the call then).
+func (st *stopState) bridged(c *call) *ending {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.stopped == nil {
+		st.call = c
+	}
+	return st.stopped
+}
+
+func (st *stopState) why() *ending {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.stopped
+}
+
+// stop ends the attempt: the ringing forks are cancelled (bridge answers
+// the caller 503 and records the reason) or the bridged call is ended.
+func (s *B2BUA) stop(at *attempt, why ending) {
+	st := &at.stop
+	st.mu.Lock()
+	if st.stopped != nil {
+		st.mu.Unlock()
+		return
+	}
+	st.stopped = &why
+	c, ring := st.call, st.ring
+	st.mu.Unlock()
+	switch {
+	case c != nil:
+		s.endCall(c, "", why)
+	case ring != nil:
+		ring()
+	}
+}
+
+// EndCalls ends the calls with these customer-leg Call-IDs (policy.CallEnder):
+// BYE with a Reason header on both legs of an answered call, CANCEL toward
+// the callee and 503 to the caller of a ringing one. It does not wait.
+func (s *B2BUA) EndCalls(callIDs []string, reason string) {
+	why := endingFor(reason)
+	for _, id := range callIDs {
+		if at := s.live.get(id); at != nil {
+			go s.stop(at, why)
+		}
+	}
+}
+
+// Drain refuses new calls from now on (503 with Retry-After); the calls up
+// go on.
+func (s *B2BUA) Drain() { s.draining.Store(true) }
+
+// Draining reports whether Drain was called.
+func (s *B2BUA) Draining() bool { return s.draining.Load() }
+
+// EndAll ends every call, ringing or answered, with reason (shutdown,
+// drained) and waits until each is finished (channel released, final
+// record queued), at most d.
+func (s *B2BUA) EndAll(reason string, d time.Duration) bool {
+	why := endingFor(reason)
+	var wg sync.WaitGroup
+	for _, at := range s.live.all() {
+		wg.Go(func() { s.stop(at, why) }) // an answered call's BYEs are answered (or time out)
+	}
+	wg.Wait()
+	deadline := time.Now().Add(d)
+	for s.live.len() > 0 {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return true
+}
+
+// LiveAttempts is the number of admitted calls not finished yet, ringing
+// or answered.
+func (s *B2BUA) LiveAttempts() int { return s.live.len() }
+
+// dialogOf is what another edge needs to send BYE on both legs of c.
+func (s *B2BUA) dialogOf(c *call) policy.Dialog {
+	d := policy.Dialog{Node: s.cfg.Node}
+	contact := s.dua.ContactHDR.Value()
+	// Leg b: we are its UAC; the route set is the 200's Record-Route
+	// reversed (RFC 3261 §12.1.2).
+	b := policy.DialogLeg{Side: policy.LegCarrier, CallID: c.b.InviteRequest.CallID().Value(),
+		From: c.b.InviteRequest.From().Value(), To: c.b.InviteResponse.To().Value(),
+		Target: c.b.InviteRequest.Recipient.String(), CSeq: c.b.CSEQ() + 1,
+		Transport: c.b.InviteRequest.Transport(), Contact: contact}
+	if ct := c.b.InviteResponse.Contact(); ct != nil {
+		b.Target = ct.Address.String()
+	}
+	rr := c.b.InviteResponse.GetHeaders("Record-Route")
+	for i := len(rr) - 1; i >= 0; i-- {
+		b.Route = append(b.Route, rr[i].Value())
+	}
+	// Leg a: we are its UAS; the route set is the INVITE's Record-Route in
+	// order (RFC 3261 §12.1.1).
+	a := policy.DialogLeg{Side: policy.LegCustomer, CallID: c.a.InviteRequest.CallID().Value(),
+		From: c.a.InviteResponse.To().Value(), To: c.a.InviteRequest.From().Value(),
+		Target: c.a.InviteRequest.Contact().Address.String(), CSeq: c.a.CSEQ() + 1,
+		Transport: c.a.InviteRequest.Transport(), Contact: contact}
+	for _, h := range c.a.InviteRequest.GetHeaders("Record-Route") {
+		a.Route = append(a.Route, h.Value())
+	}
+	if c.at.info.Direction == sipdesk.DirInbound {
+		a.Side, b.Side = policy.LegCarrier, policy.LegCustomer
+	}
+	d.Legs = []policy.DialogLeg{b, a}
+	return d
+}
+
+// lostCSeqGap is added to a stored CSeq: in-dialog requests sent after the
+// state was stored (probes, relayed re-INVITEs) used numbers above it, and
+// a UAS refuses only lower ones (RFC 3261 §12.2.2).
+const lostCSeqGap = 10000
+
+// ByeLost sends BYE on every leg of a call whose edge died, from the
+// dialog state that edge stored (policy.CallEnder), and waits for the
+// answers until ctx is done. Legs it cannot reach (a device behind NAT
+// or on a connection to the dead edge) are logged and left.
+func (s *B2BUA) ByeLost(ctx context.Context, callID string, d policy.Dialog) {
+	var wg sync.WaitGroup
+	for _, leg := range d.Legs {
+		wg.Go(func() {
+			res, err := s.byeLeg(ctx, leg)
+			code := 0
+			if res != nil {
+				code = res.StatusCode
+			}
+			s.log.Info("bye on a lost call's leg", "call_id", callID, "leg_call_id", leg.CallID, "side", leg.Side,
+				"lost_node", d.Node, "sip_code", code, "error", errString(err))
+		})
+	}
+	wg.Wait()
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// byeLeg builds the BYE of one stored leg and sends it through our stack.
+func (s *B2BUA) byeLeg(ctx context.Context, leg policy.DialogLeg) (*sip.Response, error) {
+	var target sip.Uri
+	if err := sip.ParseUri(leg.Target, &target); err != nil {
+		return nil, err
+	}
+	bye := sip.NewRequest(sip.BYE, target)
+	from, to := &sip.FromHeader{}, &sip.ToHeader{}
+	if err := parseNameAddr(leg.From, &from.DisplayName, &from.Address, &from.Params); err != nil {
+		return nil, err
+	}
+	if err := parseNameAddr(leg.To, &to.DisplayName, &to.Address, &to.Params); err != nil {
+		return nil, err
+	}
+	callID := sip.CallIDHeader(leg.CallID)
+	bye.AppendHeader(from)
+	bye.AppendHeader(to)
+	bye.AppendHeader(&callID)
+	bye.AppendHeader(&sip.CSeqHeader{SeqNo: leg.CSeq + lostCSeqGap, MethodName: sip.BYE})
+	for _, r := range leg.Route {
+		bye.AppendHeader(sip.NewHeader("Route", r))
+	}
+	bye.AppendHeader(sip.NewHeader("Reason", `SIP;cause=200;text="Edge lost"`))
+	if leg.Transport != "" && !strings.EqualFold(leg.Transport, "udp") {
+		bye.SetTransport(strings.ToUpper(leg.Transport))
+	}
+	if len(leg.Route) > 0 { // loose routing: send to the first route
+		var r sip.Uri
+		if err := sip.ParseUri(strings.Trim(strings.SplitN(leg.Route[0], ">", 2)[0], "<"), &r); err == nil {
+			bye.SetDestination(r.HostPort())
+		}
+	}
+	return s.dua.Client.Do(ctx, bye, sipgo.ClientRequestBuild)
+}
+
+// parseNameAddr reads a From/To value (name-addr with params).
+func parseNameAddr(v string, name *string, uri *sip.Uri, params *sip.HeaderParams) error {
+	*params = sip.NewParams()
+	n, err := sip.ParseAddressValue(v, uri, params)
+	*name = n
+	return err
+}
