@@ -40,6 +40,18 @@ type AuditEntry struct {
 	At           time.Time
 }
 
+// Sign-in audit actions (internal/app/security.go).
+const (
+	AuditLogin           = "customer.login"
+	AuditLoginFailed     = "customer.login_failed"
+	AuditPasswordChanged = "customer.password_changed"
+	AuditPasswordReset   = "customer.password_reset"
+	AuditTOTPEnabled     = "customer.totp_enabled"
+	AuditTOTPDisabled    = "customer.totp_disabled"
+	AuditRecoveryUsed    = "customer.recovery_code_used"
+	AuditSessionRevoked  = "customer.session_revoked"
+)
+
 // Audit actions of the operators' own management (customer 0).
 const (
 	AuditOperatorCreated = "operator.created"

@@ -22,6 +22,8 @@ type Session struct {
 	Hash       string
 	CreatedAt  time.Time
 	ExpiresAt  time.Time
+	UserAgent  string // the browser it started in (shortened), for the sessions list
+	Source     string // the client address it started from
 }
 
 // CallerIDNumber is a number a customer may use as Caller ID once verified
@@ -192,6 +194,7 @@ type Tx interface {
 	SessionByHash(hash string) (*Session, error)
 	DeleteSession(hash string) error
 	DeleteExpiredSessions(now time.Time) (int, error)
+	SecurityTx
 
 	InsertSIPAccount(a *SIPAccount) error // sets ID, CreatedAt, UpdatedAt
 	SIPAccount(customerID, id int64) (*SIPAccount, error)

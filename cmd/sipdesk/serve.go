@@ -91,6 +91,7 @@ func runServe(ctx context.Context, cfg *config.Serve, log *slog.Logger) error {
 		HoldIPAccounts: cfg.HoldIPAccounts, BaseURL: cfg.BaseURL, LogCodes: cfg.SMTP == "", LeaseTTL: cfg.LeaseTTL, Log: log,
 		Messages:  messenger(msgs),
 		DeviceKey: key,
+		SIP:       sipEndpoints(cfg),
 	})
 	if cfg.Demo {
 		if err := demoData(ctx, svc, log); err != nil {
@@ -284,4 +285,11 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// sipEndpoints is what the connection page and GET /api/v1/connection tell
+// customers (config: --public-sip-host, --sip, --sip-tls, --sip-ws-url).
+func sipEndpoints(cfg *config.Serve) app.Endpoints {
+	host, port, tlsPort := cfg.SIPEndpoint()
+	return app.Endpoints{Host: host, UDPPort: port, TLSPort: tlsPort, WSSURL: cfg.SIPWSURL}
 }

@@ -47,6 +47,9 @@ var (
 type LoginResult struct {
 	Customer *sipdesk.Customer
 	Device   string
+	// Pending is set instead of Customer when the customer has two-factor
+	// authentication: LoginSecondFactor takes it with the code.
+	Pending string
 }
 
 // Login checks a customer's portal credentials from a browser with no
@@ -118,8 +121,14 @@ func (s *Service) LoginDevice(ctx context.Context, email, password, device strin
 		return nil, err
 	}
 	if c == nil || !ok {
+		if c != nil { // failures are bounded by the limits above
+			_ = s.update(context.WithoutCancel(ctx), func(tx sipdesk.Tx) error {
+				return s.audit(tx, CustomerActor(c.ID, "portal"), c.ID, 0, sipdesk.AuditLoginFailed, "wrong password"+fromSource(ctx))
+			})
+		}
 		return nil, sipdesk.Errorf(sipdesk.EUnauthorized, "wrong email or password")
 	}
+	pending := ""
 	// A success clears the account's (or this browser's) count and takes
 	// back its own attempt from the source's, so only failures count there
 	// (an office behind one address logs in all morning); a sprayer that
@@ -130,10 +139,24 @@ func (s *Service) LoginDevice(ctx context.Context, email, password, device strin
 				return err
 			}
 		}
-		return tx.ClearAttempts(keys[len(keys)-1])
+		if err := tx.ClearAttempts(keys[len(keys)-1]); err != nil {
+			return err
+		}
+		o, err := tx.TOTP(c.ID)
+		if err == nil && o.Enabled() {
+			pending = s.newPending(c.ID) // the login is audited once the code is in
+			return nil
+		}
+		if err != nil && sipdesk.ErrorCode(err) != sipdesk.ENotFound {
+			return err
+		}
+		return s.audit(tx, CustomerActor(c.ID, "portal"), c.ID, 0, sipdesk.AuditLogin, "with the password"+fromSource(ctx))
 	})
 	if err != nil {
 		return nil, err
+	}
+	if pending != "" {
+		return &LoginResult{Pending: pending}, nil
 	}
 	return &LoginResult{Customer: c, Device: s.newDevice(c.ID)}, nil
 }

@@ -37,6 +37,8 @@ type Options struct {
 	// if negative).
 	HashSlots int
 	HashQueue int
+	// SIP is where customers connect their devices (the connection page).
+	SIP Endpoints
 	// LeaseTTL is the life of a channel lease (0: sipdesk.LeaseTTL); the
 	// edge renews and fences on sipdesk.LeaseTimingFor(LeaseTTL).
 	LeaseTTL time.Duration

@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -38,6 +39,7 @@ type Serve struct {
 	SIPTLSKey        string
 	SIPWS            string
 	SIPWSURL         string // what browsers connect to (default from --sip-ws)
+	PublicSIPHost    string // what customers register to (connection page)
 	WSOrigins        string // comma-separated Origin allow-list of --sip-ws
 	Carrier          string
 	CarrierAddrs     string
@@ -158,6 +160,7 @@ func ParseServe(args []string) (*Serve, error) {
 	fs.StringVar(&c.SIPTLSKey, "sip-tls-key", "", "TLS key file (PEM)")
 	fs.StringVar(&c.SIPWS, "sip-ws", "", "SIP over WebSocket listen address (WSS with --sip-tls-cert/--sip-tls-key)")
 	fs.StringVar(&c.SIPWSURL, "sip-ws-url", "", "WebSocket URL the browser softphone connects to (default ws[s]://<--sip-ws host or base-url host>:<port>)")
+	fs.StringVar(&c.PublicSIPHost, "public-sip-host", "", "SIP host name or address the connection page tells customers (default: the --sip host, or the --base-url host when --sip listens on every address)")
 	fs.StringVar(&c.WSOrigins, "ws-origins", "", "comma-separated Origins allowed on --sip-ws (default: the --base-url origin)")
 	fs.StringVar(&c.Carrier, "carrier", "", "carrier trunk URI, e.g. sip:203.0.113.5:5060")
 	fs.StringVar(&c.CarrierAddrs, "carrier-addrs", "", "comma-separated IPs, CIDRs or IP:port of the carrier (default: the --carrier host)")
@@ -312,6 +315,30 @@ func defaultWSURL(c *Serve) string {
 		scheme = "wss"
 	}
 	return scheme + "://" + net.JoinHostPort(host, port)
+}
+
+// SIPEndpoint is the host and ports customers connect to: --public-sip-host
+// (or the --sip host; the base URL's when --sip listens on every address),
+// --sip's port for UDP and TCP, --sip-tls's port.
+func (c *Serve) SIPEndpoint() (host string, port, tlsPort int) {
+	h, p, err := net.SplitHostPort(c.SIP)
+	if err == nil {
+		port, _ = strconv.Atoi(p)
+	}
+	if _, tp, err := net.SplitHostPort(c.SIPTLS); err == nil {
+		tlsPort, _ = strconv.Atoi(tp)
+	}
+	host = c.PublicSIPHost
+	if host == "" {
+		host = h
+		if ip := net.ParseIP(h); h == "" || ip != nil && ip.IsUnspecified() {
+			host = "127.0.0.1"
+			if u, err := url.Parse(c.BaseURL); err == nil && u.Hostname() != "" {
+				host = u.Hostname()
+			}
+		}
+	}
+	return host, port, tlsPort
 }
 
 func smsFlags(fs *flag.FlagSet, s *SMS) {

@@ -10,8 +10,8 @@ func (t *tx) InsertSession(s *sipdesk.Session) error {
 	if s.CreatedAt.IsZero() {
 		s.CreatedAt = now()
 	}
-	id, err := t.insert("INSERT INTO sessions (customer_id, hash, created_at, expires_at) VALUES (?, ?, ?, ?)",
-		s.CustomerID, s.Hash, ms(s.CreatedAt), ms(s.ExpiresAt))
+	id, err := t.insert("INSERT INTO sessions (customer_id, hash, created_at, expires_at, user_agent, source) VALUES (?, ?, ?, ?, ?, ?)",
+		s.CustomerID, s.Hash, ms(s.CreatedAt), ms(s.ExpiresAt), s.UserAgent, s.Source)
 	if err != nil {
 		return t.fail("insert session", err)
 	}
@@ -22,8 +22,8 @@ func (t *tx) InsertSession(s *sipdesk.Session) error {
 func (t *tx) SessionByHash(hash string) (*sipdesk.Session, error) {
 	var s sipdesk.Session
 	var created, expires int64
-	err := t.queryRow("SELECT id, customer_id, hash, created_at, expires_at FROM sessions WHERE hash = ?", hash).
-		Scan(&s.ID, &s.CustomerID, &s.Hash, &created, &expires)
+	err := t.queryRow("SELECT id, customer_id, hash, created_at, expires_at, user_agent, source FROM sessions WHERE hash = ?", hash).
+		Scan(&s.ID, &s.CustomerID, &s.Hash, &created, &expires, &s.UserAgent, &s.Source)
 	if err != nil {
 		return nil, t.get("session", "get session", err)
 	}

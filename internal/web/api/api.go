@@ -72,6 +72,7 @@ func (a *API) register() {
 	a.auth("PUT", "/sip-accounts/{id}/jwt", a.putJWT)
 	a.auth("POST", "/sip-accounts/{id}/softphone-token", a.softphoneToken)
 	a.auth("PUT", "/sip-accounts/{id}/caller-id", a.putCallerID)
+	a.auth("GET", "/connection", a.getConnection)
 	// The reset link's token and the portal password authenticate this one.
 	a.public("POST", "/credential-resets/{token}", a.completeCredentialReset)
 

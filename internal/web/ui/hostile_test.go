@@ -223,7 +223,9 @@ func TestPortalCrossSiteEveryRoute(t *testing.T) {
 		t.Fatal(err)
 	}
 	reset := e.resetToken(c.email)
-	ids := map[string]int64{"/sip-accounts/": c.first.Account.ID, "/caller-id/rules/": rule.ID, "/caller-id/numbers/": num.ID, "/api-tokens/": toks[0].ID}
+	sess, _ := e.svc.Sessions(ctx, c.id)
+	ids := map[string]int64{"/sip-accounts/": c.first.Account.ID, "/caller-id/rules/": rule.ID, "/caller-id/numbers/": num.ID, "/api-tokens/": toks[0].ID,
+		"/account/sessions/": sess[0].ID}
 	// A form that succeeds same-site on most routes.
 	form := url.Values{"name": {"Evil"}, "auth_type": {"password"}, "email": {c.email}, "password": {portalPassword},
 		"password_confirm": {portalPassword}, "phone": {"+447700900059"}, "token": {reset}, "username": {"evilname1"},
@@ -302,6 +304,7 @@ func TestPortalTenantIsolation(t *testing.T) {
 		t.Fatal(err)
 	}
 	toks, _ := e.svc.APITokens(ctx, b.id)
+	bSess, _ := e.svc.Sessions(ctx, b.id)
 	if _, err := e.svc.OpenTicket(ctx, b.id, sipdesk.TicketChannelLimit, 77, "Bee-Ticket-Reason"); err != nil {
 		t.Fatal(err)
 	}
@@ -321,6 +324,7 @@ func TestPortalTenantIsolation(t *testing.T) {
 		"/caller-id/rules/{id}":    {rule.ID},
 		"/caller-id/numbers/{id}":  {num.ID},
 		"/api-tokens/{id}":         {toks[0].ID},
+		"/account/sessions/{id}":   {bSess[0].ID},
 		"/softphone?account={id}":  {b.first.Account.ID}, // the id in the query
 		"/sip-accounts/{id}/edit?": {b.first.Account.ID},
 	}

@@ -2,6 +2,7 @@ package ui
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -41,15 +42,16 @@ func (u *UI) loginSubmit(q *request) error {
 	status := http.StatusUnauthorized
 	res, err := u.svc.LoginDevice(q.ctx(), email, q.r.PostFormValue("password"), device)
 	switch {
+	case err == nil && res.Pending != "":
+		// Two-factor authentication: the code comes next.
+		u.setCookie(q.w, "sipdesk_2fa", res.Pending, int(app.TwoFactorTTL/time.Second))
+		to := "/login/2fa"
+		if next != "" {
+			to += "?next=" + url.QueryEscape(next)
+		}
+		return u.redirect(q, to, "")
 	case err == nil:
-		if err := u.startSession(q, res.Customer.ID); err != nil {
-			return err
-		}
-		u.setCookie(q.w, "sipdesk_device", res.Device, int(app.DeviceTTL/time.Second))
-		if res.Customer.BillingState == sipdesk.BillingUnverified {
-			return u.redirect(q, "/verify", "")
-		}
-		return u.redirect(q, sameSitePath(next, "/sip-accounts"), "")
+		return u.finishLogin(q, res, next)
 	case isCode(err, sipdesk.EUnauthorized):
 		f.Error = "Wrong email or password."
 	case isCode(err, sipdesk.ERateLimited):
@@ -65,6 +67,18 @@ func (u *UI) loginSubmit(q *request) error {
 	}
 	u.render(q, status, "login.html", &loginView{Page: u.page(q, "Log in", ""), Form: f, Next: next})
 	return nil
+}
+
+// finishLogin starts the session of a login that passed every step.
+func (u *UI) finishLogin(q *request, res *app.LoginResult, next string) error {
+	if err := u.startSession(q, res.Customer.ID); err != nil {
+		return err
+	}
+	u.setCookie(q.w, "sipdesk_device", res.Device, int(app.DeviceTTL/time.Second))
+	if res.Customer.BillingState == sipdesk.BillingUnverified {
+		return u.redirect(q, "/verify", "")
+	}
+	return u.redirect(q, sameSitePath(next, "/sip-accounts"), "")
 }
 
 func (u *UI) logout(q *request) error {

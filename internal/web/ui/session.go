@@ -12,7 +12,7 @@ import (
 // sessions is what the portal needs of the service for logins (hashed
 // tokens in the store, so they survive restarts and work on every node).
 type sessions interface {
-	CreateSession(ctx context.Context, customerID int64) (token string, err error)
+	CreateSessionFor(ctx context.Context, customerID int64, userAgent string) (token string, err error)
 	SessionCustomer(ctx context.Context, token string) (customerID int64, err error)
 	DeleteSession(ctx context.Context, token string) error
 }
@@ -66,7 +66,7 @@ func (u *UI) startSession(q *request, customerID int64) error {
 	if q.token != "" { // a new session on login: never keep an old one
 		_ = u.sess.DeleteSession(q.ctx(), q.token)
 	}
-	tok, err := u.sess.CreateSession(q.ctx(), customerID)
+	tok, err := u.sess.CreateSessionFor(q.ctx(), customerID, q.r.UserAgent())
 	if err != nil {
 		return err
 	}

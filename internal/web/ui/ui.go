@@ -70,6 +70,12 @@ func (u *UI) Register(mux *http.ServeMux) {
 	u.public(mux, "GET /login", u.loginForm)
 	u.public(mux, "POST /login", u.loginSubmit)
 	u.public(mux, "POST /logout", u.logout)
+	u.public(mux, "GET /login/2fa", u.twoFactorForm)
+	u.public(mux, "POST /login/2fa", u.twoFactorSubmit)
+	u.public(mux, "GET /password/forgot", u.forgotForm)
+	u.public(mux, "POST /password/forgot", u.forgotSubmit)
+	u.public(mux, "GET /password/reset", u.resetForm)
+	u.public(mux, "POST /password/reset", u.resetSubmit)
 	u.unverified(mux, "GET /verify", u.verifyForm)
 	u.unverified(mux, "POST /verify", u.verifySubmit)
 	u.unverified(mux, "POST /verify/resend", u.verifyResend)
@@ -79,6 +85,7 @@ func (u *UI) Register(mux *http.ServeMux) {
 	u.auth(mux, "GET /sip-accounts/new", u.sipAccountNew)
 	u.auth(mux, "POST /sip-accounts", u.sipAccountCreate)
 	u.auth(mux, "POST /sip-accounts/{id}/reveal", u.sipAccountReveal)
+	u.auth(mux, "GET /sip-accounts/{id}/connection", u.sipAccountConnection)
 	u.auth(mux, "GET /sip-accounts/{id}/edit", u.sipAccountEdit)
 	u.auth(mux, "POST /sip-accounts/{id}", u.sipAccountSave)
 	u.auth(mux, "POST /sip-accounts/{id}/jwt", u.sipAccountJWT)
@@ -115,6 +122,12 @@ func (u *UI) Register(mux *http.ServeMux) {
 	u.auth(mux, "GET /api-tokens", u.apiTokens)
 	u.auth(mux, "POST /api-tokens", u.apiTokenCreate)
 	u.auth(mux, "POST /api-tokens/{id}/delete", u.apiTokenDelete)
+	u.auth(mux, "GET /account/security", u.security)
+	u.auth(mux, "POST /account/password", u.changePassword)
+	u.auth(mux, "POST /account/2fa/setup", u.totpSetup)
+	u.auth(mux, "POST /account/2fa/confirm", u.totpConfirm)
+	u.auth(mux, "POST /account/2fa/disable", u.totpDisable)
+	u.auth(mux, "POST /account/sessions/{id}/revoke", u.sessionRevoke)
 }
 
 // request is what a handler knows about the caller.
