@@ -29,10 +29,10 @@ pad() {
 prompt() {
 	espeak-ng -v "$voice" -s 140 -w "$tmp/$1.wav" "$2"
 	# 8 kHz, 16-bit mono, silence trimmed at both ends, a pause after.
-	sox "$tmp/$1.wav" -r 8000 -c 1 -b 16 "$tmp/$1.8k.wav" \
+	sox -D "$tmp/$1.wav" -r 8000 -c 1 -b 16 "$tmp/$1.8k.wav" \
 		silence 1 0.02 0.5% reverse silence 1 0.02 0.5% reverse pad 0 "$3"
-	sox "$tmp/$1.8k.wav" -t raw -e u-law -b 8 "$dir/$1.ul"
-	sox "$tmp/$1.8k.wav" -t raw -e a-law -b 8 "$dir/$1.al"
+	sox -D "$tmp/$1.8k.wav" -t raw -e u-law -b 8 "$dir/$1.ul"
+	sox -D "$tmp/$1.8k.wav" -t raw -e a-law -b 8 "$dir/$1.al"
 	pad "$dir/$1.ul" 377 # μ-law silence 0xFF
 	pad "$dir/$1.al" 325 # A-law silence 0xD5
 }
