@@ -25,11 +25,11 @@ import (
 type Message struct {
 	ID         string // stable across retries: receivers drop a message id they have seen
 	CustomerID int64  // whose code it is (a voice call's record is theirs)
-	To        string // E.164, "+<digits>"
-	Code      string // the digits alone (a voice call reads them out)
-	Text      string // the SMS text, with the code
-	Purpose   string // sipdesk.PurposeSignup or sipdesk.PurposeCallerID
-	ReportURL string // where the gateway reports the delivery ("" when reports are off)
+	To         string // E.164, "+<digits>"
+	Code       string // the digits alone (a voice call reads them out)
+	Text       string // the SMS text, with the code
+	Purpose    string // sipdesk.PurposeSignup or sipdesk.PurposeCallerID
+	ReportURL  string // where the gateway reports the delivery ("" when reports are off)
 }
 
 // Channel delivers messages. Send returns nil once the gateway took the
