@@ -80,7 +80,13 @@ func (v *voiceChannel) Send(ctx context.Context, m notify.Message) error {
 	if ed == nil {
 		return errors.New("the edge is not running yet")
 	}
-	return ed.PlaceVoiceCall(ctx, b2bua.VoiceCall{CustomerID: m.CustomerID, Number: m.To, Code: m.Code, From: v.from})
+	err := ed.PlaceVoiceCall(ctx, b2bua.VoiceCall{CustomerID: m.CustomerID, Number: m.To, Code: m.Code, From: v.from})
+	if errors.Is(err, b2bua.ErrNotAnswered) || errors.Is(err, b2bua.ErrCalleeBye) {
+		// Calling again unasked would pester the callee: the customer
+		// asks again (or for an SMS) when ready.
+		return notify.Permanent(err)
+	}
+	return err
 }
 
 // setEdge gives the channel the edge that places its calls.

@@ -3,6 +3,7 @@ package edge
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"sort"
@@ -158,7 +159,7 @@ func TestVoiceCallRingTimeout(t *testing.T) {
 	e.carrier.mode.Store("ring")
 	start := time.Now()
 	err := e.s.PlaceVoiceCall(context.Background(), b2bua.VoiceCall{CustomerID: e.cust, Number: "+15557654321", Code: "1234", Ring: time.Second})
-	if err == nil || time.Since(start) > 5*time.Second {
+	if !errors.Is(err, b2bua.ErrNotAnswered) || time.Since(start) > 5*time.Second {
 		t.Fatalf("unanswered voice call: err %v after %v", err, time.Since(start))
 	}
 	inv := e.carrier.last()

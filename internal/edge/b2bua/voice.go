@@ -146,7 +146,10 @@ func (s *B2BUA) PlaceVoiceCall(ctx context.Context, v VoiceCall) error {
 		}
 		s.finish(at, code, sipdesk.DispositionOf(code), why)
 		lg.Info("voice call", "result", "not answered", "sip_code", code)
-		return fmt.Errorf("not answered: %d (%s)", code, why)
+		if code >= 500 && code < 600 {
+			return fmt.Errorf("carrier: %d", code) // the carrier's trouble: worth a retry
+		}
+		return fmt.Errorf("%w: %d (%s)", ErrNotAnswered, code, why)
 	}
 	if err := d.Ack(context.Background()); err != nil {
 		lg.Warn("voice call ack", "error", err)
@@ -161,7 +164,7 @@ func (s *B2BUA) PlaceVoiceCall(ctx context.Context, v VoiceCall) error {
 	err = s.playCode(ctx, conn, d.InviteResponse, v.Code, vd.bye)
 	why := "played"
 	switch {
-	case errors.Is(err, errCalleeBye):
+	case errors.Is(err, ErrCalleeBye):
 		why = "bye"
 	case err != nil:
 		why = "media"
@@ -178,7 +181,13 @@ func (s *B2BUA) PlaceVoiceCall(ctx context.Context, v VoiceCall) error {
 	return err
 }
 
-var errCalleeBye = errors.New("the callee hung up before the code was read out twice")
+// ErrNotAnswered: the callee did not answer, declined or was busy (a 4xx
+// or 6xx, or the ring timeout); ErrCalleeBye: they hung up before the end.
+// Neither is worth calling again unasked.
+var (
+	ErrNotAnswered = errors.New("not answered")
+	ErrCalleeBye   = errors.New("the callee hung up before the code was read out twice")
+)
 
 // voiceInfo is the attempt of a voice call: no account, no lease (finish
 // releases nothing, as admitted stays false).
@@ -304,7 +313,7 @@ func (s *B2BUA) playCode(ctx context.Context, conn *net.UDPConn, answer *sip.Res
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-bye:
-			return errCalleeBye
+			return ErrCalleeBye
 		case <-t.C:
 			return nil
 		}
