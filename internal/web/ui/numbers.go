@@ -80,7 +80,7 @@ func (u *UI) numberCall(q *request) error {
 		}
 	}
 	if number == "" {
-		return u.redirect(q, "/caller-id/numbers", "")
+		return &sipdesk.Error{Code: sipdesk.ENotFound, Message: "number not found"} // as for any id not theirs
 	}
 	if err := u.svc.CallMe(q.ctx(), q.customer.ID, number); err != nil {
 		if !userError(err) {
