@@ -171,3 +171,36 @@ func TestVoiceCallRingTimeout(t *testing.T) {
 		t.Fatal("a number that is not E.164 was called")
 	}
 }
+
+// The callee hangs up while the code is read out: the playback stops at
+// once, what was sent is the start of the prompts, and the record says bye.
+func TestVoiceCallCalleeHangsUp(t *testing.T) {
+	e := newCallEnv(t, 1, nil, nil)
+	sink := newRTPSink(t, "127.0.0.9")
+	port := sink.conn.LocalAddr().(*net.UDPAddr).Port
+	e.carrier.sdp.Store(fmt.Sprintf("v=0\no=- 1 1 IN IP4 127.0.0.9\ns=-\nc=IN IP4 127.0.0.9\nt=0 0\nm=audio %d RTP/AVP 8 0\n", port))
+	errc := make(chan error, 1)
+	go func() {
+		errc <- e.s.PlaceVoiceCall(context.Background(), b2bua.VoiceCall{CustomerID: e.cust, Number: "+15557654321", Code: "555555"})
+	}()
+	inv := e.carrier.waitReq(t, "INVITE", 3*time.Second, nil)
+	time.Sleep(1500 * time.Millisecond)
+	e.carrier.hangup(inv)
+	select {
+	case err := <-errc:
+		if !errors.Is(err, b2bua.ErrCalleeBye) {
+			t.Fatalf("PlaceVoiceCall after the callee's BYE: %v", err)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("the playback went on after the callee's BYE")
+	}
+	time.Sleep(100 * time.Millisecond)
+	got, _ := sink.payload()
+	full, _ := prompts.Code(prompts.ALaw, "555555") // the answer put PCMA first
+	if len(got) == 0 || len(got) >= len(full) || !bytes.Equal(got, full[:len(got)]) {
+		t.Fatalf("RTP before the BYE: %d bytes, want a prefix of the %d-byte prompts", len(got), len(full))
+	}
+	if r := e.record(inv.Get("Call-ID")); r.Reason != "bye" || r.AnsweredAt.IsZero() || r.Direction != sipdesk.DirSystem {
+		t.Fatalf("call record: %+v", r)
+	}
+}
