@@ -6,6 +6,10 @@ import "time"
 const (
 	DirOutbound = "outbound" // a customer's device calls out through the carrier
 	DirInbound  = "inbound"  // the carrier calls a customer's DID
+	// DirSystem is a call the platform places itself through the carrier
+	// (a verification code read out): it takes no lease, so it never
+	// counts against a channel limit, and it has a call record.
+	DirSystem = "system"
 )
 
 // Lease timing (docs/OPERATIONS.md, "Calls when a node fails or stops").

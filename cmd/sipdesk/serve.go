@@ -82,7 +82,7 @@ func runServe(ctx context.Context, cfg *config.Serve, log *slog.Logger) error {
 	log.Info("store open", "store", where, "node", cfg.Node, "role", cfg.Role)
 	startPprof(log)
 
-	msgs, err := verificationMessages(cfg, db, log)
+	msgs, voice, err := verificationMessages(cfg, db, log)
 	if err != nil {
 		return err
 	}
@@ -150,6 +150,7 @@ func runServe(ctx context.Context, cfg *config.Serve, log *slog.Logger) error {
 		if ed, err = startEdge(ctx, cfg, db, svc, key, reg, log, start); err != nil {
 			return err
 		}
+		voice.setEdge(ed)
 	}
 	startLate("http", hs.Serve)
 	if cfg.Role != "edge" {

@@ -1,14 +1,20 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sipdesk/sipdesk"
 	"github.com/sipdesk/sipdesk/internal/app"
 	"github.com/sipdesk/sipdesk/internal/config"
+	"github.com/sipdesk/sipdesk/internal/edge"
+	"github.com/sipdesk/sipdesk/internal/edge/b2bua"
 	"github.com/sipdesk/sipdesk/internal/notify"
 )
 
@@ -16,32 +22,78 @@ import (
 // --sms-* flags, or nil in dev mode (no gateway and no --smtp: codes go to
 // the dev mailbox and the log). With --smtp and no gateway, codes are queued
 // for no channel and fail visibly: the customer and the operator see it.
-func verificationMessages(cfg *config.Serve, st sipdesk.Store, log *slog.Logger) (*notify.Dispatcher, error) {
+//
+// With --voice-calls the dispatcher also has the voice channel: it places
+// calls through this node's edge (set once the edge runs; --role all only).
+func verificationMessages(cfg *config.Serve, st sipdesk.Store, log *slog.Logger) (*notify.Dispatcher, *voiceChannel, error) {
 	if cfg.Role == "edge" {
-		return nil, nil // codes are issued and sent by portal nodes
+		return nil, nil, nil // codes are issued and sent by portal nodes
 	}
 	var ch notify.Channel
 	switch s := cfg.SMS; {
 	case s.Kannel != "":
 		k, err := notify.NewKannel(s.Kannel, s.KannelUser, s.KannelPassword, s.From)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		ch = k
 		log.Info("verification codes go through Kannel", "url", s.Kannel, "user", s.KannelUser, "from", s.From, "reports", cfg.BaseURL+notify.ReportPath)
 	case s.Webhook != "":
 		w, err := notify.NewWebhook(s.Webhook, s.WebhookSecret)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		ch = w
 		log.Info("verification codes go to the webhook", "url", config.Redacted(s.Webhook))
 	case cfg.SMTP == "":
-		return nil, nil
+		if s.Voice {
+			log.Warn("--voice-calls is off in dev mode (no --smtp): codes go to the dev mailbox")
+		}
+		return nil, nil, nil
 	default:
 		log.Warn("no SMS gateway (--sms-kannel or --sms-webhook): verification codes cannot be sent; customers are told, support can use `sipdesk admin customer verify-phone`")
 	}
-	return notify.New(st, notify.Options{SMS: ch, ReportBase: cfg.BaseURL, Log: log}), nil
+	opt := notify.Options{SMS: ch, ReportBase: cfg.BaseURL, Log: log}
+	var voice *voiceChannel
+	if cfg.SMS.Voice {
+		voice = &voiceChannel{from: cfg.SMS.VoiceFrom}
+		opt.Extra = append(opt.Extra, voice)
+		log.Info("verification codes can also be read out by a call over the carrier (Call me instead)", "from", cfg.SMS.VoiceFrom)
+	}
+	return notify.New(st, opt), voice, nil
+}
+
+// voiceChannel is the "voice" channel: the edge of this node calls the
+// number and reads the code out (b2bua.PlaceVoiceCall).
+type voiceChannel struct {
+	from string
+	ed   atomic.Pointer[edge.Server]
+}
+
+func (v *voiceChannel) Name() string { return notify.ChannelVoice }
+
+// TryTimeout covers the ring timeout and the code read out twice.
+func (v *voiceChannel) TryTimeout() time.Duration { return b2bua.VoiceRingTimeout + 30*time.Second }
+
+func (v *voiceChannel) Send(ctx context.Context, m notify.Message) error {
+	ed := v.ed.Load()
+	if ed == nil {
+		return errors.New("the edge is not running yet")
+	}
+	err := ed.PlaceVoiceCall(ctx, b2bua.VoiceCall{CustomerID: m.CustomerID, Number: m.To, Code: m.Code, From: v.from})
+	if errors.Is(err, b2bua.ErrNotAnswered) || errors.Is(err, b2bua.ErrCalleeBye) {
+		// Calling again unasked would pester the callee: the customer
+		// asks again (or for an SMS) when ready.
+		return notify.Permanent(err)
+	}
+	return err
+}
+
+// setEdge gives the channel the edge that places its calls.
+func (v *voiceChannel) setEdge(ed *edge.Server) {
+	if v != nil {
+		v.ed.Store(ed)
+	}
 }
 
 // messenger is d as the service's Messenger (a nil interface for nil d).

@@ -171,6 +171,11 @@ func (s *Service) newCustomer(ctx context.Context, email, password, phone string
 // sender writes it to the dev mailbox (and the log); an SMS gateway plugs in
 // at the outbox.
 func (s *Service) sendCode(ctx context.Context, tx sipdesk.Tx, n *sipdesk.CallerIDNumber) error {
+	return s.sendCodeBy(ctx, tx, n, "")
+}
+
+// sendCodeBy is sendCode through a channel ("": the SMS channel).
+func (s *Service) sendCodeBy(ctx context.Context, tx sipdesk.Tx, n *sipdesk.CallerIDNumber, channel string) error {
 	num := strconv.FormatInt(n.CustomerID, 10) + ":" + n.Number
 	if err := s.bump(tx, "code:resend:"+num, CodeResendEvery, 1, "number", "a code was sent less than a minute ago: wait a moment"); err != nil {
 		return err
@@ -193,7 +198,7 @@ func (s *Service) sendCode(ctx context.Context, tx sipdesk.Tx, n *sipdesk.Caller
 	if err := tx.UpdateCallerIDNumber(n); err != nil {
 		return err
 	}
-	return s.deliverCode(tx, n, code)
+	return s.deliverCode(tx, n, code, channel)
 }
 
 // checkCode verifies a code against n, counting the attempt.

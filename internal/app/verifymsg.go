@@ -15,7 +15,13 @@ type Messenger interface {
 	Channel() string
 	// DeliverNow tries the customer's due messages at once.
 	DeliverNow(ctx context.Context, customerID int64)
+	// Has reports whether a channel ("voice") is configured on this node.
+	Has(channel string) bool
 }
+
+// ChannelVoice is the channel of "Call me instead": the code read out by a
+// call over the carrier (notify.ChannelVoice).
+const ChannelVoice = "voice"
 
 // deliverCode hands a new code to the channel, in the transaction that
 // issued it (so the resend and daily limits of sendCode cover every
@@ -23,7 +29,9 @@ type Messenger interface {
 // the commit; the numbers's older queued codes are dropped. Without one the
 // embedded sender writes it to the outbox (dev mailbox) and, in dev mode,
 // the log.
-func (s *Service) deliverCode(tx sipdesk.Tx, n *sipdesk.CallerIDNumber, code string) error {
+//
+// channel "" is the Messenger's SMS channel; ChannelVoice is a call.
+func (s *Service) deliverCode(tx sipdesk.Tx, n *sipdesk.CallerIDNumber, code, channel string) error {
 	if s.opt.Messages == nil {
 		if s.opt.LogCodes {
 			s.log.Info("verification code sent", "customer", n.CustomerID, "number", n.Number, "code", code)
@@ -43,10 +51,13 @@ func (s *Service) deliverCode(tx sipdesk.Tx, n *sipdesk.CallerIDNumber, code str
 	if _, err := tx.ReplaceVerificationMessages(n.ID); err != nil {
 		return err
 	}
+	if channel == "" {
+		channel = s.opt.Messages.Channel()
+	}
 	now := s.now()
 	m := &sipdesk.VerificationMessage{
 		PublicID: sipdesk.GenerateToken("vm_"), CustomerID: n.CustomerID, NumberID: n.ID,
-		Channel: s.opt.Messages.Channel(), Purpose: purpose, To: n.Number, Code: code,
+		Channel: channel, Purpose: purpose, To: n.Number, Code: code,
 		State: sipdesk.MessageQueued, NextAt: now, ExpiresAt: n.ExpiresAt, CreatedAt: now,
 	}
 	if err := tx.InsertVerificationMessage(m); err != nil {
@@ -54,6 +65,41 @@ func (s *Service) deliverCode(tx sipdesk.Tx, n *sipdesk.CallerIDNumber, code str
 	}
 	s.log.Info("verification code queued", "customer", n.CustomerID, "number", n.Number, "channel", m.Channel, "purpose", purpose, "message", m.ID)
 	return nil
+}
+
+// VoiceCalls reports whether "Call me instead" is offered: a voice channel
+// is configured on this node.
+func (s *Service) VoiceCalls() bool {
+	return s.opt.Messages != nil && s.opt.Messages.Has(ChannelVoice)
+}
+
+// CallMe sends a new code to one of the customer's numbers waiting for
+// theirs by a voice call ("Call me instead"): number "" is the signup
+// phone. The resend interval and the daily caps of every code apply (the
+// call is one more code sent), and the old code stops working.
+func (s *Service) CallMe(ctx context.Context, customerID int64, number string) error {
+	if !s.VoiceCalls() {
+		return &sipdesk.Error{Code: sipdesk.EInvalid, Field: "number", Message: "voice calls are not offered here"}
+	}
+	return s.update(ctx, func(tx sipdesk.Tx) error {
+		var n *sipdesk.CallerIDNumber
+		var err error
+		if number == "" {
+			_, n, err = pendingPhone(tx, customerID)
+		} else {
+			if number, err = sipdesk.NormalizePhone("number", number); err != nil {
+				return err
+			}
+			n, err = numberOf(tx, customerID, number)
+			if err == nil && n.Verified {
+				return &sipdesk.Error{Code: sipdesk.EConflict, Field: "number", Message: number + " is already verified"}
+			}
+		}
+		if err != nil {
+			return err
+		}
+		return s.sendCodeBy(ctx, tx, n, ChannelVoice)
+	})
 }
 
 // CodesInOutbox reports whether codes go to the outbox (the dev mailbox)

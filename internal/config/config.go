@@ -78,6 +78,10 @@ type SMS struct {
 	From           string // sender id
 	Webhook        string // URL
 	WebhookSecret  string // prefer SIPDESK_SMS_WEBHOOK_SECRET
+	// Voice offers "Call me instead": the edge of this node (--role all)
+	// calls the number through --carrier and reads the code out.
+	Voice     bool
+	VoiceFrom string // the caller the callee sees (E.164 or a name)
 }
 
 // Web is the portal's HTTP hardening: which proxies may name the client,
@@ -192,6 +196,9 @@ func ParseServe(args []string) (*Serve, error) {
 	case "all", "portal", "edge":
 	default:
 		return nil, fmt.Errorf("--role must be all, portal or edge, not %q", c.Role)
+	}
+	if c.SMS.Voice && (c.Role != "all" || c.Carrier == "") {
+		return nil, errors.New("--voice-calls needs --role all and --carrier: the node that sends codes places the calls")
 	}
 	httpSet := false
 	fs.Visit(func(f *flag.Flag) { httpSet = httpSet || f.Name == "http" })
@@ -348,6 +355,8 @@ func smsFlags(fs *flag.FlagSet, s *SMS) {
 	fs.StringVar(&s.From, "sms-from", "", "SMS sender id (Kannel's from)")
 	fs.StringVar(&s.Webhook, "sms-webhook", "", "URL that gets verification codes as signed JSON (instead of Kannel)")
 	fs.StringVar(&s.WebhookSecret, "sms-webhook-secret", "", "HMAC-SHA256 key of --sms-webhook (better: SIPDESK_SMS_WEBHOOK_SECRET)")
+	fs.BoolVar(&s.Voice, "voice-calls", false, "offer \"Call me instead\": verification codes read out by a call over --carrier (needs --role all)")
+	fs.StringVar(&s.VoiceFrom, "voice-from", "", "the caller a verification call shows, e.g. +15550100 (default: sipdesk)")
 }
 
 func (s *SMS) check() error {

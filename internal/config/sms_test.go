@@ -16,9 +16,22 @@ func TestSMSFlags(t *testing.T) {
 	}
 	for name, args := range map[string][]string{
 		"kannel and webhook": {"--sms-kannel", "http://k/", "--sms-webhook", "http://w/"},
+		"voice on a portal":  {"--role", "portal", "--voice-calls", "--carrier", "sip:203.0.113.5:5060"},
+		"voice, no carrier":  {"--voice-calls"},
 	} {
 		if _, err := ParseServe(args); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
+	}
+}
+
+// --voice-calls on a --role all node with a carrier is accepted.
+func TestVoiceFlags(t *testing.T) {
+	c, err := ParseServe([]string{"--voice-calls", "--voice-from", "+15550100", "--carrier", "sip:203.0.113.5:5060"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.SMS.Voice || c.SMS.VoiceFrom != "+15550100" {
+		t.Fatalf("voice config: %+v", c.SMS)
 	}
 }

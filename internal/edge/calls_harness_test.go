@@ -25,6 +25,7 @@ type fakeCarrier struct {
 	c    *siptest.Conn
 	Addr string
 	mode atomic.Value // string
+	sdp  atomic.Value // string: the answer's SDP (testSDP when unset)
 
 	mu      sync.Mutex
 	invites map[string]*siptest.Msg // by Call-ID, first INVITE
@@ -74,7 +75,11 @@ func (fc *fakeCarrier) handle(m *siptest.Msg) {
 			fc.most = max(fc.most, len(fc.live))
 			fc.mu.Unlock()
 			fc.to(m, siptest.Reply(m, 180, "Ringing", tag, contact))
-			fc.to(m, siptest.ReplyBody(m, 200, "OK", tag, testSDP, contact))
+			sdp, _ := fc.sdp.Load().(string)
+			if sdp == "" {
+				sdp = testSDP
+			}
+			fc.to(m, siptest.ReplyBody(m, 200, "OK", tag, sdp, contact))
 		case "486":
 			fc.to(m, siptest.Reply(m, 486, "Busy Here", tag))
 		case "503":

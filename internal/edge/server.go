@@ -192,6 +192,12 @@ func (s *Server) WSAddr() net.Addr {
 // ActiveCalls is the number of bridged calls.
 func (s *Server) ActiveCalls() int { return s.calls.ActiveCalls() }
 
+// PlaceVoiceCall calls a number through the carrier and reads a
+// verification code out (b2bua/voice.go): a system call, no lease.
+func (s *Server) PlaceVoiceCall(ctx context.Context, v b2bua.VoiceCall) error {
+	return s.calls.PlaceVoiceCall(ctx, v)
+}
+
 // FlushRecords waits until the queued call records are written (tests).
 func (s *Server) FlushRecords(d time.Duration) bool { return s.pol.FlushRecords(d) }
 

@@ -23,22 +23,38 @@ import (
 
 // Message is what a channel sends: one verification code to one number.
 type Message struct {
-	ID        string // stable across retries: receivers drop a message id they have seen
-	To        string // E.164, "+<digits>"
-	Code      string // the digits alone (a voice call reads them out)
-	Text      string // the SMS text, with the code
-	Purpose   string // sipdesk.PurposeSignup or sipdesk.PurposeCallerID
-	ReportURL string // where the gateway reports the delivery ("" when reports are off)
+	ID         string // stable across retries: receivers drop a message id they have seen
+	CustomerID int64  // whose code it is (a voice call's record is theirs)
+	To         string // E.164, "+<digits>"
+	Code       string // the digits alone (a voice call reads them out)
+	Text       string // the SMS text, with the code
+	Purpose    string // sipdesk.PurposeSignup or sipdesk.PurposeCallerID
+	ReportURL  string // where the gateway reports the delivery ("" when reports are off)
 }
 
 // Channel delivers messages. Send returns nil once the gateway took the
 // message; an error wrapped by Permanent is not retried, any other error is.
-// A voice call would be a Channel named "voice": Send places the call (or
-// hands it to the edge) and returns when it was answered or failed.
+// A voice call is a Channel named "voice": Send places the call and returns
+// when the code was read out or the call failed.
 type Channel interface {
 	Name() string
 	Send(ctx context.Context, m Message) error
 }
+
+// ChannelVoice is the name of the voice call channel ("Call me instead").
+const ChannelVoice = "voice"
+
+// Slow is a Channel whose tries take long (a voice call rings, then reads
+// the code out): a try gets TryTimeout instead of Options.TryTimeout, runs
+// beside the queue (at most maxSlow at once) and only from Run, so neither
+// the other messages nor a page asking DeliverNow wait for a call.
+type Slow interface {
+	TryTimeout() time.Duration
+}
+
+// maxSlow bounds the slow tries (calls) in flight on one node; more wait
+// in the queue for the next round.
+const maxSlow = 4
 
 // permanent marks an error that a retry cannot fix (a refused credential, a
 // rejected number).
@@ -95,6 +111,7 @@ type Dispatcher struct {
 	channels map[string]Channel
 	count    *prometheus.CounterVec
 	log      *slog.Logger
+	slow     chan struct{} // a slot per slow try in flight
 }
 
 // New returns a Dispatcher on a store.
@@ -121,7 +138,7 @@ func New(st sipdesk.Store, o Options) *Dispatcher {
 		o.Now = time.Now
 	}
 	o.ReportBase = strings.TrimRight(o.ReportBase, "/")
-	d := &Dispatcher{st: st, opt: o, sms: ChannelNone, channels: map[string]Channel{}, log: o.Log}
+	d := &Dispatcher{st: st, opt: o, sms: ChannelNone, channels: map[string]Channel{}, log: o.Log, slow: make(chan struct{}, maxSlow)}
 	if o.SMS != nil {
 		d.sms = o.SMS.Name()
 		d.channels[d.sms] = o.SMS
@@ -135,6 +152,9 @@ func New(st sipdesk.Store, o Options) *Dispatcher {
 	}, []string{"channel", "result"})
 	for _, r := range []string{ResultSent, ResultError, ResultFailed, ResultDelivered, ResultUndelivered} {
 		d.count.WithLabelValues(d.sms, r) // listed at 0 from the start
+		for _, c := range o.Extra {
+			d.count.WithLabelValues(c.Name(), r)
+		}
 	}
 	return d
 }
@@ -144,6 +164,17 @@ func (d *Dispatcher) Collector() prometheus.Collector { return d.count }
 
 // Channel is the channel new SMS codes are queued for.
 func (d *Dispatcher) Channel() string { return d.sms }
+
+// Has reports whether a channel is configured on this node ("voice").
+func (d *Dispatcher) Has(channel string) bool { return d.channels[channel] != nil }
+
+// tryTimeout is how long one try through ch may take.
+func (d *Dispatcher) tryTimeout(ch Channel) time.Duration {
+	if sl, ok := ch.(Slow); ok {
+		return sl.TryTimeout()
+	}
+	return d.opt.TryTimeout
+}
 
 // Run sends due messages every Interval until ctx is done, and drops
 // messages older than a week once an hour.
@@ -190,6 +221,20 @@ func (d *Dispatcher) sendDue(ctx context.Context, customerID int64) {
 		return
 	}
 	for _, m := range ms {
+		if _, slow := d.channels[m.Channel].(Slow); slow {
+			if customerID != 0 {
+				continue // DeliverNow: a page does not wait for a call
+			}
+			select {
+			case d.slow <- struct{}{}:
+				go func() {
+					defer func() { <-d.slow }()
+					d.try(ctx, m)
+				}()
+			default: // all slots busy: the next round takes it
+			}
+			continue
+		}
 		d.try(ctx, m)
 	}
 }
@@ -199,8 +244,13 @@ func (d *Dispatcher) try(ctx context.Context, m *sipdesk.VerificationMessage) {
 	now := d.opt.Now()
 	token := sipdesk.GenerateToken("")
 	hash := sipdesk.HashToken(token)
+	ch := d.channels[m.Channel]
+	timeout := d.opt.TryTimeout
+	if ch != nil {
+		timeout = d.tryTimeout(ch)
+	}
 	err := d.st.Update(ctx, func(tx sipdesk.Tx) error {
-		return tx.ClaimVerificationMessage(m.ID, now, now.Add(d.opt.TryTimeout+5*time.Second), hash)
+		return tx.ClaimVerificationMessage(m.ID, now, now.Add(timeout+5*time.Second), hash)
 	})
 	if err != nil {
 		if sipdesk.ErrorCode(err) != sipdesk.ENotFound && ctx.Err() == nil {
@@ -210,15 +260,14 @@ func (d *Dispatcher) try(ctx context.Context, m *sipdesk.VerificationMessage) {
 	}
 	m.Attempts++
 	m.ReportHash = hash
-	ch := d.channels[m.Channel]
 	switch {
 	case !m.ExpiresAt.IsZero() && !now.Before(m.ExpiresAt):
 		err = Permanent(errors.New("the code expired before it could be sent"))
 	case ch == nil:
 		err = Permanent(fmt.Errorf("no %s channel is configured on this server", m.Channel))
 	default:
-		tctx, cancel := context.WithTimeout(ctx, d.opt.TryTimeout)
-		err = ch.Send(tctx, Message{ID: m.PublicID, To: m.To, Code: m.Code, Text: text(m.Code, m.ExpiresAt.Sub(now)),
+		tctx, cancel := context.WithTimeout(ctx, timeout)
+		err = ch.Send(tctx, Message{ID: m.PublicID, CustomerID: m.CustomerID, To: m.To, Code: m.Code, Text: text(m.Code, m.ExpiresAt.Sub(now)),
 			Purpose: m.Purpose, ReportURL: d.reportURL(token)})
 		cancel()
 	}

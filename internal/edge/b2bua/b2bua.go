@@ -72,6 +72,7 @@ type B2BUA struct {
 	udpAddr      func() *net.UDPAddr
 	calls        *callTable
 	live         liveTable   // admitted attempts by Call-ID (ending.go)
+	voice        voiceTable  // voice calls in progress (voice.go)
 	draining     atomic.Bool // refusing new calls (Drain)
 }
 

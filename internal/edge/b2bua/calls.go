@@ -193,6 +193,9 @@ func (s *B2BUA) handleAck(req *sip.Request, tx sip.ServerTransaction) {
 
 func (s *B2BUA) handleBye(req *sip.Request, tx sip.ServerTransaction) {
 	c, side := s.match(req)
+	if c == nil && s.voiceBye(req, tx) {
+		return
+	}
 	if c == nil {
 		s.log.Debug("bye: no dialog", "call_id", req.CallID().Value(), "from", req.From().Value(), "to", req.To().Value())
 		s.respond(tx, req, 481, "Call/Transaction Does Not Exist")

@@ -18,6 +18,7 @@ type numbersView struct {
 	// CodeFailed: numbers (by id) whose code could not be sent.
 	CodeFailed     map[int64]bool
 	CodesInMailbox bool // no SMS channel, codes go to the dev mailbox
+	VoiceCalls     bool // "Call me instead" is offered
 }
 
 // numbers lists the verified Caller IDs and those waiting for their code.
@@ -34,7 +35,7 @@ func (u *UI) numbersPage(q *request, status int, v *numbersView) error {
 	if err != nil {
 		return err
 	}
-	v.CodeFailed, v.CodesInMailbox = map[int64]bool{}, u.svc.CodesInOutbox()
+	v.CodeFailed, v.CodesInMailbox, v.VoiceCalls = map[int64]bool{}, u.svc.CodesInOutbox(), u.svc.VoiceCalls()
 	for id, m := range ms {
 		v.CodeFailed[id] = m.Failing()
 	}
@@ -59,6 +60,37 @@ func (u *UI) numberAdd(q *request) error {
 	v.Values["number"] = number
 	formError(&v.Form, err, "number")
 	return u.numbersPage(q, formStatus(err), v)
+}
+
+// numberCall reads a new code for a number out by a call ("Call me
+// instead"; the same limits as a new code).
+func (u *UI) numberCall(q *request) error {
+	id, err := pathID(q)
+	if err != nil {
+		return err
+	}
+	ns, err := u.svc.CallerIDNumbers(q.ctx(), q.customer.ID)
+	if err != nil {
+		return err
+	}
+	number := ""
+	for _, n := range ns {
+		if n.ID == id {
+			number = n.Number
+		}
+	}
+	if number == "" {
+		return &sipdesk.Error{Code: sipdesk.ENotFound, Message: "number not found"} // as for any id not theirs
+	}
+	if err := u.svc.CallMe(q.ctx(), q.customer.ID, number); err != nil {
+		if !userError(err) {
+			return err
+		}
+		v := &numbersView{Form: newForm()}
+		v.Error = msgOf(err)
+		return u.numbersPage(q, formStatus(err), v)
+	}
+	return u.redirect(q, "/caller-id/numbers", "We're calling "+number+" now: answer to hear the code, then enter it below.")
 }
 
 func (u *UI) numberVerify(q *request) error {

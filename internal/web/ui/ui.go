@@ -79,6 +79,7 @@ func (u *UI) Register(mux *http.ServeMux) {
 	u.unverified(mux, "GET /verify", u.verifyForm)
 	u.unverified(mux, "POST /verify", u.verifySubmit)
 	u.unverified(mux, "POST /verify/resend", u.verifyResend)
+	u.unverified(mux, "POST /verify/call", u.verifyCall)
 
 	// VoIP Services › SIP Accounts.
 	u.auth(mux, "GET /sip-accounts", u.sipAccounts)
@@ -110,6 +111,7 @@ func (u *UI) Register(mux *http.ServeMux) {
 	u.auth(mux, "GET /caller-id/numbers", u.numbers)
 	u.auth(mux, "POST /caller-id/numbers", u.numberAdd)
 	u.auth(mux, "POST /caller-id/numbers/{id}/verify", u.numberVerify)
+	u.auth(mux, "POST /caller-id/numbers/{id}/call", u.numberCall)
 	u.auth(mux, "POST /caller-id/numbers/{id}/delete", u.numberDelete)
 
 	// Calls, support, account.
