@@ -11,8 +11,12 @@ run:
 	$(GO) run ./cmd/sipdesk serve
 
 # golangci-lint v2 with .golangci.yml (built from the Go module proxy).
-GOLANGCI ?= $(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
-lint:
+# Installed into bin/tools once; a download that hangs is cut after 5
+# minutes and tried again (the module proxy sometimes stalls).
+GOLANGCI ?= bin/tools/golangci-lint
+$(GOLANGCI):
+	@for i in 1 2 3; do GOBIN=$(CURDIR)/bin/tools timeout 300 $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0 && exit 0; echo "golangci-lint install failed, retrying"; done; exit 1
+lint: $(GOLANGCI)
 	$(GOLANGCI) run ./...
 
 vet:
