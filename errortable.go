@@ -18,6 +18,7 @@ const (
 	SIPUnknownDID       = "unknown_did"        // inbound: unknown DID
 	SIPNobodyRegistered = "nobody_registered"  // inbound: no binding for the DID's account
 	SIPTooManyContacts  = "too_many_contacts"  // REGISTER: a new contact over the per-account limit
+	SIPNoCarrier        = "no_carrier"         // outbound call on an edge without --carrier
 )
 
 // CodeInfo is one row of the code table: how each surface answers a code.
@@ -68,6 +69,7 @@ var codeTable = []CodeInfo{
 	{Code: EUnavailable, HTTP: 503, SIP: &SIPRefusal{"store unreachable (fail closed), the edge not ready (database probe failing, draining) or its channel leases not renewed (fenced), with Retry-After", 503, "Service Unavailable", ""}},
 	{Code: SIPIntervalTooBrief, APICode: EInvalid, SIP: &SIPRefusal{"REGISTER expiry below the minimum, with Min-Expires", 423, "Interval Too Brief", ""}},
 	{Code: SIPTooManyContacts, SIP: &SIPRefusal{"REGISTER of a new contact when the SIP account has `--max-contacts` live contacts (default 10) on all edges", 403, "Too many contacts", ""}},
+	{Code: SIPNoCarrier, SIP: &SIPRefusal{"outbound call on an edge started without `--carrier` (the startup log warns)", 503, "No carrier configured", ""}},
 	{Code: SIPBanned, SIP: &SIPRefusal{"source banned after failed authentication", 0, "", ""}},
 	{Code: SIPUnknownDID, SIP: &SIPRefusal{"inbound: unknown DID", 404, "Not Found", ""}},
 	{Code: SIPNobodyRegistered, SIP: &SIPRefusal{"inbound: nobody registered", 480, "Temporarily Unavailable", ""}},

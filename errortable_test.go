@@ -171,8 +171,8 @@ func TestSIPAnswers(t *testing.T) {
 			}
 		})
 	}
-	if got := len(RefusalCodes()); got != 19 {
-		t.Errorf("%d refusals, want the 19 of docs/refusals.md", got)
+	if got := len(RefusalCodes()); got != 20 {
+		t.Errorf("%d refusals, want the 20 of docs/refusals.md", got)
 	}
 }
 

@@ -164,7 +164,13 @@ func runServe(ctx context.Context, cfg *config.Serve, log *slog.Logger) error {
 			}
 			log.Info("mail goes over SMTP", "smtp", config.Redacted(cfg.SMTP))
 			start("mail", func(ctx context.Context) error { mail.Deliver(ctx, db, sender, 2*time.Second, log); return nil })
+		} else {
+			log.Info("no --smtp: emails and verification codes go to the dev mailbox", "url", cfg.BaseURL+"/dev/mail")
 		}
+		log.Info("portal ready", "url", cfg.BaseURL+"/", "listen", hs.Addr())
+	}
+	if cfg.Role != "portal" && cfg.Carrier == "" {
+		log.Warn("no --carrier: every outbound call is refused with 503 No carrier configured")
 	}
 	self := nodeReport(cfg, ed, hs.Addr())
 	startLate("nodes", func(ctx context.Context) error { return nodeLoop(ctx, svc, self, quietLog(log)) })

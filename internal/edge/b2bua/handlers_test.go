@@ -113,6 +113,13 @@ func newEnv(t *testing.T, banFailures int) *env {
 // newGuardedEnv is newEnv with a failure budget per SIP account.
 func newGuardedEnv(t *testing.T, banFailures int, guard shield.GuardConfig) *env {
 	t.Helper()
+	return newEnvWith(t, banFailures, guard, sip.Uri{Scheme: "sip", Host: carrierIP, Port: 5060})
+}
+
+// newEnvWith is newEnv with a failure budget and a carrier trunk (a zero
+// Uri: no carrier configured).
+func newEnvWith(t *testing.T, banFailures int, guard shield.GuardConfig, trunk sip.Uri) *env {
+	t.Helper()
 	e := &env{t: t}
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e.pol = &policytest.Fake{
@@ -155,7 +162,7 @@ func newGuardedEnv(t *testing.T, banFailures int, guard shield.GuardConfig) *env
 	e.reg = registrar.New(registrar.Config{Node: "test", MinExpires: 60 * time.Second, MaxExpires: 3600 * time.Second},
 		e.pol, a, met, log, time.Now)
 	e.calls = b2bua.New(b2bua.Config{Node: "test", Realm: realm, AdvertiseHost: "203.0.113.1",
-		Carrier: sip.Uri{Scheme: "sip", Host: carrierIP, Port: 5060}, RetryAfter: retryAfterS * time.Second},
+		Carrier: trunk, RetryAfter: retryAfterS * time.Second},
 		b2bua.Deps{Policy: e.pol, Auth: a, Registrar: e.reg, Carrier: carrier, Metrics: met, Log: log, Now: time.Now,
 			UDPAddr: func() *net.UDPAddr { return nil }})
 	return e

@@ -74,9 +74,7 @@ func (s *B2BUA) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	at.info.Number = call.Number
 	if s.carrier.Host == "" {
-		s.respond(tx, req, 503, "No carrier configured")
-		s.finish(at, 503, sipdesk.DispFailed, "no_carrier")
-		lg.Warn("call", "result", "no_carrier")
+		s.refuseCall(tx, req, sipdesk.SIPNoCarrier, at, lg)
 		return
 	}
 	// The carrier leg is built (Caller ID chosen) before admission so that

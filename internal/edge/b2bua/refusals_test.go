@@ -221,6 +221,12 @@ func refusalRows() map[string]refusalRow {
 			admissionRow(t, sipdesk.Errorf(sipdesk.EChannelCap, "channel cap reached"), sipdesk.EChannelCap, 403, "SIP account channel cap reached")
 		}},
 
+		sipdesk.SIPNoCarrier: {503, "No carrier configured", func(t *testing.T) {
+			e := newEnvWith(t, 0, shield.GuardConfig{}, sip.Uri{})
+			want(t, e.login(invite(alice.Username, "+15551234567", deviceSrc), alice.Username, pass), 503, "No carrier configured")
+			e.refusedCall(sipdesk.SIPNoCarrier, 503, 0)
+		}},
+
 		sipdesk.EInvalidNumber: {484, "Address Incomplete", func(t *testing.T) {
 			for _, n := range []string{"12ab", "123", "+0015551234567"} {
 				t.Run(n, func(t *testing.T) {

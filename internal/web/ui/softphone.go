@@ -40,7 +40,7 @@ func (u *UI) softphone(q *request) error {
 	switch {
 	case !a.JWTEnabled:
 	case v.WSURL == "":
-		v.Error = "The softphone is not available: the SIP edge has no WebSocket listener (--sip-ws)."
+		v.Error = "The softphone is not available on this service yet: ask your provider to turn on SIP over WebSocket."
 	default:
 		v.Token, v.ExpiresAt, err = u.svc.SoftphoneToken(q.ctx(), q.customer.ID, id)
 		if err != nil {
