@@ -136,14 +136,18 @@ type ChannelAdmission struct {
 
 	gc GroupCommit // concurrent acquisitions and releases share a transaction
 
-	mu      sync.Mutex
-	live    map[string]time.Time // Call-IDs holding a lease from this node → when acquired
-	pending map[string]bool      // releases the store did not take yet
-	okAt    time.Time            // start of the last successful renewal
-	fenced  bool                 // calls ended; refusing until a renewal succeeds
-	ender   CallEnder
-	kick    chan struct{}
-	warn    warnEvery
+	mu   sync.Mutex
+	live map[string]time.Time // Call-IDs holding a lease from this node → when acquired
+	// acquiring are the Call-IDs whose lease is being written: dropStale
+	// must not take a lease it lists for a previous life's while its
+	// acquisition has not returned yet.
+	acquiring map[string]bool
+	pending   map[string]bool // releases the store did not take yet
+	okAt      time.Time       // start of the last successful renewal
+	fenced    bool            // calls ended; refusing until a renewal succeeds
+	ender     CallEnder
+	kick      chan struct{}
+	warn      warnEvery
 }
 
 // NewChannels makes the channel-limit Admission of node on top of ch
@@ -162,7 +166,7 @@ func NewChannels(st sipdesk.Store, ch Channels, node string, opt ChannelOptions)
 		opt.Now = time.Now
 	}
 	opt.Log = opt.Log.With("component", "channels", "node", node)
-	return &ChannelAdmission{st: st, ch: ch, node: node, opt: opt, live: map[string]time.Time{}, pending: map[string]bool{},
+	return &ChannelAdmission{st: st, ch: ch, node: node, opt: opt, live: map[string]time.Time{}, acquiring: map[string]bool{}, pending: map[string]bool{},
 		okAt: opt.Now(), kick: make(chan struct{}, 1)}
 }
 
@@ -197,7 +201,18 @@ func (c *ChannelAdmission) Acquire(_ context.Context, in CallInfo) error {
 	if in.Account != nil {
 		l.SIPAccountID = in.Account.ID
 	}
-	if err := c.gc.Do(c.st, func(tx sipdesk.Tx) error { return c.ch.AcquireChannelTx(tx, l) }); err != nil {
+	c.mu.Lock()
+	c.acquiring[in.CallID] = true
+	c.mu.Unlock()
+	err := c.gc.Do(c.st, func(tx sipdesk.Tx) error { return c.ch.AcquireChannelTx(tx, l) })
+	c.mu.Lock()
+	delete(c.acquiring, in.CallID)
+	if err == nil && !c.fenced {
+		c.live[in.CallID] = c.opt.Now() // in the same lock as the delete: dropStale sees one or the other
+	}
+	fenced := c.fenced
+	c.mu.Unlock()
+	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
 			// The deadline ended the transaction, perhaps while its commit
 			// went through unseen: release the lease that may exist
@@ -208,12 +223,6 @@ func (c *ChannelAdmission) Acquire(_ context.Context, in CallInfo) error {
 		}
 		return err
 	}
-	c.mu.Lock()
-	fenced := c.fenced
-	if !fenced {
-		c.live[in.CallID] = c.opt.Now()
-	}
-	c.mu.Unlock()
 	if fenced { // fenced while the lease was being written
 		c.gc.Post(c.st, func(tx sipdesk.Tx) error { return c.ch.ReleaseChannelTx(tx, in.CallID) },
 			func(err error) { c.releaseFailed(in.CallID, err) })
@@ -560,7 +569,7 @@ func (c *ChannelAdmission) dropStale(ctx context.Context) {
 	var stale []string
 	c.mu.Lock()
 	for _, l := range ls {
-		if _, mine := c.live[l.CallID]; l.Node == c.node && !mine {
+		if _, mine := c.live[l.CallID]; l.Node == c.node && !mine && !c.acquiring[l.CallID] {
 			stale = append(stale, l.CallID)
 		}
 	}
