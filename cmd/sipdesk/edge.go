@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -55,6 +56,7 @@ func startEdge(ctx context.Context, cfg *config.Serve, st sipdesk.Store, svc *ap
 		DrainTimeout:    cfg.DrainTimeout,
 		Shared:          cfg.Database != "",
 		NodeTTL:         app.NodeTTL,
+		PollInterval:    pollInterval(cfg.Database),
 		MaxContacts:     maxContacts(cfg.MaxContacts),
 		BanFailures:     banFailures(cfg.BanFailures),
 		BanWindow:       cfg.BanWindow,
@@ -72,6 +74,17 @@ func startEdge(ctx context.Context, cfg *config.Serve, st sipdesk.Store, svc *ap
 	}
 	start("sip", srv.Run)
 	return srv, nil
+}
+
+// pollInterval is the edge's fallback config check: on SQLite, `sipdesk
+// admin` writes from another process that cannot signal, so the edge looks
+// every 200 ms (one indexed read); PostgreSQL signals every change (NOTIFY)
+// and keeps the 1 s default.
+func pollInterval(database string) time.Duration {
+	if database == "" {
+		return 200 * time.Millisecond
+	}
+	return 0
 }
 
 // derive makes a purpose-bound key from the secret key, so the nonce key
