@@ -136,13 +136,6 @@ func (u *sippUAS) wait(t *testing.T) string {
 	return string(b)
 }
 
-func (u *sippUAS) stop() {
-	if u.cmd.ProcessState == nil {
-		u.cmd.Process.Kill()
-		<-u.done
-	}
-}
-
 // TestSippIPAccountCalls: an IP account calls from 127.0.0.2 through the
 // B2BUA to a sipp carrier on 127.0.0.9; 127.0.0.3 is not allowed; two IP
 // accounts on 127.0.0.4 are told apart by tech prefix.
