@@ -69,6 +69,26 @@ func (k *rtpSink) payload() ([]byte, map[uint8]int) {
 	return out, pts
 }
 
+// voiceInvite waits for the voice call's INVITE at the carrier (10 s: the
+// race detector on a loaded machine is slow), failing at once if the call
+// returns before sending it.
+func voiceInvite(t *testing.T, fc *fakeCarrier, errc <-chan error) *siptest.Msg {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case err := <-errc:
+			t.Fatalf("PlaceVoiceCall returned before the carrier saw its INVITE: %v", err)
+		case m := <-fc.reqs:
+			if m.Method == "INVITE" {
+				return m
+			}
+		case <-deadline:
+			t.Fatal("carrier: no INVITE within 10 s")
+		}
+	}
+}
+
 // The edge calls a number through the carrier, the carrier answers, and
 // the RTP it receives is the intro and the code's digits twice, byte for
 // byte the embedded prompts; the call is recorded as a system call and
@@ -91,7 +111,7 @@ func TestVoiceCallReadsTheCode(t *testing.T) {
 				errc <- e.s.PlaceVoiceCall(context.Background(), b2bua.VoiceCall{CustomerID: e.cust, Number: "+15557654321", Code: code, From: "+15550009999"})
 			}()
 
-			inv := e.carrier.waitReq(t, "INVITE", 3*time.Second, nil)
+			inv := voiceInvite(t, e.carrier, errc)
 			if !strings.Contains(inv.StartLine, "sip:+15557654321@") || !strings.Contains(inv.Get("From"), "+15550009999") {
 				t.Fatalf("carrier INVITE: %s / From %s", inv.StartLine, inv.Get("From"))
 			}
@@ -116,7 +136,7 @@ func TestVoiceCallReadsTheCode(t *testing.T) {
 			case <-time.After(40 * time.Second):
 				t.Fatal("the voice call did not end")
 			}
-			e.carrier.waitReq(t, "BYE", 3*time.Second, func(m *siptest.Msg) bool { return m.Get("Call-ID") == inv.Get("Call-ID") })
+			e.carrier.waitReq(t, "BYE", 10*time.Second, func(m *siptest.Msg) bool { return m.Get("Call-ID") == inv.Get("Call-ID") })
 
 			want, err := prompts.Code(tc.law, code)
 			if err != nil {
@@ -183,7 +203,7 @@ func TestVoiceCallCalleeHangsUp(t *testing.T) {
 	go func() {
 		errc <- e.s.PlaceVoiceCall(context.Background(), b2bua.VoiceCall{CustomerID: e.cust, Number: "+15557654321", Code: "555555"})
 	}()
-	inv := e.carrier.waitReq(t, "INVITE", 3*time.Second, nil)
+	inv := voiceInvite(t, e.carrier, errc)
 	time.Sleep(1500 * time.Millisecond)
 	e.carrier.hangup(inv)
 	select {
