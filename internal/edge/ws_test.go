@@ -309,11 +309,14 @@ func TestWSOrigin(t *testing.T) {
 // overlap and is refused after it.
 func TestWSRotation(t *testing.T) {
 	e := newWSEnv(t)
+	rotated := time.Now() // the rotation: the previous secret is good for 10 more minutes
 	a := e.jwtAccount("rotuser01", func(a *sipdesk.SIPAccount) {
-		a.JWTSecret, a.JWTPrevSecret, a.JWTPrevUntil = jwtSecret2, jwtSecret, time.Now().Add(10*time.Minute)
+		a.JWTSecret, a.JWTPrevSecret, a.JWTPrevUntil = jwtSecret2, jwtSecret, rotated.Add(10*time.Minute)
 	})
 	waitApplied(t, e.s, e.st)
-	old := mint(t, jwtSecret, "rotuser01", 10*time.Minute, time.Now())
+	// Issued before the rotation (a token minted with the old secret after
+	// it is refused: TestHostileTokens).
+	old := mint(t, jwtSecret, "rotuser01", 10*time.Minute, rotated.Add(-time.Minute))
 	if r := newWSPhone(t, e.s, "rotuser01").register(bearer(old)); r.Code != 200 {
 		t.Fatalf("previous secret during the overlap: %d %s", r.Code, r.Reason)
 	}
