@@ -43,6 +43,20 @@ type Customer struct {
 	SIPAccountQuota int
 	TopUpTotalCents int64
 	CreatedAt       time.Time
+	// SuspendedAt is when an operator suspended the account (zero: not
+	// suspended), with the operator's reason: every SIP account of it is
+	// refused at the edge, the portal and the API turn the customer away.
+	SuspendedAt     time.Time
+	SuspendedReason string
+}
+
+// Suspended reports whether an operator suspended the account.
+func (c *Customer) Suspended() bool { return !c.SuspendedAt.IsZero() }
+
+// ErrSuspended is how the portal, the API and the edge turn a suspended
+// customer away.
+func ErrSuspended() error {
+	return &Error{Code: ECustomerSuspended, Message: "This account is suspended. Contact support."}
 }
 
 // Trial reports whether the customer is limited by the trial rules.

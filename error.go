@@ -17,6 +17,7 @@ const (
 	ETrialLocked        = "trial_locked"         // trial accounts cannot do this
 	EAccountInactive    = "account_inactive"     // SIP account is inactive
 	EAccountNotReady    = "account_not_ready"    // SIP account is in process
+	ECustomerSuspended  = "customer_suspended"   // the provider suspended the customer account
 	ESourceNotAllowed   = "source_not_allowed"   // source outside the IP ACL
 	ETechPrefixRequired = "tech_prefix_required" // shared IP without prefix
 	EChannelLimit       = "channel_limit_reached"

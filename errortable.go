@@ -61,6 +61,7 @@ var codeTable = []CodeInfo{
 	{Code: EJWTNotEnabled, HTTP: 409, SIP: &SIPRefusal{"JWT not enabled on the account", 403, "JWT not enabled", ""}},
 	{Code: EAccountInactive, HTTP: 409, SIP: &SIPRefusal{"account inactive", 403, "Account inactive", ""}},
 	{Code: EAccountNotReady, HTTP: 409, SIP: &SIPRefusal{"account in process", 403, "Account not ready", ""}},
+	{Code: ECustomerSuspended, HTTP: 403, Form: 422, SIP: &SIPRefusal{"the provider suspended the customer account (every SIP account of it: password, IP and JWT; its registrations are dropped)", 403, "Account suspended", ""}},
 	{Code: ESourceNotAllowed, HTTP: 403, SIP: &SIPRefusal{"source outside the account's IP ACL", 403, "Source not allowed", ""}},
 	{Code: ETechPrefixRequired, HTTP: 409, SIP: &SIPRefusal{"shared IP without a matching tech prefix", 403, "Tech prefix required", ""}},
 	{Code: EChannelLimit, HTTP: 429, SIP: &SIPRefusal{"customer channel limit reached", 403, "Channel limit reached", ""}},
@@ -70,7 +71,7 @@ var codeTable = []CodeInfo{
 	{Code: SIPIntervalTooBrief, APICode: EInvalid, SIP: &SIPRefusal{"REGISTER expiry below the minimum, with Min-Expires", 423, "Interval Too Brief", ""}},
 	{Code: SIPTooManyContacts, SIP: &SIPRefusal{"REGISTER of a new contact when the SIP account has `--max-contacts` live contacts (default 10) on all edges", 403, "Too many contacts", ""}},
 	{Code: SIPNoCarrier, SIP: &SIPRefusal{"outbound call on an edge started without `--carrier` (the startup log warns)", 503, "No carrier configured", ""}},
-	{Code: SIPBanned, SIP: &SIPRefusal{"source banned after failed authentication", 0, "", ""}},
+	{Code: SIPBanned, SIP: &SIPRefusal{"source banned after failed authentication or a flood, at this edge or any other (shared through the store)", 0, "", ""}},
 	{Code: SIPUnknownDID, SIP: &SIPRefusal{"inbound: unknown DID", 404, "Not Found", ""}},
 	{Code: SIPNobodyRegistered, SIP: &SIPRefusal{"inbound: nobody registered", 480, "Temporarily Unavailable", ""}},
 

@@ -147,6 +147,7 @@ func TestSIPAnswers(t *testing.T) {
 		{EJWTNotEnabled, "JWT not enabled", EJWTNotEnabled, 403},
 		{EAccountInactive, "Account inactive", EAccountInactive, 403},
 		{EAccountNotReady, "Account not ready", EAccountNotReady, 403},
+		{ECustomerSuspended, "Account suspended", ECustomerSuspended, 403},
 		{ESourceNotAllowed, "Source not allowed", ESourceNotAllowed, 403},
 		{ETechPrefixRequired, "Tech prefix required", ETechPrefixRequired, 403},
 		{EChannelLimit, "Channel limit reached", EChannelLimit, 403},
@@ -171,8 +172,8 @@ func TestSIPAnswers(t *testing.T) {
 			}
 		})
 	}
-	if got := len(RefusalCodes()); got != 20 {
-		t.Errorf("%d refusals, want the 20 of docs/refusals.md", got)
+	if got := len(RefusalCodes()); got != 21 {
+		t.Errorf("%d refusals, want the 21 of docs/refusals.md", got)
 	}
 }
 

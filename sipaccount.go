@@ -71,6 +71,9 @@ type SIPAccount struct {
 	CallerID      CallerIDSetting
 	CreatedAt     time.Time
 	UpdatedAt     time.Time
+	// CustomerSuspended is set by the edge's configuration snapshot, not
+	// stored: the customer is suspended, so the account is refused.
+	CustomerSuspended bool
 }
 
 // ValidateName checks a SIP account label.
@@ -372,6 +375,9 @@ func (a *SIPAccount) Usable() error {
 // registering and calling. New accounts, accounts held for review and
 // inactive accounts in process stay refused.
 func (a *SIPAccount) UsableAtEdge() error {
+	if a.CustomerSuspended {
+		return ErrSuspended()
+	}
 	if a.Status == StatusInProcess && !a.HeldForReview && a.PrevStatus == StatusActive && a.CreatedAt.Before(a.UpdatedAt) {
 		return nil
 	}

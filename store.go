@@ -323,4 +323,5 @@ type Tx interface {
 	DeleteNodes(before time.Time) (int, error)
 
 	OperatorTx // operators, their sessions and API tokens (operator.go)
+	BanTx      // bans shared by the edge nodes (ban.go)
 }

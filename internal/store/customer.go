@@ -8,18 +8,18 @@ import (
 )
 
 const customerCols = `id, email, password_hash, verified_phone, billing_state, channel_limit,
-	channel_scope, sip_account_quota, topup_total_cents, created_at`
+	channel_scope, sip_account_quota, topup_total_cents, created_at, suspended_at, suspended_reason`
 
 func scanCustomer(s interface{ Scan(...any) error }) (*sipdesk.Customer, error) {
 	var c sipdesk.Customer
-	var created int64
+	var created, suspended int64
 	var state string
 	if err := s.Scan(&c.ID, &c.Email, &c.PasswordHash, &c.VerifiedPhone, &state, &c.ChannelLimit,
-		&c.ChannelScope, &c.SIPAccountQuota, &c.TopUpTotalCents, &created); err != nil {
+		&c.ChannelScope, &c.SIPAccountQuota, &c.TopUpTotalCents, &created, &suspended, &c.SuspendedReason); err != nil {
 		return nil, err
 	}
 	c.BillingState = sipdesk.BillingState(state)
-	c.CreatedAt = fromMS(created)
+	c.CreatedAt, c.SuspendedAt = fromMS(created), fromMS(suspended)
 	return &c, nil
 }
 
@@ -29,10 +29,10 @@ func (t *tx) InsertCustomer(c *sipdesk.Customer) error {
 		c.CreatedAt = now()
 	}
 	id, err := t.insert(`INSERT INTO customers (email, password_hash, verified_phone, billing_state,
-		channel_limit, channel_scope, sip_account_quota, topup_total_cents, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		channel_limit, channel_scope, sip_account_quota, topup_total_cents, created_at, suspended_at, suspended_reason)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		c.Email, c.PasswordHash, c.VerifiedPhone, string(c.BillingState), c.ChannelLimit,
-		c.ChannelScope, c.SIPAccountQuota, c.TopUpTotalCents, ms(c.CreatedAt))
+		c.ChannelScope, c.SIPAccountQuota, c.TopUpTotalCents, ms(c.CreatedAt), ms(c.SuspendedAt), c.SuspendedReason)
 	if err != nil {
 		return t.fail("insert customer", err)
 	}
@@ -66,9 +66,9 @@ func (t *tx) UpdateCustomer(c *sipdesk.Customer) error {
 	t.configChanged()
 	res, err := t.exec(`UPDATE customers SET email = ?, password_hash = ?, verified_phone = ?,
 		billing_state = ?, channel_limit = ?, channel_scope = ?, sip_account_quota = ?,
-		topup_total_cents = ? WHERE id = ?`,
+		topup_total_cents = ?, suspended_at = ?, suspended_reason = ? WHERE id = ?`,
 		c.Email, c.PasswordHash, c.VerifiedPhone, string(c.BillingState), c.ChannelLimit,
-		c.ChannelScope, c.SIPAccountQuota, c.TopUpTotalCents, c.ID)
+		c.ChannelScope, c.SIPAccountQuota, c.TopUpTotalCents, ms(c.SuspendedAt), c.SuspendedReason, c.ID)
 	return t.affected("customer", "update customer", res, err)
 }
 

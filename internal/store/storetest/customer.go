@@ -22,6 +22,8 @@ func testCustomerRoundTrip(t *testing.T, su *suite) {
 		SIPAccountQuota: 7,
 		TopUpTotalCents: 12345,
 		CreatedAt:       at(0),
+		SuspendedAt:     at(time.Hour),
+		SuspendedReason: "chargeback «42»",
 	}
 	update(t, s, func(tx sipdesk.Tx) error { return tx.InsertCustomer(c) })
 	if c.ID == 0 {

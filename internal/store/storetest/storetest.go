@@ -30,6 +30,8 @@ func Run(t *testing.T, open func(t *testing.T) sipdesk.Store) {
 		{"customer round trips every field", testCustomerRoundTrip},
 		{"duplicate email is a conflict on email", testCustomerConflict},
 		{"missing customer is not found", testCustomerNotFound},
+		{"suspending and unsuspending a customer round trips and signals the edges", testCustomerSuspend},
+		{"bans keep the later expiry per source, list live ones, lift and expire", testBans},
 		{"API tokens round trip and are scoped to their customer", testAPITokens},
 		{"SIP account round trips every field", testSIPAccountRoundTrip},
 		{"SIP account update replaces every field, IPs and rules", testSIPAccountUpdate},
