@@ -21,9 +21,18 @@ type BanTx interface {
 	// Bans lists the bans live at now, the latest expiry first, at most
 	// limit of them (0: all).
 	Bans(now time.Time, limit int) ([]*Ban, error)
+	// Ban is the stored ban of a source (ENotFound when none).
+	Ban(source string) (*Ban, error)
 	// DeleteBan lifts the ban of a source (ENotFound when none is stored)
 	// and signals a config change, so every edge drops it at once.
 	DeleteBan(source string) error
 	// DeleteExpiredBans deletes the bans that ended before now.
 	DeleteExpiredBans(now time.Time) (int, error)
 }
+
+// Audit actions of suspensions and bans.
+const (
+	AuditCustomerSuspended   = "customer.suspended"
+	AuditCustomerUnsuspended = "customer.unsuspended"
+	AuditBanLifted           = "ban.lifted"
+)

@@ -375,8 +375,12 @@ func (s *Service) AuthenticateToken(ctx context.Context, token string) (int64, e
 		return 0, sipdesk.Errorf(sipdesk.EUnauthorized, "missing API token")
 	}
 	var t *sipdesk.APIToken
+	var c *sipdesk.Customer
 	err := s.view(ctx, func(tx sipdesk.Tx) (err error) {
-		t, err = tx.APITokenByHash(sipdesk.HashToken(token))
+		if t, err = tx.APITokenByHash(sipdesk.HashToken(token)); err != nil {
+			return err
+		}
+		c, err = tx.Customer(t.CustomerID, false)
 		return err
 	})
 	if sipdesk.ErrorCode(err) == sipdesk.ENotFound {
@@ -384,6 +388,9 @@ func (s *Service) AuthenticateToken(ctx context.Context, token string) (int64, e
 	}
 	if err != nil {
 		return 0, err
+	}
+	if c.Suspended() {
+		return 0, sipdesk.ErrSuspended()
 	}
 	// Record use at most once a minute: a write per request would make every
 	// API read a write transaction.
@@ -457,8 +464,12 @@ func (s *Service) SessionCustomer(ctx context.Context, token string) (int64, err
 		return 0, sipdesk.Errorf(sipdesk.EUnauthorized, "not logged in")
 	}
 	var ss *sipdesk.Session
+	var c *sipdesk.Customer
 	err := s.view(ctx, func(tx sipdesk.Tx) (err error) {
-		ss, err = tx.SessionByHash(sipdesk.HashToken(token))
+		if ss, err = tx.SessionByHash(sipdesk.HashToken(token)); err != nil {
+			return err
+		}
+		c, err = tx.Customer(ss.CustomerID, false)
 		return err
 	})
 	if sipdesk.ErrorCode(err) == sipdesk.ENotFound || err == nil && !s.now().Before(ss.ExpiresAt) {
@@ -466,6 +477,9 @@ func (s *Service) SessionCustomer(ctx context.Context, token string) (int64, err
 	}
 	if err != nil {
 		return 0, err
+	}
+	if c.Suspended() { // suspending deletes the sessions; this closes the race with a login
+		return 0, sipdesk.Errorf(sipdesk.EUnauthorized, "the session has ended: this account is suspended. Contact support.")
 	}
 	return ss.CustomerID, nil
 }

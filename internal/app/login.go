@@ -128,6 +128,9 @@ func (s *Service) LoginDevice(ctx context.Context, email, password, device strin
 		}
 		return nil, sipdesk.Errorf(sipdesk.EUnauthorized, "wrong email or password")
 	}
+	if c.Suspended() { // said only to whoever knows the password
+		return nil, sipdesk.ErrSuspended()
+	}
 	pending := ""
 	// A success clears the account's (or this browser's) count and takes
 	// back its own attempt from the source's, so only failures count there

@@ -52,6 +52,11 @@ func auditWords(e *sipdesk.AuditEntry) string {
 		return "Support approved your " + head + " and " + change(what, e.Detail)
 	case sipdesk.AuditSIPAccountApprove:
 		return "Support approved the SIP account"
+	case sipdesk.AuditCustomerSuspended:
+		_, reason, _ := strings.Cut(e.Detail, ": ")
+		return "Support suspended the account: " + reason
+	case sipdesk.AuditCustomerUnsuspended:
+		return "Support lifted the suspension of the account"
 	}
 	return ""
 }

@@ -25,8 +25,28 @@ func (t *tx) PutBans(bs []*sipdesk.Ban) error {
 	return nil
 }
 
+const banCols = "source, reason, node, created_at, expires_at"
+
+func scanBan(s interface{ Scan(...any) error }) (*sipdesk.Ban, error) {
+	var b sipdesk.Ban
+	var created, expires int64
+	if err := s.Scan(&b.Source, &b.Reason, &b.Node, &created, &expires); err != nil {
+		return nil, err
+	}
+	b.CreatedAt, b.ExpiresAt = fromMS(created), fromMS(expires)
+	return &b, nil
+}
+
+func (t *tx) Ban(source string) (*sipdesk.Ban, error) {
+	b, err := scanBan(t.queryRow("SELECT "+banCols+" FROM bans WHERE source = ?", source))
+	if err != nil {
+		return nil, t.get("ban", "get ban", err)
+	}
+	return b, nil
+}
+
 func (t *tx) Bans(at time.Time, limit int) ([]*sipdesk.Ban, error) {
-	q := "SELECT source, reason, node, created_at, expires_at FROM bans WHERE expires_at > ? ORDER BY expires_at DESC, source"
+	q := "SELECT " + banCols + " FROM bans WHERE expires_at > ? ORDER BY expires_at DESC, source"
 	args := []any{ms(at)}
 	if limit > 0 {
 		q += " LIMIT ?"
@@ -36,15 +56,7 @@ func (t *tx) Bans(at time.Time, limit int) ([]*sipdesk.Ban, error) {
 	if err != nil {
 		return nil, t.fail("list bans", err)
 	}
-	return collect(t, rows, "list bans", func(s interface{ Scan(...any) error }) (*sipdesk.Ban, error) {
-		var b sipdesk.Ban
-		var created, expires int64
-		if err := s.Scan(&b.Source, &b.Reason, &b.Node, &created, &expires); err != nil {
-			return nil, err
-		}
-		b.CreatedAt, b.ExpiresAt = fromMS(created), fromMS(expires)
-		return &b, nil
-	})
+	return collect(t, rows, "list bans", scanBan)
 }
 
 func (t *tx) DeleteBan(source string) error {

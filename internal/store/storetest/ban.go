@@ -88,6 +88,11 @@ func testBans(t *testing.T, su *suite) {
 		return err
 	})
 
+	view(t, other, func(tx sipdesk.Tx) error {
+		got, err := tx.Ban(a)
+		equal(t, "Ban", got, later)
+		return err
+	})
 	v0, _ := s.ConfigVersion(t.Context())
 	update(t, s, func(tx sipdesk.Tx) error { return tx.DeleteBan(a) })
 	if v, _ := s.ConfigVersion(t.Context()); v <= v0 {
@@ -99,6 +104,10 @@ func testBans(t *testing.T, su *suite) {
 	err := s.Update(t.Context(), func(tx sipdesk.Tx) error { return tx.DeleteBan(a) })
 	if sipdesk.ErrorCode(err) != sipdesk.ENotFound {
 		t.Errorf("lifting a ban twice: %v, want not_found", err)
+	}
+	err = s.View(t.Context(), func(tx sipdesk.Tx) error { _, err := tx.Ban(a); return err })
+	if sipdesk.ErrorCode(err) != sipdesk.ENotFound {
+		t.Errorf("Ban of a lifted source: %v, want not_found", err)
 	}
 
 	if find(other, b) == nil {
