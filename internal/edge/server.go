@@ -42,6 +42,7 @@ type Server struct {
 
 	pol    *policy.Engine
 	shield *shield.Shield
+	bans   *policy.BanSync // bans shared with the other edges through the store
 	auth   *auth.Authenticator
 	reg    *registrar.Registrar
 	regs   *registrar.Index
@@ -106,6 +107,8 @@ func New(cfg Config, st sipdesk.Store, log *slog.Logger) (*Server, error) {
 	}
 	s.pol = policy.New(st, opt)
 	s.shield = shield.New(cfg.BanFailures, cfg.BanWindow, cfg.BanDuration, cfg.ChallengeRate, now)
+	s.bans = policy.NewBanSync(st, cfg.Node, s.shield, cfg.PollInterval, quiet, now)
+	s.shield.OnBan(s.bans.Post)
 	s.auth = auth.New(auth.Config{Realm: cfg.Realm, NonceKey: cfg.NonceKey, SHA256First: cfg.SHA256First,
 		MD5OnlyUserAgents: cfg.MD5OnlyUserAgents, BanDuration: cfg.BanDuration, Guard: cfg.AccountGuard, OnGuard: s.guardNotice},
 		s.shield, s.carrierAddrs, s.met, s.log, now)
@@ -239,6 +242,7 @@ func (s *Server) Run(ctx context.Context) error {
 	ls.Serve(s.stack.Server, &wg)
 	pctx, stopPolicy := context.WithCancel(context.Background())
 	wg.Go(func() { s.pol.Run(pctx) })
+	wg.Go(func() { s.bans.Run(pctx) })
 	wg.Go(func() { s.expireLoop(ctx) })
 	wg.Go(func() { s.probeDatabase(ctx) })
 	stopRecords := s.pol.StartRecords()

@@ -75,7 +75,16 @@ func LoadSnapshot(ctx context.Context, st sipdesk.Store, version int64) (*Snapsh
 func NewSnapshot(version int64, accts []*sipdesk.SIPAccount, dids []*sipdesk.DID, custs []*sipdesk.Customer, rules []*sipdesk.CallerIDRule) *Snapshot {
 	s := emptySnapshot()
 	s.version = version
+	for _, c := range custs {
+		s.custs[c.ID] = c
+	}
 	for _, a := range accts {
+		if c := s.custs[a.CustomerID]; c != nil && c.Suspended() {
+			// A copy: UsableAtEdge refuses it wherever the edge asks.
+			cp := *a
+			cp.CustomerSuspended = true
+			a = &cp
+		}
 		s.byID[a.ID] = a
 		switch a.AuthType {
 		case sipdesk.AuthPassword:
@@ -98,9 +107,6 @@ func NewSnapshot(version int64, accts []*sipdesk.SIPAccount, dids []*sipdesk.DID
 	}
 	for _, d := range dids {
 		s.dids[normDID(d.Number)] = d
-	}
-	for _, c := range custs {
-		s.custs[c.ID] = c
 	}
 	for _, r := range rules {
 		s.rules[r.ID] = r

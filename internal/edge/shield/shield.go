@@ -6,6 +6,7 @@ package shield
 
 import (
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/sipdesk/sipdesk/internal/ratelimit"
@@ -24,7 +25,12 @@ type Shield struct {
 	// with a challenge) one source may send per second before it is banned
 	// as a flood; 0 disables the check.
 	challengeRate int
+	duration      time.Duration
 	now           func() time.Time
+	onBan         func(a netip.Addr, reason string, until time.Time)
+	// shared are the bans any edge recorded in the store, by address with
+	// their end (SetShared); read lock-free on every packet.
+	shared atomic.Pointer[map[netip.Addr]time.Time]
 
 	fails      *ratelimit.Window[netip.Addr] // failed authentications, sliding over window
 	garbage    *ratelimit.Window[netip.Addr] // datagrams that are not SIP, fixed windows of window
@@ -39,7 +45,7 @@ const garbageLimit = 20
 // (failures <= 0: never); challengeRate credential-less requests per second
 // from one source ban it too (0: no limit).
 func New(failures int, window, duration time.Duration, challengeRate int, now func() time.Time) *Shield {
-	s := &Shield{failures: failures, challengeRate: challengeRate, now: now}
+	s := &Shield{failures: failures, challengeRate: challengeRate, duration: duration, now: now}
 	s.fails = ratelimit.New[netip.Addr](window, ratelimit.Options{Limit: max(failures, 1), Now: now})
 	s.garbage = ratelimit.New[netip.Addr](window, ratelimit.Options{Limit: garbageLimit, Fixed: true, Now: now})
 	s.challenges = ratelimit.New[netip.Addr](time.Second, ratelimit.Options{Limit: max(challengeRate+1, 1), Fixed: true, Now: now})
@@ -47,9 +53,10 @@ func New(failures int, window, duration time.Duration, challengeRate int, now fu
 	return s
 }
 
-// Banned reports whether packets from a should be dropped.
+// Banned reports whether packets from a should be dropped: this edge
+// banned it, or another edge did (SetShared).
 func (s *Shield) Banned(a netip.Addr) bool {
-	return s.bans.Count(a) > 0
+	return s.bans.Count(a) > 0 || s.sharedBan(a)
 }
 
 // Fail records a failed authentication from a and reports whether a is now
@@ -63,7 +70,7 @@ func (s *Shield) Fail(a netip.Addr) bool {
 		return false
 	}
 	s.fails.Reset(a)
-	s.bans.AddAt(a, now)
+	s.imposed(a, ReasonFailures, now)
 	return true
 }
 
@@ -78,7 +85,7 @@ func (s *Shield) Garbage(a netip.Addr) bool {
 		return false
 	}
 	s.garbage.Reset(a)
-	s.bans.AddAt(a, now)
+	s.imposed(a, ReasonGarbage, now)
 	return true
 }
 
@@ -94,6 +101,6 @@ func (s *Shield) Challenged(a netip.Addr) bool {
 		return false
 	}
 	s.challenges.Reset(a)
-	s.bans.AddAt(a, now)
+	s.imposed(a, ReasonChallenge, now)
 	return true
 }
