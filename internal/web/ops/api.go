@@ -41,6 +41,10 @@ func newAPI(svc *app.Service, log *slog.Logger) *api {
 	a.route("POST /tickets/{id}/decline", a.decide(false))
 	a.route("GET /calls/active", a.activeCalls)
 	a.route("GET /nodes", a.nodes)
+	a.route("POST /customers/{id}/suspend", a.suspend)
+	a.route("POST /customers/{id}/unsuspend", a.unsuspend)
+	a.route("GET /bans", a.listBans)
+	a.route("DELETE /bans/{source}", a.liftBan)
 	return a
 }
 
@@ -172,12 +176,21 @@ type customerJSON struct {
 	SIPAccountQuota int       `json:"sip_account_quota"`
 	TopUpTotal      string    `json:"top_up_total"`
 	CreatedAt       time.Time `json:"created_at"`
+	// Suspended by an operator (suspended_at null when not).
+	Suspended       bool       `json:"suspended"`
+	SuspendedAt     *time.Time `json:"suspended_at"`
+	SuspendedReason string     `json:"suspended_reason"`
 }
 
 func customerView(c *sipdesk.Customer) customerJSON {
-	return customerJSON{ID: c.ID, Email: c.Email, Phone: c.VerifiedPhone, BillingState: string(c.BillingState),
+	j := customerJSON{ID: c.ID, Email: c.Email, Phone: c.VerifiedPhone, BillingState: string(c.BillingState),
 		ChannelLimit: c.ChannelLimit, ChannelScope: c.ChannelScope, SIPAccountQuota: c.SIPAccountQuota,
-		TopUpTotal: strconv.FormatFloat(float64(c.TopUpTotalCents)/100, 'f', 2, 64), CreatedAt: c.CreatedAt}
+		TopUpTotal: strconv.FormatFloat(float64(c.TopUpTotalCents)/100, 'f', 2, 64), CreatedAt: c.CreatedAt,
+		Suspended: c.Suspended(), SuspendedReason: c.SuspendedReason}
+	if c.Suspended() {
+		j.SuspendedAt = &c.SuspendedAt
+	}
+	return j
 }
 
 func (a *api) listCustomers(w http.ResponseWriter, r *http.Request, op *sipdesk.Operator) error {

@@ -54,6 +54,9 @@ func (u *UI) loginSubmit(q *request) error {
 		return u.finishLogin(q, res, next)
 	case isCode(err, sipdesk.EUnauthorized):
 		f.Error = "Wrong email or password."
+	case isCode(err, sipdesk.ECustomerSuspended):
+		f.Error = msgOf(err) // "This account is suspended. Contact support."
+		status = http.StatusForbidden
 	case isCode(err, sipdesk.ERateLimited):
 		m := msgOf(err) // the service's reason: failures, a login in flight, the rate
 		f.Error = strings.ToUpper(m[:1]) + m[1:] + "."
