@@ -59,8 +59,12 @@ var (
 	trunkA = ipAccount(20, "trunk a", trunkSrc)
 	trunkB = ipAccount(21, "trunk b", trunkSrc) // same address, no prefix: ambiguous
 	did    = &sipdesk.DID{Number: didNumber, SIPAccountID: bob.ID, CustomerID: cust.ID}
-	snap   = policy.NewSnapshot(1, []*sipdesk.SIPAccount{alice, inactive, inproc, acl, jwtOff, jwtOn, jwtDis, bob, trunkA, trunkB},
-		[]*sipdesk.DID{did}, []*sipdesk.Customer{cust}, nil)
+	// A customer an operator suspended, with an active password account.
+	suspCust = &sipdesk.Customer{ID: 2, Email: "c2@example.com", BillingState: sipdesk.BillingPaid, ChannelLimit: 10,
+		ChannelScope: sipdesk.ScopeOutbound, SuspendedAt: time.Unix(1800000000, 0), SuspendedReason: "unpaid"}
+	suspended = passwordAccount(18, "suspend01", func(a *sipdesk.SIPAccount) { a.CustomerID = suspCust.ID })
+	snap      = policy.NewSnapshot(1, []*sipdesk.SIPAccount{alice, inactive, inproc, acl, jwtOff, jwtOn, jwtDis, bob, trunkA, trunkB, suspended},
+		[]*sipdesk.DID{did}, []*sipdesk.Customer{cust, suspCust}, nil)
 )
 
 func passwordAccount(id int64, user string, mod func(*sipdesk.SIPAccount)) *sipdesk.SIPAccount {

@@ -192,6 +192,11 @@ func refusalRows() map[string]refusalRow {
 			statusRow(t, inproc, sipdesk.EAccountNotReady, 403, "Account not ready")
 		}},
 
+		sipdesk.ECustomerSuspended: {403, "Account suspended", func(t *testing.T) {
+			// suspended is active: the snapshot refuses it for its customer.
+			statusRow(t, suspended, sipdesk.ECustomerSuspended, 403, "Account suspended")
+		}},
+
 		sipdesk.ESourceNotAllowed: {403, "Source not allowed", func(t *testing.T) {
 			t.Run("REGISTER", func(t *testing.T) {
 				e := newEnv(t, 0)
