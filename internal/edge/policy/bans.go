@@ -141,6 +141,14 @@ func (b *BanSync) read(ctx context.Context) {
 		}
 	}
 	b.target.SetShared(m)
+	if len(bs) >= MaxSharedBans {
+		// Not every ban was read: an absent one may just be beyond the
+		// limit, so nothing counts as lifted; this edge's own bans hold.
+		if len(b.known) > 2*MaxSharedBans {
+			b.known = map[netip.Addr]bool{}
+		}
+		return
+	}
 	for a := range b.known {
 		if _, ok := m[a]; !ok {
 			b.target.Lift(a) // lifted by an operator, or expired and swept
