@@ -68,7 +68,7 @@ func New(svc *app.Service, o Options) *Console {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
 	c := &Console{svc: svc, opt: o, log: o.Log, pages: map[string]*template.Template{}}
-	for _, p := range []string{"login", "dashboard", "customers", "customer", "tickets", "approvals", "message"} {
+	for _, p := range []string{"login", "dashboard", "customers", "customer", "tickets", "approvals", "message", "dids"} {
 		c.pages[p] = template.Must(template.New("").Funcs(funcs).ParseFS(templatesFS, "templates/layout.html", "templates/"+p+".html"))
 	}
 	c.csrf = http.NewCrossOriginProtection()
@@ -94,6 +94,7 @@ func (c *Console) Register(mux *http.ServeMux) {
 	c.auth(mux, "POST /ops/tickets/{id}/decline", c.decide(false))
 	c.auth(mux, "GET /ops/approvals", c.approvals)
 	c.auth(mux, "POST /ops/sip-accounts/{id}/approve", c.approve)
+	c.registerDIDs(mux)
 	mux.Handle(APIPrefix+"/", newAPI(c.svc, c.log))
 }
 
