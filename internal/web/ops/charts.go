@@ -15,7 +15,7 @@ import (
 // page shows the same numbers in a table.
 
 const (
-	chartW, chartH = 600, 160
+	chartW, chartH = 360, 150
 	chartPad       = 28 // room for the axis labels
 	colCalls       = "#1a56db"
 	colRefused     = "#c0262d"
@@ -58,7 +58,7 @@ func callsChart(ch *app.CallCharts) template.HTML {
 	for _, f := range []float64{0, .5, 1} { // grid and labels at 0, half and top
 		y := y0 + plotH*(1-f)
 		b.WriteString(`<line x1="` + ff(chartPad) + `" x2="` + itoa(chartW-4) + `" y1="` + ff(y) + `" y2="` + ff(y) + `" stroke="` + colGrid + `" stroke-width="1"/>`)
-		b.WriteString(`<text x="` + ff(chartPad-4) + `" y="` + ff(y+4) + `" text-anchor="end" font-size="11" fill="` + colAxis + `">` + ff(f*float64(top)) + `</text>`)
+		b.WriteString(`<text x="` + ff(chartPad-4) + `" y="` + ff(y+4) + `" text-anchor="end" font-size="12" fill="` + colAxis + `">` + ff(f*float64(top)) + `</text>`)
 	}
 	for i, m := range ch.PerMinute {
 		x := float64(chartPad) + float64(i)*bw
@@ -74,8 +74,8 @@ func callsChart(ch *app.CallCharts) template.HTML {
 	}
 	ty := ff(float64(chartH) - 4)
 	if n > 0 {
-		b.WriteString(`<text x="` + ff(chartPad) + `" y="` + ty + `" font-size="11" fill="` + colAxis + `">` + ch.Since.Format("15:04") + ` UTC</text>`)
-		b.WriteString(`<text x="` + itoa(chartW-4) + `" y="` + ty + `" text-anchor="end" font-size="11" fill="` + colAxis + `">now</text>`)
+		b.WriteString(`<text x="` + ff(chartPad) + `" y="` + ty + `" font-size="12" fill="` + colAxis + `">` + ch.Since.Format("15:04") + ` UTC</text>`)
+		b.WriteString(`<text x="` + itoa(chartW-4) + `" y="` + ty + `" text-anchor="end" font-size="12" fill="` + colAxis + `">now</text>`)
 	}
 	b.WriteString(`</svg>`)
 	return template.HTML(b.String()) //nolint:gosec // built from numbers, times and escaped text
@@ -92,7 +92,7 @@ func refusalsChart(ch *app.CallCharts) template.HTML {
 	for _, r := range rs {
 		top = max(top, r.N)
 	}
-	const rowH, labelW = 22, 190
+	const rowH, labelW = 22, 140
 	h := max(len(rs), 1)*rowH + 8
 	var b strings.Builder
 	desc := itoa(ch.Refused) + " refusals in the last hour"
@@ -110,12 +110,12 @@ func refusalsChart(ch *app.CallCharts) template.HTML {
 	}
 	for i, r := range rs {
 		y := float64(i*rowH + 4)
-		w := float64(chartW-labelW-50) * float64(r.N) / float64(top)
+		w := float64(chartW-labelW-36) * float64(r.N) / float64(top)
 		label := r.Reason
-		if l := []rune(label); len(l) > 28 {
-			label = string(l[:27]) + "…"
+		if l := []rune(label); len(l) > 20 {
+			label = string(l[:19]) + "…"
 		}
-		b.WriteString(`<text x="` + itoa(labelW-6) + `" y="` + ff(y+14) + `" text-anchor="end" font-size="12" fill="` + colAxis + `">` + esc(label) + `</text>`)
+		b.WriteString(`<text x="` + itoa(labelW-6) + `" y="` + ff(y+14) + `" text-anchor="end" font-size="13" fill="` + colAxis + `">` + esc(label) + `</text>`)
 		b.WriteString(`<rect x="` + itoa(labelW) + `" y="` + ff(y+2) + `" width="` + ff(max(w, 2)) + `" height="` + itoa(rowH-6) + `" fill="` + colRefused + `"/>`)
 		b.WriteString(`<text x="` + ff(float64(labelW)+max(w, 2)+6) + `" y="` + ff(y+14) + `" font-size="12" fill="` + colAxis + `">` + itoa(r.N) + `</text>`)
 	}

@@ -134,7 +134,7 @@ func TestDashboardCharts(t *testing.T) {
 	for _, want := range []string{
 		`<svg class="chart"`, `role="img" aria-labelledby="calls-title calls-desc"`, `aria-labelledby="refusals-title refusals-desc"`,
 		`<span data-stat="calls-hour">4</span>`, `<span data-stat="refused-hour">3</span>`,
-		`<tr data-refusal="channel_limit"><td>channel_limit</td><td>2</td></tr>`,
+		`<tr data-refusal="channel_limit"><td data-label="Reason">channel_limit</td><td data-label="Refusals">2</td></tr>`,
 		`&lt;b&gt;odd&lt;/b&gt;`, "4 calls in the last hour, 3 refused",
 	} {
 		if !strings.Contains(body, want) {
