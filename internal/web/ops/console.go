@@ -68,7 +68,7 @@ func New(svc *app.Service, o Options) *Console {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
 	c := &Console{svc: svc, opt: o, log: o.Log, pages: map[string]*template.Template{}}
-	for _, p := range []string{"login", "dashboard", "customers", "customer", "tickets", "approvals", "message", "dids"} {
+	for _, p := range []string{"login", "dashboard", "customers", "customer", "tickets", "approvals", "message"} {
 		c.pages[p] = template.Must(template.New("").Funcs(funcs).ParseFS(templatesFS, "templates/layout.html", "templates/"+p+".html"))
 	}
 	c.csrf = http.NewCrossOriginProtection()

@@ -2,6 +2,7 @@ package ops
 
 import (
 	"encoding/json"
+	"html/template"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -15,6 +16,7 @@ import (
 // a SIP account and unassign it (app.Service.OpsAssignDID, OpsUnassignDID).
 
 func (c *Console) registerDIDs(mux *http.ServeMux) {
+	c.pages["dids"] = template.Must(template.New("").Funcs(funcs).ParseFS(templatesFS, "templates/layout.html", "templates/dids.html"))
 	c.auth(mux, "GET /ops/dids", c.dids)
 	c.auth(mux, "POST /ops/dids", c.assignDID)
 	c.auth(mux, "POST /ops/dids/unassign", c.unassignDID)
