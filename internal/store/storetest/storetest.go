@@ -52,6 +52,8 @@ func Run(t *testing.T, open func(t *testing.T) sipdesk.Store) {
 		{"sessions round trip, delete and expire", testSessions},
 		{"sign-in security: session list, password links used once, TOTP steps and recovery codes", testSecurity},
 		{"DIDs upsert, move and are scoped", testDIDs},
+		{"a DID is deleted once and says what it routed to", testDeleteDID},
+		{"call stats count a window by minute, disposition and reason", testCallStats},
 		{"registrations replace by contact and expire", testRegistrations},
 		{"nodes are filtered by heartbeat and pruned", testNodes},
 		{"config version increments and is visible to a second store", testConfigVersion},

@@ -41,10 +41,9 @@ func newAPI(svc *app.Service, log *slog.Logger) *api {
 	a.route("POST /tickets/{id}/decline", a.decide(false))
 	a.route("GET /calls/active", a.activeCalls)
 	a.route("GET /nodes", a.nodes)
-	a.route("POST /customers/{id}/suspend", a.suspend)
-	a.route("POST /customers/{id}/unsuspend", a.unsuspend)
-	a.route("GET /bans", a.listBans)
-	a.route("DELETE /bans/{source}", a.liftBan)
+	a.routeDIDs()
+	a.routeSuspend()
+	a.routeBans()
 	return a
 }
 

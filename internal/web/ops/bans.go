@@ -10,8 +10,15 @@ import (
 
 // The bans the edges recorded: the console's Bans page and the operator API.
 
-func (c *Console) addBanPages() {
+func (c *Console) registerBans(mux *http.ServeMux) {
 	c.pages["bans"] = template.Must(template.New("").Funcs(funcs).ParseFS(templatesFS, "templates/layout.html", "templates/bans.html"))
+	c.auth(mux, "GET /ops/bans", c.bans)
+	c.auth(mux, "POST /ops/bans/lift", c.liftBan)
+}
+
+func (a *api) routeBans() {
+	a.route("GET /bans", a.listBans)
+	a.route("DELETE /bans/{source}", a.liftBan)
 }
 
 func (c *Console) bans(q *request) error {

@@ -71,7 +71,6 @@ func New(svc *app.Service, o Options) *Console {
 	for _, p := range []string{"login", "dashboard", "customers", "customer", "tickets", "approvals", "message"} {
 		c.pages[p] = template.Must(template.New("").Funcs(funcs).ParseFS(templatesFS, "templates/layout.html", "templates/"+p+".html"))
 	}
-	c.addBanPages()
 	c.csrf = http.NewCrossOriginProtection()
 	c.csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Cross-origin request refused: reload the page and try again.", http.StatusForbidden)
@@ -95,10 +94,9 @@ func (c *Console) Register(mux *http.ServeMux) {
 	c.auth(mux, "POST /ops/tickets/{id}/decline", c.decide(false))
 	c.auth(mux, "GET /ops/approvals", c.approvals)
 	c.auth(mux, "POST /ops/sip-accounts/{id}/approve", c.approve)
-	c.auth(mux, "POST /ops/customers/{id}/suspend", c.suspend)
-	c.auth(mux, "POST /ops/customers/{id}/unsuspend", c.unsuspend)
-	c.auth(mux, "GET /ops/bans", c.bans)
-	c.auth(mux, "POST /ops/bans/lift", c.liftBan)
+	c.registerDIDs(mux)
+	c.registerSuspend(mux)
+	c.registerBans(mux)
 	mux.Handle(APIPrefix+"/", newAPI(c.svc, c.log))
 }
 

@@ -9,6 +9,16 @@ import (
 
 // Suspending a customer: the customer page's forms and the operator API.
 
+func (c *Console) registerSuspend(mux *http.ServeMux) {
+	c.auth(mux, "POST /ops/customers/{id}/suspend", c.suspend)
+	c.auth(mux, "POST /ops/customers/{id}/unsuspend", c.unsuspend)
+}
+
+func (a *api) routeSuspend() {
+	a.route("POST /customers/{id}/suspend", a.suspend)
+	a.route("POST /customers/{id}/unsuspend", a.unsuspend)
+}
+
 func (c *Console) suspend(q *request) error {
 	id, err := pathID(q)
 	if err != nil {
