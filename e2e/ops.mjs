@@ -158,6 +158,10 @@ try {
     assert((await ro.locator('main').innerText()).includes('Call centre opens on Monday'), 'the ticket is listed');
     await ro.goto('/ops/dids');
     assert(await ro.locator('form[method=post][action^="/ops/dids"]').count() === 0, 'no DID forms');
+    await ro.goto(custPath);
+    assert(await ro.locator('form[action$="/suspend"], form[action$="/unsuspend"]').count() === 0, 'no suspend form');
+    await ro.goto('/ops/bans');
+    assert(await ro.locator('form[action="/ops/bans/lift"]').count() === 0, 'no Lift button');
   });
 
   await run.step('readonly: a forged POST with its own session gets 403 and changes nothing', async () => {
@@ -171,8 +175,9 @@ try {
     assert((await customer.locator('#billing').innerText()).includes('Trial'), 'still a trial account');
   });
 
+  let sup; // one sign-in: a TOTP code works once
   await run.step('support answers the ticket; the customer sees the answer', async () => {
-    const sup = await signIn('support');
+    sup = await signIn('support');
     await sup.goto('/ops/tickets');
     assert(await sup.locator('form[action$="/topup"]').count() === 0, 'support has no top-up');
     const row = sup.locator('tr[data-ticket]', { hasText: 'Call centre opens on Monday' });
@@ -225,10 +230,37 @@ try {
     assert(await ro.locator('tr[data-did="+14155550142"]').count() === 1, 'readonly sees the DID');
   });
 
+  await run.step('support suspends the customer with a reason: signed out, told why at the login; unsuspended, back in', async () => {
+    current = sup;
+    await sup.goto(custPath);
+    await sup.fill('#reason', 'Unpaid invoices');
+    await sup.getByRole('button', { name: 'Suspend', exact: true }).click();
+    await sup.waitForURL('**' + custPath);
+    await flash(sup, 'Account suspended');
+    assert((await sup.locator('[data-field=state]').innerText()).includes('Unpaid invoices'), 'the state shows the reason');
+    await sup.goto('/ops/customers?q=' + encodeURIComponent(email));
+    assert(await sup.locator('[data-suspended]').count() === 1, 'the search shows the suspension');
+    current = customer;
+    await customer.goto('/sip-accounts');
+    assert(customer.url().includes('/login'), `the suspended customer's session ended: ${customer.url()}`);
+    await customer.fill('#email', email);
+    await customer.fill('#password', password);
+    await customer.click('form[action="/login"] button[type=submit]');
+    assert((await customer.locator('main').innerText()).includes('This account is suspended. Contact support.'), 'the login says why');
+    current = sup;
+    await sup.goto(custPath);
+    await sup.getByRole('button', { name: 'Unsuspend' }).click();
+    await sup.waitForURL('**' + custPath);
+    await flash(sup, 'Suspension lifted');
+    await customerLogin();
+    await customer.goto('/audit');
+    assert((await customer.locator('main').innerText()).includes('Support suspended the account: Unpaid invoices'), 'customer audit in words');
+  });
+
   if (process.env.SHOTS !== '0') {
     await run.step('screenshots at 1280 and 390 px fit without clipping', async () => {
       mkdirSync(shots, { recursive: true });
-      const pages = [['ops-dashboard', '/ops/'], ['ops-customer', custPath], ['ops-tickets', '/ops/tickets?status=all'], ['ops-dids', '/ops/dids']];
+      const pages = [['ops-dashboard', '/ops/'], ['ops-customer', custPath], ['ops-tickets', '/ops/tickets?status=all'], ['ops-dids', '/ops/dids'], ['ops-bans', '/ops/bans']];
       for (const width of [1280, 390]) {
         const p = await newPage(width);
         current = p;
