@@ -276,7 +276,7 @@ func TestSippBanSharedAcrossEdges(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	t.Logf("both edges dropped the lifted ban after %v", time.Since(lifted).Round(time.Millisecond))
+	t.Logf("both edges dropped the lifted ban %v after the DELETE answered", time.Since(lifted).Round(10*time.Microsecond))
 	for name, s := range map[string]*Server{"A": a, "B": b} {
 		if lines, out, err := register(s, right, 1); err != nil || count(lines, "SIP/2.0 200 OK") != 1 {
 			t.Fatalf("REGISTER at edge %s after the lift: %v %v\n%s", name, err, lines, tail(out, 2000))
