@@ -89,3 +89,10 @@ type EdgeRequestTx interface {
 	// `before`.
 	PruneEdgeRequests(before time.Time) (int, error)
 }
+
+// AuditCallHungUp is an operator ending a live call (the detail names the
+// call and the node that held it).
+const AuditCallHungUp = "call.hung_up_by_operator"
+
+// EndOperatorHangUp is the call record reason of a call an operator ended.
+const EndOperatorHangUp = "operator_hangup"

@@ -111,7 +111,8 @@ func (t *tx) FinishEdgeRequest(id int64, node string, state sipdesk.EdgeRequestS
 
 func (t *tx) ExpireEdgeRequests(at time.Time) (int, error) {
 	res, err := t.exec(`UPDATE edge_requests SET state = ?, payload = '', updated_at = ?,
-		result = CASE WHEN state = ? THEN 'the edge that took it stopped before finishing' ELSE 'no edge took it in time' END
+		result = CASE WHEN state = ? THEN 'the edge that took it stopped before finishing'
+			WHEN result = '' THEN 'no edge took it in time' ELSE 'no edge took it in time (' || result || ')' END
 		WHERE (state = ? AND expires_at <= ?)
 		OR (state = ? AND claimed_until <= ? AND (attempts >= max_attempts OR expires_at <= ?))`,
 		string(sipdesk.EdgeExpired), ms(at), string(sipdesk.EdgeClaimed),
