@@ -28,6 +28,7 @@ type env struct {
 	now  time.Time
 	cust *sipdesk.Customer
 	tk   *sipdesk.Ticket
+	st   sipdesk.Store
 }
 
 func newEnv(t *testing.T) *env {
@@ -40,7 +41,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	e := &env{t: t, ctx: ctx, now: time.Now()}
+	e := &env{t: t, ctx: ctx, now: time.Now(), st: st}
 	e.svc = app.New(st, app.Options{Now: func() time.Time { return e.now }, HashSlots: 2})
 	mux := http.NewServeMux()
 	ops.New(e.svc, ops.Options{}).Register(mux)
