@@ -76,7 +76,9 @@ func testEdgeRequestRoundTrip(t *testing.T, su *suite) {
 	// Only the holder finishes it; the result stays, the payload goes.
 	err = txErr(t, s, func(tx sipdesk.Tx) error { return tx.FinishEdgeRequest(r.ID, "edge-b", sipdesk.EdgeDone, "x", now) })
 	wantCode(t, "finish by another node", err, sipdesk.ENotFound, "")
-	update(t, s, func(tx sipdesk.Tx) error { return tx.FinishEdgeRequest(r.ID, "edge-a", sipdesk.EdgeFailed, "no such call", now) })
+	update(t, s, func(tx sipdesk.Tx) error {
+		return tx.FinishEdgeRequest(r.ID, "edge-a", sipdesk.EdgeFailed, "no such call", now)
+	})
 	view(t, s, func(tx sipdesk.Tx) error {
 		got, err := tx.EdgeRequest(r.ID)
 		if err != nil {
