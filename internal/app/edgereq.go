@@ -117,8 +117,9 @@ func (s *Service) SweepEdgeRequests(ctx context.Context, prune bool) error {
 // verification code out, and waits for the call's end (ctx bounds it: the
 // ring timeout and the code read out twice).
 func (s *Service) PlaceVoiceCall(ctx context.Context, v sipdesk.VoiceCallRequest) (*sipdesk.EdgeRequest, error) {
-	// One claim only: an edge that died mid-call may have rung the phone
-	// already; the customer asks again instead of being called twice.
-	r := &sipdesk.EdgeRequest{Kind: sipdesk.EdgeVoiceCall, MaxAttempts: 1, ExpiresAt: s.now().Add(VoiceCallQueue)}
+	// Two claims: an edge whose carrier failed releases the call for one
+	// more try. An edge that dies mid-call holds its claim past the
+	// queue's expiry, so the phone is not called twice unasked.
+	r := &sipdesk.EdgeRequest{Kind: sipdesk.EdgeVoiceCall, MaxAttempts: 2, ExpiresAt: s.now().Add(VoiceCallQueue)}
 	return s.askEdge(ctx, r, v, nil)
 }

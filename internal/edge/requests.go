@@ -139,8 +139,7 @@ func (w *requestWorker) sweep(ctx context.Context) {
 }
 
 // do carries one request out: the state and result to write back. A
-// request this edge cannot do now (draining) is released (queued) for
-// another edge.
+// voice call the carrier failed is released (queued) for another try.
 func (s *Server) do(ctx context.Context, r *sipdesk.EdgeRequest) (sipdesk.EdgeRequestState, string) {
 	switch r.Kind {
 	case sipdesk.EdgeHangUp:
@@ -161,10 +160,14 @@ func (s *Server) do(ctx context.Context, r *sipdesk.EdgeRequest) (sipdesk.EdgeRe
 		switch {
 		case err == nil:
 			return sipdesk.EdgeDone, "answered on node " + s.cfg.Node + ": the code was read out"
-		case s.Draining() && !errors.Is(err, b2bua.ErrNotAnswered) && !errors.Is(err, b2bua.ErrCalleeBye):
-			return sipdesk.EdgeQueued, "node " + s.cfg.Node + " is draining"
+		case errors.Is(err, b2bua.ErrNotAnswered) || errors.Is(err, b2bua.ErrCalleeBye):
+			// The callee was reached: calling again unasked would pester them.
+			return sipdesk.EdgeFailed, err.Error()
 		}
-		return sipdesk.EdgeFailed, err.Error()
+		// The carrier failed (no answer, a 5xx) or this edge is draining:
+		// another edge (or this one) may try while claims are left, then
+		// the request expires and the sender retries with backoff.
+		return sipdesk.EdgeQueued, "node " + s.cfg.Node + ": " + err.Error()
 	}
 	return sipdesk.EdgeFailed, "this edge does not know the request kind " + r.Kind
 }
