@@ -119,7 +119,8 @@ func (s *Service) SweepEdgeRequests(ctx context.Context, prune bool) error {
 func (s *Service) PlaceVoiceCall(ctx context.Context, v sipdesk.VoiceCallRequest) (*sipdesk.EdgeRequest, error) {
 	// Two claims: an edge whose carrier failed releases the call for one
 	// more try. An edge that dies mid-call holds its claim past the
-	// queue's expiry, so the phone is not called twice unasked.
+	// queue's expiry, so no other edge calls meanwhile; the request then
+	// expires and the sender counts a failed try.
 	r := &sipdesk.EdgeRequest{Kind: sipdesk.EdgeVoiceCall, MaxAttempts: 2, ExpiresAt: s.now().Add(VoiceCallQueue)}
 	return s.askEdge(ctx, r, v, nil)
 }
