@@ -58,7 +58,7 @@ type clusterEdge struct {
 
 // clusterOptions tune a cluster; zero values take the defaults.
 type clusterOptions struct {
-	Edges    int      // default 3
+	Edges      int      // default 3
 	EdgeArgs   []string // extra `serve` flags for every edge
 	PortalArgs []string // extra `serve` flags for the portal
 	NoPortal   bool
