@@ -180,6 +180,28 @@ func testEdgeRequestExpiry(t *testing.T, su *suite) {
 		return nil
 	})
 
+	// Released with a reason and never taken again: the reason stays.
+	kept := &sipdesk.EdgeRequest{Kind: "kept" + kind, Payload: "r", MaxAttempts: 2, ExpiresAt: now.Add(time.Minute)}
+	insertEdgeRequests(t, s, kept)
+	if _, err := claimEdge(t, s, "edge-a", []string{"kept" + kind}, now, now.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	update(t, s, func(tx sipdesk.Tx) error {
+		if err := tx.FinishEdgeRequest(kept.ID, "edge-a", sipdesk.EdgeQueued, "carrier: 503", now); err != nil {
+			return err
+		}
+		_, err := tx.ExpireEdgeRequests(now.Add(2 * time.Minute))
+		return err
+	})
+	view(t, s, func(tx sipdesk.Tx) error {
+		got, err := tx.EdgeRequest(kept.ID)
+		if err != nil {
+			return err
+		}
+		equal(t, "released, then expired", []any{got.State, got.Result}, []any{sipdesk.EdgeExpired, "no edge took it in time (carrier: 503)"})
+		return nil
+	})
+
 	// A released request goes back to the queue for another edge.
 	released := &sipdesk.EdgeRequest{Kind: kind, Payload: "q", MaxAttempts: 3, ExpiresAt: time.Now().Add(time.Minute)}
 	insertEdgeRequests(t, s, released)
