@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/sipdesk/sipdesk"
@@ -16,7 +17,7 @@ type OpsLiveCall struct {
 	*sipdesk.CallLease
 	CustomerEmail  string
 	SIPAccountName string
-	Destination    string // the To of its call record ("" before the record is written)
+	Destination    string // the number called: the user of its call record's To ("" before the record is written)
 	Duration       time.Duration
 }
 
@@ -41,7 +42,7 @@ func (s *Service) OpsLiveCalls(ctx context.Context, op *sipdesk.Operator) (calls
 		}
 		to := make(map[string]string, len(recs))
 		for _, r := range recs {
-			to[r.CallID] = r.To
+			to[r.CallID] = uriUser(r.To)
 		}
 		emails, names := map[int64]string{}, map[int64]string{}
 		for _, l := range ls {
@@ -102,4 +103,22 @@ func (s *Service) OpsHangUp(ctx context.Context, op *sipdesk.Operator, callID st
 	s.log.Info("operator hang-up", "operator", op.ID, "call_id", callID, "node", lease.Node, "customer", lease.CustomerID,
 		"state", r.State, "result", r.Result)
 	return r, nil
+}
+
+// uriUser is the user part of a SIP URI as a header carries it
+// ("<sip:+4930123@host;user=phone>" → "+4930123"), or the text as it is.
+func uriUser(s string) string {
+	if i := strings.IndexByte(s, '<'); i >= 0 {
+		s = s[i+1:]
+	}
+	for _, scheme := range []string{"sip:", "sips:", "tel:"} {
+		if strings.HasPrefix(strings.ToLower(s), scheme) {
+			s = s[len(scheme):]
+			break
+		}
+	}
+	if i := strings.IndexAny(s, "@;>"); i >= 0 {
+		s = s[:i]
+	}
+	return s
 }
