@@ -329,5 +329,6 @@ type Tx interface {
 	// (dead nodes are pruned) and returns how many.
 	DeleteNodes(before time.Time) (int, error)
 
-	OperatorTx // operators, their sessions and API tokens (operator.go)
+	OperatorTx    // operators, their sessions and API tokens (operator.go)
+	EdgeRequestTx // what portals ask edges to do (edgerequest.go)
 }

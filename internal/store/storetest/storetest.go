@@ -68,6 +68,9 @@ func Run(t *testing.T, open func(t *testing.T) sipdesk.Store) {
 		{"attempt counters count to their limit, across stores, and expire", testAttempts},
 		{"pending signups are taken once and expire", testPendingSignups},
 		{"delivered mails are redacted and old ones pruned", testMailRedactPrune},
+		{"edge requests round trip, go to their node and finish by their holder", testEdgeRequestRoundTrip},
+		{"an edge request is claimed once by nodes on two stores", testEdgeRequestClaimOnce},
+		{"edge requests are retried after a lost claim, expire and are pruned", testEdgeRequestExpiry},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, s) })

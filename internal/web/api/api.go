@@ -85,6 +85,7 @@ func (a *API) register() {
 	a.auth("GET", "/caller-ids", a.listCallerIDs)
 	a.auth("POST", "/caller-ids", a.addCallerID)
 	a.auth("POST", "/caller-ids/{id}/verify", a.verifyCallerID)
+	a.auth("POST", "/caller-ids/{id}/call-me", a.callMe)
 	a.auth("DELETE", "/caller-ids/{id}", a.deleteCallerID)
 	a.auth("GET", "/caller-id/simulate", a.simulateCallerID)
 

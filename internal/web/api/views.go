@@ -96,10 +96,27 @@ func ruleView(r *sipdesk.CallerIDRule) ruleJSON {
 }
 
 type callerIDNumberJSON struct {
-	ID        int64     `json:"id"`
-	Number    string    `json:"number"`
-	Verified  bool      `json:"verified"`
-	CreatedAt time.Time `json:"created_at"`
+	ID        int64         `json:"id"`
+	Number    string        `json:"number"`
+	Verified  bool          `json:"verified"`
+	CreatedAt time.Time     `json:"created_at"`
+	Delivery  *deliveryJSON `json:"delivery,omitempty"` // the last code's way to the phone (unverified numbers)
+}
+
+// deliveryJSON is how the last code sent to a number went: channel (sms
+// gateway, voice), state (queued, sent, delivered, undelivered, failed) and
+// why the last try failed.
+type deliveryJSON struct {
+	Channel string `json:"channel"`
+	State   string `json:"state"`
+	Error   string `json:"error,omitempty"`
+}
+
+func deliveryView(m *sipdesk.VerificationMessage) *deliveryJSON {
+	if m == nil {
+		return nil
+	}
+	return &deliveryJSON{Channel: m.Channel, State: string(m.State), Error: m.LastError}
 }
 
 func callerIDNumberView(n *sipdesk.CallerIDNumber) callerIDNumberJSON {
