@@ -224,6 +224,7 @@ type Tx interface {
 
 	InsertAudit(e *AuditEntry) error
 	Audit(customerID int64, limit int) ([]*AuditEntry, error) // newest first
+	AuditPage(f AuditFilter) ([]*AuditEntry, error)           // newest first (at, id), keyset paged
 
 	InsertCredentialReset(r *CredentialReset) error
 	CredentialResetByHash(hash string) (*CredentialReset, error)
@@ -314,7 +315,7 @@ type Tx interface {
 
 	InsertCallRecord(r *CallRecord) error
 	UpdateCallRecord(r *CallRecord) error
-	CallRecords(f CallFilter) ([]*CallRecord, error) // newest first
+	CallRecords(f CallFilter) ([]*CallRecord, error) // newest first (started_at, id)
 
 	PutNode(n *Node) error
 	Nodes(aliveSince time.Time) ([]*Node, error)
