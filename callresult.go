@@ -1,9 +1,6 @@
 package sipdesk
 
-import (
-	"strconv"
-	"strings"
-)
+import "strings"
 
 // CallResults are the dispositions a call record can have, in the order the
 // portal's Result filter offers them, with their words.
@@ -39,14 +36,9 @@ func CallResult(r *CallRecord) string {
 			words = c.Words
 		}
 	}
-	switch r.Disposition {
-	case DispRefused:
+	if r.Disposition == DispRefused {
 		if why := refusalWords(r.Reason); why != "" {
 			return words + ": " + why
-		}
-	case DispFailed:
-		if r.SIPCode != 0 {
-			return words + " (SIP " + strconv.Itoa(r.SIPCode) + ")"
 		}
 	}
 	return words

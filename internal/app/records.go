@@ -3,6 +3,9 @@ package app
 import (
 	"context"
 	"encoding/base64"
+	"encoding/csv"
+	"io"
+	"net/http"
 	"net/url"
 	"regexp"
 	"strconv"
@@ -348,4 +351,107 @@ func ActorWords(actor string) string {
 		return "The system (SIP edge)"
 	}
 	return "The system"
+}
+
+// CallsCSVHeader is the first row of a call records export.
+var CallsCSVHeader = []string{"id", "started_at", "sip_account_id", "sip_account", "direction", "from", "to", "caller_id",
+	"duration_seconds", "disposition", "sip_code", "result", "reason", "call_id"}
+
+// WriteCallsCSV streams every call record f selects as CSV (RFC 4180,
+// CallsCSVHeader first), flushing w after each page read when it can. A
+// cell starting with = + - @ (or a tab or carriage return) gets a leading
+// ' so that a spreadsheet shows it as text instead of running it as a
+// formula.
+func (s *Service) WriteCallsCSV(ctx context.Context, customerID int64, f sipdesk.CallFilter, w io.Writer) error {
+	as, err := s.SIPAccounts(ctx, customerID)
+	if err != nil {
+		return err
+	}
+	names := make(map[int64]string, len(as))
+	for _, a := range as {
+		names[a.ID] = a.Name
+	}
+	cw := csv.NewWriter(w)
+	if err := cw.Write(CallsCSVHeader); err != nil {
+		return err
+	}
+	n := 0
+	err = s.ExportCalls(ctx, customerID, f, func(r *sipdesk.CallRecord) error {
+		name, ok := names[r.SIPAccountID]
+		if !ok {
+			name = "deleted account"
+		}
+		row := []string{strconv.FormatInt(r.ID, 10), r.StartedAt.UTC().Format(time.RFC3339), strconv.FormatInt(r.SIPAccountID, 10),
+			name, r.Direction, r.From, r.To, r.CallerID, strconv.FormatFloat(r.Duration().Seconds(), 'f', -1, 64), r.Disposition,
+			strconv.Itoa(r.SIPCode), sipdesk.CallResult(r), r.Reason, r.CallID}
+		for i, c := range row {
+			row[i] = csvSafe(c)
+		}
+		if err := cw.Write(row); err != nil {
+			return err
+		}
+		if n++; n%exportPage == 0 {
+			return flush(cw, w)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return flush(cw, w)
+}
+
+func flush(cw *csv.Writer, w io.Writer) error {
+	cw.Flush()
+	if f, ok := w.(http.Flusher); ok {
+		f.Flush()
+	}
+	return cw.Error()
+}
+
+// csvSafe defuses spreadsheet formulas (OWASP "CSV injection").
+func csvSafe(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
+}
+
+// LiveCall is a call holding a channel now, with the destination its
+// record gives (masked like the call records; "" while the edge has not
+// stored the record yet).
+type LiveCall struct {
+	*sipdesk.CallLease
+	To string
+}
+
+// LiveCalls lists the customer's live calls on every edge node, oldest
+// first, with their destinations.
+func (s *Service) LiveCalls(ctx context.Context, customerID int64) ([]LiveCall, error) {
+	var out []LiveCall
+	err := s.view(ctx, func(tx sipdesk.Tx) error {
+		ls, err := tx.Leases(customerID, s.now())
+		if err != nil || len(ls) == 0 {
+			return err
+		}
+		as, err := tx.SIPAccounts(customerID)
+		if err != nil {
+			return err
+		}
+		// Live calls are bounded by the channel limit: their in-progress
+		// records, newest first, cover them.
+		rs, err := tx.CallRecords(sipdesk.CallFilter{CustomerID: customerID, Disposition: sipdesk.DispActive, Limit: 4*len(ls) + 20})
+		if err != nil {
+			return err
+		}
+		to := make(map[string]string, len(rs))
+		for _, r := range maskCalls(rs, as) {
+			to[r.CallID] = r.To
+		}
+		for _, l := range ls {
+			out = append(out, LiveCall{CallLease: l, To: to[l.CallID]})
+		}
+		return nil
+	})
+	return out, err
 }
