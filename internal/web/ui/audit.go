@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"html/template"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -15,9 +16,9 @@ type auditView struct {
 	Kinds   any // app.AuditKinds, for the filter
 	Filter  url.Values
 	Error   string
-	Paged   bool   // not the first page
-	First   string // the query string of the first page
-	Next    string // the query string of the next page, "" on the last
+	Paged   bool         // not the first page
+	First   template.URL // the query string of the first page
+	Next    template.URL // the query string of the next page, "" on the last
 }
 
 type auditRow struct {
@@ -101,14 +102,14 @@ func (u *UI) audit(q *request) error {
 		v.Entries = append(v.Entries, r)
 	}
 	v.Paged = f.After != nil
-	v.First = v.Filter.Encode()
+	v.First = template.URL(v.Filter.Encode())
 	if p.Next != "" {
 		next := url.Values{}
 		for k, vs := range v.Filter {
 			next[k] = vs
 		}
 		next.Set("cursor", p.Next)
-		v.Next = next.Encode()
+		v.Next = template.URL(next.Encode())
 	}
 	u.render(q, http.StatusOK, "audit.html", v)
 	return nil

@@ -2,6 +2,7 @@ package ui
 
 import (
 	"encoding/json"
+	"html/template"
 	"net/http"
 	"net/url"
 	"time"
@@ -21,10 +22,10 @@ type callsView struct {
 	Accounts []*sipdesk.SIPAccount
 	Results  any // sipdesk.CallResults, for the Result filter
 	Filter   url.Values
-	Error    string // a filter the server refused, in words
-	Next     string // the query string of the next page, "" on the last
-	Paged    bool   // this is not the first page
-	Export   string // the query string of the CSV export of the filter
+	Error    string       // a filter the server refused, in words
+	Next     template.URL // the query string of the next page, "" on the last
+	Paged    bool         // this is not the first page
+	Export   template.URL // the query string of the CSV export of the filter
 }
 
 type callRow struct {
@@ -84,7 +85,7 @@ func (u *UI) calls(q *request) error {
 	}
 	query := q.r.URL.Query()
 	v := &callsView{Page: u.page(q, "Call Records", "calls"), Accounts: as, Results: sipdesk.CallResults, Filter: callFilterQuery(query)}
-	v.Export = v.Filter.Encode()
+	v.Export = template.URL(v.Filter.Encode()) // url.Values.Encode escapes every value
 	f, err := app.CallFilterOf(query, "cursor")
 	if err != nil {
 		if sipdesk.ErrorCode(err) != sipdesk.EInvalid {
@@ -107,7 +108,7 @@ func (u *UI) calls(q *request) error {
 	if p.Next != "" {
 		next := callFilterQuery(query)
 		next.Set("cursor", p.Next)
-		v.Next = next.Encode()
+		v.Next = template.URL(next.Encode())
 	}
 	u.render(q, http.StatusOK, "calls.html", v)
 	return nil
