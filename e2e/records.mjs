@@ -183,7 +183,7 @@ try {
     const text = await page.locator('table').innerText();
     assert(text.includes('Answered') && text.includes('Refused: channel limit reached'), 'results in words');
     assert(text.includes(sipUser.slice(0, 2) + '••••••'), 'the masked username in From');
-    await page.screenshot({ path: join(shots, 'call-records.png'), fullPage: true });
+    await page.screenshot({ path: join(shots, 'call-records.png') });
     const fits = await page.evaluate(() => {
       const card = document.querySelector('.table-card');
       return card.scrollWidth <= card.clientWidth + 1;
@@ -254,7 +254,7 @@ try {
     const signIn = await page.locator('table').innerText();
     assert(signIn.includes('Signed in') && !signIn.includes('Username revealed'), 'the kind filter');
     await page.goto('/audit');
-    await page.screenshot({ path: join(shots, 'audit.png'), fullPage: true });
+    await page.screenshot({ path: join(shots, 'audit.png') });
   });
 
   await run.step('390 px: Call Records and the Audit Log become cards, nothing wider than the screen', async () => {

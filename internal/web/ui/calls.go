@@ -5,6 +5,7 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/sipdesk/sipdesk"
@@ -31,8 +32,28 @@ type callsView struct {
 type callRow struct {
 	*sipdesk.CallRecord
 	Account  string
+	FromUser string // the user part of From (masked), as the table shows it
+	ToUser   string
 	Duration string
 	Result   string
+}
+
+// uriUser is the user part of the first sip:, sips: or tel: URI in s (a
+// number, or a masked username), or s when it has none: the table shows
+// who called whom; the full From and To are in the title and the CSV.
+func uriUser(s string) string {
+	for _, scheme := range []string{"sip:", "sips:", "tel:"} {
+		if i := strings.Index(s, scheme); i >= 0 {
+			u := s[i+len(scheme):]
+			if j := strings.IndexAny(u, "@;>"); j >= 0 {
+				u = u[:j]
+			}
+			if u != "" {
+				return u
+			}
+		}
+	}
+	return s
 }
 
 type liveRow struct {
@@ -101,7 +122,7 @@ func (u *UI) calls(q *request) error {
 	}
 	names := accountNames(as)
 	for _, r := range p.Records {
-		v.Records = append(v.Records, callRow{CallRecord: r, Account: nameOr(names, r.SIPAccountID),
+		v.Records = append(v.Records, callRow{CallRecord: r, Account: nameOr(names, r.SIPAccountID), FromUser: uriUser(r.From), ToUser: uriUser(r.To),
 			Duration: r.Duration().Round(time.Second).String(), Result: sipdesk.CallResult(r)})
 	}
 	v.Paged = f.After != nil
@@ -143,7 +164,7 @@ func (u *UI) liveRows(q *request) ([]liveRow, error) {
 	names := accountNames(as)
 	rows := []liveRow{}
 	for _, l := range ls {
-		rows = append(rows, liveRow{Account: nameOr(names, l.SIPAccountID), Direction: l.Direction, Destination: l.To,
+		rows = append(rows, liveRow{Account: nameOr(names, l.SIPAccountID), Direction: l.Direction, Destination: uriUser(l.To),
 			StartedAt: l.StartedAt.UTC().Format("2006-01-02 15:04:05"), Duration: time.Since(l.StartedAt).Round(time.Second).String(), Node: l.Node})
 	}
 	return rows, nil
