@@ -238,6 +238,24 @@ try {
     assert(await page.evaluate(() => window.__notReloaded === true), 'the page was not reloaded');
   });
 
+  await run.step('SIP Accounts: an In Process status turns Active by itself when Support approves', async () => {
+    const customer = admin(bin, dataDir, 'customer', 'list').find((c) => c.email === email).id;
+    const token = String(admin(bin, dataDir, 'token', 'create', '--customer', String(customer), '--name', 'billing-sync')).trim().split(/\s+/).pop();
+    const r = await fetch(base + '/api/v1/sip-accounts', {
+      method: 'POST', headers: { Authorization: 'Bearer ' + token, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ name: 'Office range', auth_type: 'ip', allowed_ips: ['127.0.0.0/16'] }),
+    });
+    const acct = await r.json();
+    assert(r.status === 201 && acct.status === 'in_process', `IP account with a wide range: ${r.status} ${JSON.stringify(acct)}`);
+    await page.goto('/sip-accounts');
+    await page.evaluate(() => { window.__notReloaded = true; });
+    const status = page.locator(`tr[data-account="${acct.id}"] .status`);
+    assert((await status.innerText()) === 'In Process', 'In Process at first');
+    admin(bin, dataDir, 'sip-account', 'approve', String(acct.id));
+    await page.waitForFunction((id) => document.querySelector(`tr[data-account="${id}"] .status`).textContent === 'Active', acct.id, { timeout: 15000 });
+    assert(await page.evaluate(() => window.__notReloaded === true), 'the page was not reloaded');
+  });
+
   await run.step('Audit Log: sign-ins in words, By, filter by kind', async () => {
     await page.goto('/sip-accounts');
     for (let i = 0; i < 3; i++) {
@@ -248,6 +266,7 @@ try {
     await page.goto('/audit');
     const text = await page.locator('table').innerText();
     assert(text.includes('Signed in') && text.includes('You, in the portal') && text.includes('Username revealed'), 'audit in words: ' + text.slice(0, 400));
+    assert(text.includes("API token 'billing-sync'") && text.includes('Support'), 'By names the API token and Support: ' + text.slice(0, 600));
     assert(!text.includes('customer:'), 'no raw actor');
     await page.selectOption('#a-kind', 'sign_in');
     await Promise.all([page.waitForNavigation(), page.click('form.filters button[type=submit]')]);
