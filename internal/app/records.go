@@ -353,6 +353,20 @@ func ActorWords(actor string) string {
 	return "The system"
 }
 
+// MaxExports is how many call record exports one customer may stream at
+// once: each holds a connection and reads the store page after page.
+const MaxExports = 2
+
+// StartExport reserves one of the customer's MaxExports export places
+// (ERateLimited when none is free); call done when the export ends.
+func (s *Service) StartExport(customerID int64) (done func(), err error) {
+	key := []string{strconv.FormatInt(customerID, 10)}
+	if !s.exports.enter(key, []int{MaxExports}) {
+		return nil, sipdesk.Errorf(sipdesk.ERateLimited, "%d exports are already running: wait for one to finish", MaxExports)
+	}
+	return func() { s.exports.leave(key) }, nil
+}
+
 // CallsCSVHeader is the first row of a call records export.
 var CallsCSVHeader = []string{"id", "started_at", "sip_account_id", "sip_account", "direction", "from", "to", "caller_id",
 	"duration_seconds", "disposition", "sip_code", "result", "reason", "call_id"}

@@ -171,6 +171,11 @@ func (a *API) listCalls(w http.ResponseWriter, r *http.Request, c caller) error 
 	switch q.Get("format") {
 	case "", "json":
 	case "csv":
+		done, err := a.svc.StartExport(c.id)
+		if err != nil {
+			return err
+		}
+		defer done()
 		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 		w.Header().Set("Content-Disposition", `attachment; filename="calls.csv"`)
 		if err := a.svc.WriteCallsCSV(r.Context(), c.id, f, w); err != nil {

@@ -141,6 +141,11 @@ func (u *UI) callsExport(q *request) error {
 	if err != nil {
 		return err
 	}
+	done, err := u.svc.StartExport(q.customer.ID)
+	if err != nil {
+		return err
+	}
+	defer done()
 	h := q.w.Header()
 	h.Set("Content-Type", "text/csv; charset=utf-8")
 	h.Set("Content-Disposition", `attachment; filename="calls.csv"`)
