@@ -58,14 +58,14 @@ func TestCallResultWords(t *testing.T) {
 func TestActorWords(t *testing.T) {
 	tok := &sipdesk.APIToken{ID: 7, CustomerID: 3, Name: "billing-sync"}
 	for actor, want := range map[string]string{
-		string(CustomerActor(3, "portal")):                           "You, in the portal",
-		string(TokenActor(tok)):                                      "API token 'billing-sync'",
-		string(CustomerActor(3, "api")):                              "An API token",
-		string(CustomerActor(3, "email-link")):                       "You, with the emailed link",
+		string(CustomerActor(3, "portal")):                            "You, in the portal",
+		string(TokenActor(tok)):                                       "API token 'billing-sync'",
+		string(CustomerActor(3, "api")):                               "An API token",
+		string(CustomerActor(3, "email-link")):                        "You, with the emailed link",
 		string(operatorActor(&sipdesk.Operator{ID: 2, Email: "x@y"})): "Support",
-		string(ActorOperator):                                        "Support",
-		string(ActorSystem):                                          "The system",
-		"edge:node-1":                                                "The system (SIP edge)",
+		string(ActorOperator):                                         "Support",
+		string(ActorSystem):                                           "The system",
+		"edge:node-1":                                                 "The system (SIP edge)",
 	} {
 		if got := ActorWords(actor); got != want {
 			t.Errorf("ActorWords(%q) = %q, want %q", actor, got, want)
