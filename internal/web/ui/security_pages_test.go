@@ -28,7 +28,7 @@ func TestChangePasswordPage(t *testing.T) {
 	}
 	c.b.get("/sip-accounts").must(t, 200, "SIP Accounts")
 	e.browser().post("/login", url.Values{"email": {c.email}, "password": {"New-Password-22"}}).must(t, 200, "SIP Accounts")
-	c.b.get("/audit").must(t, 200, "Password changed", "Signed in")
+	c.b.get("/audit").must(t, 200, "customer.password_changed", "customer.login")
 }
 
 var pwLinkRe = regexp.MustCompile(`/password/reset\?token=([A-Za-z0-9%_-]+)`)
@@ -105,7 +105,7 @@ func TestTwoFactorPages(t *testing.T) {
 	r2.post("/login/2fa", url.Values{"code": {codes[0][1]}}).must(t, 422, "the code is not right")
 	// Without the password step there is nothing to finish.
 	e.browser().post("/login/2fa", url.Values{"code": {code}}).must(t, 200, "The login timed out")
-	c.b.get("/audit").must(t, 200, "Two-factor authentication on", "Recovery code used", "Failed sign-in")
+	c.b.get("/audit").must(t, 200, "customer.totp_enabled", "customer.recovery_code_used", "customer.login_failed")
 }
 
 // TestRevokeSession: a customer logs another browser out from the list.
