@@ -205,17 +205,18 @@ type activeCallView struct {
 	Direction    string    `json:"direction"`
 	Node         string    `json:"node"`
 	StartedAt    time.Time `json:"started_at"`
+	To           string    `json:"to"` // the destination (user part masked like call records); "" for a moment after the call starts
 }
 
 // listActiveCalls answers the calls holding a channel now, on every node.
 func (a *API) listActiveCalls(w http.ResponseWriter, r *http.Request, c caller) error {
-	ls, err := a.svc.ActiveCalls(r.Context(), c.id)
+	ls, err := a.svc.LiveCalls(r.Context(), c.id)
 	if err != nil {
 		return err
 	}
 	out := list[activeCallView]{Items: []activeCallView{}}
 	for _, l := range ls {
-		out.Items = append(out.Items, activeCallView{CallID: l.CallID, SIPAccountID: l.SIPAccountID, Direction: l.Direction, Node: l.Node, StartedAt: l.StartedAt})
+		out.Items = append(out.Items, activeCallView{CallID: l.CallID, SIPAccountID: l.SIPAccountID, Direction: l.Direction, Node: l.Node, StartedAt: l.StartedAt, To: l.To})
 	}
 	return reply(w, http.StatusOK, out)
 }

@@ -108,3 +108,21 @@ func TestAuditByNamesTheToken(t *testing.T) {
 		t.Fatalf("kind=nope: %d %s", r.status, r.raw)
 	}
 }
+
+// TestActiveCallsShowTheDestination: a live call lists its destination.
+func TestActiveCallsShowTheDestination(t *testing.T) {
+	e := newEnv(t)
+	c := e.customer("live@example.com", "+15551239103")
+	ctx := context.Background()
+	if err := e.svc.SaveCallRecord(ctx, &sipdesk.CallRecord{CallID: "l1", CustomerID: c.id, SIPAccountID: c.first, Direction: sipdesk.DirOutbound,
+		From: "sip:" + c.user + "@edge", To: "sip:+442071234567@edge", Disposition: sipdesk.DispActive}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.AcquireChannel(ctx, &sipdesk.CallLease{CallID: "l1", CustomerID: c.id, SIPAccountID: c.first, Direction: sipdesk.DirOutbound, Node: "n1"}); err != nil {
+		t.Fatal(err)
+	}
+	r := e.do("GET", "/api/v1/calls/active", c.token, nil).must(t, 200)
+	if items := r.items(); len(items) != 1 || items[0]["to"] != "sip:+442071234567@edge" {
+		t.Fatalf("active calls: %s", r.raw)
+	}
+}
