@@ -218,7 +218,7 @@ try {
     await page.goto('/calls?since=2001-01-01&until=2001-01-02');
     assert((await page.locator('td.empty').innerText()).includes('No calls match'), 'empty filter result');
     await page.goto('/calls?number=abc');
-    assert((await page.locator('[role=alert]').innerText()).includes('number: must be'), 'a bad filter is explained');
+    assert((await page.locator('[role=alert]').innerText()).includes('Number: must be'), 'a bad filter is explained');
   });
 
   await run.step('Live Calls: a long call appears with destination and duration, then ends, without a reload', async () => {

@@ -76,7 +76,7 @@ func (u *UI) audit(q *request) error {
 		if sipdesk.ErrorCode(err) != sipdesk.EInvalid {
 			return err
 		}
-		v.Error = sipdesk.ErrorMessage(err)
+		v.Error = filterError(err)
 		u.render(q, http.StatusUnprocessableEntity, "audit.html", v)
 		return nil
 	}

@@ -2,6 +2,7 @@ package ui
 
 import (
 	"encoding/json"
+	"errors"
 	"html/template"
 	"net/http"
 	"net/url"
@@ -97,6 +98,19 @@ func callFilterQuery(q url.Values) url.Values {
 	return f
 }
 
+// filterLabels name the filters' fields as the forms label them.
+var filterLabels = map[string]string{"since": "From date", "until": "To date", "sip_account": "SIP account", "direction": "Direction",
+	"disposition": "Result", "number": "Number", "kind": "What", "cursor": "Page"}
+
+// filterError words a refused filter with the label of its field.
+func filterError(err error) string {
+	var e *sipdesk.Error
+	if errors.As(err, &e) && filterLabels[e.Field] != "" {
+		return filterLabels[e.Field] + ": " + e.Message
+	}
+	return sipdesk.ErrorMessage(err)
+}
+
 // calls shows the call records the filter selects, newest first, a page
 // at a time (keyset: ?cursor= is the last row's place).
 func (u *UI) calls(q *request) error {
@@ -112,7 +126,7 @@ func (u *UI) calls(q *request) error {
 		if sipdesk.ErrorCode(err) != sipdesk.EInvalid {
 			return err
 		}
-		v.Error = sipdesk.ErrorMessage(err) // "number: must be …": the field's name is the form's
+		v.Error = filterError(err)
 		u.render(q, http.StatusUnprocessableEntity, "calls.html", v)
 		return nil
 	}

@@ -118,8 +118,8 @@ func TestCallRecordsPagesFiltersExportAndMasking(t *testing.T) {
 	if len(ids) != 0 {
 		t.Fatalf("a later day: %d rows, want none", len(ids))
 	}
-	c.b.get("/calls?number=abc").must(t, 422, "number: must be up to 32 digits")
-	c.b.get("/calls?cursor=nonsense").must(t, 422, "cursor: must be")
+	c.b.get("/calls?number=abc").must(t, 422, "Number: must be up to 32 digits")
+	c.b.get("/calls?cursor=nonsense").must(t, 422, "Page: must be")
 	c.b.get("/calls?disposition=refused&sip_account="+itoa64(c.first.Account.ID)).must(t, 200, `href="/calls/export.csv?disposition=refused&amp;sip_account=`)
 
 	// The export: the filtered set, every page, masked, formulas defused.
@@ -224,6 +224,6 @@ func TestAuditPagesFiltersAndByInWords(t *testing.T) {
 	signIn := c.b.get("/audit?kind=sign_in").must(t, 200, "Signed in", "Failed sign-in")
 	signIn.mustNot(t, "Username revealed", "API token created")
 	c.b.get("/audit?kind=api_tokens").must(t, 200, "API token 'billing-sync'").mustNot(t, "Signed in")
-	c.b.get("/audit?kind=nonsense").must(t, 422, "kind: must be one of")
+	c.b.get("/audit?kind=nonsense").must(t, 422, "What: must be one of")
 	c.b.get("/audit?since=2000-01-01&until=2000-01-02").must(t, 200, "Nothing matches these filters")
 }
