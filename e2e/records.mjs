@@ -179,7 +179,9 @@ try {
     assert(total >= 300 && total < 310, `${total} call records, want 300`);
     answered = lines.filter((l) => l.includes(',answered,')).length;
     refused = lines.filter((l) => l.includes('Refused: channel limit reached')).length;
-    console.log(`  ${total} records: ${answered} answered, ${refused} refused at the channel limit`);
+    const results = {};
+    for (const l of lines) { const r = l.split(',')[11]; results[r] = (results[r] || 0) + 1; }
+    console.log(`  ${total} records: ${JSON.stringify(results)}`);
     assert(answered > 0 && refused > 0, `answered ${answered}, refused ${refused}`);
   });
 
