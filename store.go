@@ -224,6 +224,7 @@ type Tx interface {
 
 	InsertAudit(e *AuditEntry) error
 	Audit(customerID int64, limit int) ([]*AuditEntry, error) // newest first
+	AuditPage(f AuditFilter) ([]*AuditEntry, error)           // newest first (at, id), keyset paged
 
 	InsertCredentialReset(r *CredentialReset) error
 	CredentialResetByHash(hash string) (*CredentialReset, error)
@@ -317,7 +318,7 @@ type Tx interface {
 
 	InsertCallRecord(r *CallRecord) error
 	UpdateCallRecord(r *CallRecord) error
-	CallRecords(f CallFilter) ([]*CallRecord, error) // newest first
+	CallRecords(f CallFilter) ([]*CallRecord, error) // newest first (started_at, id)
 	// CallStats counts the call records started in [since, until) of every
 	// customer by minute, disposition and refusal reason (at most
 	// CallStatsMaxRows groups, oldest minute first).

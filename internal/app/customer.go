@@ -371,8 +371,18 @@ func (s *Service) CreateAPIToken(ctx context.Context, customerID int64, name str
 
 // AuthenticateToken returns the customer id an API token belongs to.
 func (s *Service) AuthenticateToken(ctx context.Context, token string) (int64, error) {
+	t, err := s.AuthenticateAPIToken(ctx, token)
+	if err != nil {
+		return 0, err
+	}
+	return t.CustomerID, nil
+}
+
+// AuthenticateAPIToken is AuthenticateToken answering the token itself
+// (its name goes into the audit log: TokenActor).
+func (s *Service) AuthenticateAPIToken(ctx context.Context, token string) (*sipdesk.APIToken, error) {
 	if token == "" {
-		return 0, sipdesk.Errorf(sipdesk.EUnauthorized, "missing API token")
+		return nil, sipdesk.Errorf(sipdesk.EUnauthorized, "missing API token")
 	}
 	var t *sipdesk.APIToken
 	err := s.view(ctx, func(tx sipdesk.Tx) (err error) {
@@ -380,17 +390,17 @@ func (s *Service) AuthenticateToken(ctx context.Context, token string) (int64, e
 		return err
 	})
 	if sipdesk.ErrorCode(err) == sipdesk.ENotFound {
-		return 0, sipdesk.Errorf(sipdesk.EUnauthorized, "invalid API token")
+		return nil, sipdesk.Errorf(sipdesk.EUnauthorized, "invalid API token")
 	}
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	// Record use at most once a minute: a write per request would make every
 	// API read a write transaction.
 	if now := s.now(); now.Sub(t.LastUsedAt) > time.Minute {
 		_ = s.update(ctx, func(tx sipdesk.Tx) error { return tx.TouchAPIToken(t.ID, now) })
 	}
-	return t.CustomerID, nil
+	return t, nil
 }
 
 // APITokens lists a customer's tokens (hashes only).

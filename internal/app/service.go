@@ -56,6 +56,7 @@ type Service struct {
 	reauth      limiter   // wrong portal passwords on credential resets
 	gate        *hashGate // argon2id work in progress
 	loginFlight inflight  // logins being checked, per account and source
+	exports     inflight  // call record exports streaming, per customer
 	loginRate   *ratelimit.Window[string]
 	deviceKey   []byte
 }

@@ -64,6 +64,8 @@ func Run(t *testing.T, open func(t *testing.T) sipdesk.Store) {
 		{"channel use counts exactly the calls CountsAgainstLimit counts", testCountedCalls},
 		{"lease acquire-or-refuse from two stores admits exactly the limit", testLeaseExactness},
 		{"call records round trip, filter and page newest first", testCallRecords},
+		{"call records page by time then id without gaps, and filter", testCallRecordPages},
+		{"audit log pages by time then id without gaps, and filters", testAuditPages},
 		{"lost calls' records close node_lost, orphans too", testLostRecords},
 		{"attempt counters count to their limit, across stores, and expire", testAttempts},
 		{"pending signups are taken once and expire", testPendingSignups},

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/sipdesk/sipdesk"
+	"github.com/sipdesk/sipdesk/internal/app"
 )
 
 // The JSON shapes of the Contract. Field names are fixed; new ones may be
@@ -157,13 +158,14 @@ type auditJSON struct {
 	ID           int64     `json:"id"`
 	SIPAccountID *int64    `json:"sip_account_id"`
 	Actor        string    `json:"actor"`
+	By           string    `json:"by"` // the actor in words
 	Action       string    `json:"action"`
 	Detail       string    `json:"detail"`
 	At           time.Time `json:"at"`
 }
 
 func auditView(e *sipdesk.AuditEntry) auditJSON {
-	v := auditJSON{ID: e.ID, Actor: e.Actor, Action: e.Action, Detail: e.Detail, At: e.At.UTC()}
+	v := auditJSON{ID: e.ID, Actor: e.Actor, By: app.ActorWords(e.Actor), Action: e.Action, Detail: e.Detail, At: e.At.UTC()}
 	if e.SIPAccountID != 0 {
 		id := e.SIPAccountID
 		v.SIPAccountID = &id

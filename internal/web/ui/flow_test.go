@@ -309,7 +309,7 @@ func TestCallPagesShowRecordsAndLiveCalls(t *testing.T) {
 	if err := e.svc.AcquireChannel(ctx, &sipdesk.CallLease{CallID: "live-1", CustomerID: c.id, SIPAccountID: c.first.Account.ID, Direction: sipdesk.DirOutbound, Node: "edge-7"}); err != nil {
 		t.Fatal(err)
 	}
-	c.b.get("/calls").must(t, 200, "+442030001111", "Main", "refused (403): channel_limit_reached")
+	c.b.get("/calls").must(t, 200, "+442030001111", "Main", "Refused: channel limit reached")
 	c.b.get("/calls/live").must(t, 200, "edge-7", "outbound", "Main").mustNot(t, "No calls in progress")
 	other := e.customer("other@acme.example", "+15551234322")
 	other.b.get("/calls").must(t, 200, "No calls yet")

@@ -117,6 +117,9 @@ func (u *UI) Register(mux *http.ServeMux) {
 	// Calls, support, account.
 	u.auth(mux, "GET /calls", u.calls)
 	u.auth(mux, "GET /calls/live", u.callsLive)
+	u.auth(mux, "GET /calls/live.json", u.callsLiveJSON)
+	u.auth(mux, "GET /calls/export.csv", u.callsExport)
+	u.auth(mux, "GET /sip-accounts/status.json", u.sipAccountStatuses)
 	u.auth(mux, "GET /tickets", u.tickets)
 	u.auth(mux, "GET /tickets/new", u.ticketNew)
 	u.auth(mux, "POST /tickets", u.ticketCreate)
