@@ -482,3 +482,71 @@ func (s *Service) LoginPasskey(ctx context.Context, pending string, ans PasskeyA
 	}
 	return &LoginResult{Customer: c, Device: s.newDevice(c.ID)}, nil
 }
+
+// HasSecondFactor reports an authenticator app or a passkey: logins and
+// sensitive changes ask for one of them after the password.
+func (s *Service) HasSecondFactor(ctx context.Context, customerID int64) (totp bool, passkeys int, err error) {
+	err = s.view(ctx, func(tx sipdesk.Tx) error {
+		totp, passkeys, err = secondFactors(tx, customerID)
+		return err
+	})
+	return totp, passkeys, err
+}
+
+func secondFactors(tx sipdesk.Tx, customerID int64) (bool, int, error) {
+	o, err := tx.TOTP(customerID)
+	if err != nil && sipdesk.ErrorCode(err) != sipdesk.ENotFound {
+		return false, 0, err
+	}
+	keys, err := tx.Passkeys(customerID)
+	return o.Enabled(), len(keys), err
+}
+
+// checkReauthFactor checks the second factor of a Reauth in tx when the
+// customer has one (cer is the passkey's ceremony, already spent).
+func (s *Service) checkReauthFactor(tx sipdesk.Tx, customerID int64, r Reauth, cer *ceremony) error {
+	hasTOTP, keys, err := secondFactors(tx, customerID)
+	if err != nil || !hasTOTP && keys == 0 {
+		return err
+	}
+	wrong := &sipdesk.Error{Code: sipdesk.EUnauthorized, Field: "code", Message: "the code is not right"}
+	switch {
+	case cer != nil:
+		_, why, err := s.checkAssertion(tx, cer, customerID, r.Passkey.Response)
+		if errors.Is(err, errPasskeyWrong) {
+			s.log.Info("passkey refused on a credential change", "customer", customerID, "reason", why)
+			return &sipdesk.Error{Code: sipdesk.EUnauthorized, Field: "code", Message: "the passkey was not accepted"}
+		}
+		return err
+	case strings.TrimSpace(r.Code) == "":
+		what := "a code from your authenticator app or a recovery code"
+		if !hasTOTP {
+			what = "your passkey"
+		} else if keys > 0 {
+			what = "a code from your authenticator app, a recovery code or your passkey"
+		}
+		return &sipdesk.Error{Code: sipdesk.EUnauthorized, Field: "code", Message: "confirm with " + what}
+	case !hasTOTP:
+		return wrong
+	}
+	o, err := tx.TOTP(customerID)
+	if err != nil {
+		return err
+	}
+	if step, ok := s.totpStep(o.Secret, r.Code); ok {
+		if err := tx.UseTOTPStep(customerID, step); sipdesk.ErrorCode(err) == sipdesk.EConflict {
+			return &sipdesk.Error{Code: sipdesk.EUnauthorized, Field: "code", Message: "this code was already used: wait for the next one"}
+		} else if err != nil {
+			return err
+		}
+		return nil
+	}
+	err = tx.UseRecoveryCode(customerID, hashRecovery(r.Code), s.now())
+	if sipdesk.ErrorCode(err) == sipdesk.ENotFound {
+		return wrong
+	}
+	if err != nil {
+		return err
+	}
+	return s.audit(tx, CustomerActor(customerID, "email-link"), customerID, 0, sipdesk.AuditRecoveryUsed, "to confirm a SIP credential change")
+}

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/sipdesk/sipdesk"
+	"github.com/sipdesk/sipdesk/internal/app"
 )
 
 // credsView is the Edit Credentials window the email's link opens.
@@ -62,7 +63,9 @@ func (u *UI) resetLinkError(q *request, err error) error {
 func (u *UI) editCredentialsSubmit(q *request) error {
 	token := q.r.PostFormValue("token")
 	username := strings.TrimSpace(q.r.PostFormValue("username"))
-	a, err := u.svc.CompleteCredentialReset(q.ctx(), token, username, q.r.PostFormValue("password"), q.r.PostFormValue("portal_password"))
+	a, err := u.svc.CompleteCredentialReset(q.ctx(), token, username, q.r.PostFormValue("password"), app.Reauth{
+		Password: q.r.PostFormValue("portal_password"), Code: q.r.PostFormValue("code"),
+		Passkey: app.PasskeyAnswer{Ceremony: q.r.PostFormValue("passkey_ceremony"), Response: q.r.PostFormValue("passkey_response")}})
 	if err == nil {
 		msg := "New credentials saved for “" + a.Name + "”. Devices registered with the old ones were signed out."
 		if q.customer != nil && q.customer.ID == a.CustomerID {

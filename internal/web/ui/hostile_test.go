@@ -468,7 +468,7 @@ func TestResetLinkReuseAndExpiry(t *testing.T) {
 	// Reuse: from the same browser, from a logged-out one, through the service (the API's path).
 	post(c.b, tok, "newuser02", "New-Sip-Pass-98").must(t, 410, "already used")
 	post(e.browser(), tok, "newuser02", "New-Sip-Pass-98").must(t, 410, "already used")
-	if _, err := e.svc.CompleteCredentialReset(ctx, tok, "newuser02", "New-Sip-Pass-98", portalPassword); sipdesk.ErrorCode(err) != sipdesk.EConflict {
+	if _, err := e.svc.CompleteCredentialReset(ctx, tok, "newuser02", "New-Sip-Pass-98", app.Reauth{Password: portalPassword}); sipdesk.ErrorCode(err) != sipdesk.EConflict {
 		t.Fatalf("reuse through the service: %v", err)
 	}
 	if dumpDB(t, dbPath) != before {
@@ -585,7 +585,7 @@ func TestPortalPasswordReauthLimit(t *testing.T) {
 	tok2 := send() // a new link does not reset the count
 	before := dumpDB(t, dbPath)
 	post(tok2, portalPassword).must(t, 429, "too many wrong passwords")
-	if _, err := e.svc.CompleteCredentialReset(ctx, tok2, "", "New-Sip-Pass-99", portalPassword); sipdesk.ErrorCode(err) != sipdesk.ERateLimited {
+	if _, err := e.svc.CompleteCredentialReset(ctx, tok2, "", "New-Sip-Pass-99", app.Reauth{Password: portalPassword}); sipdesk.ErrorCode(err) != sipdesk.ERateLimited {
 		t.Fatalf("through the service (the API's path): %v", err)
 	}
 	if dumpDB(t, dbPath) != before {
