@@ -288,21 +288,26 @@ func webauthnReason(err error) string {
 }
 
 // DeletePasskey removes a passkey, confirmed by the portal password.
+// Another customer's passkey is not found, like a missing one, before
+// the password is asked.
 func (s *Service) DeletePasskey(ctx context.Context, customerID, id int64, password string, actor Actor) error {
+	keys, err := s.Passkeys(ctx, customerID)
+	if err != nil {
+		return err
+	}
+	name := ""
+	for _, k := range keys {
+		if k.ID == id {
+			name = k.Name
+		}
+	}
+	if name == "" {
+		return sipdesk.Errorf(sipdesk.ENotFound, "passkey not found")
+	}
 	if err := s.confirmPassword(ctx, customerID, password, "password"); err != nil {
 		return err
 	}
 	return s.update(ctx, func(tx sipdesk.Tx) error {
-		keys, err := tx.Passkeys(customerID)
-		if err != nil {
-			return err
-		}
-		name := ""
-		for _, k := range keys {
-			if k.ID == id {
-				name = k.Name
-			}
-		}
 		if err := tx.DeletePasskey(customerID, id); err != nil {
 			return err
 		}
@@ -549,4 +554,14 @@ func (s *Service) checkReauthFactor(tx sipdesk.Tx, customerID int64, r Reauth, c
 		return err
 	}
 	return s.audit(tx, CustomerActor(customerID, "email-link"), customerID, 0, sipdesk.AuditRecoveryUsed, "to confirm a SIP credential change")
+}
+
+// PendingSecondFactors tells the second login step what to ask for: the
+// authenticator code, the passkey, or both.
+func (s *Service) PendingSecondFactors(ctx context.Context, pending string) (totp bool, passkeys int, err error) {
+	id, ok := s.pendingCustomer(pending)
+	if !ok {
+		return false, 0, sipdesk.Errorf(sipdesk.EForbidden, "the login timed out: enter your email and password again")
+	}
+	return s.HasSecondFactor(ctx, id)
 }

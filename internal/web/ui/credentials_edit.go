@@ -13,6 +13,10 @@ type credsView struct {
 	Form
 	Token   string
 	Account accountRow
+	Nonce   string // for the passkey script
+	// The customer's second factor, asked with the portal password.
+	TOTP     bool
+	Passkeys bool
 }
 
 // credsPage is the window on its own, for a browser that is not logged in
@@ -32,7 +36,12 @@ func (u *UI) editCredentialsForm(q *request) error {
 }
 
 func (u *UI) credsRender(q *request, status int, a *sipdesk.SIPAccount, cv *credsView) error {
-	cv.Account = rowOf(a)
+	cv.Account, cv.Nonce = rowOf(a), q.nonce
+	totp, keys, err := u.svc.HasSecondFactor(q.ctx(), a.CustomerID)
+	if err != nil {
+		return err
+	}
+	cv.TOTP, cv.Passkeys = totp, keys > 0
 	if q.customer != nil && q.customer.ID == a.CustomerID && q.customer.BillingState != sipdesk.BillingUnverified {
 		return u.sipAccountsPage(q, status, &sipAccountsView{Dialog: "credentials", Creds: cv})
 	}
@@ -88,6 +97,6 @@ func (u *UI) editCredentialsSubmit(q *request) error {
 	}
 	cv := &credsView{Form: newForm(), Token: token}
 	cv.Values["username"] = username
-	formError(&cv.Form, err, "username", "password", "portal_password")
+	formError(&cv.Form, err, "username", "password", "portal_password", "code")
 	return u.credsRender(q, formStatus(err), a, cv)
 }
