@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -57,13 +58,23 @@ type PasskeyAnswer struct {
 
 func (a PasskeyAnswer) empty() bool { return a.Response == "" }
 
-var errNoPasskeys = sipdesk.Errorf(sipdesk.EUnavailable, "passkeys need the portal's base URL (--base-url)")
+var errNoPasskeys = sipdesk.Errorf(sipdesk.EUnavailable, "passkeys need the portal's --base-url to have a host name (browsers refuse them on an IP address)")
+
+// PasskeysAvailable reports whether the portal can use passkeys: its base
+// URL has a host name (browsers refuse WebAuthn on an IP address).
+func (s *Service) PasskeysAvailable() bool {
+	_, err := s.webAuthn()
+	return err == nil
+}
 
 // webAuthn is the relying party of the portal's base URL.
 func (s *Service) webAuthn() (*webauthn.WebAuthn, error) {
 	s.waOnce.Do(func() {
 		u, err := url.Parse(s.opt.BaseURL)
 		if err != nil || u.Hostname() == "" || (u.Scheme != "http" && u.Scheme != "https") {
+			return
+		}
+		if _, err := netip.ParseAddr(strings.Trim(u.Hostname(), "[]")); err == nil {
 			return
 		}
 		s.wa, _ = webauthn.New(&webauthn.Config{
@@ -377,7 +388,7 @@ var errPasskeyWrong = &sipdesk.Error{Code: sipdesk.EUnauthorized, Field: "passke
 // the credential must be a stored one (of customerID when not 0), its
 // signature good and its counter ahead of the stored one; the use is
 // recorded. It returns the passkey, or errPasskeyWrong with the reason
-// for the audit log.
+// for the audit log (and the passkey when it is a stored one).
 func (s *Service) checkAssertion(tx sipdesk.Tx, cer *ceremony, customerID int64, response string) (*sipdesk.Passkey, string, error) {
 	wa, err := s.webAuthn()
 	if err != nil {
@@ -410,16 +421,16 @@ func (s *Service) checkAssertion(tx sipdesk.Tx, cer *ceremony, customerID int64,
 		cred, err = wa.ValidateLogin(u, cer.Data, parsed)
 	}
 	if err != nil {
-		return nil, "passkey “" + p.Name + "” refused: " + webauthnReason(err), errPasskeyWrong
+		return p, "passkey “" + p.Name + "” refused: " + webauthnReason(err), errPasskeyWrong
 	}
 	// A counter that does not move forward is a cloned authenticator:
 	// refused (UsePasskey decides in one statement).
 	if cred.Authenticator.CloneWarning {
-		return nil, "passkey “" + p.Name + "” refused: its signature counter went back", errPasskeyWrong
+		return p, "passkey “" + p.Name + "” refused: its signature counter went back", errPasskeyWrong
 	}
 	if err := tx.UsePasskey(p.ID, cred.Authenticator.SignCount, s.now()); err != nil {
 		if sipdesk.ErrorCode(err) == sipdesk.EConflict {
-			return nil, "passkey “" + p.Name + "” refused: its signature counter went back", errPasskeyWrong
+			return p, "passkey “" + p.Name + "” refused: its signature counter went back", errPasskeyWrong
 		}
 		return nil, "", err
 	}
@@ -459,8 +470,8 @@ func (s *Service) LoginPasskey(ctx context.Context, pending string, ans PasskeyA
 		p, why, err := s.checkAssertion(tx, cer, id, ans.Response)
 		if errors.Is(err, errPasskeyWrong) {
 			wrong = why
-			if id != 0 {
-				return s.audit(tx, CustomerActor(id, "portal"), id, 0, sipdesk.AuditLoginFailed, why+fromSource(ctx))
+			if p != nil { // a customer's passkey: the failure is theirs to see
+				return s.audit(tx, CustomerActor(p.CustomerID, "portal"), p.CustomerID, 0, sipdesk.AuditLoginFailed, why+fromSource(ctx))
 			}
 			return nil
 		}

@@ -113,7 +113,7 @@ func (u *UI) loginPasskey(q *request) error {
 		m := msgOf(err)
 		f.Error = strings.ToUpper(m[:1]) + m[1:] + "."
 	}
-	u.render(q, formStatus(err), "login.html", &loginView{Page: u.page(q, "Log in", ""), Form: f, Next: next})
+	u.render(q, formStatus(err), "login.html", &loginView{Page: u.page(q, "Log in", ""), Form: f, Next: next, Passkeys: u.svc.PasskeysAvailable()})
 	return nil
 }
 

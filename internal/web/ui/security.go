@@ -17,13 +17,14 @@ import (
 type securityView struct {
 	Page
 	Form
-	TwoFactor app.TwoFactor
-	Setup     *app.TOTPSetup // enrolment in progress
-	QR        template.URL   // its QR code, a data: URL the service made (trusted)
-	Codes     []string       // recovery codes just made: shown once
-	Sessions  []sessionRow
-	Passkeys  []*sipdesk.Passkey
-	DeleteID  int64 // the passkey whose removal failed (its error shows there)
+	TwoFactor  app.TwoFactor
+	Setup      *app.TOTPSetup // enrolment in progress
+	QR         template.URL   // its QR code, a data: URL the service made (trusted)
+	Codes      []string       // recovery codes just made: shown once
+	Sessions   []sessionRow
+	Passkeys   []*sipdesk.Passkey
+	DeleteID   int64 // the passkey whose removal failed (its error shows there)
+	CanPasskey bool  // the portal's base URL allows passkeys
 }
 
 type sessionRow struct {
@@ -58,7 +59,7 @@ func (u *UI) securityPage(q *request, status int, v *securityView) error {
 	if v.Setup != nil {
 		v.QR = template.URL(v.Setup.QR) //nolint:gosec // a PNG data: URL encoded by the service, no customer input
 	}
-	v.Page, v.TwoFactor = u.page(q, "Security", "security"), st
+	v.Page, v.TwoFactor, v.CanPasskey = u.page(q, "Security", "security"), st, u.svc.PasskeysAvailable()
 	u.render(q, status, "security.html", v)
 	return nil
 }

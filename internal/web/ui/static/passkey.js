@@ -97,8 +97,11 @@
       // a code field and its own button).
       if (btn && !btn.hasAttribute('data-passkey-submit')) return;
       if (form.querySelector('input[name="passkey_response"]').value) return;
+      // A new passkey without a name: the server says so next to the
+      // field, before any passkey is made.
+      var name = form.querySelector('input[name="name"]');
+      if (name && !name.value.trim()) return;
       e.preventDefault();
-      if (form.getAttribute('data-passkey') === 'create' && typeof form.reportValidity === 'function' && !form.reportValidity()) return;
       run(form);
     });
   });
