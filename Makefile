@@ -33,7 +33,7 @@ test: vet test-unit
 # End-to-end suites with real SIP peers (sipp, baresip): slower, own target.
 test-e2e:
 	$(GO) test -race -tags e2e -count=1 -timeout 20m ./internal/edge/...
-	$(GO) test -race -tags e2e -count=1 -timeout 10m -run 'Propagation|CallerIDAgree' ./cmd/sipdesk/
+	$(GO) test -race -tags e2e -count=1 -timeout 10m -run 'Propagation|CallerIDAgree|ConnectionSnippet' ./cmd/sipdesk/
 
 # The portal in headless Chromium (Debian chromium + playwright-core from npm).
 test-browser:
