@@ -336,6 +336,11 @@ func (s *Service) BeginPasskeyLogin(ctx context.Context, pending string) (*Passk
 		return nil, err
 	}
 	if pending == "" {
+		// Counted with the source's logins (nothing is stored, but a
+		// flood still costs signatures).
+		if src := sourceOf(ctx); src != "" && s.loginRate.Add(src) > LoginRatePerMinute {
+			return nil, errLoginFast
+		}
 		assertion, sd, err := wa.BeginDiscoverableLogin(webauthn.WithUserVerification(protocol.VerificationRequired))
 		if err != nil {
 			return nil, err
