@@ -2,7 +2,6 @@ package ui
 
 import (
 	"encoding/json"
-	"net/http"
 	"strings"
 
 	"github.com/sipdesk/sipdesk"
@@ -23,11 +22,7 @@ func passkeyOptions(q *request, o *app.PasskeyOptions, err error) error {
 		if !userError(err) && !isCode(err, sipdesk.EUnavailable) {
 			return err
 		}
-		status := formStatus(err)
-		if isCode(err, sipdesk.EUnavailable) {
-			status = http.StatusServiceUnavailable
-		}
-		q.w.WriteHeader(status)
+		q.w.WriteHeader(sipdesk.HTTPStatus(sipdesk.ErrorCode(err))) // the code table, shared with the API
 		m := msgOf(err)
 		return json.NewEncoder(q.w).Encode(map[string]string{"error": strings.ToUpper(m[:1]) + m[1:] + "."})
 	}
