@@ -2,6 +2,7 @@ package ui
 
 import (
 	"encoding/json"
+	"net/http"
 	"strings"
 
 	"github.com/sipdesk/sipdesk"
@@ -19,10 +20,11 @@ import (
 func passkeyOptions(q *request, o *app.PasskeyOptions, err error) error {
 	q.w.Header().Set("Content-Type", "application/json")
 	if err != nil {
-		if !userError(err) && !isCode(err, sipdesk.EUnavailable) {
+		status := sipdesk.HTTPStatus(sipdesk.ErrorCode(err)) // the code table, shared with the API
+		if status == http.StatusInternalServerError {
 			return err
 		}
-		q.w.WriteHeader(sipdesk.HTTPStatus(sipdesk.ErrorCode(err))) // the code table, shared with the API
+		q.w.WriteHeader(status)
 		m := msgOf(err)
 		return json.NewEncoder(q.w).Encode(map[string]string{"error": strings.ToUpper(m[:1]) + m[1:] + "."})
 	}
