@@ -64,5 +64,5 @@ func TestPasskeyPages(t *testing.T) {
 	}
 	out.post("/login/passkey/begin?step=2fa", url.Values{}).must(t, 403, "The login timed out")
 	out.post("/login/passkey", url.Values{"passkey_ceremony": {"forged.token"}, "passkey_response": {`{}`}}).must(t, 422, "timed out or was already used")
-	out.post("/sip-accounts/edit-credentials/passkey", url.Values{"token": {"nope"}}).must(t, 404, "this link is not valid")
+	out.post("/sip-accounts/edit-credentials/passkey", url.Values{"token": {"nope"}}).must(t, 404, "This link is not valid")
 }
