@@ -216,7 +216,7 @@ func TestValidationErrorsNextToFields(t *testing.T) {
 	o.post("/signup", url.Values{"email": {"x@acme.example"}, "password": {portalPassword}, "password_confirm": {portalPassword}, "phone": {"12"}}).must(t, 422).errorNextTo(t, "phone", "international format")
 	// Every error at once, each next to its field and in the summary.
 	all := o.post("/signup", url.Values{"email": {"nope"}, "password": {"short"}, "password_confirm": {"other"}, "phone": {"12"}}).
-		must(t, 422, `data-testid="error-summary"`, "Fix these 4 things to sign up", `href="#email"`, `href="#password"`, `href="#password_confirm"`, `href="#phone"`)
+		must(t, 422, `data-testid="error-summary"`, "Fix these 4 things to sign up", `href="#email">Email: must be a valid email address`, `href="#password"`, `href="#password_confirm"`, `href="#phone"`)
 	all.errorNextTo(t, "email", "must be a valid email address")
 	all.errorNextTo(t, "password", "must be at least 12 characters")
 	all.errorNextTo(t, "password_confirm", "the two passwords differ")

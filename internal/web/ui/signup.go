@@ -13,7 +13,7 @@ type signupView struct {
 	Summary []summaryItem // every field error, linked to its field
 }
 
-type summaryItem struct{ ID, Msg string }
+type summaryItem struct{ ID, Label, Msg string }
 
 func (u *UI) signupForm(q *request) error {
 	if q.customer != nil {
@@ -57,9 +57,10 @@ func (u *UI) signupSubmit(q *request) error {
 		status = formStatus(err)
 	}
 	v := &signupView{Page: u.page(q, "Sign up", ""), Form: f}
-	for _, id := range []string{"email", "password", "password_confirm", "phone"} {
-		if m := f.Errors[id]; m != "" {
-			v.Summary = append(v.Summary, summaryItem{ID: id, Msg: m})
+	for _, fl := range []struct{ id, label string }{{"email", "Email"}, {"password", "Portal password"},
+		{"password_confirm", "Repeat the password"}, {"phone", "Mobile phone number"}} {
+		if m := f.Errors[fl.id]; m != "" {
+			v.Summary = append(v.Summary, summaryItem{ID: fl.id, Label: fl.label, Msg: m})
 		}
 	}
 	u.render(q, status, "signup.html", v)
