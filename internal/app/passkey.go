@@ -533,12 +533,15 @@ func (s *Service) checkReauthFactor(tx sipdesk.Tx, customerID int64, r Reauth, c
 	wrong := &sipdesk.Error{Code: sipdesk.EUnauthorized, Field: "code", Message: "the code is not right"}
 	switch {
 	case cer != nil:
-		_, why, err := s.checkAssertion(tx, cer, customerID, r.Passkey.Response)
+		p, why, err := s.checkAssertion(tx, cer, customerID, r.Passkey.Response)
 		if errors.Is(err, errPasskeyWrong) {
 			s.log.Info("passkey refused on a credential change", "customer", customerID, "reason", why)
 			return &sipdesk.Error{Code: sipdesk.EUnauthorized, Field: "code", Message: "the passkey was not accepted"}
 		}
-		return err
+		if err != nil {
+			return err
+		}
+		return s.audit(tx, CustomerActor(customerID, "email-link"), customerID, 0, sipdesk.AuditPasskeyUsed, "confirmed a SIP credential change with the passkey “"+p.Name+"”")
 	case strings.TrimSpace(r.Code) == "":
 		what := "a code from your authenticator app or a recovery code"
 		if !hasTOTP {

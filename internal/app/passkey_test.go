@@ -197,6 +197,12 @@ func TestCredentialChangeAsksSecondFactor(t *testing.T) {
 	if _, err := f.svc.CompleteCredentialReset(f.ctx, token, "", "New-Sip-Pass-99", app.Reauth{Password: secPass, Passkey: k.get(o)}); err != nil {
 		t.Fatalf("with the passkey: %v", err)
 	}
+	es, _ := f.svc.Audit(f.ctx, c.ID, 10)
+	if !slices.ContainsFunc(es, func(e *sipdesk.AuditEntry) bool {
+		return e.Action == sipdesk.AuditPasskeyUsed && e.Detail == "confirmed a SIP credential change with the passkey “Key”"
+	}) {
+		t.Fatalf("the passkey's use is not audited: %+v", es)
+	}
 	// A login ceremony cannot confirm a change.
 	if err := f.svc.SendCredentialReset(f.ctx, c.ID, na.Account.ID, app.ActorSystem); err != nil {
 		t.Fatal(err)
