@@ -182,15 +182,14 @@ func (s *Service) openCeremony(ctx context.Context, tok, purpose string, custome
 	err := s.update(ctx, func(tx sipdesk.Tx) error {
 		return s.bump(tx, "webauthn:"+c.Data.Challenge, TwoFactorTTL, 1, "", errCeremony.Message)
 	})
-	if isCodeErr(err, sipdesk.ERateLimited) {
+	if sipdesk.ErrorCode(err) == sipdesk.ERateLimited {
 		return nil, errCeremony
 	}
 	return &c, err
 }
 
-func isCodeErr(err error, code string) bool { return sipdesk.ErrorCode(err) == code }
 
-func options(v any, cer string) (*PasskeyOptions, error) {
+func passkeyOpts(v any, cer string) (*PasskeyOptions, error) {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return nil, err
@@ -234,7 +233,7 @@ func (s *Service) BeginPasskeyRegistration(ctx context.Context, customerID int64
 	if err != nil {
 		return nil, err
 	}
-	return options(creation, tok)
+	return passkeyOpts(creation, tok)
 }
 
 // FinishPasskeyRegistration verifies the browser's new credential and
@@ -349,7 +348,7 @@ func (s *Service) BeginPasskeyLogin(ctx context.Context, pending string) (*Passk
 		if err != nil {
 			return nil, err
 		}
-		return options(assertion, tok)
+		return passkeyOpts(assertion, tok)
 	}
 	id, ok := s.pendingCustomer(pending)
 	if !ok {
@@ -384,7 +383,7 @@ func (s *Service) beginAssertion(ctx context.Context, purpose string, customerID
 	if err != nil {
 		return nil, err
 	}
-	return options(assertion, tok)
+	return passkeyOpts(assertion, tok)
 }
 
 var errPasskeyWrong = &sipdesk.Error{Code: sipdesk.EUnauthorized, Field: "passkey", Message: "the passkey was not accepted"}

@@ -11,7 +11,7 @@ import (
 // Passkeys (sipdesk.PasskeyTx). Byte fields are stored as base64url text,
 // the same on both engines.
 
-var b64 = base64.RawURLEncoding
+var passkeyB64 = base64.RawURLEncoding
 
 const passkeyCols = "id, customer_id, credential_id, public_key, sign_count, transports, flags, aaguid, name, created_at, last_used_at"
 
@@ -20,8 +20,8 @@ func (t *tx) InsertPasskey(p *sipdesk.Passkey) error {
 		p.CreatedAt = now()
 	}
 	id, err := t.insert(`INSERT INTO passkeys (customer_id, credential_id, public_key, sign_count, transports, flags, aaguid, name, created_at, last_used_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, p.CustomerID, b64.EncodeToString(p.CredentialID), b64.EncodeToString(p.PublicKey),
-		int64(p.SignCount), strings.Join(p.Transports, ","), int(p.Flags), b64.EncodeToString(p.AAGUID), p.Name, ms(p.CreatedAt), ms(p.LastUsedAt))
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, p.CustomerID, passkeyB64.EncodeToString(p.CredentialID), passkeyB64.EncodeToString(p.PublicKey),
+		int64(p.SignCount), strings.Join(p.Transports, ","), int(p.Flags), passkeyB64.EncodeToString(p.AAGUID), p.Name, ms(p.CreatedAt), ms(p.LastUsedAt))
 	if err != nil {
 		return t.fail("insert passkey", err)
 	}
@@ -29,9 +29,9 @@ func (t *tx) InsertPasskey(p *sipdesk.Passkey) error {
 	return nil
 }
 
-type scanner interface{ Scan(dest ...any) error }
+type passkeyRow interface{ Scan(dest ...any) error }
 
-func scanPasskey(r scanner) (*sipdesk.Passkey, error) {
+func scanPasskey(r passkeyRow) (*sipdesk.Passkey, error) {
 	var p sipdesk.Passkey
 	var cred, pub, transports, aaguid string
 	var count, created, used int64
@@ -46,7 +46,7 @@ func scanPasskey(r scanner) (*sipdesk.Passkey, error) {
 		if f.src == "" {
 			continue
 		}
-		b, err := b64.DecodeString(f.src)
+		b, err := passkeyB64.DecodeString(f.src)
 		if err != nil {
 			return nil, err
 		}
@@ -78,7 +78,7 @@ func (t *tx) Passkeys(customerID int64) ([]*sipdesk.Passkey, error) {
 }
 
 func (t *tx) PasskeyByCredential(credentialID []byte) (*sipdesk.Passkey, error) {
-	p, err := scanPasskey(t.queryRow("SELECT "+passkeyCols+" FROM passkeys WHERE credential_id = ?", b64.EncodeToString(credentialID)))
+	p, err := scanPasskey(t.queryRow("SELECT "+passkeyCols+" FROM passkeys WHERE credential_id = ?", passkeyB64.EncodeToString(credentialID)))
 	if err != nil {
 		return nil, t.get("passkey", "get passkey", err)
 	}
