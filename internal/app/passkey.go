@@ -188,7 +188,6 @@ func (s *Service) openCeremony(ctx context.Context, tok, purpose string, custome
 	return &c, err
 }
 
-
 func passkeyOpts(v any, cer string) (*PasskeyOptions, error) {
 	b, err := json.Marshal(v)
 	if err != nil {
