@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pquerna/otp/totp"
 	"github.com/sipdesk/sipdesk"
 	"github.com/sipdesk/sipdesk/internal/app"
 )
@@ -255,4 +256,51 @@ func resetTokenOf(t *testing.T, f *fixture) string {
 		t.Fatal(err)
 	}
 	return tok
+}
+
+// TestCredentialChangeWithTOTP: with the authenticator app, Edit
+// Credentials wants a code from it or a recovery code; a code works once.
+func TestCredentialChangeWithTOTP(t *testing.T) {
+	f := newFixture(t, app.Options{})
+	c, na, err := f.svc.CreateVerifiedCustomer(f.ctx, "ct@example.com", secPass, "+15551230035")
+	if err != nil {
+		t.Fatal(err)
+	}
+	setup, err := f.svc.StartTOTP(f.ctx, c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, _ := totp.GenerateCode(setup.Secret, f.now)
+	recovery, err := f.svc.ConfirmTOTP(f.ctx, c.ID, code, app.ActorSystem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	change := func(r app.Reauth) error {
+		t.Helper()
+		if err := f.svc.SendCredentialReset(f.ctx, c.ID, na.Account.ID, app.ActorSystem); err != nil {
+			t.Fatal(err)
+		}
+		_, err := f.svc.CompleteCredentialReset(f.ctx, resetTokenOf(t, f), "", "New-Sip-Pass-99", r)
+		return err
+	}
+	if err := change(app.Reauth{Password: secPass}); sipdesk.ErrorField(err) != "code" || !strings.Contains(sipdesk.ErrorMessage(err), "authenticator app") {
+		t.Fatalf("no code: %v", err)
+	}
+	if err := change(app.Reauth{Password: secPass, Code: "000000"}); sipdesk.ErrorField(err) != "code" {
+		t.Fatalf("wrong code: %v", err)
+	}
+	f.now = f.now.Add(30 * time.Second) // the enrolment used this step's code
+	code, _ = totp.GenerateCode(setup.Secret, f.now)
+	if err := change(app.Reauth{Password: secPass, Code: code}); err != nil {
+		t.Fatalf("the app's code: %v", err)
+	}
+	if err := change(app.Reauth{Password: secPass, Code: code}); sipdesk.ErrorField(err) != "code" {
+		t.Fatalf("the same code again: %v", err)
+	}
+	if err := change(app.Reauth{Password: secPass, Code: recovery[3]}); err != nil {
+		t.Fatalf("a recovery code: %v", err)
+	}
+	if st, _ := f.svc.TwoFactorStatus(f.ctx, c.ID); st.RecoveryCodes != app.RecoveryCodeCount-1 {
+		t.Fatalf("recovery codes left: %d", st.RecoveryCodes)
+	}
 }
