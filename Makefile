@@ -37,7 +37,7 @@ test-e2e:
 
 # The portal in headless Chromium (Debian chromium + playwright-core from npm).
 test-browser:
-	cd e2e && npm ci --no-audit --no-fund && node run.mjs && node sms.mjs && node security.mjs && node passkeys.mjs
+	cd e2e && npm ci --no-audit --no-fund && node run.mjs && node sms.mjs && node security.mjs && node ops.mjs && node passkeys.mjs
 
 # Hostile input: kill -9 during writes, the portal's outside attacks (issue 14),
 # and every fuzz target for a bounded time.

@@ -22,6 +22,8 @@ const (
 	AuditRuleChanged       = "caller_id_rule.changed"
 	AuditPhoneVerified     = "customer.phone_verified_by_operator"
 	AuditCallerIDVerified  = "caller_id_number.verified_by_operator"
+	AuditDIDAssigned       = "did.assigned"
+	AuditDIDUnassigned     = "did.unassigned"
 	// AuditPasswordGuessing is written by an edge when too many failed
 	// passwords for a SIP account start its guard (only recent sources
 	// accepted); the SIP Accounts page shows it as a notice.

@@ -173,6 +173,18 @@ func DispositionOf(code int) string {
 	return DispFailed
 }
 
+// CallStat is a count of call records started in one minute with one
+// disposition and reason (the operator dashboard's charts).
+type CallStat struct {
+	Minute      time.Time // the minute's start, UTC
+	Disposition string
+	Reason      string
+	N           int
+}
+
+// CallStatsMaxRows bounds a CallStats answer.
+const CallStatsMaxRows = 5000
+
 // CallFilter selects call records.
 type CallFilter struct {
 	CustomerID   int64 // 0: every customer

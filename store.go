@@ -267,6 +267,9 @@ type Tx interface {
 	UpsertDID(d *DID) error
 	DID(number string) (*DID, error)
 	DIDs(customerID int64) ([]*DID, error) // 0: all
+	// DeleteDID removes a number's route and returns what it was (not
+	// found: ENotFound).
+	DeleteDID(number string) (*DID, error)
 
 	// Registrations: PutRegistration replaces the binding of the same
 	// account and contact.
@@ -316,6 +319,10 @@ type Tx interface {
 	InsertCallRecord(r *CallRecord) error
 	UpdateCallRecord(r *CallRecord) error
 	CallRecords(f CallFilter) ([]*CallRecord, error) // newest first
+	// CallStats counts the call records started in [since, until) of every
+	// customer by minute, disposition and refusal reason (at most
+	// CallStatsMaxRows groups, oldest minute first).
+	CallStats(since, until time.Time) ([]*CallStat, error)
 
 	PutNode(n *Node) error
 	Nodes(aliveSince time.Time) ([]*Node, error)

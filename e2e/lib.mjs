@@ -3,7 +3,7 @@
 import { spawn, execFileSync } from 'node:child_process';
 import { createServer } from 'node:net';
 import { createSocket } from 'node:dgram';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 // Ports already handed out: the kernel may offer a just-closed port again.
@@ -153,6 +153,89 @@ export async function sipRegister({ host, port, realm, username, password, timeo
     if (p.opaque) auth += `, opaque="${p.opaque}"`;
     res = await exchange(build(auth));
     return res.code;
+  } finally {
+    sock.close();
+  }
+}
+
+// totp is RFC 6238 (SHA-1, 6 digits, 30 s) of a base32 secret at time t.
+export function totp(secret, t = Date.now()) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = '';
+  for (const c of secret.replace(/=+$/, '')) bits += alphabet.indexOf(c).toString(2).padStart(5, '0');
+  const key = [];
+  for (let i = 0; i + 8 <= bits.length; i += 8) key.push(parseInt(bits.slice(i, i + 8), 2));
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(t / 30000)));
+  const h = createHmac('sha1', Buffer.from(key)).update(counter).digest();
+  const o = h[h.length - 1] & 0xf;
+  return String((h.readUInt32BE(o) & 0x7fffffff) % 1000000).padStart(6, '0');
+}
+
+// sipInvite places an outbound call attempt over UDP with digest
+// authentication (answers the 407 challenge) and resolves with the final
+// status code and reason phrase; a non-2xx final answer is ACKed. The
+// dashboard's charts count such attempts from the call records.
+export async function sipInvite({ host, port, realm, username, password, to, timeoutMs = 6000 }) {
+  const sock = createSocket('udp4');
+  await new Promise((r) => sock.bind(0, '127.0.0.1', r));
+  const lport = sock.address().port;
+  const callId = randomBytes(8).toString('hex') + '@e2e';
+  const tag = randomBytes(4).toString('hex');
+  const uri = `sip:${to}@${realm}`;
+  const sdp = ['v=0', `o=- 1 1 IN IP4 127.0.0.1`, 's=-', 'c=IN IP4 127.0.0.1', 't=0 0', `m=audio ${lport + 2} RTP/AVP 0`, 'a=rtpmap:0 PCMU/8000', ''].join('\r\n');
+  let cseq = 0;
+  const build = (method, branch, n, extra = [], toTag = '', body = '') => [
+    `${method} ${uri} SIP/2.0`,
+    `Via: SIP/2.0/UDP 127.0.0.1:${lport};branch=${branch};rport`,
+    'Max-Forwards: 70',
+    `From: <sip:${username}@${realm}>;tag=${tag}`,
+    `To: <${uri}>${toTag}`,
+    `Call-ID: ${callId}`,
+    `CSeq: ${n} ${method}`,
+    `Contact: <sip:${username}@127.0.0.1:${lport}>`,
+    ...extra,
+    ...(body ? ['Content-Type: application/sdp'] : []),
+    `Content-Length: ${Buffer.byteLength(body)}`, '', body].join('\r\n');
+  const invite = (extra) => new Promise((resolve, reject) => {
+    const branch = 'z9hG4bK' + randomBytes(6).toString('hex');
+    const n = ++cseq;
+    const timer = setTimeout(() => { sock.removeAllListeners('message'); reject(new Error('SIP timeout')); }, timeoutMs);
+    const onMsg = (buf) => {
+      const text = buf.toString();
+      const [, code, ...reason] = text.split('\r\n')[0].split(' ');
+      if (Number(code) < 200) return;
+      clearTimeout(timer);
+      sock.removeListener('message', onMsg);
+      if (Number(code) >= 300) { // ACK the failure, in the same transaction
+        const toTag = (text.match(/^To:.*?(;tag=[^;\s]+)/im) || [])[1] || '';
+        sock.send(build('ACK', branch, n, [], toTag), port, host);
+      }
+      resolve({ code: Number(code), reason: reason.join(' '), text });
+    };
+    sock.on('message', onMsg);
+    sock.send(build('INVITE', branch, n, extra, '', sdp), port, host);
+  });
+  try {
+    let res = await invite([]);
+    if (res.code !== 407 && res.code !== 401) return res;
+    const hdr = res.code === 407 ? 'Proxy-Authenticate' : 'WWW-Authenticate';
+    const chals = res.text.split('\r\n').filter((l) => l.toLowerCase().startsWith(hdr.toLowerCase() + ':'));
+    const chal = chals.find((l) => /algorithm=MD5\b/i.test(l) || !/algorithm=/i.test(l)) || chals[0];
+    const p = {};
+    for (const m of chal.matchAll(/(\w+)=("([^"]*)"|[^,\s]+)/g)) p[m[1].toLowerCase()] = m[3] !== undefined ? m[3] : m[2];
+    const md5 = (s) => createHash('md5').update(s).digest('hex');
+    const ha1 = md5(`${username}:${p.realm}:${password}`);
+    const ha2 = md5(`INVITE:${uri}`);
+    const cnonce = randomBytes(8).toString('hex');
+    const nc = '00000001';
+    const qop = p.qop ? 'auth' : '';
+    const response = qop ? md5(`${ha1}:${p.nonce}:${nc}:${cnonce}:${qop}:${ha2}`) : md5(`${ha1}:${p.nonce}:${ha2}`);
+    let auth = `Digest username="${username}", realm="${p.realm}", nonce="${p.nonce}", uri="${uri}", response="${response}", algorithm=MD5`;
+    if (qop) auth += `, qop=auth, nc=${nc}, cnonce="${cnonce}"`;
+    if (p.opaque) auth += `, opaque="${p.opaque}"`;
+    res = await invite([`${res.code === 407 ? 'Proxy-Authorization' : 'Authorization'}: ${auth}`]);
+    return res;
   } finally {
     sock.close();
   }

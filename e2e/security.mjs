@@ -14,8 +14,7 @@ import { tmpdir } from 'node:os';
 import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execFileSync } from 'node:child_process';
-import { createHmac } from 'node:crypto';
-import { Runner, assert, freePort, startServer, waitHealthy, admin, readMail } from './lib.mjs';
+import { Runner, assert, freePort, startServer, waitHealthy, admin, readMail, totp } from './lib.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '..');
@@ -31,20 +30,6 @@ function unavailable(why) {
 if (!existsSync(chromiumPath)) unavailable(`no Chromium at ${chromiumPath}`);
 let chromium;
 try { ({ chromium } = await import('playwright-core')); } catch { unavailable('playwright-core is not installed (cd e2e && npm ci)'); }
-
-// totp is RFC 6238 (SHA-1, 6 digits, 30 s) of a base32 secret at time t.
-function totp(secret, t = Date.now()) {
-  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-  let bits = '';
-  for (const c of secret.replace(/=+$/, '')) bits += alphabet.indexOf(c).toString(2).padStart(5, '0');
-  const key = [];
-  for (let i = 0; i + 8 <= bits.length; i += 8) key.push(parseInt(bits.slice(i, i + 8), 2));
-  const counter = Buffer.alloc(8);
-  counter.writeBigUInt64BE(BigInt(Math.floor(t / 30000)));
-  const h = createHmac('sha1', Buffer.from(key)).update(counter).digest();
-  const o = h[h.length - 1] & 0xf;
-  return String((h.readUInt32BE(o) & 0x7fffffff) % 1000000).padStart(6, '0');
-}
 
 const work = mkdtempSync(join(tmpdir(), 'sipdesk-sec-'));
 const dataDir = join(work, 'data');

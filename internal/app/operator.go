@@ -115,24 +115,6 @@ func (s *Service) OpsApproveSIPAccount(ctx context.Context, op *sipdesk.Operator
 	return a, err
 }
 
-// AssignDID routes a provider number to a SIP account for inbound calls.
-func (s *Service) AssignDID(ctx context.Context, number string, sipAccountID int64) (*sipdesk.DID, error) {
-	number, err := sipdesk.NormalizePhone("number", number)
-	if err != nil {
-		return nil, err
-	}
-	var d *sipdesk.DID
-	err = s.update(ctx, func(tx sipdesk.Tx) error {
-		a, err := tx.SIPAccount(0, sipAccountID)
-		if err != nil {
-			return err
-		}
-		d = &sipdesk.DID{Number: number, SIPAccountID: a.ID, CustomerID: a.CustomerID}
-		return tx.UpsertDID(d)
-	})
-	return d, err
-}
-
 // NodeTTL is how long a node counts as alive after its last heartbeat
 // (nodes beat every 2 s): a live edge is waited for before an account
 // leaves in_process, and `sipdesk admin node list` calls a node silent for

@@ -52,6 +52,8 @@ func auditWords(e *sipdesk.AuditEntry) string {
 		return "Support approved your " + head + " and " + change(what, e.Detail)
 	case sipdesk.AuditSIPAccountApprove:
 		return "Support approved the SIP account"
+	case sipdesk.AuditDIDAssigned, sipdesk.AuditDIDUnassigned:
+		return didWords(e)
 	}
 	return ""
 }

@@ -19,6 +19,7 @@ type OpsDashboard struct {
 	OpenTickets int
 	InProcess   int // SIP accounts held for review
 	Nodes       []NodeStatus
+	Charts      *CallCharts // the last hour's calls and refusals
 }
 
 // OpsDashboard counts customers, live calls, open tickets and held
@@ -51,7 +52,10 @@ func (s *Service) OpsDashboard(ctx context.Context, op *sipdesk.Operator) (*OpsD
 	if err != nil {
 		return nil, err
 	}
-	d.Nodes, err = s.NodeList(ctx)
+	if d.Nodes, err = s.NodeList(ctx); err != nil {
+		return nil, err
+	}
+	d.Charts, err = s.OpsCallCharts(ctx, op)
 	return d, err
 }
 

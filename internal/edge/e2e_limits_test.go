@@ -306,7 +306,7 @@ type limitEnv struct {
 	carrierPort int
 }
 
-func newLimitEnv(t *testing.T, st sipdesk.Store, limit int) *limitEnv {
+func newLimitEnv(t *testing.T, st sipdesk.Store, limit int, mods ...func(*Config)) *limitEnv {
 	t.Helper()
 	f := fixture{t, st}
 	e := &limitEnv{st: st, svc: app.New(st, app.Options{Realm: testRealm, Log: testLogger(t)})}
@@ -325,6 +325,9 @@ func newLimitEnv(t *testing.T, st sipdesk.Store, limit int) *limitEnv {
 		c.Channels, c.Records = adm, adm
 		c.RingTimeout = 2 * time.Second
 		c.MaxCallDuration = 2 * time.Second
+		for _, m := range mods {
+			m(c)
+		}
 	})
 	waitApplied(t, e.s, st)
 	return e

@@ -300,3 +300,22 @@ func (t *tx) CallRecords(f sipdesk.CallFilter) ([]*sipdesk.CallRecord, error) {
 		return &r, err
 	})
 }
+
+// CallStats groups by the minute (started_at in ms / 60000, integer
+// division on both databases); the started_at index bounds the scan to
+// the window.
+func (t *tx) CallStats(since, until time.Time) ([]*sipdesk.CallStat, error) {
+	rows, err := t.query(`SELECT started_at / 60000 AS m, disposition, reason, COUNT(*) FROM call_records
+		WHERE started_at >= ? AND started_at < ? GROUP BY m, disposition, reason ORDER BY m, disposition, reason`+
+		limitClause(sipdesk.CallStatsMaxRows), ms(since), ms(until))
+	if err != nil {
+		return nil, t.fail("call stats", err)
+	}
+	return collect(t, rows, "call stats", func(s interface{ Scan(...any) error }) (*sipdesk.CallStat, error) {
+		var c sipdesk.CallStat
+		var m int64
+		err := s.Scan(&m, &c.Disposition, &c.Reason, &c.N)
+		c.Minute = time.UnixMilli(m * 60000).UTC()
+		return &c, err
+	})
+}

@@ -46,6 +46,16 @@ func (t *tx) DIDs(customerID int64) ([]*sipdesk.DID, error) {
 	})
 }
 
+func (t *tx) DeleteDID(number string) (*sipdesk.DID, error) {
+	t.configChanged()
+	var d sipdesk.DID
+	if err := t.queryRow("DELETE FROM dids WHERE number = ? RETURNING number, sip_account_id, customer_id", number).
+		Scan(&d.Number, &d.SIPAccountID, &d.CustomerID); err != nil {
+		return nil, t.get("DID", "delete DID", err)
+	}
+	return &d, nil
+}
+
 // Registrations.
 
 const registrationCols = "sip_account_id, contact, received, transport, call_id, cseq, node, edge_addr, user_agent, expires_at"

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"fmt"
+	mathrand "math/rand/v2"
 	"sync"
 	"testing"
 	"time"
@@ -336,6 +337,44 @@ func testLostRecords(t *testing.T, su *suite) {
 				t.Errorf("record %d = %q, want %q", id, got[id], w)
 			}
 		}
+		return err
+	})
+}
+
+// testCallStats: records of every customer in the window are counted by
+// minute, disposition and reason; records outside it are not.
+func testCallStats(t *testing.T, su *suite) {
+	s := su.open(t)
+	c1, c2 := newCustomer(t, s), newCustomer(t, s)
+	// a window of its own (other tests insert records around at(0))
+	base := time.Date(2040, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(mathrand.Int64N(1<<20)) * time.Minute)
+	rec := func(c int64, d time.Duration, disp, reason string) *sipdesk.CallRecord {
+		return &sipdesk.CallRecord{CallID: uniq(), CustomerID: c, Direction: sipdesk.DirOutbound, StartedAt: base.Add(d), Disposition: disp, Reason: reason}
+	}
+	rs := []*sipdesk.CallRecord{
+		rec(c1.ID, 5*time.Second, sipdesk.DispAnswered, "bye"),
+		rec(c2.ID, 59*time.Second, sipdesk.DispAnswered, "bye"),
+		rec(c1.ID, 30*time.Second, sipdesk.DispRefused, "channel_limit"),
+		rec(c2.ID, 61*time.Second, sipdesk.DispRefused, "channel_limit"),
+		rec(c2.ID, 62*time.Second, sipdesk.DispRefused, "channel_limit"),
+		rec(c1.ID, -time.Millisecond, sipdesk.DispRefused, "channel_limit"), // before the window
+		rec(c1.ID, 2*time.Minute, sipdesk.DispAnswered, "bye"),              // at its end
+	}
+	update(t, s, func(tx sipdesk.Tx) error {
+		for _, r := range rs {
+			if err := tx.InsertCallRecord(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	view(t, s, func(tx sipdesk.Tx) error {
+		got, err := tx.CallStats(base, base.Add(2*time.Minute))
+		equal(t, "CallStats", got, []*sipdesk.CallStat{
+			{Minute: base, Disposition: sipdesk.DispAnswered, Reason: "bye", N: 2},
+			{Minute: base, Disposition: sipdesk.DispRefused, Reason: "channel_limit", N: 1},
+			{Minute: base.Add(time.Minute), Disposition: sipdesk.DispRefused, Reason: "channel_limit", N: 2},
+		})
 		return err
 	})
 }

@@ -75,6 +75,19 @@ func testDIDs(t *testing.T, su *suite) {
 	}), sipdesk.ENotFound, "")
 }
 
+func testDeleteDID(t *testing.T, su *suite) {
+	s := su.open(t)
+	c := newCustomer(t, s)
+	a := newPasswordAccount(t, s, c.ID)
+	n := "+1904" + digits(8)
+	update(t, s, func(tx sipdesk.Tx) error { return tx.UpsertDID(&sipdesk.DID{Number: n, SIPAccountID: a.ID}) })
+	var gone *sipdesk.DID
+	update(t, s, func(tx sipdesk.Tx) (err error) { gone, err = tx.DeleteDID(n); return err })
+	equal(t, "DeleteDID returns the route", gone, &sipdesk.DID{Number: n, SIPAccountID: a.ID, CustomerID: c.ID})
+	wantCode(t, "DID after delete", txErr(t, s, func(tx sipdesk.Tx) error { _, err := tx.DID(n); return err }), sipdesk.ENotFound, "")
+	wantCode(t, "DeleteDID twice", txErr(t, s, func(tx sipdesk.Tx) error { _, err := tx.DeleteDID(n); return err }), sipdesk.ENotFound, "")
+}
+
 func testRegistrations(t *testing.T, su *suite) {
 	s := su.open(t)
 	c := newCustomer(t, s)

@@ -51,6 +51,8 @@ func Run(t *testing.T, open func(t *testing.T) sipdesk.Store) {
 		{"sign-in security: session list, password links used once, TOTP steps and recovery codes", testSecurity},
 		{"passkeys round trip, are unique, scoped, and their counters only move forward", testPasskeys},
 		{"DIDs upsert, move and are scoped", testDIDs},
+		{"a DID is deleted once and says what it routed to", testDeleteDID},
+		{"call stats count a window by minute, disposition and reason", testCallStats},
 		{"registrations replace by contact and expire", testRegistrations},
 		{"nodes are filtered by heartbeat and pruned", testNodes},
 		{"config version increments and is visible to a second store", testConfigVersion},

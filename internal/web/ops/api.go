@@ -41,6 +41,7 @@ func newAPI(svc *app.Service, log *slog.Logger) *api {
 	a.route("POST /tickets/{id}/decline", a.decide(false))
 	a.route("GET /calls/active", a.activeCalls)
 	a.route("GET /nodes", a.nodes)
+	a.routeDIDs()
 	return a
 }
 

@@ -94,6 +94,7 @@ func (c *Console) Register(mux *http.ServeMux) {
 	c.auth(mux, "POST /ops/tickets/{id}/decline", c.decide(false))
 	c.auth(mux, "GET /ops/approvals", c.approvals)
 	c.auth(mux, "POST /ops/sip-accounts/{id}/approve", c.approve)
+	c.registerDIDs(mux)
 	mux.Handle(APIPrefix+"/", newAPI(c.svc, c.log))
 }
 

@@ -24,6 +24,7 @@ type env struct {
 	t    *testing.T
 	ctx  context.Context
 	svc  *app.Service
+	st   *store.DB
 	srv  *httptest.Server
 	now  time.Time
 	cust *sipdesk.Customer
@@ -40,7 +41,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	e := &env{t: t, ctx: ctx, now: time.Now()}
+	e := &env{t: t, ctx: ctx, now: time.Now(), st: st}
 	e.svc = app.New(st, app.Options{Now: func() time.Time { return e.now }, HashSlots: 2})
 	mux := http.NewServeMux()
 	ops.New(e.svc, ops.Options{}).Register(mux)

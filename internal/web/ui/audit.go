@@ -36,6 +36,8 @@ var auditLabels = map[string]string{
 	sipdesk.AuditTokenCreated:      "API token created",
 	sipdesk.AuditRuleChanged:       "Caller ID rule changed",
 	sipdesk.AuditPasswordGuessing:  "Password guessing stopped",
+	sipdesk.AuditDIDAssigned:       "Number assigned",
+	sipdesk.AuditDIDUnassigned:     "Number removed",
 }
 
 // audit is the customer's audit log, newest first.

@@ -1,0 +1,252 @@
+// The operator console in headless Chromium, one role at a time. Operators
+// are created with `sipdesk admin operator create` and sign in with their
+// password and a TOTP code computed here (RFC 6238). readonly sees but
+// cannot act (no action buttons; a forged POST with its own session gets
+// 403); support answers a ticket the customer opened in the portal, and
+// the customer sees the answer; admin records a top-up (the customer's
+// billing turns Paid) and assigns a DID (the customer's audit log says
+// so). Screenshots of the dashboard (with the charts of a few refused
+// calls placed over SIP), a customer, the ticket queue and DIDs at 1280
+// and 390 px in docs/screenshots/.
+//
+//   cd e2e && npm ci && node ops.mjs
+//
+// Env as run.mjs; SHOTS=0 skips the screenshots.
+import { existsSync, mkdtempSync, rmSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execFileSync } from 'node:child_process';
+import { Runner, assert, freePort, startServer, waitHealthy, admin, totp, sipInvite } from './lib.mjs';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = resolve(here, '..');
+const shots = join(root, 'docs', 'screenshots');
+const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
+const inCI = process.env.CI === 'true';
+
+function unavailable(why) {
+  if (inCI) { console.error(`FAIL: ${why} (CI=true: the browser tests must run)`); process.exit(1); }
+  console.log(`SKIP: ${why}; operator console browser test not run`);
+  process.exit(0);
+}
+if (!existsSync(chromiumPath)) unavailable(`no Chromium at ${chromiumPath}`);
+let chromium;
+try { ({ chromium } = await import('playwright-core')); } catch { unavailable('playwright-core is not installed (cd e2e && npm ci)'); }
+
+const work = mkdtempSync(join(tmpdir(), 'sipdesk-ops-'));
+const dataDir = join(work, 'data');
+let bin = process.env.SIPDESK_BIN;
+if (!bin) {
+  bin = join(work, 'sipdesk');
+  console.log('building sipdesk …');
+  execFileSync('go', ['build', '-o', bin, './cmd/sipdesk'], { cwd: root, stdio: 'inherit' });
+}
+const httpPort = await freePort();
+const sipPort = await freePort();
+const base = `http://127.0.0.1:${httpPort}`;
+const realm = 'sipdesk.local';
+const log = [];
+const server = startServer(bin, ['serve', '--data', dataDir, '--http', `127.0.0.1:${httpPort}`, '--sip', `127.0.0.1:${sipPort}`,
+  '--allow-private-ips', '--node', 'e2e-ops', '--log-level', 'warn'], log);
+let browser;
+const cleanup = async () => {
+  if (browser) await browser.close().catch(() => {});
+  server.kill('SIGTERM');
+  if (!process.env.KEEP) rmSync(work, { recursive: true, force: true });
+};
+
+const run = new Runner();
+try {
+  await waitHealthy(base, server, log);
+  browser = await chromium.launch({
+    executablePath: chromiumPath, headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-sync'],
+  });
+  const newPage = async (width = 1280) => {
+    const ctx = await browser.newContext({ viewport: { width, height: 900 }, baseURL: base });
+    const p = await ctx.newPage();
+    p.on('pageerror', (e) => jsErrors.push(String(e)));
+    return p;
+  };
+  const jsErrors = [];
+  let current;
+  run.onFail = async () => {
+    if (!current) return;
+    const f = join(work, 'failure.png');
+    await current.screenshot({ path: f, fullPage: true });
+    console.log(`  page: ${current.url()}\n  screenshot: ${f} (KEEP=1 keeps it)\n  server log:\n${log.join('').slice(-3000)}`);
+  };
+  const stamp = Date.now().toString(36);
+  const email = `ops-${stamp}@acme.example`;
+  const password = 'Portal-Passw0rd-ops';
+  const cust = admin(bin, dataDir, 'customer', 'create', '--email', email, '--password', password,
+    '--phone', '+447700900' + String(100 + Math.floor(Math.random() * 800)));
+  const opPass = 'Operator-Passw0rd-e2e';
+  const operators = {};
+  for (const role of ['readonly', 'support', 'admin']) {
+    const o = admin(bin, dataDir, 'operator', 'create', '--email', `${role}-${stamp}@ops.example`, '--password', opPass, '--role', role);
+    assert(o.operator_id > 0 && /^[A-Z2-7]{16,}$/.test(o.totp_secret), `operator create printed ${JSON.stringify(o)}`);
+    operators[role] = { email: `${role}-${stamp}@ops.example`, secret: o.totp_secret };
+  }
+  const custPath = `/ops/customers/${cust.customer_id}`;
+
+  const signIn = async (role, width = 1280) => {
+    const p = await newPage(width);
+    current = p;
+    await p.goto('/ops/login');
+    await p.fill('#email', operators[role].email);
+    await p.fill('#password', opPass);
+    await p.fill('#code', totp(operators[role].secret));
+    await p.click('form[action="/ops/login"] button[type=submit]');
+    await p.waitForURL('**/ops/');
+    assert(await p.locator(`[data-role="${role}"]`).count() === 1, `signed in as ${role}`);
+    return p;
+  };
+  const flash = async (p, text) => {
+    const f = await p.locator('.flash').innerText();
+    assert(f.includes(text), `flash "${f}" lacks "${text}"`);
+  };
+  const customer = await newPage();
+  const customerLogin = async () => {
+    current = customer;
+    await customer.goto('/login');
+    await customer.fill('#email', email);
+    await customer.fill('#password', password);
+    await customer.click('form[action="/login"] button[type=submit]');
+    await customer.waitForURL('**/sip-accounts');
+  };
+
+  await run.step('the customer (trial) opens a ticket for more SIP accounts in the portal', async () => {
+    await customerLogin();
+    await customer.goto('/tickets/new?kind=sip_accounts');
+    await customer.fill('#wanted', '15');
+    await customer.fill('#reason', 'Call centre opens on Monday');
+    await customer.click('form[action="/tickets"] button[type=submit]');
+    await customer.waitForURL('**/tickets');
+    assert((await customer.locator('table').innerText()).includes('Call centre opens on Monday'), 'ticket listed');
+  });
+
+  await run.step('a few calls over SIP: the trial account is refused (the charts have something to show)', async () => {
+    const codes = [];
+    for (let i = 0; i < 4; i++) {
+      const r = await sipInvite({ host: '127.0.0.1', port: sipPort, realm, username: cust.sip_account.username,
+        password: cust.sip_account.password, to: i % 2 ? '+442071838750' : '+15005550006' });
+      codes.push(r.code);
+    }
+    assert(codes.every((c) => c >= 400), `refusals expected: ${codes}`);
+  });
+
+  let ro;
+  await run.step('readonly signs in with password and TOTP code, sees the dashboard with charts', async () => {
+    ro = await signIn('readonly');
+    await ro.goto('/ops/');
+    assert(await ro.locator('svg.chart[role=img]').count() === 2, 'two charts');
+    const refused = Number(await ro.locator('[data-stat=refused-hour]').innerText());
+    assert(refused >= 1, `refused calls on the dashboard: ${refused}`);
+    assert(await ro.locator('[data-chart=refusals] tbody tr[data-refusal]').count() >= 1, 'the refusals table has a row');
+    const label = await ro.locator('svg.chart').first().getAttribute('aria-labelledby');
+    assert(label === 'calls-title calls-desc', `chart label ${label}`);
+  });
+
+  await run.step('readonly has no action buttons anywhere', async () => {
+    await ro.goto(custPath);
+    assert((await ro.locator('main').innerText()).includes(email), 'customer page');
+    assert(await ro.locator('form[action$="/topup"], form[action$="/channel-limit"]').count() === 0, 'no top-up or limit form');
+    await ro.goto('/ops/tickets');
+    assert(await ro.locator('form[action$="/approve"], form[action$="/decline"]').count() === 0, 'no approve/decline');
+    assert((await ro.locator('main').innerText()).includes('Call centre opens on Monday'), 'the ticket is listed');
+    await ro.goto('/ops/dids');
+    assert(await ro.locator('form[method=post][action^="/ops/dids"]').count() === 0, 'no DID forms');
+  });
+
+  await run.step('readonly: a forged POST with its own session gets 403 and changes nothing', async () => {
+    for (const [path, form] of [[custPath + '/topup', { amount: '50' }], ['/ops/dids', { number: '+15550009999', sip_account_id: String(cust.sip_account.id) }],
+      ['/ops/tickets/1/approve', {}]]) {
+      const r = await ro.request.post(path, { form, maxRedirects: 0 });
+      assert(r.status() === 403, `readonly POST ${path}: ${r.status()}`);
+      assert((await r.text()).includes('readonly role may not'), `403 says why for ${path}`);
+    }
+    await customer.goto('/sip-accounts');
+    assert((await customer.locator('#billing').innerText()).includes('Trial'), 'still a trial account');
+  });
+
+  await run.step('support answers the ticket; the customer sees the answer', async () => {
+    const sup = await signIn('support');
+    await sup.goto('/ops/tickets');
+    assert(await sup.locator('form[action$="/topup"]').count() === 0, 'support has no top-up');
+    const row = sup.locator('tr[data-ticket]', { hasText: 'Call centre opens on Monday' });
+    await row.locator('input[name=message]').first().fill('Raised for the call centre');
+    await row.getByRole('button', { name: 'Approve' }).click();
+    await sup.waitForURL('**/ops/tickets');
+    await flash(sup, 'approved');
+    current = customer;
+    await customer.goto('/tickets');
+    const t = await customer.locator('table').innerText();
+    assert(t.includes('Approved') && t.includes('Raised for the call centre'), `customer's tickets: ${t}`);
+    await customer.goto('/audit');
+    assert((await customer.locator('main').innerText()).includes('Support approved your'), 'customer audit in words');
+  });
+
+  let adm;
+  await run.step('admin records a top-up: the customer is Paid', async () => {
+    adm = await signIn('admin');
+    await adm.goto(custPath);
+    await adm.fill('#amount', '50');
+    await adm.getByRole('button', { name: 'Record top-up' }).click();
+    await adm.waitForURL('**' + custPath);
+    await flash(adm, 'Top-up recorded');
+    assert((await adm.locator('[data-field=billing]').innerText()).includes('paid'), 'console shows paid');
+    current = customer;
+    await customer.goto('/sip-accounts');
+    assert((await customer.locator('#billing').innerText()).includes('Paid'), 'the portal shows Paid');
+  });
+
+  await run.step('admin assigns a DID; it is listed, searchable and in the customer\'s audit log', async () => {
+    current = adm;
+    await adm.goto('/ops/dids');
+    await adm.fill('#number', '+1 415 555 0142');
+    await adm.fill('#sip_account_id', String(cust.sip_account.id));
+    await adm.getByRole('button', { name: 'Assign', exact: true }).click();
+    await adm.waitForURL('**/ops/dids?q=*');
+    await flash(adm, '+14155550142 now rings SIP account');
+    await adm.goto('/ops/dids?q=' + encodeURIComponent(email));
+    const row = adm.locator('tr[data-did="+14155550142"]');
+    assert(await row.count() === 1, 'the DID is listed by customer email');
+    assert((await row.innerText()).includes(email), 'with its customer');
+    await adm.fill('#number', 'abc');
+    await adm.fill('#sip_account_id', String(cust.sip_account.id));
+    await adm.getByRole('button', { name: 'Assign', exact: true }).click();
+    assert((await adm.locator('main').innerText()).includes('number'), 'a bad number says why');
+    current = customer;
+    await customer.goto('/audit');
+    assert((await customer.locator('main').innerText()).includes('Support assigned the number +14155550142'), 'customer audit: DID assigned');
+    await ro.goto('/ops/dids?q=4155550142');
+    assert(await ro.locator('tr[data-did="+14155550142"]').count() === 1, 'readonly sees the DID');
+  });
+
+  if (process.env.SHOTS !== '0') {
+    await run.step('screenshots at 1280 and 390 px fit without clipping', async () => {
+      mkdirSync(shots, { recursive: true });
+      const pages = [['ops-dashboard', '/ops/'], ['ops-customer', custPath], ['ops-tickets', '/ops/tickets?status=all'], ['ops-dids', '/ops/dids']];
+      for (const width of [1280, 390]) {
+        const p = await newPage(width);
+        current = p;
+        await p.context().addCookies(await adm.context().cookies());
+        for (const [name, path] of pages) {
+          await p.goto(path);
+          const over = await p.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+          assert(over <= 0, `${path} at ${width} px is ${over} px wider than the screen`);
+          await p.screenshot({ path: join(shots, `${name}-${width}.png`), fullPage: true });
+        }
+      }
+    });
+  }
+
+  await run.step('no script errors', async () => {
+    assert(jsErrors.length === 0, jsErrors.join('\n'));
+  });
+} finally {
+  await cleanup();
+}
+process.exit(run.summary() ? 0 : 1);
