@@ -52,6 +52,9 @@ const (
 	AuditTOTPDisabled    = "customer.totp_disabled"
 	AuditRecoveryUsed    = "customer.recovery_code_used"
 	AuditSessionRevoked  = "customer.session_revoked"
+	AuditPasskeyAdded    = "customer.passkey_added"
+	AuditPasskeyRemoved  = "customer.passkey_removed"
+	AuditPasskeyUsed     = "customer.passkey_used"
 )
 
 // Audit actions of the operators' own management (customer 0).

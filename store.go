@@ -195,6 +195,7 @@ type Tx interface {
 	DeleteSession(hash string) error
 	DeleteExpiredSessions(now time.Time) (int, error)
 	SecurityTx
+	PasskeyTx
 
 	InsertSIPAccount(a *SIPAccount) error // sets ID, CreatedAt, UpdatedAt
 	SIPAccount(customerID, id int64) (*SIPAccount, error)

@@ -144,6 +144,22 @@ func (s *Service) ConfirmSignup(ctx context.Context, token string) (*sipdesk.Cus
 	return c, nil
 }
 
+// CheckSignup returns every field error of a signup form at once (the
+// same checks as Signup, which stops at the first), each a FieldError.
+func CheckSignup(email, password, phone string) []error {
+	var errs []error
+	if _, err := sipdesk.NormalizeEmail(email); err != nil {
+		errs = append(errs, fieldOf(err, "email"))
+	}
+	if err := sipdesk.ValidatePortalPassword(password); err != nil {
+		errs = append(errs, fieldOf(err, "password"))
+	}
+	if _, err := sipdesk.NormalizePhone("phone", phone); err != nil {
+		errs = append(errs, fieldOf(err, "phone"))
+	}
+	return errs
+}
+
 func (s *Service) newCustomer(ctx context.Context, email, password, phone string) (*sipdesk.Customer, error) {
 	email, err := sipdesk.NormalizeEmail(email)
 	if err != nil {

@@ -49,6 +49,7 @@ func Run(t *testing.T, open func(t *testing.T) sipdesk.Store) {
 		{"verification messages queue, are claimed once, replaced and pruned", testVerificationMessages},
 		{"sessions round trip, delete and expire", testSessions},
 		{"sign-in security: session list, password links used once, TOTP steps and recovery codes", testSecurity},
+		{"passkeys round trip, are unique, scoped, and their counters only move forward", testPasskeys},
 		{"DIDs upsert, move and are scoped", testDIDs},
 		{"a DID is deleted once and says what it routed to", testDeleteDID},
 		{"call stats count a window by minute, disposition and reason", testCallStats},
