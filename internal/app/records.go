@@ -240,7 +240,8 @@ var AuditKinds = []struct {
 	Actions     []string
 }{
 	{"sign_in", "Sign-in and security", []string{sipdesk.AuditLogin, sipdesk.AuditLoginFailed, sipdesk.AuditPasswordChanged,
-		sipdesk.AuditPasswordReset, sipdesk.AuditTOTPEnabled, sipdesk.AuditTOTPDisabled, sipdesk.AuditRecoveryUsed, sipdesk.AuditSessionRevoked}},
+		sipdesk.AuditPasswordReset, sipdesk.AuditTOTPEnabled, sipdesk.AuditTOTPDisabled, sipdesk.AuditRecoveryUsed, sipdesk.AuditSessionRevoked,
+		sipdesk.AuditPasskeyAdded, sipdesk.AuditPasskeyRemoved, sipdesk.AuditPasskeyUsed}},
 	{"sip_accounts", "SIP accounts", []string{sipdesk.AuditSIPAccountCreated, sipdesk.AuditSIPAccountUpdated, sipdesk.AuditSIPAccountDeleted,
 		sipdesk.AuditSIPAccountApprove, sipdesk.AuditStatusChanged, sipdesk.AuditAuthTypeChanged, sipdesk.AuditJWTChanged, sipdesk.AuditPasswordGuessing}},
 	{"credentials", "Credentials and reveals", []string{sipdesk.AuditUsernameRevealed, sipdesk.AuditCredentialsChange, sipdesk.AuditCredentialReset}},

@@ -331,5 +331,6 @@ func (t *tx) CallStats(since, until time.Time) ([]*sipdesk.CallStat, error) {
 		return &c, err
 	})
 }
+
 // likeEscaper escapes LIKE's wildcards (with ESCAPE '\\').
 var likeEscaper = strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`)

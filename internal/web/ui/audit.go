@@ -56,6 +56,9 @@ var auditLabels = map[string]string{
 	sipdesk.AuditTOTPDisabled:      "Two-factor authentication off",
 	sipdesk.AuditRecoveryUsed:      "Recovery code used",
 	sipdesk.AuditSessionRevoked:    "Session signed out",
+	sipdesk.AuditPasskeyAdded:      "Passkey added",
+	sipdesk.AuditPasskeyRemoved:    "Passkey removed",
+	sipdesk.AuditPasskeyUsed:       "Passkey used",
 	sipdesk.AuditPhoneVerified:     "Phone verified by Support",
 	sipdesk.AuditCallerIDVerified:  "Caller ID number verified by Support",
 }
