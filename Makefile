@@ -33,11 +33,11 @@ test: vet test-unit
 # End-to-end suites with real SIP peers (sipp, baresip): slower, own target.
 test-e2e:
 	$(GO) test -race -tags e2e -count=1 -timeout 20m ./internal/edge/...
-	$(GO) test -race -tags e2e -count=1 -timeout 10m -run 'Propagation|CallerIDAgree' ./cmd/sipdesk/
+	$(GO) test -race -tags e2e -count=1 -timeout 10m -run 'Propagation|CallerIDAgree|ConnectionSnippet' ./cmd/sipdesk/
 
 # The portal in headless Chromium (Debian chromium + playwright-core from npm).
 test-browser:
-	cd e2e && npm ci --no-audit --no-fund && node run.mjs && node sms.mjs && node security.mjs && node ops.mjs
+	cd e2e && npm ci --no-audit --no-fund && node run.mjs && node sms.mjs && node security.mjs && node ops.mjs && node records.mjs && node passkeys.mjs
 
 # Hostile input: kill -9 during writes, the portal's outside attacks (issue 14),
 # and every fuzz target for a bounded time.

@@ -52,6 +52,9 @@ const (
 	AuditTOTPDisabled    = "customer.totp_disabled"
 	AuditRecoveryUsed    = "customer.recovery_code_used"
 	AuditSessionRevoked  = "customer.session_revoked"
+	AuditPasskeyAdded    = "customer.passkey_added"
+	AuditPasskeyRemoved  = "customer.passkey_removed"
+	AuditPasskeyUsed     = "customer.passkey_used"
 )
 
 // Audit actions of the operators' own management (customer 0).
@@ -59,3 +62,18 @@ const (
 	AuditOperatorCreated = "operator.created"
 	AuditOperatorToken   = "operator.token_created"
 )
+
+// AuditFilter selects audit entries, newest first (at, then id).
+type AuditFilter struct {
+	CustomerID   int64    // 0: every customer
+	Actions      []string // any of these actions; none: all
+	Since, Until time.Time
+	After        *AuditKey // keyset paging: the entries after this one
+	Limit        int
+}
+
+// AuditKey is an audit entry's place in the listing order.
+type AuditKey struct {
+	At time.Time
+	ID int64
+}

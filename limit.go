@@ -190,7 +190,19 @@ type CallFilter struct {
 	CustomerID   int64 // 0: every customer
 	SIPAccountID int64
 	Disposition  string
+	Direction    string // "" or DirInbound/DirOutbound
+	// Number matches From, To or the Caller ID containing it (digits, +, *, #).
+	Number       string
 	Since, Until time.Time
-	BeforeID     int64 // pagination: records older than this id
-	Limit        int
+	BeforeID     int64 // pagination (the API's old numeric cursor): records older than this id
+	// After, when set, keeps the records after it in the listing's order
+	// (started_at, then id, both descending): keyset paging.
+	After *CallKey
+	Limit int
+}
+
+// CallKey is a call record's place in the listing order.
+type CallKey struct {
+	StartedAt time.Time
+	ID        int64
 }

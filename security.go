@@ -55,3 +55,38 @@ type SecurityTx interface {
 	UseRecoveryCode(customerID int64, hash string, at time.Time) error
 	RecoveryCodesLeft(customerID int64) (int, error)
 }
+
+// Passkey is a customer's WebAuthn credential: a second factor after the
+// password and, being discoverable, a way to log in without it. Only the
+// public key is stored. SignCount is the authenticator's counter at the
+// last use (a lower one later means a cloned key: refused); Flags are the
+// authenticator data flags of registration (backup eligibility must not
+// change).
+type Passkey struct {
+	ID           int64
+	CustomerID   int64
+	CredentialID []byte
+	PublicKey    []byte
+	SignCount    uint32
+	Transports   []string
+	Flags        uint8
+	AAGUID       []byte
+	Name         string
+	CreatedAt    time.Time
+	LastUsedAt   time.Time
+}
+
+// PasskeyTx is the part of a Tx for passkeys (internal/store/passkey.go).
+type PasskeyTx interface {
+	// InsertPasskey sets ID; a credential id already stored is EConflict.
+	InsertPasskey(p *Passkey) error
+	Passkeys(customerID int64) ([]*Passkey, error) // oldest first
+	// PasskeyByCredential finds a credential by its id (any customer);
+	// ENotFound when none.
+	PasskeyByCredential(credentialID []byte) (*Passkey, error)
+	// UsePasskey records a login: the new counter and time, only if the
+	// counter moved forward (or both are 0, authenticators without one);
+	// EConflict otherwise, so one assertion never counts twice.
+	UsePasskey(id int64, signCount uint32, at time.Time) error
+	DeletePasskey(customerID, id int64) error // ENotFound when none
+}

@@ -195,6 +195,7 @@ type Tx interface {
 	DeleteSession(hash string) error
 	DeleteExpiredSessions(now time.Time) (int, error)
 	SecurityTx
+	PasskeyTx
 
 	InsertSIPAccount(a *SIPAccount) error // sets ID, CreatedAt, UpdatedAt
 	SIPAccount(customerID, id int64) (*SIPAccount, error)
@@ -224,6 +225,7 @@ type Tx interface {
 
 	InsertAudit(e *AuditEntry) error
 	Audit(customerID int64, limit int) ([]*AuditEntry, error) // newest first
+	AuditPage(f AuditFilter) ([]*AuditEntry, error)           // newest first (at, id), keyset paged
 
 	InsertCredentialReset(r *CredentialReset) error
 	CredentialResetByHash(hash string) (*CredentialReset, error)
@@ -317,7 +319,7 @@ type Tx interface {
 
 	InsertCallRecord(r *CallRecord) error
 	UpdateCallRecord(r *CallRecord) error
-	CallRecords(f CallFilter) ([]*CallRecord, error) // newest first
+	CallRecords(f CallFilter) ([]*CallRecord, error) // newest first (started_at, id)
 	// CallStats counts the call records started in [since, until) of every
 	// customer by minute, disposition and refusal reason (at most
 	// CallStatsMaxRows groups, oldest minute first).
@@ -329,6 +331,7 @@ type Tx interface {
 	// (dead nodes are pruned) and returns how many.
 	DeleteNodes(before time.Time) (int, error)
 
-	OperatorTx // operators, their sessions and API tokens (operator.go)
-	BanTx      // bans shared by the edge nodes (ban.go)
+	OperatorTx    // operators, their sessions and API tokens (operator.go)
+	EdgeRequestTx // what portals ask edges to do (edgerequest.go)
+	BanTx         // bans shared by the edge nodes (ban.go)
 }

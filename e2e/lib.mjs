@@ -6,6 +6,9 @@ import { createSocket } from 'node:dgram';
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 
+// Ports already handed out: the kernel may offer a just-closed port again.
+const given = new Set();
+
 export async function freePort() {
   for (;;) {
     const port = await new Promise((resolve, reject) => {
@@ -19,7 +22,7 @@ export async function freePort() {
       u.on('error', () => resolve(false));
       u.bind(port, '127.0.0.1', () => u.close(() => resolve(true)));
     });
-    if (ok) return port;
+    if (ok && !given.has(port)) { given.add(port); return port; }
   }
 }
 

@@ -188,6 +188,10 @@ try {
     await phone.waitForURL('**/sip-accounts');
     await phone.goto('/account/security');
     await phone.getByText('Recovery codes left: 9').waitFor();
+    // At 390 px the button is no wider than the password field above it.
+    const fieldBox = await phone.locator('#disable-password').evaluate((el) => el.closest('.pw-wrap').getBoundingClientRect().right);
+    const btnBox = await phone.locator('button:has-text("Turn off two-factor authentication")').evaluate((el) => el.getBoundingClientRect().right);
+    assert(btnBox <= fieldBox + 0.5, `the Turn off button ends at ${btnBox} px, its field at ${fieldBox} px`);
     await phone.screenshot({ path: join(shots, 'security-390.png'), fullPage: true });
     await phone.context().close();
   });

@@ -68,6 +68,8 @@ func startEdge(ctx context.Context, cfg *config.Serve, st sipdesk.Store, svc *ap
 		Channels:        channels,
 		Records:         channels,
 		Registry:        reg,
+		VoiceCalls:      cfg.SMS.Voice,
+		RequestPoll:     pollInterval(cfg.Database),
 	}, st, log)
 	if err != nil {
 		return nil, err

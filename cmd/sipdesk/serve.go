@@ -93,6 +93,7 @@ func runServe(ctx context.Context, cfg *config.Serve, log *slog.Logger) error {
 		DeviceKey: key,
 		SIP:       sipEndpoints(cfg),
 	})
+	voice.setService(svc)
 	if cfg.Demo {
 		if err := demoData(ctx, svc, log); err != nil {
 			return fmt.Errorf("demo data: %w", err)
@@ -150,7 +151,6 @@ func runServe(ctx context.Context, cfg *config.Serve, log *slog.Logger) error {
 		if ed, err = startEdge(ctx, cfg, db, svc, key, reg, log, start); err != nil {
 			return err
 		}
-		voice.setEdge(ed)
 	}
 	startLate("http", hs.Serve)
 	if cfg.Role != "edge" {
@@ -270,6 +270,9 @@ func nodeLoop(ctx context.Context, svc *app.Service, self func() sipdesk.Node, l
 				log.Warn("pruning dead nodes failed", "err", err)
 			} else if k > 0 {
 				log.Info("dead nodes pruned", "nodes", k, "silent_for", app.NodePrune.String())
+			}
+			if err := call(func(c context.Context) error { return svc.SweepEdgeRequests(c, true) }); err != nil && ctx.Err() == nil {
+				log.Warn("pruning edge requests failed", "err", err)
 			}
 		}
 		select {

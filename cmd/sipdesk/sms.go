@@ -13,7 +13,6 @@ import (
 	"github.com/sipdesk/sipdesk"
 	"github.com/sipdesk/sipdesk/internal/app"
 	"github.com/sipdesk/sipdesk/internal/config"
-	"github.com/sipdesk/sipdesk/internal/edge"
 	"github.com/sipdesk/sipdesk/internal/edge/b2bua"
 	"github.com/sipdesk/sipdesk/internal/notify"
 )
@@ -23,8 +22,8 @@ import (
 // the dev mailbox and the log). With --smtp and no gateway, codes are queued
 // for no channel and fail visibly: the customer and the operator see it.
 //
-// With --voice-calls the dispatcher also has the voice channel: it places
-// calls through this node's edge (set once the edge runs; --role all only).
+// With --voice-calls the dispatcher also has the voice channel: an edge
+// places the calls (edge requests).
 func verificationMessages(cfg *config.Serve, st sipdesk.Store, log *slog.Logger) (*notify.Dispatcher, *voiceChannel, error) {
 	if cfg.Role == "edge" {
 		return nil, nil, nil // codes are issued and sent by portal nodes
@@ -63,36 +62,50 @@ func verificationMessages(cfg *config.Serve, st sipdesk.Store, log *slog.Logger)
 	return notify.New(st, opt), voice, nil
 }
 
-// voiceChannel is the "voice" channel: the edge of this node calls the
-// number and reads the code out (b2bua.PlaceVoiceCall).
+// voiceChannel is the "voice" channel: it asks an edge (any edge with
+// --carrier and --voice-calls, this node's on --role all) to call the
+// number and read the code out, through an edge request, and waits for the
+// call's end.
 type voiceChannel struct {
 	from string
-	ed   atomic.Pointer[edge.Server]
+	svc  atomic.Pointer[app.Service]
 }
 
 func (v *voiceChannel) Name() string { return notify.ChannelVoice }
 
-// TryTimeout covers the ring timeout and the code read out twice.
-func (v *voiceChannel) TryTimeout() time.Duration { return b2bua.VoiceRingTimeout + 30*time.Second }
-
-func (v *voiceChannel) Send(ctx context.Context, m notify.Message) error {
-	ed := v.ed.Load()
-	if ed == nil {
-		return errors.New("the edge is not running yet")
-	}
-	err := ed.PlaceVoiceCall(ctx, b2bua.VoiceCall{CustomerID: m.CustomerID, Number: m.To, Code: m.Code, From: v.from})
-	if errors.Is(err, b2bua.ErrNotAnswered) || errors.Is(err, b2bua.ErrCalleeBye) {
-		// Calling again unasked would pester the callee: the customer
-		// asks again (or for an SMS) when ready.
-		return notify.Permanent(err)
-	}
-	return err
+// TryTimeout covers the wait for an edge, the ring timeout and the code
+// read out twice.
+func (v *voiceChannel) TryTimeout() time.Duration {
+	return app.VoiceCallQueue + b2bua.VoiceRingTimeout + 30*time.Second
 }
 
-// setEdge gives the channel the edge that places its calls.
-func (v *voiceChannel) setEdge(ed *edge.Server) {
+func (v *voiceChannel) Send(ctx context.Context, m notify.Message) error {
+	svc := v.svc.Load()
+	if svc == nil {
+		return errors.New("the service is not running yet")
+	}
+	r, err := svc.PlaceVoiceCall(ctx, sipdesk.VoiceCallRequest{CustomerID: m.CustomerID, Number: m.To, Code: m.Code, From: v.from})
+	if err != nil {
+		return err
+	}
+	switch r.State {
+	case sipdesk.EdgeDone:
+		return nil
+	case sipdesk.EdgeFailed:
+		// Not answered, hung up early, refused by the carrier: calling
+		// again unasked would pester the callee; the customer asks again
+		// (or for an SMS) when ready.
+		return notify.Permanent(errors.New("voice call: " + r.Result))
+	case sipdesk.EdgeExpired:
+		return errors.New("voice call: " + r.Result) // no call was placed: retried
+	}
+	return errors.New("voice call: still " + string(r.State) + " when the try timed out")
+}
+
+// setService gives the channel the service that queues its calls.
+func (v *voiceChannel) setService(svc *app.Service) {
 	if v != nil {
-		v.ed.Store(ed)
+		v.svc.Store(svc)
 	}
 }
 

@@ -199,20 +199,20 @@ func TestCredentialResetFlow(t *testing.T) {
 		t.Fatalf("mail: %+v", m)
 	}
 	token := link[1]
-	if _, err := f.svc.CompleteCredentialReset(f.ctx, token, "newuser01", "New-Sip-Pass-99", "wrong"); sipdesk.ErrorField(err) != "portal_password" {
+	if _, err := f.svc.CompleteCredentialReset(f.ctx, token, "newuser01", "New-Sip-Pass-99", app.Reauth{Password: "wrong"}); sipdesk.ErrorField(err) != "portal_password" {
 		t.Fatalf("wrong portal password: %v", err)
 	}
-	if _, err := f.svc.CompleteCredentialReset(f.ctx, token, "newuser01", "weak", "Portal-Pass-123"); sipdesk.ErrorField(err) != "password" {
+	if _, err := f.svc.CompleteCredentialReset(f.ctx, token, "newuser01", "weak", app.Reauth{Password: "Portal-Pass-123"}); sipdesk.ErrorField(err) != "password" {
 		t.Fatalf("weak password: %v", err)
 	}
-	a, err := f.svc.CompleteCredentialReset(f.ctx, token, "newuser01", "New-Sip-Pass-99", "Portal-Pass-123")
+	a, err := f.svc.CompleteCredentialReset(f.ctx, token, "newuser01", "New-Sip-Pass-99", app.Reauth{Password: "Portal-Pass-123"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if a.Username != "newuser01" || a.Digest != sipdesk.NewDigestHashes("newuser01", "sipdesk.local", "New-Sip-Pass-99") {
 		t.Fatal("credentials not changed")
 	}
-	if _, err := f.svc.CompleteCredentialReset(f.ctx, token, "newuser02", "New-Sip-Pass-99", "Portal-Pass-123"); err == nil {
+	if _, err := f.svc.CompleteCredentialReset(f.ctx, token, "newuser02", "New-Sip-Pass-99", app.Reauth{Password: "Portal-Pass-123"}); err == nil {
 		t.Fatal("token reused")
 	}
 	// Expiry.
@@ -226,9 +226,9 @@ func TestCredentialResetFlow(t *testing.T) {
 	f.svc.SendCredentialReset(f.ctx, c.ID, first.Account.ID, app.ActorOperator)
 	token3 := regexp.MustCompile(`token=(\S+)`).FindStringSubmatch(lastMail(t, f).Text)[1]
 	for range 5 {
-		f.svc.CompleteCredentialReset(f.ctx, token3, "", "New-Sip-Pass-98", "wrong")
+		f.svc.CompleteCredentialReset(f.ctx, token3, "", "New-Sip-Pass-98", app.Reauth{Password: "wrong"})
 	}
-	if _, err := f.svc.CompleteCredentialReset(f.ctx, token3, "", "New-Sip-Pass-98", "Portal-Pass-123"); sipdesk.ErrorCode(err) != sipdesk.ERateLimited {
+	if _, err := f.svc.CompleteCredentialReset(f.ctx, token3, "", "New-Sip-Pass-98", app.Reauth{Password: "Portal-Pass-123"}); sipdesk.ErrorCode(err) != sipdesk.ERateLimited {
 		t.Fatalf("after 5 wrong portal passwords: %v", err)
 	}
 	es, _ := f.svc.Audit(f.ctx, c.ID, 50)

@@ -97,10 +97,31 @@ func (s *Service) validReset(tx sipdesk.Tx, token string) (*sipdesk.CredentialRe
 	return r, nil
 }
 
+// Reauth confirms a sensitive change: the portal password and, when the
+// customer has a second factor, a code (authenticator app or recovery
+// code) or a passkey.
+type Reauth struct {
+	Password string
+	Code     string
+	Passkey  PasskeyAnswer
+}
+
 // CompleteCredentialReset sets the new username and password, confirmed by
-// the customer's portal password. Wrong portal passwords are rate-limited;
+// the customer's portal password (and second factor, Reauth). Wrong portal passwords are rate-limited;
 // the old registrations are dropped and the change is audited.
-func (s *Service) CompleteCredentialReset(ctx context.Context, token, username, password, portalPassword string) (*sipdesk.SIPAccount, error) {
+func (s *Service) CompleteCredentialReset(ctx context.Context, token, username, password string, confirm Reauth) (*sipdesk.SIPAccount, error) {
+	var cer *ceremony
+	if !confirm.Passkey.empty() {
+		// The ceremony is spent before the change's transaction (it is
+		// one of its own); a wrong one is counted like a wrong code.
+		r, err := s.CredentialReset(ctx, token)
+		if err != nil {
+			return nil, err
+		}
+		if cer, err = s.openCeremony(ctx, confirm.Passkey.Ceremony, purposeConfirm, r.CustomerID); err != nil {
+			return nil, fieldOf(err, "code")
+		}
+	}
 	var a *sipdesk.SIPAccount
 	err := s.update(ctx, func(tx sipdesk.Tx) error {
 		r, err := s.validReset(tx, token)
@@ -116,12 +137,17 @@ func (s *Service) CompleteCredentialReset(ctx context.Context, token, username, 
 		if !s.reauth.reserve(c.ID, s.now()) {
 			return sipdesk.Errorf(sipdesk.ERateLimited, "too many wrong passwords: try again in 15 minutes")
 		}
-		ok, err := s.checkPassword(ctx, c.PasswordHash, portalPassword)
+		ok, err := s.checkPassword(ctx, c.PasswordHash, confirm.Password)
 		if err != nil {
 			return err // busy: the reserved attempt stays counted
 		}
 		if !ok {
 			return &sipdesk.Error{Code: sipdesk.EUnauthorized, Field: "portal_password", Message: "the portal password is not right"}
+		}
+		// With a second factor, it is asked too; a wrong one counts in
+		// the same attempts as a wrong password.
+		if err := s.checkReauthFactor(tx, c.ID, confirm, cer); err != nil {
+			return err
 		}
 		s.reauth.refund(c.ID)
 		if a, err = tx.SIPAccount(r.CustomerID, r.SIPAccountID); err != nil {

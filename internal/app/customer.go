@@ -144,6 +144,22 @@ func (s *Service) ConfirmSignup(ctx context.Context, token string) (*sipdesk.Cus
 	return c, nil
 }
 
+// CheckSignup returns every field error of a signup form at once (the
+// same checks as Signup, which stops at the first), each a FieldError.
+func CheckSignup(email, password, phone string) []error {
+	var errs []error
+	if _, err := sipdesk.NormalizeEmail(email); err != nil {
+		errs = append(errs, fieldOf(err, "email"))
+	}
+	if err := sipdesk.ValidatePortalPassword(password); err != nil {
+		errs = append(errs, fieldOf(err, "password"))
+	}
+	if _, err := sipdesk.NormalizePhone("phone", phone); err != nil {
+		errs = append(errs, fieldOf(err, "phone"))
+	}
+	return errs
+}
+
 func (s *Service) newCustomer(ctx context.Context, email, password, phone string) (*sipdesk.Customer, error) {
 	email, err := sipdesk.NormalizeEmail(email)
 	if err != nil {
@@ -371,8 +387,18 @@ func (s *Service) CreateAPIToken(ctx context.Context, customerID int64, name str
 
 // AuthenticateToken returns the customer id an API token belongs to.
 func (s *Service) AuthenticateToken(ctx context.Context, token string) (int64, error) {
+	t, err := s.AuthenticateAPIToken(ctx, token)
+	if err != nil {
+		return 0, err
+	}
+	return t.CustomerID, nil
+}
+
+// AuthenticateAPIToken is AuthenticateToken answering the token itself
+// (its name goes into the audit log: TokenActor).
+func (s *Service) AuthenticateAPIToken(ctx context.Context, token string) (*sipdesk.APIToken, error) {
 	if token == "" {
-		return 0, sipdesk.Errorf(sipdesk.EUnauthorized, "missing API token")
+		return nil, sipdesk.Errorf(sipdesk.EUnauthorized, "missing API token")
 	}
 	var t *sipdesk.APIToken
 	var c *sipdesk.Customer
@@ -384,20 +410,20 @@ func (s *Service) AuthenticateToken(ctx context.Context, token string) (int64, e
 		return err
 	})
 	if sipdesk.ErrorCode(err) == sipdesk.ENotFound {
-		return 0, sipdesk.Errorf(sipdesk.EUnauthorized, "invalid API token")
+		return nil, sipdesk.Errorf(sipdesk.EUnauthorized, "invalid API token")
 	}
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	if c.Suspended() {
-		return 0, sipdesk.ErrSuspended()
+		return nil, sipdesk.ErrSuspended()
 	}
 	// Record use at most once a minute: a write per request would make every
 	// API read a write transaction.
 	if now := s.now(); now.Sub(t.LastUsedAt) > time.Minute {
 		_ = s.update(ctx, func(tx sipdesk.Tx) error { return tx.TouchAPIToken(t.ID, now) })
 	}
-	return t.CustomerID, nil
+	return t, nil
 }
 
 // APITokens lists a customer's tokens (hashes only).

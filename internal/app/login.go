@@ -145,13 +145,13 @@ func (s *Service) LoginDevice(ctx context.Context, email, password, device strin
 		if err := tx.ClearAttempts(keys[len(keys)-1]); err != nil {
 			return err
 		}
-		o, err := tx.TOTP(c.ID)
-		if err == nil && o.Enabled() {
-			pending = s.newPending(c.ID) // the login is audited once the code is in
-			return nil
-		}
-		if err != nil && sipdesk.ErrorCode(err) != sipdesk.ENotFound {
+		hasTOTP, keys, err := secondFactors(tx, c.ID)
+		if err != nil {
 			return err
+		}
+		if hasTOTP || keys > 0 {
+			pending = s.newPending(c.ID) // the login is audited once the second factor is in
+			return nil
 		}
 		return s.audit(tx, CustomerActor(c.ID, "portal"), c.ID, 0, sipdesk.AuditLogin, "with the password"+fromSource(ctx))
 	})

@@ -54,6 +54,8 @@ func auditWords(e *sipdesk.AuditEntry) string {
 		return "Support approved the SIP account"
 	case sipdesk.AuditDIDAssigned, sipdesk.AuditDIDUnassigned:
 		return didWords(e)
+	case sipdesk.AuditCallHungUp:
+		return "Support ended a live call (" + e.Detail + ")"
 	case sipdesk.AuditCustomerSuspended:
 		_, reason, _ := strings.Cut(e.Detail, ": ")
 		return "Support suspended the account: " + reason

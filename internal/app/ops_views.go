@@ -245,14 +245,6 @@ func (s *Service) OpsHeldAccounts(ctx context.Context, op *sipdesk.Operator) ([]
 	return out, err
 }
 
-// OpsActiveCalls lists the live calls of every customer on every node.
-func (s *Service) OpsActiveCalls(ctx context.Context, op *sipdesk.Operator) ([]*sipdesk.CallLease, error) {
-	if err := s.authorize(ctx, op, sipdesk.PowerView, "read"); err != nil {
-		return nil, err
-	}
-	return s.ActiveCalls(ctx, 0)
-}
-
 // OpsNodes lists the nodes with their state (`sipdesk admin node list`).
 func (s *Service) OpsNodes(ctx context.Context, op *sipdesk.Operator) ([]NodeStatus, error) {
 	if err := s.authorize(ctx, op, sipdesk.PowerView, "read"); err != nil {

@@ -10,7 +10,10 @@ import (
 	"crypto/sha256"
 	"log/slog"
 	"strconv"
+	"sync"
 	"time"
+
+	"github.com/go-webauthn/webauthn/webauthn"
 
 	"github.com/sipdesk/sipdesk"
 	"github.com/sipdesk/sipdesk/internal/ratelimit"
@@ -56,8 +59,11 @@ type Service struct {
 	reauth      limiter   // wrong portal passwords on credential resets
 	gate        *hashGate // argon2id work in progress
 	loginFlight inflight  // logins being checked, per account and source
+	exports     inflight  // call record exports streaming, per customer
 	loginRate   *ratelimit.Window[string]
 	deviceKey   []byte
+	waOnce      sync.Once // the WebAuthn relying party of BaseURL (passkey.go)
+	wa          *webauthn.WebAuthn
 }
 
 // New returns a Service on a store.

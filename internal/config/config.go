@@ -78,8 +78,9 @@ type SMS struct {
 	From           string // sender id
 	Webhook        string // URL
 	WebhookSecret  string // prefer SIPDESK_SMS_WEBHOOK_SECRET
-	// Voice offers "Call me instead": the edge of this node (--role all)
-	// calls the number through --carrier and reads the code out.
+	// Voice offers "Call me instead" (portal roles) and places those calls
+	// through --carrier (edge roles): the portal queues an edge request,
+	// an edge with --voice-calls takes it and reads the code out.
 	Voice     bool
 	VoiceFrom string // the caller the callee sees (E.164 or a name)
 }
@@ -197,8 +198,8 @@ func ParseServe(args []string) (*Serve, error) {
 	default:
 		return nil, fmt.Errorf("--role must be all, portal or edge, not %q", c.Role)
 	}
-	if c.SMS.Voice && (c.Role != "all" || c.Carrier == "") {
-		return nil, errors.New("--voice-calls needs --role all and --carrier: the node that sends codes places the calls")
+	if c.SMS.Voice && c.Role != "portal" && c.Carrier == "" {
+		return nil, errors.New("--voice-calls needs --carrier on a node with an edge (--role all or edge): the edge places the calls")
 	}
 	httpSet := false
 	fs.Visit(func(f *flag.Flag) { httpSet = httpSet || f.Name == "http" })
@@ -355,7 +356,7 @@ func smsFlags(fs *flag.FlagSet, s *SMS) {
 	fs.StringVar(&s.From, "sms-from", "", "SMS sender id (Kannel's from)")
 	fs.StringVar(&s.Webhook, "sms-webhook", "", "URL that gets verification codes as signed JSON (instead of Kannel)")
 	fs.StringVar(&s.WebhookSecret, "sms-webhook-secret", "", "HMAC-SHA256 key of --sms-webhook (better: SIPDESK_SMS_WEBHOOK_SECRET)")
-	fs.BoolVar(&s.Voice, "voice-calls", false, "offer \"Call me instead\": verification codes read out by a call over --carrier (needs --role all)")
+	fs.BoolVar(&s.Voice, "voice-calls", false, "offer \"Call me instead\": verification codes read out by a call over --carrier (portal: offer it; edge: place the calls, needs --carrier)")
 	fs.StringVar(&s.VoiceFrom, "voice-from", "", "the caller a verification call shows, e.g. +15550100 (default: sipdesk)")
 }
 

@@ -15,9 +15,9 @@ func TestSMSFlags(t *testing.T) {
 		t.Fatalf("SMS config: %+v", c.SMS)
 	}
 	for name, args := range map[string][]string{
-		"kannel and webhook": {"--sms-kannel", "http://k/", "--sms-webhook", "http://w/"},
-		"voice on a portal":  {"--role", "portal", "--voice-calls", "--carrier", "sip:203.0.113.5:5060"},
-		"voice, no carrier":  {"--voice-calls"},
+		"kannel and webhook":           {"--sms-kannel", "http://k/", "--sms-webhook", "http://w/"},
+		"voice, no carrier":            {"--voice-calls"},
+		"voice on an edge, no carrier": {"--role", "edge", "--voice-calls"},
 	} {
 		if _, err := ParseServe(args); err == nil {
 			t.Errorf("%s: accepted", name)
@@ -25,8 +25,17 @@ func TestSMSFlags(t *testing.T) {
 	}
 }
 
-// --voice-calls on a --role all node with a carrier is accepted.
+// --voice-calls on a --role all node with a carrier is accepted; so is it on
+// a portal (which only offers the call: an edge places it) without one.
 func TestVoiceFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"--role", "portal", "--voice-calls", "--database", "postgres://db/sipdesk"},
+		{"--role", "edge", "--voice-calls", "--carrier", "sip:203.0.113.5:5060", "--database", "postgres://db/sipdesk"},
+	} {
+		if _, err := ParseServe(args); err != nil {
+			t.Errorf("%v: %v", args, err)
+		}
+	}
 	c, err := ParseServe([]string{"--voice-calls", "--voice-from", "+15550100", "--carrier", "sip:203.0.113.5:5060"})
 	if err != nil {
 		t.Fatal(err)

@@ -58,9 +58,10 @@ type clusterEdge struct {
 
 // clusterOptions tune a cluster; zero values take the defaults.
 type clusterOptions struct {
-	Edges    int      // default 3
-	EdgeArgs []string // extra `serve` flags for every edge
-	NoPortal bool
+	Edges      int      // default 3
+	EdgeArgs   []string // extra `serve` flags for every edge
+	PortalArgs []string // extra `serve` flags for the portal
+	NoPortal   bool
 }
 
 // newCluster starts the database, the carrier, the portal and the edges,
@@ -78,8 +79,8 @@ func newCluster(t *testing.T, o clusterOptions) *cluster {
 	c.carrierAddr = fmt.Sprintf("%s:%d", clusterCarrierIP, freePort(t, clusterCarrierIP))
 	if !o.NoPortal {
 		c.Portal = fmt.Sprintf("127.0.0.20:%d", freePortTCP(t, "127.0.0.20"))
-		c.portal = startProc(t, c.env, c.bin, "serve", "--role", "portal", "--node", "portal", "--database", dsn,
-			"--data", t.TempDir(), "--http", c.Portal, "--allow-private-ips", "--sip-domain", testRealm)
+		c.portal = startProc(t, c.env, c.bin, append([]string{"serve", "--role", "portal", "--node", "portal", "--database", dsn,
+			"--data", t.TempDir(), "--http", c.Portal, "--allow-private-ips", "--sip-domain", testRealm}, o.PortalArgs...)...)
 	}
 	for i := range o.Edges {
 		ip := fmt.Sprintf("127.0.0.%d", 21+i)

@@ -57,6 +57,12 @@ type Config struct {
 	// negative: none).
 	MaxContacts  int
 	PollInterval time.Duration // fallback config version poll (changes are signalled), default 1s
+	// VoiceCalls: this edge takes the voice calls portals ask for ("Call me
+	// instead", requests.go); it needs Carrier.
+	VoiceCalls bool
+	// RequestPoll is the fallback check for edge requests (new ones are
+	// signalled like config changes), default 1s.
+	RequestPoll time.Duration
 	// UDPReadBuffer is the socket receive buffer asked for (default 8 MB).
 	UDPReadBuffer int
 	// TCPIdleTimeout closes TCP/TLS connections that stay silent (default
@@ -117,6 +123,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.Node == "" {
 		c.Node = "edge"
+	}
+	if c.RequestPoll <= 0 {
+		c.RequestPoll = time.Second
 	}
 	if len(c.NonceKey) < 16 {
 		return errors.New("edge: NonceKey must have at least 16 bytes")

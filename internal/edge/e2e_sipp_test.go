@@ -95,7 +95,7 @@ func startSippUAS(t *testing.T, ip string, port, calls int) *sippUAS {
 	return startSippUASScenario(t, "uas_b2bua.xml", ip, port, calls)
 }
 
-func startSippUASScenario(t *testing.T, sf, ip string, port, calls int) *sippUAS {
+func startSippUASScenario(t *testing.T, sf, ip string, port, calls int, extra ...string) *sippUAS {
 	t.Helper()
 	bin := siptest.Need(t, "sipp")
 	u := &sippUAS{dir: t.TempDir(), done: make(chan error, 1)}
@@ -105,6 +105,7 @@ func startSippUASScenario(t *testing.T, sf, ip string, port, calls int) *sippUAS
 	u.cmd = exec.Command(bin, "-sf", sf, "-i", ip, "-p", fmt.Sprint(port), "-bind_local",
 		"-m", fmt.Sprint(calls), "-timeout", "60s", "-nostdin", "-trace_msg", "-message_file", filepath.Join(u.dir, "msg.log"),
 		"-mp", fmt.Sprint(20000+port%1000*10))
+	u.cmd.Args = append(u.cmd.Args, extra...)
 	u.cmd.Dir = u.dir
 	u.cmd.Stdout, u.cmd.Stderr = &u.out, &u.out
 	if err := u.cmd.Start(); err != nil {

@@ -36,6 +36,7 @@ import (
 // Server is a running SIP edge.
 type Server struct {
 	cfg          Config
+	st           sipdesk.Store
 	log          *slog.Logger
 	now          func() time.Time
 	carrierAddrs *shield.AddrMatcher
@@ -67,7 +68,7 @@ func New(cfg Config, st sipdesk.Store, log *slog.Logger) (*Server, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Server{cfg: cfg, log: log.With("component", "edge"), now: time.Now, ready: make(chan struct{})}
+	s := &Server{cfg: cfg, st: st, log: log.With("component", "edge"), now: time.Now, ready: make(chan struct{})}
 	s.health.set(NotReadyStarting, true)
 	now := func() time.Time { return s.now() }
 	s.met = metrics.New(nil)
@@ -245,6 +246,7 @@ func (s *Server) Run(ctx context.Context) error {
 	wg.Go(func() { s.bans.Run(pctx) })
 	wg.Go(func() { s.expireLoop(ctx) })
 	wg.Go(func() { s.probeDatabase(ctx) })
+	wg.Go(func() { s.requestLoop(ctx) })
 	stopRecords := s.pol.StartRecords()
 	s.log.Info("edge listening", "udp", ls.UDP.LocalAddr().String(), "tcp", ls.TCP.Addr().String(), "tls", s.cfg.TLSAddr, "realm", s.cfg.Realm, "carrier", s.cfg.Carrier, "config_version", s.AppliedVersion())
 	s.health.set(NotReadyStarting, false)

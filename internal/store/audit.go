@@ -1,6 +1,8 @@
 package store
 
 import (
+	"strings"
+
 	"github.com/sipdesk/sipdesk"
 )
 
@@ -21,7 +23,33 @@ func (t *tx) InsertAudit(e *sipdesk.AuditEntry) error {
 // or of everyone for customerID 0, newest first.
 func (t *tx) Audit(customerID int64, limit int) ([]*sipdesk.AuditEntry, error) {
 	q, args := scoped("SELECT id, customer_id, sip_account_id, actor, action, detail, at FROM audit_log WHERE 1 = 1", nil, "customer_id", customerID)
-	rows, err := t.query(q+" ORDER BY at DESC, id DESC"+limitClause(limit), args...)
+	return t.auditRows(q+" ORDER BY at DESC, id DESC"+limitClause(limit), args)
+}
+
+// AuditPage lists the entries f selects, newest first (at, then id).
+func (t *tx) AuditPage(f sipdesk.AuditFilter) ([]*sipdesk.AuditEntry, error) {
+	q, args := scoped("SELECT id, customer_id, sip_account_id, actor, action, detail, at FROM audit_log WHERE 1 = 1", nil, "customer_id", f.CustomerID)
+	if len(f.Actions) > 0 {
+		q += " AND action IN (?" + strings.Repeat(", ?", len(f.Actions)-1) + ")"
+		for _, a := range f.Actions {
+			args = append(args, a)
+		}
+	}
+	if !f.Since.IsZero() {
+		q, args = q+" AND at >= ?", append(args, ms(f.Since))
+	}
+	if !f.Until.IsZero() {
+		q, args = q+" AND at < ?", append(args, ms(f.Until))
+	}
+	if k := f.After; k != nil {
+		at := ms(k.At)
+		q, args = q+" AND (at < ? OR (at = ? AND id < ?))", append(args, at, at, k.ID)
+	}
+	return t.auditRows(q+" ORDER BY at DESC, id DESC"+limitClause(f.Limit), args)
+}
+
+func (t *tx) auditRows(q string, args []any) ([]*sipdesk.AuditEntry, error) {
+	rows, err := t.query(q, args...)
 	if err != nil {
 		return nil, t.fail("list audit log", err)
 	}

@@ -3,6 +3,7 @@ package store
 import (
 	"database/sql"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/sipdesk/sipdesk"
@@ -278,6 +279,13 @@ func (t *tx) CallRecords(f sipdesk.CallFilter) ([]*sipdesk.CallRecord, error) {
 	if f.Disposition != "" {
 		q, args = q+" AND disposition = ?", append(args, f.Disposition)
 	}
+	if f.Direction != "" {
+		q, args = q+" AND direction = ?", append(args, f.Direction)
+	}
+	if f.Number != "" {
+		like := "%" + likeEscaper.Replace(f.Number) + "%"
+		q, args = q+` AND (from_uri LIKE ? ESCAPE '\' OR to_uri LIKE ? ESCAPE '\' OR caller_id LIKE ? ESCAPE '\')`, append(args, like, like, like)
+	}
 	if !f.Since.IsZero() {
 		q, args = q+" AND started_at >= ?", append(args, ms(f.Since))
 	}
@@ -287,7 +295,11 @@ func (t *tx) CallRecords(f sipdesk.CallFilter) ([]*sipdesk.CallRecord, error) {
 	if f.BeforeID > 0 {
 		q, args = q+" AND id < ?", append(args, f.BeforeID)
 	}
-	rows, err := t.query(q+" ORDER BY id DESC"+limitClause(f.Limit), args...)
+	if k := f.After; k != nil {
+		at := ms(k.StartedAt)
+		q, args = q+" AND (started_at < ? OR (started_at = ? AND id < ?))", append(args, at, at, k.ID)
+	}
+	rows, err := t.query(q+" ORDER BY started_at DESC, id DESC"+limitClause(f.Limit), args...)
 	if err != nil {
 		return nil, t.fail("list call records", err)
 	}
@@ -319,3 +331,6 @@ func (t *tx) CallStats(since, until time.Time) ([]*sipdesk.CallStat, error) {
 		return &c, err
 	})
 }
+
+// likeEscaper escapes LIKE's wildcards (with ESCAPE '\\').
+var likeEscaper = strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`)

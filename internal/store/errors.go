@@ -36,6 +36,7 @@ var uniqueConstraints = []uniqueConstraint{
 	{"sip_account_ips.sip_account_id, sip_account_ips.position", "sip_account_ips_pkey", "allowed_ips", "an address is listed twice"},
 	{"dids.number", "dids_pkey", "number", "number is already routed"},
 	{"nodes.name", "nodes_pkey", "name", "node name is already used"},
+	{"passkeys.credential_id", "passkeys_credential_key", "passkey", "this passkey is already registered"},
 }
 
 // mapErr turns the engines' unique and foreign key violations into sipdesk

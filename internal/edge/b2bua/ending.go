@@ -20,6 +20,7 @@ var (
 	endFenced    = ending{policy.EndFenced, "Channel lease not renewed"}
 	endLeaseLost = ending{policy.EndLeaseLost, "Channel lease lost"}
 	endDrained   = ending{"drained", "Server shutting down"}
+	endOperator  = ending{sipdesk.EndOperatorHangUp, "Ended by the operator"}
 )
 
 func endingFor(reason string) ending {
@@ -30,6 +31,8 @@ func endingFor(reason string) ending {
 		return endLeaseLost
 	case endDrained.code:
 		return endDrained
+	case endOperator.code:
+		return endOperator
 	}
 	return endShutdown
 }
@@ -145,6 +148,18 @@ func (s *B2BUA) EndCalls(callIDs []string, reason string) {
 			go s.stop(at, why)
 		}
 	}
+}
+
+// EndCall ends the call with this customer-leg Call-ID like EndCalls, and
+// waits until it is ended (the BYEs answered or timed out). It reports
+// whether this edge holds the call.
+func (s *B2BUA) EndCall(callID, reason string) bool {
+	at := s.live.get(callID)
+	if at == nil {
+		return false
+	}
+	s.stop(at, endingFor(reason))
+	return true
 }
 
 // Drain refuses new calls from now on (503 with Retry-After); the calls up

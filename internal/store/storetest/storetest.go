@@ -51,6 +51,7 @@ func Run(t *testing.T, open func(t *testing.T) sipdesk.Store) {
 		{"verification messages queue, are claimed once, replaced and pruned", testVerificationMessages},
 		{"sessions round trip, delete and expire", testSessions},
 		{"sign-in security: session list, password links used once, TOTP steps and recovery codes", testSecurity},
+		{"passkeys round trip, are unique, scoped, and their counters only move forward", testPasskeys},
 		{"DIDs upsert, move and are scoped", testDIDs},
 		{"a DID is deleted once and says what it routed to", testDeleteDID},
 		{"call stats count a window by minute, disposition and reason", testCallStats},
@@ -66,10 +67,15 @@ func Run(t *testing.T, open func(t *testing.T) sipdesk.Store) {
 		{"channel use counts exactly the calls CountsAgainstLimit counts", testCountedCalls},
 		{"lease acquire-or-refuse from two stores admits exactly the limit", testLeaseExactness},
 		{"call records round trip, filter and page newest first", testCallRecords},
+		{"call records page by time then id without gaps, and filter", testCallRecordPages},
+		{"audit log pages by time then id without gaps, and filters", testAuditPages},
 		{"lost calls' records close node_lost, orphans too", testLostRecords},
 		{"attempt counters count to their limit, across stores, and expire", testAttempts},
 		{"pending signups are taken once and expire", testPendingSignups},
 		{"delivered mails are redacted and old ones pruned", testMailRedactPrune},
+		{"edge requests round trip, go to their node and finish by their holder", testEdgeRequestRoundTrip},
+		{"an edge request is claimed once by nodes on two stores", testEdgeRequestClaimOnce},
+		{"edge requests are retried after a lost claim, expire and are pruned", testEdgeRequestExpiry},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, s) })

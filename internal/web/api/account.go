@@ -2,10 +2,10 @@ package api
 
 import (
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/sipdesk/sipdesk"
+	"github.com/sipdesk/sipdesk/internal/app"
 )
 
 func (a *API) getAccount(w http.ResponseWriter, r *http.Request, c caller) error {
@@ -81,19 +81,30 @@ func (a *API) deleteToken(w http.ResponseWriter, r *http.Request, c caller) erro
 	return nil
 }
 
-// maxAudit is how far back the audit list reaches.
-const maxAudit = 1000
-
+// listAudit answers the audit log, newest first, filtered by kind of
+// action and time range, a page at a time (after: the "next" cursor).
 func (a *API) listAudit(w http.ResponseWriter, r *http.Request, c caller) error {
-	p, err := parsePage(r)
+	q := r.URL.Query()
+	limit, err := parseLimit(q)
 	if err != nil {
 		return err
 	}
-	es, err := a.svc.Audit(r.Context(), c.id, maxAudit)
+	f, err := app.AuditFilterOf(q, "after")
 	if err != nil {
 		return err
 	}
-	return reply(w, http.StatusOK, paginate(es, func(e *sipdesk.AuditEntry) int64 { return e.ID }, p, true, auditView))
+	p, err := a.svc.AuditLogPage(r.Context(), c.id, f, limit)
+	if err != nil {
+		return err
+	}
+	out := list[auditJSON]{Items: []auditJSON{}}
+	for _, e := range p.Entries {
+		out.Items = append(out.Items, auditView(e))
+	}
+	if p.Next != "" {
+		out.Next = &p.Next
+	}
+	return reply(w, http.StatusOK, out)
 }
 
 // callView is a call record as the API shows it.
@@ -115,6 +126,7 @@ type callView struct {
 	SIPCode        int        `json:"sip_code"`
 	Reason         string     `json:"reason"`
 	Node           string     `json:"node"`
+	Result         string     `json:"result"` // the outcome in words
 }
 
 func optTime(t time.Time) *time.Time {
@@ -128,53 +140,61 @@ func callRecordView(r *sipdesk.CallRecord) callView {
 	v := callView{ID: r.ID, CallID: r.CallID, SIPAccountID: r.SIPAccountID, Direction: r.Direction, From: r.From, To: r.To,
 		CallerID: r.CallerID, CallerIDReason: r.CallerIDReason, StartedAt: r.StartedAt, AnsweredAt: optTime(r.AnsweredAt),
 		EndedAt: optTime(r.EndedAt), Duration: r.Duration().Seconds(), Disposition: r.Disposition, SIPCode: r.SIPCode,
-		Reason: r.Reason, Node: r.Node}
+		Reason: r.Reason, Node: r.Node, Result: sipdesk.CallResult(r)}
 	if r.CallerIDRuleID != 0 {
 		v.CallerIDRuleID = &r.CallerIDRuleID
 	}
 	return v
 }
 
-// listCalls answers call records, newest first, filtered by time range
-// (since/until, RFC 3339), SIP account and disposition.
+// listCalls answers call records, newest first (start time, then id),
+// filtered by time range (since/until), SIP account, direction,
+// disposition and number, a page at a time (after: the "next" cursor), or
+// with format=csv every record the filters select as one CSV stream.
 func (a *API) listCalls(w http.ResponseWriter, r *http.Request, c caller) error {
-	p, err := parsePage(r)
+	q := r.URL.Query()
+	limit, err := parseLimit(q)
 	if err != nil {
 		return err
 	}
-	q := r.URL.Query()
-	f := sipdesk.CallFilter{CustomerID: c.id, BeforeID: p.after, Limit: p.limit + 1, Disposition: q.Get("disposition")}
-	for name, dst := range map[string]*time.Time{"since": &f.Since, "until": &f.Until} {
-		if s := q.Get(name); s != "" {
-			if *dst, err = time.Parse(time.RFC3339, s); err != nil {
-				return sipdesk.FieldError(name, "must be a time like 2026-11-25T10:00:00Z")
-			}
-		}
+	// A numeric after is the cursor of earlier versions (a record id).
+	var beforeID int64
+	if id, ok := parseID(q.Get("after")); ok {
+		beforeID = id
+		q.Del("after")
 	}
-	if s := q.Get("sip_account"); s != "" {
-		id, ok := parseID(s)
-		if !ok {
-			return sipdesk.FieldError("sip_account", "must be a SIP account id")
-		}
-		f.SIPAccountID = id
+	f, err := app.CallFilterOf(q, "after")
+	if err != nil {
+		return err
 	}
-	switch f.Disposition {
-	case "", sipdesk.DispAnswered, sipdesk.DispBusy, sipdesk.DispNoAnswer, sipdesk.DispCancelled, sipdesk.DispFailed, sipdesk.DispRefused, sipdesk.DispActive, sipdesk.DispNodeLost:
+	f.BeforeID = beforeID
+	switch q.Get("format") {
+	case "", "json":
+	case "csv":
+		done, err := a.svc.StartExport(c.id)
+		if err != nil {
+			return err
+		}
+		defer done()
+		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+		w.Header().Set("Content-Disposition", `attachment; filename="calls.csv"`)
+		if err := a.svc.WriteCallsCSV(r.Context(), c.id, f, w); err != nil {
+			a.log.Warn("call records export stopped", "customer", c.id, "err", err) // the status is sent
+		}
+		return nil
 	default:
-		return sipdesk.FieldError("disposition", "must be one of answered, busy, no_answer, cancelled, failed, refused, in_progress")
+		return sipdesk.FieldError("format", "must be json or csv")
 	}
-	rs, err := a.svc.CallRecords(r.Context(), f)
+	p, err := a.svc.CallRecordsPage(r.Context(), c.id, f, limit)
 	if err != nil {
 		return err
 	}
 	out := list[callView]{Items: []callView{}}
-	for i, rec := range rs {
-		if i == p.limit {
-			next := strconv.FormatInt(rs[i-1].ID, 10)
-			out.Next = &next
-			break
-		}
+	for _, rec := range p.Records {
 		out.Items = append(out.Items, callRecordView(rec))
+	}
+	if p.Next != "" {
+		out.Next = &p.Next
 	}
 	return reply(w, http.StatusOK, out)
 }
@@ -185,17 +205,18 @@ type activeCallView struct {
 	Direction    string    `json:"direction"`
 	Node         string    `json:"node"`
 	StartedAt    time.Time `json:"started_at"`
+	To           string    `json:"to"` // the destination (user part masked like call records); "" for a moment after the call starts
 }
 
 // listActiveCalls answers the calls holding a channel now, on every node.
 func (a *API) listActiveCalls(w http.ResponseWriter, r *http.Request, c caller) error {
-	ls, err := a.svc.ActiveCalls(r.Context(), c.id)
+	ls, err := a.svc.LiveCalls(r.Context(), c.id)
 	if err != nil {
 		return err
 	}
 	out := list[activeCallView]{Items: []activeCallView{}}
 	for _, l := range ls {
-		out.Items = append(out.Items, activeCallView{CallID: l.CallID, SIPAccountID: l.SIPAccountID, Direction: l.Direction, Node: l.Node, StartedAt: l.StartedAt})
+		out.Items = append(out.Items, activeCallView{CallID: l.CallID, SIPAccountID: l.SIPAccountID, Direction: l.Direction, Node: l.Node, StartedAt: l.StartedAt, To: l.To})
 	}
 	return reply(w, http.StatusOK, out)
 }

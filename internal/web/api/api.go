@@ -85,6 +85,7 @@ func (a *API) register() {
 	a.auth("GET", "/caller-ids", a.listCallerIDs)
 	a.auth("POST", "/caller-ids", a.addCallerID)
 	a.auth("POST", "/caller-ids/{id}/verify", a.verifyCallerID)
+	a.auth("POST", "/caller-ids/{id}/call-me", a.callMe)
 	a.auth("DELETE", "/caller-ids/{id}", a.deleteCallerID)
 	a.auth("GET", "/caller-id/simulate", a.simulateCallerID)
 
@@ -143,11 +144,11 @@ func (a *API) authenticate(ctx context.Context, r *http.Request) (caller, error)
 	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
 		return caller{}, sipdesk.Errorf(sipdesk.EUnauthorized, "the Authorization header must be Bearer <token>")
 	}
-	id, err := a.svc.AuthenticateToken(ctx, token)
+	t, err := a.svc.AuthenticateAPIToken(ctx, token)
 	if err != nil {
 		return caller{}, err
 	}
-	return caller{id: id, actor: app.CustomerActor(id, "api")}, nil
+	return caller{id: t.CustomerID, actor: app.TokenActor(t)}, nil
 }
 
 // ServeHTTP serves the API. Unknown paths and methods get the error envelope

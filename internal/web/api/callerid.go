@@ -133,7 +133,53 @@ func (a *API) listCallerIDs(w http.ResponseWriter, r *http.Request, c caller) er
 	if err != nil {
 		return err
 	}
-	return reply(w, http.StatusOK, paginate(ns, func(n *sipdesk.CallerIDNumber) int64 { return n.ID }, p, false, callerIDNumberView))
+	ds, err := a.deliveries(r, c, ns)
+	if err != nil {
+		return err
+	}
+	return reply(w, http.StatusOK, paginate(ns, func(n *sipdesk.CallerIDNumber) int64 { return n.ID }, p, false,
+		func(n *sipdesk.CallerIDNumber) callerIDNumberJSON {
+			v := callerIDNumberView(n)
+			v.Delivery = deliveryView(ds[n.ID])
+			return v
+		}))
+}
+
+// deliveries reads how the codes of the unverified numbers went, only when
+// there are some.
+func (a *API) deliveries(r *http.Request, c caller, ns []*sipdesk.CallerIDNumber) (map[int64]*sipdesk.VerificationMessage, error) {
+	for _, n := range ns {
+		if !n.Verified {
+			return a.svc.CodeDeliveries(r.Context(), c.id)
+		}
+	}
+	return nil, nil
+}
+
+// callMe sends a new code to an unverified number by a voice call ("Call me
+// instead"): 202, the call is placed by an edge; GET /caller-ids shows how
+// it went (delivery). The limits of a new code apply.
+func (a *API) callMe(w http.ResponseWriter, r *http.Request, c caller) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	ns, err := a.svc.CallerIDNumbers(r.Context(), c.id)
+	if err != nil {
+		return err
+	}
+	for _, n := range ns {
+		if n.ID != id {
+			continue
+		}
+		if err := a.svc.CallMe(r.Context(), c.id, n.Number); err != nil {
+			return err
+		}
+		v := callerIDNumberView(n)
+		v.Delivery = &deliveryJSON{Channel: app.ChannelVoice, State: string(sipdesk.MessageQueued)}
+		return reply(w, http.StatusAccepted, v)
+	}
+	return sipdesk.Errorf(sipdesk.ENotFound, "caller ID number not found")
 }
 
 func (a *API) addCallerID(w http.ResponseWriter, r *http.Request, c caller) error {

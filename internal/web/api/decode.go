@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -241,14 +242,11 @@ type page struct {
 }
 
 func parsePage(r *http.Request) (page, error) {
-	p := page{limit: defaultLimit}
 	q := r.URL.Query()
-	if s := q.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > maxLimit {
-			return p, sipdesk.FieldError("limit", "must be a number from 1 to %d", maxLimit)
-		}
-		p.limit = n
+	n, err := parseLimit(q)
+	p := page{limit: n}
+	if err != nil {
+		return p, err
 	}
 	if s := q.Get("after"); s != "" {
 		id, ok := parseID(s)
@@ -258,6 +256,19 @@ func parsePage(r *http.Request) (page, error) {
 		p.after = id
 	}
 	return p, nil
+}
+
+// parseLimit reads the page size (limit, 1..maxLimit, defaultLimit).
+func parseLimit(q url.Values) (int, error) {
+	s := q.Get("limit")
+	if s == "" {
+		return defaultLimit, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > maxLimit {
+		return defaultLimit, sipdesk.FieldError("limit", "must be a number from 1 to %d", maxLimit)
+	}
+	return n, nil
 }
 
 // list is the shape of every list answer.

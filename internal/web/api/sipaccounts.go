@@ -154,11 +154,12 @@ func (a *API) completeCredentialReset(w http.ResponseWriter, r *http.Request) er
 		Username       string `json:"username"`
 		Password       string `json:"password"`
 		PortalPassword string `json:"portal_password"`
+		Code           string `json:"code"` // the second factor, when the customer has one
 	}
 	if err := decode(w, r, &in); err != nil {
 		return err
 	}
-	s, err := a.svc.CompleteCredentialReset(r.Context(), token, in.Username, in.Password, in.PortalPassword)
+	s, err := a.svc.CompleteCredentialReset(r.Context(), token, in.Username, in.Password, app.Reauth{Password: in.PortalPassword, Code: in.Code})
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/sipdesk/sipdesk"
+	"github.com/sipdesk/sipdesk/internal/app"
 )
 
 // The JSON shapes of the Contract. Field names are fixed; new ones may be
@@ -96,10 +97,27 @@ func ruleView(r *sipdesk.CallerIDRule) ruleJSON {
 }
 
 type callerIDNumberJSON struct {
-	ID        int64     `json:"id"`
-	Number    string    `json:"number"`
-	Verified  bool      `json:"verified"`
-	CreatedAt time.Time `json:"created_at"`
+	ID        int64         `json:"id"`
+	Number    string        `json:"number"`
+	Verified  bool          `json:"verified"`
+	CreatedAt time.Time     `json:"created_at"`
+	Delivery  *deliveryJSON `json:"delivery,omitempty"` // the last code's way to the phone (unverified numbers)
+}
+
+// deliveryJSON is how the last code sent to a number went: channel (sms
+// gateway, voice), state (queued, sent, delivered, undelivered, failed) and
+// why the last try failed.
+type deliveryJSON struct {
+	Channel string `json:"channel"`
+	State   string `json:"state"`
+	Error   string `json:"error,omitempty"`
+}
+
+func deliveryView(m *sipdesk.VerificationMessage) *deliveryJSON {
+	if m == nil {
+		return nil
+	}
+	return &deliveryJSON{Channel: m.Channel, State: string(m.State), Error: m.LastError}
 }
 
 func callerIDNumberView(n *sipdesk.CallerIDNumber) callerIDNumberJSON {
@@ -140,13 +158,14 @@ type auditJSON struct {
 	ID           int64     `json:"id"`
 	SIPAccountID *int64    `json:"sip_account_id"`
 	Actor        string    `json:"actor"`
+	By           string    `json:"by"` // the actor in words
 	Action       string    `json:"action"`
 	Detail       string    `json:"detail"`
 	At           time.Time `json:"at"`
 }
 
 func auditView(e *sipdesk.AuditEntry) auditJSON {
-	v := auditJSON{ID: e.ID, Actor: e.Actor, Action: e.Action, Detail: e.Detail, At: e.At.UTC()}
+	v := auditJSON{ID: e.ID, Actor: e.Actor, By: app.ActorWords(e.Actor), Action: e.Action, Detail: e.Detail, At: e.At.UTC()}
 	if e.SIPAccountID != 0 {
 		id := e.SIPAccountID
 		v.SIPAccountID = &id

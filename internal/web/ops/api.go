@@ -40,6 +40,7 @@ func newAPI(svc *app.Service, log *slog.Logger) *api {
 	a.route("POST /tickets/{id}/approve", a.decide(true))
 	a.route("POST /tickets/{id}/decline", a.decide(false))
 	a.route("GET /calls/active", a.activeCalls)
+	a.route("DELETE /calls/active/{call_id}", a.hangUp)
 	a.route("GET /nodes", a.nodes)
 	a.routeDIDs()
 	a.routeSuspend()
@@ -365,22 +366,56 @@ func (a *api) decide(approve bool) apiHandler {
 }
 
 type callJSON struct {
-	CallID       string    `json:"call_id"`
-	CustomerID   int64     `json:"customer_id"`
-	SIPAccountID int64     `json:"sip_account_id"`
-	Direction    string    `json:"direction"`
-	Node         string    `json:"node"`
-	StartedAt    time.Time `json:"started_at"`
+	CallID         string    `json:"call_id"`
+	CustomerID     int64     `json:"customer_id"`
+	SIPAccountID   int64     `json:"sip_account_id"`
+	Direction      string    `json:"direction"`
+	Node           string    `json:"node"`
+	StartedAt      time.Time `json:"started_at"`
+	CustomerEmail  string    `json:"customer_email"`
+	SIPAccountName string    `json:"sip_account_name"`
+	Destination    string    `json:"destination"`
 }
 
 func (a *api) activeCalls(w http.ResponseWriter, r *http.Request, op *sipdesk.Operator) error {
-	ls, err := a.svc.OpsActiveCalls(r.Context(), op)
+	ls, _, err := a.svc.OpsLiveCalls(r.Context(), op)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, listOf(ls, func(l *sipdesk.CallLease) callJSON {
-		return callJSON{l.CallID, l.CustomerID, l.SIPAccountID, l.Direction, l.Node, l.StartedAt}
+	writeJSON(w, http.StatusOK, listOf(ls, func(l app.OpsLiveCall) callJSON {
+		return callJSON{l.CallID, l.CustomerID, l.SIPAccountID, l.Direction, l.Node, l.StartedAt, l.CustomerEmail, l.SIPAccountName, l.Destination}
 	}))
+	return nil
+}
+
+// hangUp ends a live call on the node holding it: 200 once the node sent
+// BYE on both legs, 202 while it has not answered yet, 404 when the call
+// is not live (any more), 503 when its node did not take the request.
+func (a *api) hangUp(w http.ResponseWriter, r *http.Request, op *sipdesk.Operator) error {
+	req, err := a.svc.OpsHangUp(r.Context(), op, r.PathValue("call_id"))
+	if err != nil {
+		return err
+	}
+	if err := hangUpError(req); err != nil {
+		return err
+	}
+	status := http.StatusOK
+	if req.State != sipdesk.EdgeDone {
+		status = http.StatusAccepted
+	}
+	writeJSON(w, status, map[string]any{"call_id": r.PathValue("call_id"), "node": req.Node, "state": string(req.State), "result": req.Result})
+	return nil
+}
+
+// hangUpError is a hang-up that did not happen as an error of the table:
+// the node no longer had the call (not found) or no node took the request.
+func hangUpError(r *sipdesk.EdgeRequest) error {
+	switch r.State {
+	case sipdesk.EdgeFailed:
+		return sipdesk.Errorf(sipdesk.ENotFound, "%s", r.Result)
+	case sipdesk.EdgeExpired:
+		return sipdesk.Errorf(sipdesk.EUnavailable, "node %s did not end the call: %s", r.Node, r.Result)
+	}
 	return nil
 }
 

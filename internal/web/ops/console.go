@@ -68,7 +68,7 @@ func New(svc *app.Service, o Options) *Console {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
 	c := &Console{svc: svc, opt: o, log: o.Log, pages: map[string]*template.Template{}}
-	for _, p := range []string{"login", "dashboard", "customers", "customer", "tickets", "approvals", "message"} {
+	for _, p := range []string{"login", "dashboard", "customers", "customer", "tickets", "approvals", "message", "calls"} {
 		c.pages[p] = template.Must(template.New("").Funcs(funcs).ParseFS(templatesFS, "templates/layout.html", "templates/"+p+".html"))
 	}
 	c.csrf = http.NewCrossOriginProtection()
@@ -95,6 +95,8 @@ func (c *Console) Register(mux *http.ServeMux) {
 	c.auth(mux, "GET /ops/approvals", c.approvals)
 	c.auth(mux, "POST /ops/sip-accounts/{id}/approve", c.approve)
 	c.registerDIDs(mux)
+	c.auth(mux, "GET /ops/calls", c.liveCalls)
+	c.auth(mux, "POST /ops/calls/hangup", c.hangUp)
 	c.registerSuspend(mux)
 	c.registerBans(mux)
 	mux.Handle(APIPrefix+"/", newAPI(c.svc, c.log))
@@ -433,4 +435,36 @@ func (c *Console) approve(q *request) error {
 		return err
 	}
 	return c.redirect(q, "/ops/approvals", "SIP account "+strconv.FormatInt(id, 10)+" approved.")
+}
+
+func (c *Console) liveCalls(q *request) error {
+	calls, total, err := c.svc.OpsLiveCalls(q.ctx(), q.op)
+	if err != nil {
+		return err
+	}
+	c.render(q, http.StatusOK, "calls", "Live calls", "calls", map[string]any{"Calls": calls, "Total": total})
+	return nil
+}
+
+// hangUp ends a live call through the node holding it and says how it went.
+func (c *Console) hangUp(q *request) error {
+	id := q.r.PostFormValue("call_id")
+	r, err := c.svc.OpsHangUp(q.ctx(), q.op, id)
+	if sipdesk.ErrorCode(err) == sipdesk.ENotFound {
+		return c.redirect(q, "/ops/calls", "That call is not live any more.")
+	}
+	if err != nil {
+		return err
+	}
+	msg := "Call hung up on node " + r.Node + ": BYE sent to the caller and the carrier."
+	switch r.State {
+	case sipdesk.EdgeDone:
+	case sipdesk.EdgeFailed:
+		msg = "Not hung up: " + r.Result + "."
+	case sipdesk.EdgeExpired:
+		msg = "Not hung up: node " + r.Node + " did not answer (" + r.Result + ")."
+	default:
+		msg = "Hang-up sent to node " + r.Node + "; it has not answered yet. Reload to see whether the call ended."
+	}
+	return c.redirect(q, "/ops/calls", msg)
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/sipdesk/sipdesk"
+	"github.com/sipdesk/sipdesk/internal/app"
 )
 
 // credsView is the Edit Credentials window the email's link opens.
@@ -12,6 +13,10 @@ type credsView struct {
 	Form
 	Token   string
 	Account accountRow
+	Nonce   string // for the passkey script
+	// The customer's second factor, asked with the portal password.
+	TOTP     bool
+	Passkeys bool
 }
 
 // credsPage is the window on its own, for a browser that is not logged in
@@ -31,7 +36,12 @@ func (u *UI) editCredentialsForm(q *request) error {
 }
 
 func (u *UI) credsRender(q *request, status int, a *sipdesk.SIPAccount, cv *credsView) error {
-	cv.Account = rowOf(a)
+	cv.Account, cv.Nonce = rowOf(a), q.nonce
+	totp, keys, err := u.svc.HasSecondFactor(q.ctx(), a.CustomerID)
+	if err != nil {
+		return err
+	}
+	cv.TOTP, cv.Passkeys = totp, keys > 0
 	if q.customer != nil && q.customer.ID == a.CustomerID && q.customer.BillingState != sipdesk.BillingUnverified {
 		return u.sipAccountsPage(q, status, &sipAccountsView{Dialog: "credentials", Creds: cv})
 	}
@@ -62,7 +72,9 @@ func (u *UI) resetLinkError(q *request, err error) error {
 func (u *UI) editCredentialsSubmit(q *request) error {
 	token := q.r.PostFormValue("token")
 	username := strings.TrimSpace(q.r.PostFormValue("username"))
-	a, err := u.svc.CompleteCredentialReset(q.ctx(), token, username, q.r.PostFormValue("password"), q.r.PostFormValue("portal_password"))
+	a, err := u.svc.CompleteCredentialReset(q.ctx(), token, username, q.r.PostFormValue("password"), app.Reauth{
+		Password: q.r.PostFormValue("portal_password"), Code: q.r.PostFormValue("code"),
+		Passkey: app.PasskeyAnswer{Ceremony: q.r.PostFormValue("passkey_ceremony"), Response: q.r.PostFormValue("passkey_response")}})
 	if err == nil {
 		msg := "New credentials saved for “" + a.Name + "”. Devices registered with the old ones were signed out."
 		if q.customer != nil && q.customer.ID == a.CustomerID {
@@ -85,6 +97,6 @@ func (u *UI) editCredentialsSubmit(q *request) error {
 	}
 	cv := &credsView{Form: newForm(), Token: token}
 	cv.Values["username"] = username
-	formError(&cv.Form, err, "username", "password", "portal_password")
+	formError(&cv.Form, err, "username", "password", "portal_password", "code")
 	return u.credsRender(q, formStatus(err), a, cv)
 }

@@ -214,6 +214,13 @@ func TestValidationErrorsNextToFields(t *testing.T) {
 	o.post("/signup", url.Values{"email": {"x@acme.example"}, "password": {"short"}, "password_confirm": {"short"}, "phone": {"+447700900555"}}).must(t, 422).errorNextTo(t, "password", "must be at least 12 characters")
 	o.post("/signup", url.Values{"email": {"x@acme.example"}, "password": {portalPassword}, "password_confirm": {portalPassword + "x"}, "phone": {"+447700900555"}}).must(t, 422).errorNextTo(t, "password_confirm", "the two passwords differ")
 	o.post("/signup", url.Values{"email": {"x@acme.example"}, "password": {portalPassword}, "password_confirm": {portalPassword}, "phone": {"12"}}).must(t, 422).errorNextTo(t, "phone", "international format")
+	// Every error at once, each next to its field and in the summary.
+	all := o.post("/signup", url.Values{"email": {"nope"}, "password": {"short"}, "password_confirm": {"other"}, "phone": {"12"}}).
+		must(t, 422, `data-testid="error-summary"`, "Fix these 4 things to sign up", `href="#email">Email: must be a valid email address`, `href="#password"`, `href="#password_confirm"`, `href="#phone"`)
+	all.errorNextTo(t, "email", "must be a valid email address")
+	all.errorNextTo(t, "password", "must be at least 12 characters")
+	all.errorNextTo(t, "password_confirm", "the two passwords differ")
+	all.errorNextTo(t, "phone", "international format")
 	// An email that has an account gets the same answer as a new one (the
 	// address is told by email instead).
 	o.post("/signup", url.Values{"email": {"v@acme.example"}, "password": {portalPassword}, "password_confirm": {portalPassword}, "phone": {"+447700900555"}}).must(t, 200, "Check your email").mustNot(t, "already")
@@ -309,7 +316,7 @@ func TestCallPagesShowRecordsAndLiveCalls(t *testing.T) {
 	if err := e.svc.AcquireChannel(ctx, &sipdesk.CallLease{CallID: "live-1", CustomerID: c.id, SIPAccountID: c.first.Account.ID, Direction: sipdesk.DirOutbound, Node: "edge-7"}); err != nil {
 		t.Fatal(err)
 	}
-	c.b.get("/calls").must(t, 200, "+442030001111", "Main", "refused (403): channel_limit_reached")
+	c.b.get("/calls").must(t, 200, "+442030001111", "Main", "Refused: channel limit reached")
 	c.b.get("/calls/live").must(t, 200, "edge-7", "outbound", "Main").mustNot(t, "No calls in progress")
 	other := e.customer("other@acme.example", "+15551234322")
 	other.b.get("/calls").must(t, 200, "No calls yet")

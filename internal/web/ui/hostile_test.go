@@ -224,8 +224,9 @@ func TestPortalCrossSiteEveryRoute(t *testing.T) {
 	}
 	reset := e.resetToken(c.email)
 	sess, _ := e.svc.Sessions(ctx, c.id)
+	pk := e.passkey(c.id)
 	ids := map[string]int64{"/sip-accounts/": c.first.Account.ID, "/caller-id/rules/": rule.ID, "/caller-id/numbers/": num.ID, "/api-tokens/": toks[0].ID,
-		"/account/sessions/": sess[0].ID}
+		"/account/sessions/": sess[0].ID, "/account/passkeys/": pk.ID}
 	// A form that succeeds same-site on most routes.
 	form := url.Values{"name": {"Evil"}, "auth_type": {"password"}, "email": {c.email}, "password": {portalPassword},
 		"password_confirm": {portalPassword}, "phone": {"+447700900059"}, "token": {reset}, "username": {"evilname1"},
@@ -318,13 +319,14 @@ func TestPortalTenantIsolation(t *testing.T) {
 		t.Fatal(err)
 	}
 	markers := []string{name, "Bee-IP", "8.8.4.4", "Bee-Rule", "+447700900777", "Bee-Token", "Bee-Ticket-Reason", "bee-call-id-1",
-		"bee-live-call", "+447700900123", "+447700900062", b.first.Account.Username, b.email}
+		"bee-live-call", "+447700900123", "+447700900062", b.first.Account.Username, b.email, "Bee-Passkey"}
 	kinds := map[string][]int64{
 		"/sip-accounts/{id}":       {b.first.Account.ID, ipAcct.Account.ID},
 		"/caller-id/rules/{id}":    {rule.ID},
 		"/caller-id/numbers/{id}":  {num.ID},
 		"/api-tokens/{id}":         {toks[0].ID},
 		"/account/sessions/{id}":   {bSess[0].ID},
+		"/account/passkeys/{id}":   {e.passkey(b.id).ID},
 		"/softphone?account={id}":  {b.first.Account.ID}, // the id in the query
 		"/sip-accounts/{id}/edit?": {b.first.Account.ID},
 	}
@@ -468,7 +470,7 @@ func TestResetLinkReuseAndExpiry(t *testing.T) {
 	// Reuse: from the same browser, from a logged-out one, through the service (the API's path).
 	post(c.b, tok, "newuser02", "New-Sip-Pass-98").must(t, 410, "already used")
 	post(e.browser(), tok, "newuser02", "New-Sip-Pass-98").must(t, 410, "already used")
-	if _, err := e.svc.CompleteCredentialReset(ctx, tok, "newuser02", "New-Sip-Pass-98", portalPassword); sipdesk.ErrorCode(err) != sipdesk.EConflict {
+	if _, err := e.svc.CompleteCredentialReset(ctx, tok, "newuser02", "New-Sip-Pass-98", app.Reauth{Password: portalPassword}); sipdesk.ErrorCode(err) != sipdesk.EConflict {
 		t.Fatalf("reuse through the service: %v", err)
 	}
 	if dumpDB(t, dbPath) != before {
@@ -585,7 +587,7 @@ func TestPortalPasswordReauthLimit(t *testing.T) {
 	tok2 := send() // a new link does not reset the count
 	before := dumpDB(t, dbPath)
 	post(tok2, portalPassword).must(t, 429, "too many wrong passwords")
-	if _, err := e.svc.CompleteCredentialReset(ctx, tok2, "", "New-Sip-Pass-99", portalPassword); sipdesk.ErrorCode(err) != sipdesk.ERateLimited {
+	if _, err := e.svc.CompleteCredentialReset(ctx, tok2, "", "New-Sip-Pass-99", app.Reauth{Password: portalPassword}); sipdesk.ErrorCode(err) != sipdesk.ERateLimited {
 		t.Fatalf("through the service (the API's path): %v", err)
 	}
 	if dumpDB(t, dbPath) != before {
@@ -602,4 +604,15 @@ func TestPortalPasswordReauthLimit(t *testing.T) {
 	post(e.resetToken(o.email), portalPassword).must(t, 200, "Credentials saved")
 	e.advance(15*time.Minute + time.Second)
 	post(tok2, portalPassword).must(t, 200, "Credentials saved")
+}
+
+// passkey stores a passkey for the customer (its key is not usable: the
+// tests that use one go through a software authenticator).
+func (e *env) passkey(customerID int64) *sipdesk.Passkey {
+	e.t.Helper()
+	p := &sipdesk.Passkey{CustomerID: customerID, CredentialID: []byte("cred-" + fmt.Sprint(customerID)), PublicKey: []byte{1}, Name: "Bee-Passkey"}
+	if err := e.st.Update(context.Background(), func(tx sipdesk.Tx) error { return tx.InsertPasskey(p) }); err != nil {
+		e.t.Fatal(err)
+	}
+	return p
 }

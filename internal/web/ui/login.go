@@ -13,7 +13,8 @@ import (
 type loginView struct {
 	Page
 	Form
-	Next string
+	Next     string
+	Passkeys bool // "Sign in with a passkey" is offered
 }
 
 func (u *UI) loginForm(q *request) error {
@@ -21,7 +22,7 @@ func (u *UI) loginForm(q *request) error {
 	if q.customer != nil {
 		return u.redirect(q, sameSitePath(next, "/sip-accounts"), "")
 	}
-	u.render(q, http.StatusOK, "login.html", &loginView{Page: u.page(q, "Log in", ""), Form: newForm(), Next: next})
+	u.render(q, http.StatusOK, "login.html", &loginView{Page: u.page(q, "Log in", ""), Form: newForm(), Next: next, Passkeys: u.svc.PasskeysAvailable()})
 	return nil
 }
 
@@ -68,7 +69,7 @@ func (u *UI) loginSubmit(q *request) error {
 	default:
 		return err
 	}
-	u.render(q, status, "login.html", &loginView{Page: u.page(q, "Log in", ""), Form: f, Next: next})
+	u.render(q, status, "login.html", &loginView{Page: u.page(q, "Log in", ""), Form: f, Next: next, Passkeys: u.svc.PasskeysAvailable()})
 	return nil
 }
 

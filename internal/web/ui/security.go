@@ -17,11 +17,14 @@ import (
 type securityView struct {
 	Page
 	Form
-	TwoFactor app.TwoFactor
-	Setup     *app.TOTPSetup // enrolment in progress
-	QR        template.URL   // its QR code, a data: URL the service made (trusted)
-	Codes     []string       // recovery codes just made: shown once
-	Sessions  []sessionRow
+	TwoFactor  app.TwoFactor
+	Setup      *app.TOTPSetup // enrolment in progress
+	QR         template.URL   // its QR code, a data: URL the service made (trusted)
+	Codes      []string       // recovery codes just made: shown once
+	Sessions   []sessionRow
+	Passkeys   []*sipdesk.Passkey
+	DeleteID   int64 // the passkey whose removal failed (its error shows there)
+	CanPasskey bool  // the portal's base URL allows passkeys
 }
 
 type sessionRow struct {
@@ -45,6 +48,9 @@ func (u *UI) securityPage(q *request, status int, v *securityView) error {
 	if err != nil {
 		return err
 	}
+	if v.Passkeys, err = u.svc.Passkeys(q.ctx(), q.customer.ID); err != nil {
+		return err
+	}
 	mine := sipdesk.HashToken(q.token)
 	v.Sessions = v.Sessions[:0]
 	for _, s := range ss {
@@ -53,7 +59,7 @@ func (u *UI) securityPage(q *request, status int, v *securityView) error {
 	if v.Setup != nil {
 		v.QR = template.URL(v.Setup.QR) //nolint:gosec // a PNG data: URL encoded by the service, no customer input
 	}
-	v.Page, v.TwoFactor = u.page(q, "Security", "security"), st
+	v.Page, v.TwoFactor, v.CanPasskey = u.page(q, "Security", "security"), st, u.svc.PasskeysAvailable()
 	u.render(q, status, "security.html", v)
 	return nil
 }
@@ -156,16 +162,32 @@ func (u *UI) sessionRevoke(q *request) error {
 type twoFactorView struct {
 	Page
 	Form
-	Next string
+	Next     string
+	TOTP     bool // the customer has the authenticator app
+	Passkeys bool // … passkeys
+}
+
+// twoFactorRender shows the second step with what the customer has.
+func (u *UI) twoFactorRender(q *request, status int, pending string, v *twoFactorView) error {
+	totp, keys, err := u.svc.PendingSecondFactors(q.ctx(), pending)
+	if isCode(err, sipdesk.EForbidden) {
+		u.setCookie(q.w, "sipdesk_2fa", "", -1)
+		return u.redirect(q, "/login", "The login timed out: enter your email and password again.")
+	}
+	if err != nil {
+		return err
+	}
+	v.Page, v.TOTP, v.Passkeys = u.page(q, "Two-factor authentication", ""), totp, keys > 0
+	u.render(q, status, "login_2fa.html", v)
+	return nil
 }
 
 func (u *UI) twoFactorForm(q *request) error {
-	if c, err := q.r.Cookie(u.cookieName("sipdesk_2fa")); err != nil || c.Value == "" {
+	c, err := q.r.Cookie(u.cookieName("sipdesk_2fa"))
+	if err != nil || c.Value == "" || len(c.Value) > 200 {
 		return u.redirect(q, "/login", "")
 	}
-	u.render(q, http.StatusOK, "login_2fa.html", &twoFactorView{Page: u.page(q, "Two-factor authentication", ""), Form: newForm(),
-		Next: sameSitePath(q.r.URL.Query().Get("next"), "")})
-	return nil
+	return u.twoFactorRender(q, http.StatusOK, c.Value, &twoFactorView{Form: newForm(), Next: sameSitePath(q.r.URL.Query().Get("next"), "")})
 }
 
 func (u *UI) twoFactorSubmit(q *request) error {
@@ -174,7 +196,13 @@ func (u *UI) twoFactorSubmit(q *request) error {
 	if c, err := q.r.Cookie(u.cookieName("sipdesk_2fa")); err == nil && len(c.Value) <= 200 {
 		pending = c.Value
 	}
-	res, err := u.svc.LoginSecondFactor(q.ctx(), pending, q.r.PostFormValue("code"))
+	var res *app.LoginResult
+	var err error
+	if ans := passkeyAnswer(q); ans.Response != "" {
+		res, err = u.svc.LoginPasskey(q.ctx(), pending, ans)
+	} else {
+		res, err = u.svc.LoginSecondFactor(q.ctx(), pending, q.r.PostFormValue("code"))
+	}
 	if err == nil {
 		u.setCookie(q.w, "sipdesk_2fa", "", -1)
 		return u.finishLogin(q, res, next)
@@ -186,10 +214,9 @@ func (u *UI) twoFactorSubmit(q *request) error {
 	if !userError(err) {
 		return err
 	}
-	v := &twoFactorView{Page: u.page(q, "Two-factor authentication", ""), Form: newForm(), Next: next}
+	v := &twoFactorView{Form: newForm(), Next: next}
 	formError(&v.Form, err, "code")
-	u.render(q, formStatus(err), "login_2fa.html", v)
-	return nil
+	return u.twoFactorRender(q, formStatus(err), pending, v)
 }
 
 // Forgotten password: the form sends a link by email (the same answer

@@ -3,12 +3,17 @@ package ui
 import (
 	"net/http"
 	"strings"
+
+	"github.com/sipdesk/sipdesk/internal/app"
 )
 
 type signupView struct {
 	Page
 	Form
+	Summary []summaryItem // every field error, linked to its field
 }
+
+type summaryItem struct{ ID, Label, Msg string }
 
 func (u *UI) signupForm(q *request) error {
 	if q.customer != nil {
@@ -28,9 +33,14 @@ func (u *UI) signupSubmit(q *request) error {
 	password := q.r.PostFormValue("password")
 	f.Values["email"], f.Values["phone"] = email, phone
 	status := http.StatusUnprocessableEntity
+	// Every field's error at once, before any work.
+	for _, err := range app.CheckSignup(email, password, phone) {
+		formError(&f, err, "email", "password", "phone")
+	}
 	if password != q.r.PostFormValue("password_confirm") {
 		f.Errors["password_confirm"] = "the two passwords differ"
-	} else {
+	}
+	if len(f.Errors) == 0 {
 		err := u.svc.Signup(q.ctx(), email, password, phone)
 		if err == nil {
 			text := "We sent an email to " + strings.TrimSpace(email) + ". Open its link within an hour to finish your signup."
@@ -46,7 +56,14 @@ func (u *UI) signupSubmit(q *request) error {
 		formError(&f, err, "email", "password", "phone")
 		status = formStatus(err)
 	}
-	u.render(q, status, "signup.html", &signupView{Page: u.page(q, "Sign up", ""), Form: f})
+	v := &signupView{Page: u.page(q, "Sign up", ""), Form: f}
+	for _, fl := range []struct{ id, label string }{{"email", "Email"}, {"password", "Portal password"},
+		{"password_confirm", "Repeat the password"}, {"phone", "Mobile phone number"}} {
+		if m := f.Errors[fl.id]; m != "" {
+			v.Summary = append(v.Summary, summaryItem{ID: fl.id, Label: fl.label, Msg: m})
+		}
+	}
+	u.render(q, status, "signup.html", v)
 	return nil
 }
 

@@ -41,17 +41,7 @@ var assetVersion = func() string {
 }()
 
 var funcs = template.FuncMap{
-	"statusLabel": func(s sipdesk.Status) string {
-		switch s {
-		case sipdesk.StatusInProcess:
-			return "In Process"
-		case sipdesk.StatusActive:
-			return "Active"
-		case sipdesk.StatusInactive:
-			return "Inactive"
-		}
-		return string(s)
-	},
+	"statusLabel": statusLabel,
 	"authLabel": func(t sipdesk.AuthType) string {
 		if t == sipdesk.AuthIP {
 			return "IP"
@@ -219,4 +209,17 @@ func domainErr(err error) *sipdesk.Error {
 		return e
 	}
 	return nil
+}
+
+// statusLabel is a SIP account status as the portal words it.
+func statusLabel(s sipdesk.Status) string {
+	switch s {
+	case sipdesk.StatusInProcess:
+		return "In Process"
+	case sipdesk.StatusActive:
+		return "Active"
+	case sipdesk.StatusInactive:
+		return "Inactive"
+	}
+	return string(s)
 }

@@ -72,6 +72,8 @@ func (u *UI) Register(mux *http.ServeMux) {
 	u.public(mux, "POST /logout", u.logout)
 	u.public(mux, "GET /login/2fa", u.twoFactorForm)
 	u.public(mux, "POST /login/2fa", u.twoFactorSubmit)
+	u.public(mux, "POST /login/passkey/begin", u.loginPasskeyBegin)
+	u.public(mux, "POST /login/passkey", u.loginPasskey)
 	u.public(mux, "GET /password/forgot", u.forgotForm)
 	u.public(mux, "POST /password/forgot", u.forgotSubmit)
 	u.public(mux, "GET /password/reset", u.resetForm)
@@ -99,6 +101,7 @@ func (u *UI) Register(mux *http.ServeMux) {
 	// authenticate it, so it also works in a browser that is not logged in.
 	u.public(mux, "GET /sip-accounts/edit-credentials", u.editCredentialsForm)
 	u.public(mux, "POST /sip-accounts/edit-credentials", u.editCredentialsSubmit)
+	u.public(mux, "POST /sip-accounts/edit-credentials/passkey", u.credentialsPasskeyBegin)
 	u.auth(mux, "GET /softphone", u.softphone)
 
 	// Caller ID.
@@ -117,6 +120,9 @@ func (u *UI) Register(mux *http.ServeMux) {
 	// Calls, support, account.
 	u.auth(mux, "GET /calls", u.calls)
 	u.auth(mux, "GET /calls/live", u.callsLive)
+	u.auth(mux, "GET /calls/live.json", u.callsLiveJSON)
+	u.auth(mux, "GET /calls/export.csv", u.callsExport)
+	u.auth(mux, "GET /sip-accounts/status.json", u.sipAccountStatuses)
 	u.auth(mux, "GET /tickets", u.tickets)
 	u.auth(mux, "GET /tickets/new", u.ticketNew)
 	u.auth(mux, "POST /tickets", u.ticketCreate)
@@ -130,6 +136,9 @@ func (u *UI) Register(mux *http.ServeMux) {
 	u.auth(mux, "POST /account/2fa/confirm", u.totpConfirm)
 	u.auth(mux, "POST /account/2fa/disable", u.totpDisable)
 	u.auth(mux, "POST /account/sessions/{id}/revoke", u.sessionRevoke)
+	u.auth(mux, "POST /account/passkeys/begin", u.passkeyBegin)
+	u.auth(mux, "POST /account/passkeys", u.passkeyAdd)
+	u.auth(mux, "POST /account/passkeys/{id}/delete", u.passkeyDelete)
 }
 
 // request is what a handler knows about the caller.

@@ -259,6 +259,68 @@
     });
   }
 
+
+  // Live Calls and In Process statuses update by themselves: a small
+  // same-origin JSON poll (the CSP allows connect-src 'self'), paused while
+  // the tab is hidden.
+  function poll(url, every, apply) {
+    var busy = false;
+    setInterval(function () {
+      if (busy || document.hidden) return;
+      busy = true;
+      fetch(url, { credentials: 'same-origin', headers: { 'Accept': 'application/json' } })
+        .then(function (r) { if (!r.ok) throw new Error('HTTP ' + r.status); return r.json(); })
+        .then(apply)
+        .catch(function () {})
+        .then(function () { busy = false; });
+    }, every);
+  }
+  function cell(tr, label, text, cls) {
+    var td = document.createElement('td');
+    td.setAttribute('data-label', label);
+    if (cls) td.className = cls;
+    td.textContent = text;
+    tr.appendChild(td);
+  }
+  function initLive() {
+    var table = $('table[data-live]');
+    if (!table) return;
+    var body = table.querySelector('tbody');
+    var empty = body.querySelector('td.empty');
+    var emptyText = empty ? empty.textContent : '';
+    poll(table.getAttribute('data-live'), 2000, function (data) {
+      var rows = (data && data.calls) || [];
+      body.textContent = '';
+      rows.forEach(function (c) {
+        var tr = document.createElement('tr');
+        cell(tr, 'Started', c.started_at);
+        cell(tr, 'SIP account', c.account);
+        cell(tr, 'Direction', c.direction);
+        cell(tr, 'Destination', c.destination, 'uri');
+        cell(tr, 'Duration', c.duration);
+        cell(tr, 'Node', c.node);
+        body.appendChild(tr);
+      });
+      if (!rows.length) {
+        var tr = document.createElement('tr');
+        var td = document.createElement('td');
+        td.colSpan = 6; td.className = 'empty'; td.textContent = emptyText;
+        tr.appendChild(td); body.appendChild(tr);
+      }
+    });
+  }
+  function initStatuses() {
+    var table = $('table[data-accounts]');
+    if (!table || !$('.status-in_process', table)) return;
+    poll('/sip-accounts/status.json', 3000, function (data) {
+      ((data && data.accounts) || []).forEach(function (a) {
+        var span = $('tr[data-account="' + Number(a.id) + '"] .status', table);
+        if (!span) return;
+        span.className = 'status status-' + a.status;
+        span.textContent = a.label;
+      });
+    });
+  }
   function init() {
     initDialogs();
     initReveal();
@@ -270,6 +332,8 @@
     initRules();
     initTabs();
     initConfirm();
+    initLive();
+    initStatuses();
   }
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', init); else init();
 })();
