@@ -143,12 +143,22 @@ func TLSConfig(cert, key string) (*tls.Config, error) {
 	return &tls.Config{Certificates: []tls.Certificate{c}, MinVersion: tls.VersionTLS12}, nil
 }
 
-// Serve runs sipgo's server on every listener until they are closed.
+// Serve runs sipgo's server on every listener until they are closed. It
+// returns once sipgo's pool holds the UDP listener: a request the edge
+// sends before that (a voice call taken from the queue at start-up) would
+// make sipgo bind the listener's address again and fail with "address
+// already in use".
 func (l *Listeners) Serve(srv *sipgo.Server, wg *sync.WaitGroup) {
 	wg.Go(func() { srv.ServeUDP(l.UDP) })
 	wg.Go(func() { srv.ServeTCP(l.TCP) })
 	if l.TLS != nil {
 		wg.Go(func() { srv.ServeTLS(l.TLS) })
+	}
+	addr := l.UDP.LocalAddr().String()
+	for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(time.Millisecond) {
+		if c, _ := srv.TransportLayer().GetConnection("udp", addr); c != nil {
+			return
+		}
 	}
 }
 
