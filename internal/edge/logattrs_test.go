@@ -39,17 +39,21 @@ func TestDeferAttrsSameOutput(t *testing.T) {
 	}
 }
 
-// BenchmarkCallLogger is the logger a handler makes per INVITE at the
-// usual level (warn): the call's attributes and an Info line not written.
+// BenchmarkCallLogger is the logger a handler makes per INVITE and the two
+// Info lines of an answered call, at warn (the benchmark's level: nothing
+// written) and at info (the default: both written).
 // Run: go test -run '^$' -bench CallLogger -benchmem ./internal/edge
 func BenchmarkCallLogger(b *testing.B) {
 	src := netip.MustParseAddrPort("192.0.2.1:5060")
+	warn, info := &slog.HandlerOptions{Level: slog.LevelWarn}, &slog.HandlerOptions{Level: slog.LevelInfo}
 	for _, tc := range []struct {
 		name string
 		h    slog.Handler
 	}{
-		{"inner", slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn})},
-		{"deferred", newDeferAttrs(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn}))},
+		{"warn/inner", slog.NewTextHandler(io.Discard, warn)},
+		{"warn/deferred", newDeferAttrs(slog.NewTextHandler(io.Discard, warn))},
+		{"info/inner", slog.NewTextHandler(io.Discard, info)},
+		{"info/deferred", newDeferAttrs(slog.NewTextHandler(io.Discard, info))},
 	} {
 		log := slog.New(tc.h).With("component", "edge")
 		b.Run(tc.name, func(b *testing.B) {
@@ -57,6 +61,7 @@ func BenchmarkCallLogger(b *testing.B) {
 			for b.Loop() {
 				lg := log.With("call_id", "a84b4c76e66710@pc33.example.com", "src", src.String(), "direction", "outbound")
 				lg = lg.With("sip_account", int64(1234))
+				lg.Info("call answered", "carrier_call_id", "b84b4c76e66710@203.0.113.1")
 				lg.Info("call", "result", "completed")
 			}
 		})
