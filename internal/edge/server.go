@@ -68,6 +68,7 @@ func New(cfg Config, st sipdesk.Store, log *slog.Logger) (*Server, error) {
 	if log == nil {
 		log = slog.Default()
 	}
+	log = slog.New(newDeferAttrs(log.Handler())) // per-request loggers cost nothing until they write
 	s := &Server{cfg: cfg, st: st, log: log.With("component", "edge"), now: time.Now, ready: make(chan struct{})}
 	s.health.set(NotReadyStarting, true)
 	now := func() time.Time { return s.now() }
