@@ -269,19 +269,22 @@ stop_kamailio() {
 trap 'stop_srv; stop_kamailio' EXIT
 HZ=$(getconf CLK_TCK)
 # sample PID PORT FILE: one line a second until killed: time, CPU ticks of
-# the process and its children, RSS (sum of PSS over the processes: Kamailio
-# shares its memory), sum of VmHWM, established connections to PORT
+# the process and its children, sums over them of PSS (Kamailio's processes
+# share memory: PSS counts it once), VmRSS and VmHWM, established
+# connections to PORT, processes
 sample() {
-    local pid=$1 port=$2 f=$3 p t m h
-    echo "time,ticks,pss_kb,hwm_kb,conns" > "$f"
+    local pid=$1 port=$2 f=$3 p t m r h
+    echo "time,ticks,pss_kb,rss_kb,hwm_kb,conns,procs" > "$f"
     while kill -0 "$pid" 2>/dev/null; do
-        t=0 m=0 h=0
+        t=0 m=0 r=0 h=0 n=0
         for p in "$pid" $(ps -o pid= --ppid "$pid" 2>/dev/null); do
+            n=$((n + 1))
             t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
             m=$((m + $(awk '/^Pss:/{print $2}' "/proc/$p/smaps_rollup" 2>/dev/null || echo 0)))
+            r=$((r + $(awk '/^VmRSS/{print $2}' "/proc/$p/status" 2>/dev/null || echo 0)))
             h=$((h + $(awk '/^VmHWM/{print $2}' "/proc/$p/status" 2>/dev/null || echo 0)))
         done
-        echo "$(date +%s.%N),$t,$m,$h,$(ss -Htn state established "( sport = :$port )" 2>/dev/null | wc -l)" >> "$f"
+        echo "$(date +%s.%N),$t,$m,$r,$h,$(ss -Htn state established "( sport = :$port )" 2>/dev/null | wc -l),$n" >> "$f"
         sleep 1
     done
 }
@@ -303,7 +306,8 @@ steady() {   # steady tcp|tls sipdesk|kamailio
     local sipp_bin=sipp extra=()
     if [ "$t" = tcp ]; then tflag=tn; else tflag=ln; sipp_bin=$SIPP_TLS extra=("${TLS_ARGS[@]}"); fi
     local run_s=$(( DEVICES / RAMP + CYCLES * (PINGS + 1) * KA_MS / 1000 ))
-    echo "$t $srv devices=$DEVICES ramp=$RAMP/s keepalive_ms=$KA_MS pings=$PINGS cycles=$CYCLES run_s=$run_s" > "$d/info.txt"
+    printf 'devices=%s\nramp=%s\nkeepalive_ms=%s\npings=%s\ncycles=%s\nrun_s=%s\nhz=%s\n' \
+        "$DEVICES" "$RAMP" "$KA_MS" "$PINGS" "$CYCLES" "$run_s" "$HZ" > "$d/info.txt"
     log "steady state over $t, $srv: $DEVICES devices, ${run_s} s"
     sample "$pid" "$port" "$d/samples.csv" & sp=$!
     ( cd "$d" && taskset -c 1 "$sipp_bin" 127.0.0.1:$port -sf "$d/steady.xml" -inf "$DATA/users.csv" -key domain bench.local \
@@ -357,9 +361,9 @@ fi
 
 # ------------------------------------------------------------ table
 report() {
-python3 - "$OUT" "$SHORT" <<'PY'
-import csv, os, sys
-out, short = sys.argv[1], sys.argv[2] == "1"
+python3 - "$OUT" "$SHORT" "$KAM" <<'PY'
+import csv, glob, os, sys
+out, short, kam = sys.argv[1], sys.argv[2] == "1", sys.argv[3] == "1"
 def rows(name):
     p = os.path.join(out, name, "results.csv")
     return list(csv.DictReader(open(p))) if os.path.exists(p) else []
@@ -379,20 +383,72 @@ def summary(rs, w):
     return dict(best=best, ok=bok, cpu=cpu, rows=rs)
 def fmt(v, d=0):
     return "-" if v is None else (f"{v:,.{d}f}")
+def steady(t, srv):
+    """The steady-state run of transport t on server srv, or None."""
+    d = os.path.join(out, f"steady-{t}-{srv}")
+    if not os.path.exists(os.path.join(d, "info.txt")): return None
+    info = dict(l.strip().split("=", 1) for l in open(os.path.join(d, "info.txt")) if "=" in l)
+    res = dict(devices=int(info["devices"]), rc=open(os.path.join(d, "rc")).read().strip() if os.path.exists(os.path.join(d, "rc")) else "?")
+    st = list(csv.DictReader(open(os.path.join(d, "stat.csv")), delimiter=";")) if os.path.exists(os.path.join(d, "stat.csv")) else []
+    res["ok"] = int(st[-1]["SuccessfulCall(C)"]) if st else 0
+    res["failed"] = int(st[-1]["FailedCall(C)"]) if st else res["devices"]
+    rt = {"1": [], "2": []}
+    for p in glob.glob(os.path.join(d, "*_rtt.csv")):
+        for r in csv.reader(open(p), delimiter=";"):
+            if len(r) == 3 and r[2] in rt: rt[r[2]].append(int(r[1]))
+    def pct(v, q):
+        if not v: return None
+        v = sorted(v); return v[min(len(v) - 1, int(len(v) * q))]
+    for k, name in (("1", "reg"), ("2", "opt")):
+        res[name] = len(rt[k]); res[name + "_p50"] = pct(rt[k], 0.5); res[name + "_p99"] = pct(rt[k], 0.99)
+    sm = [{k: float(v) for k, v in r.items()} for r in csv.DictReader(open(os.path.join(d, "samples.csv")))]
+    if len(sm) < 3: return res
+    hz, t0 = float(info["hz"]), sm[0]["time"]
+    ramp = res["devices"] / float(info["ramp"])
+    lo, hi = t0 + ramp + 3, t0 + float(info["run_s"]) - 2   # all connected .. before the first device ends
+    win = [r for r in sm if lo <= r["time"] <= hi]
+    per_s = [100 * (b["ticks"] - a["ticks"]) / hz / (b["time"] - a["time"]) for a, b in zip(win, win[1:])]
+    if len(win) > 1:
+        res["cpu_mean"] = 100 * (win[-1]["ticks"] - win[0]["ticks"]) / hz / (win[-1]["time"] - win[0]["time"])
+        res["cpu_max"] = max(per_s)
+        res["win_s"] = win[-1]["time"] - win[0]["time"]
+        res["rss_start"], res["rss_end"] = win[0]["pss_kb"], win[-1]["pss_kb"]
+    ru = [r for r in sm if r["time"] <= lo]
+    if len(ru) > 1: res["cpu_ramp"] = 100 * (ru[-1]["ticks"] - ru[0]["ticks"]) / hz / (ru[-1]["time"] - ru[0]["time"])
+    reqs = 2 * res["reg"] + res["opt"]
+    res["us_per_req"] = 1e6 * (sm[-1]["ticks"] - sm[0]["ticks"]) / hz / reqs if reqs else None
+    res["conns"] = max(int(r["conns"]) for r in sm)
+    res["rss"], res["hwm"] = sm[-1]["pss_kb"], max(r["hwm_kb"] for r in sm)
+    res["procs"] = int(sm[-1]["procs"])
+    return res
+def steady_ok(r):
+    return r is not None and r["rc"] == "0" and r["failed"] == 0 and r["ok"] == r["devices"]
+
 lines = []
 if short:
     bad = [r for r in sd if f(r["failed_pct"]) != 0.0]
     for r in sd: lines.append(f'{r["workload"]:8} {r["offered_rate"]:>5}/s  {r["successful"]}/{r["calls"]} ok  failed {r["failed_pct"]}%  p99 {r["p99_ms"]} ms')
+    for t in ("tcp", "tls"):
+        for r in rows(f"sipdesk-{t}"):
+            if f(r["failed_pct"]) != 0.0: bad.append(r)
+            lines.append(f'{r["workload"] + "/" + t:12} {r["offered_rate"]:>5}/s  {r["successful"]}/{r["calls"]} ok  failed {r["failed_pct"]}%  p99 {r["p99_ms"]} ms')
+        s = steady(t, "sipdesk")
+        if s is None: continue
+        if not steady_ok(s): bad.append(s)
+        lines.append(f'steady/{t}   {s["ok"]}/{s["devices"]} devices ok (sipp rc {s["rc"]}), {s["reg"]} registrations p99 {s["reg_p99"]} ms, '
+                     f'{s["opt"]} OPTIONS p99 {s["opt_p99"]} ms, {s.get("conns", 0)} connections, CPU {s.get("cpu_mean", 0):.0f}% of a core')
     lim = os.path.join(out, "sipdesk-all", "limit.txt")
     if os.path.exists(lim): lines.append(open(lim).read().strip())
     print("\n".join(lines))
-    ws = set(r["workload"] for r in sd)
     sys.exit(1 if bad or (os.path.exists(lim) and "PASS" not in open(lim).read()) else 0)
 names = {"register": "REGISTER (digest 401)", "call": "INVITE digest (407) + limit + Caller ID", "ipcall": "INVITE from IP trunk + limit"}
-for w in ["register", "call", "ipcall"]:
-    a, b = summary(sd, w), summary(km, w)
+over = {"": "", "tcp": " over TCP (one connection)", "tls": " over TLS (one connection)"}
+sections = [(w, "", sd, km) for w in ["register", "call", "ipcall"]]
+sections += [(w, t, rows(f"sipdesk-{t}"), rows(f"kamailio-{t}")) for t in ("tcp", "tls") for w in ("register", "call")]
+for w, t, sdr, kmr in sections:
+    a, b = summary(sdr, w), summary(kmr, w)
     if not a and not b: continue
-    lines.append(f"\n### {names[w]}\n")
+    lines.append(f"\n### {names[w]}{over[t]}\n")
     lines.append("| | sipdesk | Kamailio | sipdesk/Kamailio |")
     lines.append("|---|---|---|---|")
     def rate(s, k):
@@ -420,6 +476,27 @@ for w in ["register", "call", "ipcall"]:
             half = max(cands, key=lambda r: int(r["offered_rate"]))
     if half is not None:
         lines.append(f'| sipdesk p99 at ≤ half the clean rate | {half["p99_ms"]} ms at {half["offered_rate"]}/s | | |')
+def kb(v): return "-" if v is None else f"{v/1024:,.1f} MiB"
+def num(v, d=0, unit=""): return "-" if v is None else f"{v:,.{d}f}{unit}"
+def rat(x, y): return "-" if x is None or y is None or not y else f"{x/y:.2f}"
+for t in ("tcp", "tls"):
+    a, b = steady(t, "sipdesk"), steady(t, "kamailio")
+    if not a and not b: continue
+    g = lambda s, k: s.get(k) if s else None
+    n = (a or b)["devices"]
+    lines.append(f"\n### Steady state over {t.upper()}: {n:,} registered devices, one connection each\n")
+    lines.append("| | sipdesk | Kamailio | sipdesk/Kamailio |")
+    lines.append("|---|---|---|---|")
+    lines.append(f"| devices that ran to the end / failed | {num(g(a,'ok'))} / {num(g(a,'failed'))} | {num(g(b,'ok'))} / {num(g(b,'failed'))} | |")
+    lines.append(f"| connections at the server (peak) | {num(g(a,'conns'))} | {num(g(b,'conns'))} | |")
+    lines.append(f"| registrations (p50 / p99 ms) | {num(g(a,'reg'))} ({num(g(a,'reg_p50'))} / {num(g(a,'reg_p99'))}) | {num(g(b,'reg'))} ({num(g(b,'reg_p50'))} / {num(g(b,'reg_p99'))}) | |")
+    lines.append(f"| OPTIONS keepalives (p50 / p99 ms) | {num(g(a,'opt'))} ({num(g(a,'opt_p50'))} / {num(g(a,'opt_p99'))}) | {num(g(b,'opt'))} ({num(g(b,'opt_p50'))} / {num(g(b,'opt_p99'))}) | |")
+    lines.append(f"| CPU while connecting, % of one core | {num(g(a,'cpu_ramp'), 1)} | {num(g(b,'cpu_ramp'), 1)} | {rat(g(a,'cpu_ramp'), g(b,'cpu_ramp'))} |")
+    lines.append(f"| CPU in the steady state, mean % of one core ({num(g(a,'win_s'))} s) | {num(g(a,'cpu_mean'), 1)} | {num(g(b,'cpu_mean'), 1)} | {rat(g(a,'cpu_mean'), g(b,'cpu_mean'))} |")
+    lines.append(f"| CPU in the steady state, busiest second | {num(g(a,'cpu_max'), 1)} | {num(g(b,'cpu_max'), 1)} | {rat(g(a,'cpu_max'), g(b,'cpu_max'))} |")
+    lines.append(f"| CPU µs per request (whole run, connecting included) | {num(g(a,'us_per_req'))} | {num(g(b,'us_per_req'))} | {rat(g(a,'us_per_req'), g(b,'us_per_req'))} |")
+    lines.append(f"| memory when all are connected → at the end (PSS) | {kb(g(a,'rss_start'))} → {kb(g(a,'rss_end'))} | {kb(g(b,'rss_start'))} → {kb(g(b,'rss_end'))} | {rat(g(a,'rss_end'), g(b,'rss_end'))} |")
+    lines.append(f"| peak memory (VmHWM; Kamailio: summed over its {num(g(b,'procs'))} processes) | {kb(g(a,'hwm'))} | {kb(g(b,'hwm'))} | {rat(g(a,'hwm'), g(b,'hwm'))} |")
 lim_s = os.path.join(out, "sipdesk-all", "limit.txt")
 lim_k = os.path.join(out, "kamailio", "limit.txt")
 if os.path.exists(lim_s): lines.append("\nlimit check, sipdesk: " + open(lim_s).read().strip())
@@ -443,6 +520,9 @@ def full(name, rs):
     lines.append("```")
 full("sipdesk", sd)
 full("Kamailio", km)
+for t in ("tcp", "tls"):
+    full(f"sipdesk over {t.upper()}", rows(f"sipdesk-{t}"))
+    full(f"Kamailio over {t.upper()}", rows(f"kamailio-{t}"))
 print("\n".join(lines))
 PY
 }
@@ -452,7 +532,8 @@ log "table: $OUT/table.md"
 
 # ------------------------------------------------------------ docs
 # Only a full run stands for the whole comparison in the doc.
-if [ "$rc" = 0 ] && [ "$DOC" = 1 ] && [ "$SHORT" = 0 ] && [ "$KAM" = 1 ] && [ "$RSS" = 1 ] && [ "$WORKLOADS" = "$ALL_WORKLOADS" ]; then
+if [ "$rc" = 0 ] && [ "$DOC" = 1 ] && [ "$SHORT" = 0 ] && [ "$KAM" = 1 ] && [ "$RSS" = 1 ] && [ "$WORKLOADS" = "$ALL_WORKLOADS" ] \
+    && [ "$TRANSPORTS" = "tcp tls" ] && [ "$STEADY" = "tcp tls" ]; then
     python3 - "$ROOT/docs/PERFORMANCE.md" "$OUT" "${OUT#"$ROOT"/}" "$STEP_SECS" "$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null)" \
         "$(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo)" "$(kamailio -v 2>/dev/null | awk 'NR==1{print $3}')" <<'PY' || rc=1
 import sys
