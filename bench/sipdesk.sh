@@ -204,10 +204,15 @@ fi
 # KAMAILIO_EXTRA). The IP trunk stays on UDP: its account is an exact
 # address:port, and a TCP client's source port is ephemeral.
 TLS_ARGS=(-tls_cert "$CERT" -tls_key "$KEY")
+# a free UDP port on 127.0.0.1 for a sipp control socket: the harness's fixed
+# 8890 is taken now and then by other sipps on a shared machine (they default
+# to 8888 and up), and sipp exits when it cannot bind it
+free_port() { python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 [ -n "${SIPP_TLS:-}" ] && SIPP_TLS_DIR=$OUT/sipp-tls && mkdir -p "$SIPP_TLS_DIR" && ln -sf "$SIPP_TLS" "$SIPP_TLS_DIR/sipp"
 transport_ladders() {   # transport_ladders tcp|tls
     local t=$1 extra rpid=""
     if [ "$t" = tcp ]; then extra="-t t1"; else extra="-t l1 ${TLS_ARGS[*]}"; fi
+    extra="$extra -cp $(free_port)"
     start_srv "$OUT/db" "$t"
     if [ "$t" = tls ]; then
         # the harness probes its --target over UDP; sipdesk's TLS port has none
@@ -311,7 +316,7 @@ steady() {   # steady tcp|tls sipdesk|kamailio
     log "steady state over $t, $srv: $DEVICES devices, ${run_s} s"
     sample "$pid" "$port" "$d/samples.csv" & sp=$!
     ( cd "$d" && taskset -c 1 "$sipp_bin" 127.0.0.1:$port -sf "$d/steady.xml" -inf "$DATA/users.csv" -key domain bench.local \
-        -t $tflag "${extra[@]}" -i 127.0.0.1 -bind_local -ci 127.0.0.1 -cp 8897 -mp 6800 \
+        -t $tflag "${extra[@]}" -i 127.0.0.1 -bind_local -ci 127.0.0.1 -cp "$(free_port)" -mp 6800 \
         -r "$RAMP" -rp 1000 -m "$DEVICES" -l "$DEVICES" -max_socket $((DEVICES + 100)) \
         -timeout $((run_s + 60))s -recv_timeout 10000 -nostdin \
         -trace_stat -stf stat.csv -fd 5 -trace_rtt -rtt_freq 1 -trace_err -error_file errors.log \
