@@ -2,7 +2,7 @@
 # make bench-sip: sipdesk against Kamailio with the shared SIP harness
 # (../shared/bench/run-kamailio.sh), same data, same machine, one run.
 #
-#   bench/sipdesk.sh                 full run (about 20 minutes), prints the table
+#   bench/sipdesk.sh                 full run (about an hour), prints the table
 #   bench/sipdesk.sh --short         CI: a few seconds per workload, sipdesk only;
 #                                    fails unless every workload has 0 failed calls
 #   options: --no-kamailio  --no-rss  --workloads "register limit call ipcall"
@@ -11,7 +11,7 @@
 #                           steady-tcp steady-tls; the default is all)
 #            --devices N    devices of the steady-state workload [10000]
 #            --step-secs S  --pprof (CPU + allocs profiles of sipdesk under load)
-#            --out DIR      --harness PATH  --no-doc
+#            --out DIR      --harness PATH  --no-doc  (-h: this text)
 #
 # Transports (bench/kamailio/kamailio-tcp.cfg for Kamailio, the same
 # self-signed certificate for both servers, made here with openssl):
@@ -87,7 +87,7 @@ while [ $# -gt 0 ]; do
     --ip-rates) IP_RATES=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
     --harness) HARNESS=$2; shift 2 ;;
-    -h|--help) sed -n 2,39p "$0"; exit 0 ;;
+    -h|--help) sed -n 2,38p "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
     esac
 done
