@@ -1,10 +1,60 @@
-// Helpers of the end-to-end run: ports, the sipdesk process, the dev mailbox,
-// a tiny step runner, and a SIP REGISTER client with digest auth.
+// Helpers of the end-to-end run: the browser and the sipdesk binary, ports,
+// the sipdesk process, the dev mailbox, a tiny step runner, and a SIP
+// REGISTER client with digest auth.
 import { spawn, execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { createServer } from 'node:net';
 import { createSocket } from 'node:dgram';
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+
+// The e2e folder, the repository and where the suites write the docs' screenshots.
+export const here = dirname(fileURLToPath(import.meta.url));
+export const root = resolve(here, '..');
+export const shotsDir = join(root, 'docs', 'screenshots');
+const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
+
+// requireBrowser returns playwright-core's chromium, or ends the suite when
+// something it needs is missing: SKIP (exit 0) locally, FAIL (exit 1) when
+// CI=true, where the browser tests must run. notRun ends the SKIP line,
+// mustRun the FAIL line; needs are the suite's other checks, [ok, why] pairs
+// tried after the Chromium one.
+export async function requireBrowser(notRun, { mustRun = 'the browser tests must run', needs = [] } = {}) {
+  const unavailable = (why) => {
+    if (process.env.CI === 'true') { console.error(`FAIL: ${why} (CI=true: ${mustRun})`); process.exit(1); }
+    console.log(`SKIP: ${why}; ${notRun}`);
+    process.exit(0);
+  };
+  if (!existsSync(chromiumPath)) unavailable(`no Chromium at ${chromiumPath}`);
+  for (const [ok, why] of needs) if (!ok) unavailable(why);
+  try { return (await import('playwright-core')).chromium; } catch { unavailable('playwright-core is not installed (cd e2e && npm ci)'); }
+}
+
+// launchChromium starts headless Chromium with the flags every suite uses
+// and the suite's own extraArgs.
+export function launchChromium(chromium, extraArgs = []) {
+  return chromium.launch({
+    executablePath: chromiumPath, headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', ...extraArgs],
+  });
+}
+
+// workDir makes the suite's temporary folder; removeWorkDir deletes it
+// unless KEEP is set (to look at the data and failure.png afterwards).
+export function workDir(prefix) { return mkdtempSync(join(tmpdir(), prefix)); }
+export function removeWorkDir(work) { if (!process.env.KEEP) rmSync(work, { recursive: true, force: true }); }
+
+// sipdeskBinary is SIPDESK_BIN, or sipdesk built into work.
+export function sipdeskBinary(work) {
+  if (process.env.SIPDESK_BIN) return process.env.SIPDESK_BIN;
+  const bin = join(work, 'sipdesk');
+  console.log('building sipdesk …');
+  execFileSync('go', ['build', '-o', bin, './cmd/sipdesk'], { cwd: root, stdio: 'inherit' });
+  return bin;
+}
 
 // Ports already handed out: the kernel may offer a just-closed port again.
 const given = new Set();

@@ -12,36 +12,15 @@
 //
 // The portal runs with --base-url http://localhost:PORT: a passkey's
 // relying party is a host name (browsers refuse an IP address).
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { execFileSync } from 'node:child_process';
-import { Runner, assert, freePort, startServer, waitHealthy, admin, readMail } from './lib.mjs';
+import { join } from 'node:path';
+import { Runner, assert, freePort, startServer, waitHealthy, admin, readMail,
+  shotsDir, requireBrowser, launchChromium, workDir, removeWorkDir, sipdeskBinary } from './lib.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const root = resolve(here, '..');
-const shots = join(root, 'docs', 'screenshots');
-const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
-const inCI = process.env.CI === 'true';
+const chromium = await requireBrowser('passkey browser test not run');
 
-function unavailable(why) {
-  if (inCI) { console.error(`FAIL: ${why} (CI=true: the browser tests must run)`); process.exit(1); }
-  console.log(`SKIP: ${why}; passkey browser test not run`);
-  process.exit(0);
-}
-if (!existsSync(chromiumPath)) unavailable(`no Chromium at ${chromiumPath}`);
-let chromium;
-try { ({ chromium } = await import('playwright-core')); } catch { unavailable('playwright-core is not installed (cd e2e && npm ci)'); }
-
-const work = mkdtempSync(join(tmpdir(), 'sipdesk-pk-'));
+const work = workDir('sipdesk-pk-');
 const dataDir = join(work, 'data');
-let bin = process.env.SIPDESK_BIN;
-if (!bin) {
-  bin = join(work, 'sipdesk');
-  console.log('building sipdesk …');
-  execFileSync('go', ['build', '-o', bin, './cmd/sipdesk'], { cwd: root, stdio: 'inherit' });
-}
+const bin = sipdeskBinary(work);
 const httpPort = await freePort();
 const sipPort = await freePort();
 const base = `http://localhost:${httpPort}`;
@@ -52,16 +31,13 @@ let browser;
 const cleanup = async () => {
   if (browser) await browser.close().catch(() => {});
   server.kill('SIGTERM');
-  if (!process.env.KEEP) rmSync(work, { recursive: true, force: true });
+  removeWorkDir(work);
 };
 
 const run = new Runner();
 try {
   await waitHealthy(`http://127.0.0.1:${httpPort}`, server, log);
-  browser = await chromium.launch({
-    executablePath: chromiumPath, headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-sync'],
-  });
+  browser = await launchChromium(chromium, ['--disable-sync']);
   // newPage opens a browser context with its own virtual authenticator
   // (a phone or laptop of the customer's).
   const newPage = async (width = 1280) => {
@@ -125,7 +101,7 @@ try {
     assert((await items.first().innerText()).includes('never used'), 'not used yet');
     const creds = await credentials(page);
     assert(creds.length === 1 && creds[0].isResidentCredential, `one resident credential in the authenticator: ${JSON.stringify(creds)}`);
-    await page.screenshot({ path: join(shots, 'passkeys.png'), fullPage: true });
+    await page.screenshot({ path: join(shotsDir, 'passkeys.png'), fullPage: true });
   });
 
   await run.step('the login asks for the passkey after the password', async () => {
@@ -136,7 +112,7 @@ try {
     await login(page);
     await page.waitForURL('**/login/2fa');
     await page.getByText('Confirm it is you with your passkey').waitFor();
-    await page.screenshot({ path: join(shots, 'passkey-login-2fa.png'), fullPage: true });
+    await page.screenshot({ path: join(shotsDir, 'passkey-login-2fa.png'), fullPage: true });
     await page.click('button:has-text("Use your passkey")');
     await page.waitForURL('**/sip-accounts');
     const creds = await credentials(page);
@@ -157,12 +133,12 @@ try {
     const [cred] = await credentials(page);
     await phone.authn.cdp.send('WebAuthn.addCredential', { authenticatorId: phone.authn.id, credential: cred });
     await phone.goto('/login');
-    await phone.screenshot({ path: join(shots, 'passkey-login-390.png'), fullPage: true });
+    await phone.screenshot({ path: join(shotsDir, 'passkey-login-390.png'), fullPage: true });
     await phone.click('button:has-text("Sign in with a passkey")');
     await phone.waitForURL('**/sip-accounts');
     await phone.goto('/account/security');
     assert((await phone.getByTestId('passkey').first().innerText()).includes('last used'), 'the list says when it was last used');
-    await phone.screenshot({ path: join(shots, 'passkeys-390.png'), fullPage: true });
+    await phone.screenshot({ path: join(shotsDir, 'passkeys-390.png'), fullPage: true });
     // A copy whose counter goes back (a cloned key) is refused.
     const clone = await newPage();
     await clone.authn.cdp.send('WebAuthn.addCredential', { authenticatorId: clone.authn.id, credential: { ...cred, signCount: 0 } });
@@ -189,7 +165,7 @@ try {
     await page.fill('#cred-password', 'New-Sip-Passw0rd-7');
     await page.fill('#cred-portal', password);
     assert(await page.locator('button:has-text("Save with passkey")').count() === 1, 'a passkey button');
-    await page.screenshot({ path: join(shots, 'passkey-credentials.png'), fullPage: true });
+    await page.screenshot({ path: join(shotsDir, 'passkey-credentials.png'), fullPage: true });
     const before = await page.content();
     assert(!before.includes('Save changes'), 'passkey only: no plain save button');
     await page.evaluate(() => {

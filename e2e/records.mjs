@@ -13,40 +13,22 @@
 //
 // Env as run.mjs. Needs sipp (Debian sip-tester): skipped without it,
 // failed when CI=true.
-import { existsSync, mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, writeFileSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Runner, assert, freePort, startServer, waitHealthy, admin } from './lib.mjs';
+import { Runner, assert, freePort, startServer, waitHealthy, admin,
+  root, shotsDir, requireBrowser, launchChromium, workDir, removeWorkDir, sipdeskBinary } from './lib.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const root = resolve(here, '..');
-const shots = join(root, 'docs', 'screenshots');
 const scenarios = join(root, 'internal', 'edge', 'testdata', 'sipp');
-const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
-const inCI = process.env.CI === 'true';
 const sippPath = ['/usr/bin/sipp', '/usr/local/bin/sipp'].find(existsSync);
+const chromium = await requireBrowser('records browser test not run', {
+  needs: [[sippPath, 'no sipp (apt-get install sip-tester)']],
+});
 
-function unavailable(why) {
-  if (inCI) { console.error(`FAIL: ${why} (CI=true: the browser tests must run)`); process.exit(1); }
-  console.log(`SKIP: ${why}; records browser test not run`);
-  process.exit(0);
-}
-if (!existsSync(chromiumPath)) unavailable(`no Chromium at ${chromiumPath}`);
-if (!sippPath) unavailable('no sipp (apt-get install sip-tester)');
-let chromium;
-try { ({ chromium } = await import('playwright-core')); } catch { unavailable('playwright-core is not installed (cd e2e && npm ci)'); }
-
-const work = mkdtempSync(join(tmpdir(), 'sipdesk-rec-'));
+const work = workDir('sipdesk-rec-');
 const dataDir = join(work, 'data');
-let bin = process.env.SIPDESK_BIN;
-if (!bin) {
-  bin = join(work, 'sipdesk');
-  console.log('building sipdesk …');
-  execFileSync('go', ['build', '-o', bin, './cmd/sipdesk'], { cwd: root, stdio: 'inherit' });
-}
+const bin = sipdeskBinary(work);
 const realm = 'sipdesk.local';
 const httpPort = await freePort();
 const sipPort = await freePort();
@@ -89,16 +71,13 @@ const cleanup = async () => {
   if (browser) await browser.close().catch(() => {});
   uas.kill('SIGTERM');
   server.kill('SIGTERM');
-  if (!process.env.KEEP) rmSync(work, { recursive: true, force: true });
+  removeWorkDir(work);
 };
 
 const run = new Runner();
 try {
   await waitHealthy(base, server, log);
-  browser = await chromium.launch({
-    executablePath: chromiumPath, headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-sync'],
-  });
+  browser = await launchChromium(chromium, ['--disable-sync']);
   const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 }, baseURL: base, acceptDownloads: true });
   const page = await ctx.newPage();
   const jsErrors = [];
@@ -192,7 +171,7 @@ try {
     const text = await page.locator('table').innerText();
     assert(text.includes('Answered') && text.includes('Refused: channel limit reached'), 'results in words');
     assert(text.includes(sipUser.slice(0, 2) + '••••••'), 'the masked username in From');
-    await page.screenshot({ path: join(shots, 'call-records.png') });
+    await page.screenshot({ path: join(shotsDir, 'call-records.png') });
     const fits = await page.evaluate(() => {
       const card = document.querySelector('.table-card');
       return card.scrollWidth <= card.clientWidth + 1;
@@ -241,7 +220,7 @@ try {
     assert(d1 !== d2, `the duration runs (${d1} → ${d2})`);
     const body = await page.content();
     assert(!body.includes(sipUser), 'Live Calls shows the full SIP username');
-    await page.screenshot({ path: join(shots, 'live-calls.png') });
+    await page.screenshot({ path: join(shotsDir, 'live-calls.png') });
     await call;
     await page.waitForFunction(() => document.querySelector('table[data-live] td.empty') !== null, null, { timeout: 10000 });
     assert(await page.evaluate(() => window.__notReloaded === true), 'the page was not reloaded');
@@ -282,7 +261,7 @@ try {
     const signIn = await page.locator('table').innerText();
     assert(signIn.includes('Signed in') && !signIn.includes('Username revealed'), 'the kind filter');
     await page.goto('/audit');
-    await page.screenshot({ path: join(shots, 'audit.png') });
+    await page.screenshot({ path: join(shotsDir, 'audit.png') });
   });
 
   await run.step('390 px: Call Records and the Audit Log become cards, nothing wider than the screen', async () => {
@@ -293,7 +272,7 @@ try {
       assert(over <= 390, `${path} is ${over} px wide at 390`);
       const display = await page.locator('table.table tbody tr').first().evaluate((tr) => getComputedStyle(tr).display);
       assert(display === 'block', `rows are cards (display ${display})`);
-      await page.screenshot({ path: join(shots, shot), fullPage: false });
+      await page.screenshot({ path: join(shotsDir, shot), fullPage: false });
     }
     assert(jsErrors.length === 0, 'no JS errors: ' + jsErrors.join('; '));
   });

@@ -10,36 +10,17 @@
 // Env: CHROMIUM (default /usr/bin/chromium), SIPDESK_BIN (skip the build),
 // KEEP=1 (keep the data folder), CI=true (a missing browser fails instead of
 // skipping).
-import { existsSync, mkdtempSync, rmSync, mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { Runner, assert, freePort, startServer, waitHealthy, admin, readMail, sipRegister } from './lib.mjs';
+import { Runner, assert, freePort, startServer, waitHealthy, admin, readMail, sipRegister,
+  here, shotsDir, requireBrowser, launchChromium, workDir, removeWorkDir, sipdeskBinary } from './lib.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const root = resolve(here, '..');
-const shots = join(root, 'docs', 'screenshots');
-const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
-const inCI = process.env.CI === 'true';
+const chromium = await requireBrowser("browser tests not run (install Debian's chromium and run npm ci in e2e/)");
 
-function unavailable(why) {
-  if (inCI) { console.error(`FAIL: ${why} (CI=true: the browser tests must run)`); process.exit(1); }
-  console.log(`SKIP: ${why}; browser tests not run (install Debian's chromium and run npm ci in e2e/)`);
-  process.exit(0);
-}
-if (!existsSync(chromiumPath)) unavailable(`no Chromium at ${chromiumPath}`);
-let chromium;
-try { ({ chromium } = await import('playwright-core')); } catch { unavailable('playwright-core is not installed (cd e2e && npm ci)'); }
-
-const work = mkdtempSync(join(tmpdir(), 'sipdesk-e2e-'));
+const work = workDir('sipdesk-e2e-');
 const dataDir = join(work, 'data');
-let bin = process.env.SIPDESK_BIN;
-if (!bin) {
-  bin = join(work, 'sipdesk');
-  console.log('building sipdesk …');
-  execFileSync('go', ['build', '-o', bin, './cmd/sipdesk'], { cwd: root, stdio: 'inherit' });
-}
+const bin = sipdeskBinary(work);
 const httpPort = await freePort();
 const sipPort = await freePort();
 const base = `http://127.0.0.1:${httpPort}`;
@@ -51,17 +32,13 @@ let browser;
 const cleanup = async () => {
   if (browser) await browser.close().catch(() => {});
   server.kill('SIGTERM');
-  if (!process.env.KEEP) rmSync(work, { recursive: true, force: true });
+  removeWorkDir(work);
 };
 
 const run = new Runner();
 try {
   await waitHealthy(base, server, log);
-  browser = await chromium.launch({
-    executablePath: chromiumPath, headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium(chromium, ['--disable-quic', '--disable-component-update', '--disable-sync']);
   const ctx = await browser.newContext({ viewport: { width: 1280, height: 860 }, baseURL: base });
   const page = await ctx.newPage();
   const jsErrors = [];
@@ -193,7 +170,7 @@ try {
     await page.reload(); // in_process → active within a second on one node
     await page.waitForTimeout(1200);
     await page.reload();
-    await page.screenshot({ path: join(shots, 'sip-accounts.png') });
+    await page.screenshot({ path: join(shotsDir, 'sip-accounts.png') });
   });
 
   await run.step('reset flow: key → Send email → the email\'s Edit Credentials link → Save changes', async () => {
@@ -216,7 +193,7 @@ try {
     assert(await page.getAttribute('#cred-password', 'type') === 'text', 'the eye shows the typed password');
     await page.fill('#cred-portal', 'Wrong-portal-1');
     await page.mouse.move(5, 850);
-    await page.screenshot({ path: join(shots, 'edit-credentials.png') });
+    await page.screenshot({ path: join(shotsDir, 'edit-credentials.png') });
     await page.click('dialog button[type=submit]');
     await dialogOpen('Edit Credentials');
     await fieldError('#cred-portal', 'the portal password is not right');
@@ -378,7 +355,7 @@ db.commit(); assert n>0, "no pending reset"`, join(dataDir, 'sipdesk.db')]);
     await page.locator('dialog').evaluate((d) => { d.scrollTop = 0; });
     await page.mouse.move(5, 1000);
     await page.waitForTimeout(200);
-    await page.screenshot({ path: join(shots, 'edit-caller-id.png') });
+    await page.screenshot({ path: join(shotsDir, 'edit-caller-id.png') });
     await page.setViewportSize({ width: 1280, height: 860 });
   });
 
@@ -470,7 +447,7 @@ db.commit(); assert n>0, "no pending reset"`, join(dataDir, 'sipdesk.db')]);
     await page.click('.nav-toggle-label');
     assert(await page.locator('.sidenav').isVisible(), 'the menu opens');
     await page.click('.nav-toggle-label');
-    await page.screenshot({ path: join(shots, 'sip-accounts-390.png'), fullPage: true });
+    await page.screenshot({ path: join(shotsDir, 'sip-accounts-390.png'), fullPage: true });
     await page.setViewportSize({ width: 1280, height: 860 });
   });
 

@@ -9,36 +9,15 @@
 //   cd e2e && npm ci && node security.mjs
 //
 // Env as run.mjs.
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { execFileSync } from 'node:child_process';
-import { Runner, assert, freePort, startServer, waitHealthy, admin, readMail, totp } from './lib.mjs';
+import { join } from 'node:path';
+import { Runner, assert, freePort, startServer, waitHealthy, admin, readMail, totp,
+  shotsDir, requireBrowser, launchChromium, workDir, removeWorkDir, sipdeskBinary } from './lib.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const root = resolve(here, '..');
-const shots = join(root, 'docs', 'screenshots');
-const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
-const inCI = process.env.CI === 'true';
+const chromium = await requireBrowser('security browser test not run');
 
-function unavailable(why) {
-  if (inCI) { console.error(`FAIL: ${why} (CI=true: the browser tests must run)`); process.exit(1); }
-  console.log(`SKIP: ${why}; security browser test not run`);
-  process.exit(0);
-}
-if (!existsSync(chromiumPath)) unavailable(`no Chromium at ${chromiumPath}`);
-let chromium;
-try { ({ chromium } = await import('playwright-core')); } catch { unavailable('playwright-core is not installed (cd e2e && npm ci)'); }
-
-const work = mkdtempSync(join(tmpdir(), 'sipdesk-sec-'));
+const work = workDir('sipdesk-sec-');
 const dataDir = join(work, 'data');
-let bin = process.env.SIPDESK_BIN;
-if (!bin) {
-  bin = join(work, 'sipdesk');
-  console.log('building sipdesk …');
-  execFileSync('go', ['build', '-o', bin, './cmd/sipdesk'], { cwd: root, stdio: 'inherit' });
-}
+const bin = sipdeskBinary(work);
 const httpPort = await freePort();
 const sipPort = await freePort();
 const base = `http://127.0.0.1:${httpPort}`;
@@ -49,16 +28,13 @@ let browser;
 const cleanup = async () => {
   if (browser) await browser.close().catch(() => {});
   server.kill('SIGTERM');
-  if (!process.env.KEEP) rmSync(work, { recursive: true, force: true });
+  removeWorkDir(work);
 };
 
 const run = new Runner();
 try {
   await waitHealthy(base, server, log);
-  browser = await chromium.launch({
-    executablePath: chromiumPath, headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-sync'],
-  });
+  browser = await launchChromium(chromium, ['--disable-sync']);
   const newPage = async (width = 1280) => {
     const ctx = await browser.newContext({ viewport: { width, height: 900 }, baseURL: base });
     return ctx.newPage();
@@ -167,7 +143,7 @@ try {
     assert((await img.getAttribute('src')).startsWith('data:image/png;base64,'), 'the QR code is an inline PNG');
     assert(await img.evaluate((el) => el.complete && el.naturalWidth > 0), 'the QR code image loads');
     secret = (await page.locator('#totp-secret').innerText()).trim();
-    await page.screenshot({ path: join(shots, 'security-setup.png'), fullPage: true });
+    await page.screenshot({ path: join(shotsDir, 'security-setup.png'), fullPage: true });
     await page.fill('#totp-code', '000000');
     await page.click('form[action="/account/2fa/confirm"] button[type=submit]');
     await fieldError(page, '#totp-code', 'the code is not right');
@@ -179,7 +155,7 @@ try {
     await page.goto('/account/security');
     await page.getByText('Recovery codes left: 10').waitFor();
     assert(!(await page.content()).includes(recovery[0]), 'the codes are not shown again');
-    await page.screenshot({ path: join(shots, 'security.png'), fullPage: true });
+    await page.screenshot({ path: join(shotsDir, 'security.png'), fullPage: true });
     const phone = await newPage(390);
     await login(phone);
     await phone.waitForURL('**/login/2fa');
@@ -192,7 +168,7 @@ try {
     const fieldBox = await phone.locator('#disable-password').evaluate((el) => el.closest('.pw-wrap').getBoundingClientRect().right);
     const btnBox = await phone.locator('button:has-text("Turn off two-factor authentication")').evaluate((el) => el.getBoundingClientRect().right);
     assert(btnBox <= fieldBox + 0.5, `the Turn off button ends at ${btnBox} px, its field at ${fieldBox} px`);
-    await phone.screenshot({ path: join(shots, 'security-390.png'), fullPage: true });
+    await phone.screenshot({ path: join(shotsDir, 'security-390.png'), fullPage: true });
     await phone.context().close();
   });
 
@@ -247,7 +223,7 @@ try {
     await page.waitForFunction((m) => document.querySelector('[data-username]').textContent !== m, masked);
     const user = await page.locator('[data-username]').innerText();
     assert(!user.includes('•') && user.startsWith(masked.slice(0, 2)), `revealed ${user}`);
-    await page.screenshot({ path: join(shots, 'connection.png'), fullPage: true });
+    await page.screenshot({ path: join(shotsDir, 'connection.png'), fullPage: true });
     assert(jsErrors.length === 0, 'no JS errors: ' + jsErrors.join('; '));
   });
 } finally {

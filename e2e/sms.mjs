@@ -7,39 +7,21 @@
 //   cd e2e && npm ci && node sms.mjs
 //
 // Needs Debian's chromium, kannel and kannel-extras (fakesmsc). Env as run.mjs.
-import { mkdtempSync, rmSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Runner, assert, freePort, startServer, waitHealthy, admin, readMail } from './lib.mjs';
+import { Runner, assert, freePort, startServer, waitHealthy, admin, readMail,
+  requireBrowser, launchChromium, workDir, removeWorkDir, sipdeskBinary } from './lib.mjs';
 import { Kannel, kannelInstalled } from './kannel.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const root = resolve(here, '..');
-const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
-const inCI = process.env.CI === 'true';
+const chromium = await requireBrowser('SMS browser test not run', {
+  mustRun: 'the SMS browser test must run',
+  needs: [[kannelInstalled(), 'Kannel is not installed (Debian: kannel kannel-extras)']],
+});
 
-function unavailable(why) {
-  if (inCI) { console.error(`FAIL: ${why} (CI=true: the SMS browser test must run)`); process.exit(1); }
-  console.log(`SKIP: ${why}; SMS browser test not run`);
-  process.exit(0);
-}
-if (!existsSync(chromiumPath)) unavailable(`no Chromium at ${chromiumPath}`);
-if (!kannelInstalled()) unavailable('Kannel is not installed (Debian: kannel kannel-extras)');
-let chromium;
-try { ({ chromium } = await import('playwright-core')); } catch { unavailable('playwright-core is not installed (cd e2e && npm ci)'); }
-
-const work = mkdtempSync(join(tmpdir(), 'sipdesk-sms-'));
+const work = workDir('sipdesk-sms-');
 const dataDir = join(work, 'data');
-let bin = process.env.SIPDESK_BIN;
-if (!bin) {
-  bin = join(work, 'sipdesk');
-  console.log('building sipdesk …');
-  execFileSync('go', ['build', '-o', bin, './cmd/sipdesk'], { cwd: root, stdio: 'inherit' });
-}
+const bin = sipdeskBinary(work);
 const kannel = await new Kannel(work).configure();
 const httpPort = await freePort();
 const base = `http://127.0.0.1:${httpPort}`;
@@ -50,7 +32,7 @@ const cleanup = async () => {
   if (browser) await browser.close().catch(() => {});
   if (server) server.kill('SIGTERM');
   await kannel.stop();
-  if (!process.env.KEEP) rmSync(work, { recursive: true, force: true });
+  removeWorkDir(work);
 };
 
 const metric = async (result) => {
@@ -68,8 +50,7 @@ try {
     '--node', 'sms', '--sms-kannel', kannel.url, '--sms-kannel-user', kannel.user, '--sms-from', 'sipdesk'], log);
   delete process.env.SIPDESK_SMS_KANNEL_PASSWORD;
   await waitHealthy(base, server, log);
-  browser = await chromium.launch({ executablePath: chromiumPath, headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'] });
+  browser = await launchChromium(chromium);
   let page;
   run.onFail = async () => {
     if (page) await page.screenshot({ path: join(work, 'failure.png'), fullPage: true }).catch(() => {});

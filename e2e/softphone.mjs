@@ -11,28 +11,14 @@
 //   cd e2e && node softphone.mjs        (also run at the end of run.mjs)
 //
 // Env: CHROMIUM, SIPDESK_BIN, KEEP=1, CI=true as in run.mjs.
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
 import { createSocket } from 'node:dgram';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Runner, assert, freePort, startServer, waitHealthy, admin } from './lib.mjs';
+import { Runner, assert, freePort, startServer, waitHealthy, admin,
+  requireBrowser, launchChromium, workDir, removeWorkDir, sipdeskBinary } from './lib.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const root = resolve(here, '..');
-const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
-const inCI = process.env.CI === 'true';
-function unavailable(why) {
-  if (inCI) { console.error(`FAIL: ${why} (CI=true: the browser tests must run)`); process.exit(1); }
-  console.log(`SKIP: ${why}; softphone browser test not run`);
-  process.exit(0);
-}
-if (!existsSync(chromiumPath)) unavailable(`no Chromium at ${chromiumPath}`);
-let chromium;
-try { ({ chromium } = await import('playwright-core')); } catch { unavailable('playwright-core is not installed (cd e2e && npm ci)'); }
+const chromium = await requireBrowser('softphone browser test not run');
 
 const rnd = (n = 6) => randomBytes(n).toString('hex');
 
@@ -138,14 +124,9 @@ class Carrier {
   }
 }
 
-const work = mkdtempSync(join(tmpdir(), 'sipdesk-softphone-'));
+const work = workDir('sipdesk-softphone-');
 const dataDir = join(work, 'data');
-let bin = process.env.SIPDESK_BIN;
-if (!bin) {
-  bin = join(work, 'sipdesk');
-  console.log('building sipdesk …');
-  execFileSync('go', ['build', '-o', bin, './cmd/sipdesk'], { cwd: root, stdio: 'inherit' });
-}
+const bin = sipdeskBinary(work);
 const [httpPort, sipPort, wsPort, carrierPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
 const base = `http://127.0.0.1:${httpPort}`;
 const log = [];
@@ -174,11 +155,8 @@ try {
     throw new Error(`active calls: ${got}, want ${n}`);
   };
 
-  browser = await chromium.launch({
-    executablePath: chromiumPath, headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream'],
-  });
+  browser = await launchChromium(chromium, ['--disable-quic', '--disable-component-update', '--disable-sync',
+    '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream']);
   const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 }, baseURL: base, permissions: ['microphone'] });
   const page = await ctx.newPage();
   const jsErrors = [];
@@ -290,6 +268,6 @@ try {
   if (browser) await browser.close().catch(() => {});
   carrier.close();
   server.kill('SIGTERM');
-  if (!process.env.KEEP) rmSync(work, { recursive: true, force: true });
+  removeWorkDir(work);
 }
 process.exit(run.summary() ? 0 : 1);
