@@ -8,8 +8,8 @@
 // so). A live call (sipp through the edge to a sipp carrier that holds it)
 // is on Live calls; support hangs it up there and the carrier gets the
 // BYE. Screenshots of the dashboard (with the charts of a few refused
-// calls placed over SIP), a customer, the ticket queue, DIDs, bans and
-// live calls (with that call) at 1280 and 390 px in docs/screenshots/.
+// calls placed over SIP), a customer, the ticket queue, DIDs, bans (with
+// a source banned for wrong passwords) and live calls (with that call) at 1280 and 390 px in docs/screenshots/.
 //
 //   cd e2e && npm ci && node ops.mjs
 //
@@ -224,8 +224,6 @@ try {
     assert(await ro.locator('form[method=post][action^="/ops/dids"]').count() === 0, 'no DID forms');
     await ro.goto(custPath);
     assert(await ro.locator('form[action$="/suspend"], form[action$="/unsuspend"]').count() === 0, 'no suspend form');
-    await ro.goto('/ops/bans');
-    assert(await ro.locator('form[action="/ops/bans/lift"]').count() === 0, 'no Lift button');
   });
 
   await run.step('readonly: a forged POST with its own session gets 403 and changes nothing', async () => {
@@ -321,6 +319,24 @@ try {
     assert((await customer.locator('main').innerText()).includes('Support suspended the account: Unpaid invoices'), 'customer audit in words');
   });
 
+  await run.step('five wrong SIP passwords from 127.0.0.5 ban it: on Bans, readonly sees no Lift', async () => {
+    const codes = [];
+    for (let i = 0; i < 5; i++) {
+      const r = await sipInvite({ host: '127.0.0.1', port: sipPort, realm, username: cust.sip_account.username,
+        password: 'wrong-password', to: '+15005550006', from: '127.0.0.5' });
+      codes.push(r.code);
+    }
+    assert(codes.every((c) => c === 407 || c === 403), `wrong passwords answered ${codes}`);
+    current = ro;
+    for (let i = 0; ; i++) {
+      await ro.goto('/ops/bans');
+      if (await ro.locator('tr[data-ban="127.0.0.5"]').count() === 1) break;
+      assert(i < 20, 'no ban of 127.0.0.5 on /ops/bans');
+      await sleep(250);
+    }
+    assert(await ro.locator('form[action="/ops/bans/lift"]').count() === 0, 'readonly has no Lift button');
+  });
+
   // A live call for Live calls: the customer (paid since the top-up) calls
   // through the edge with sipp, holding for a minute; the carrier holds too.
   let carrier;
@@ -368,6 +384,7 @@ try {
           await p.goto(path);
           const over = await p.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
           assert(over <= 0, `${path} at ${width} px is ${over} px wider than the screen`);
+          if (path === '/ops/bans') assert(await p.locator('tr[data-ban]').count() === 1, `the ban is on ${path} at ${width} px`);
           if (path === '/ops/calls') assert(await p.locator('tr[data-call]').count() === 1, `the live call is on ${path} at ${width} px`);
           await p.screenshot({ path: join(shots, `${name}-${width}.png`), fullPage: true });
         }
