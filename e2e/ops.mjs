@@ -384,6 +384,14 @@ try {
           await p.goto(path);
           const over = await p.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
           assert(over <= 0, `${path} at ${width} px is ${over} px wider than the screen`);
+          // A table card scrolls sideways rather than widening the page: its table must fit too.
+          const clipped = await p.$$eval('.table-card', (cs) => cs.filter((c) => c.scrollWidth > c.clientWidth + 1)
+            .map((c) => `${c.querySelector('h2')?.innerText || 'table'} by ${c.scrollWidth - c.clientWidth} px`));
+          assert(clipped.length === 0, `${path} at ${width} px: a table is wider than its card: ${clipped.join(', ')}`);
+          // Stacked rows at 390 px show each cell's column name from data-label (buttons need none).
+          const unlabelled = await p.$$eval('.table td:not([data-label]):not([colspan])', (tds) => tds
+            .filter((td) => !td.querySelector('button') && td.innerText.trim() !== '').map((td) => td.innerText.trim().slice(0, 30)));
+          assert(unlabelled.length === 0, `${path}: table cells without data-label: ${unlabelled.join(' | ')}`);
           if (path === '/ops/bans') assert(await p.locator('tr[data-ban]').count() === 1, `the ban is on ${path} at ${width} px`);
           if (path === '/ops/calls') assert(await p.locator('tr[data-call]').count() === 1, `the live call is on ${path} at ${width} px`);
           await p.screenshot({ path: join(shots, `${name}-${width}.png`), fullPage: true });
