@@ -222,28 +222,29 @@ export function totp(secret, t = Date.now()) {
   return String((h.readUInt32BE(o) & 0x7fffffff) % 1000000).padStart(6, '0');
 }
 
-// sipInvite places an outbound call attempt over UDP with digest
-// authentication (answers the 407 challenge) and resolves with the final
+// sipInvite places an outbound call attempt over UDP from the address
+// from (default 127.0.0.1) with digest authentication (answers the 407
+// challenge) and resolves with the final
 // status code and reason phrase; a non-2xx final answer is ACKed. The
 // dashboard's charts count such attempts from the call records.
-export async function sipInvite({ host, port, realm, username, password, to, timeoutMs = 6000 }) {
+export async function sipInvite({ host, port, realm, username, password, to, timeoutMs = 6000, from = '127.0.0.1' }) {
   const sock = createSocket('udp4');
-  await new Promise((r) => sock.bind(0, '127.0.0.1', r));
+  await new Promise((r) => sock.bind(0, from, r));
   const lport = sock.address().port;
   const callId = randomBytes(8).toString('hex') + '@e2e';
   const tag = randomBytes(4).toString('hex');
   const uri = `sip:${to}@${realm}`;
-  const sdp = ['v=0', `o=- 1 1 IN IP4 127.0.0.1`, 's=-', 'c=IN IP4 127.0.0.1', 't=0 0', `m=audio ${lport + 2} RTP/AVP 0`, 'a=rtpmap:0 PCMU/8000', ''].join('\r\n');
+  const sdp = ['v=0', `o=- 1 1 IN IP4 ${from}`, 's=-', `c=IN IP4 ${from}`, 't=0 0', `m=audio ${lport + 2} RTP/AVP 0`, 'a=rtpmap:0 PCMU/8000', ''].join('\r\n');
   let cseq = 0;
   const build = (method, branch, n, extra = [], toTag = '', body = '') => [
     `${method} ${uri} SIP/2.0`,
-    `Via: SIP/2.0/UDP 127.0.0.1:${lport};branch=${branch};rport`,
+    `Via: SIP/2.0/UDP ${from}:${lport};branch=${branch};rport`,
     'Max-Forwards: 70',
     `From: <sip:${username}@${realm}>;tag=${tag}`,
     `To: <${uri}>${toTag}`,
     `Call-ID: ${callId}`,
     `CSeq: ${n} ${method}`,
-    `Contact: <sip:${username}@127.0.0.1:${lport}>`,
+    `Contact: <sip:${username}@${from}:${lport}>`,
     ...extra,
     ...(body ? ['Content-Type: application/sdp'] : []),
     `Content-Length: ${Buffer.byteLength(body)}`, '', body].join('\r\n');

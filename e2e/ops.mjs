@@ -5,18 +5,21 @@
 // 403); support answers a ticket the customer opened in the portal, and
 // the customer sees the answer; admin records a top-up (the customer's
 // billing turns Paid) and assigns a DID (the customer's audit log says
-// so). Screenshots of the dashboard (with the charts of a few refused
-// calls placed over SIP), a customer, the ticket queue and DIDs at 1280
-// and 390 px in docs/screenshots/.
+// so). A live call (sipp through the edge to a sipp carrier that holds it)
+// is on Live calls; support hangs it up there and the carrier gets the
+// BYE. Screenshots of the dashboard (with the charts of a few refused
+// calls placed over SIP), a customer, the ticket queue, DIDs, bans (with
+// a source banned for wrong passwords) and live calls (with that call) at 1280 and 390 px in docs/screenshots/.
 //
 //   cd e2e && npm ci && node ops.mjs
 //
 // Env as run.mjs; SHOTS=0 skips the screenshots.
-import { existsSync, mkdtempSync, rmSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Runner, assert, freePort, startServer, waitHealthy, admin, totp, sipInvite } from './lib.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -31,6 +34,8 @@ function unavailable(why) {
   process.exit(0);
 }
 if (!existsSync(chromiumPath)) unavailable(`no Chromium at ${chromiumPath}`);
+const sippPath = ['/usr/bin/sipp', '/usr/local/bin/sipp'].find(existsSync);
+if (!sippPath) unavailable('no sipp (apt-get install sip-tester)');
 let chromium;
 try { ({ chromium } = await import('playwright-core')); } catch { unavailable('playwright-core is not installed (cd e2e && npm ci)'); }
 
@@ -44,14 +49,73 @@ if (!bin) {
 }
 const httpPort = await freePort();
 const sipPort = await freePort();
+// The carrier on its own loopback address (the edge takes inbound calls
+// from the carrier's address, so not the caller's).
+const carrierIP = '127.0.0.9';
+const carrierPort = await freePort();
 const base = `http://127.0.0.1:${httpPort}`;
 const realm = 'sipdesk.local';
 const log = [];
 const server = startServer(bin, ['serve', '--data', dataDir, '--http', `127.0.0.1:${httpPort}`, '--sip', `127.0.0.1:${sipPort}`,
-  '--allow-private-ips', '--node', 'e2e-ops', '--log-level', 'warn'], log);
+  '--carrier', `sip:${carrierIP}:${carrierPort}`, '--allow-private-ips', '--node', 'e2e-ops', '--log-level', 'warn'], log);
+
+// sipp runs a scenario; exited resolves with its exit code and output.
+const sipps = [];
+function sipp(args) {
+  const out = [];
+  const p = spawn(sippPath, [...args, '-nostdin'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  p.stdout.on('data', (d) => out.push(String(d)));
+  p.stderr.on('data', (d) => out.push(String(d)));
+  p.exited = new Promise((r) => p.on('exit', (code) => r({ code, out: out.join('') })));
+  sipps.push(p);
+  return p;
+}
+// The carrier: answers one call whatever its Caller ID and holds it until
+// a BYE comes, which it answers 200 (sipp exits 0 only then).
+const holdingCarrier = `<?xml version="1.0" encoding="UTF-8" ?>
+<scenario name="carrier_hold">
+  <recv request="INVITE" crlf="true"/>
+  <send><![CDATA[
+
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=carrier 1 1 IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 0
+a=rtpmap:0 PCMU/8000
+
+]]></send>
+  <recv request="ACK" crlf="true"/>
+  <recv request="BYE"/>
+  <send><![CDATA[
+
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+]]></send>
+</scenario>
+`;
+const scenarios = join(root, 'internal', 'edge', 'testdata', 'sipp');
 let browser;
 const cleanup = async () => {
   if (browser) await browser.close().catch(() => {});
+  for (const p of sipps) if (p.exitCode === null) p.kill('SIGTERM');
   server.kill('SIGTERM');
   if (!process.env.KEEP) rmSync(work, { recursive: true, force: true });
 };
@@ -127,14 +191,14 @@ try {
     assert((await customer.locator('table').innerText()).includes('Call centre opens on Monday'), 'ticket listed');
   });
 
-  await run.step('a few calls over SIP: the trial account is refused (the charts have something to show)', async () => {
+  await run.step('a few calls over SIP to numbers that are not E.164 are refused 484 (the charts have something to show)', async () => {
     const codes = [];
     for (let i = 0; i < 4; i++) {
       const r = await sipInvite({ host: '127.0.0.1', port: sipPort, realm, username: cust.sip_account.username,
-        password: cust.sip_account.password, to: i % 2 ? '+442071838750' : '+15005550006' });
+        password: cust.sip_account.password, to: i % 2 ? '12' : '+1' }); // not E.164: 484
       codes.push(r.code);
     }
-    assert(codes.every((c) => c >= 400), `refusals expected: ${codes}`);
+    assert(codes.every((c) => c === 484), `484 refusals expected: ${codes}`);
   });
 
   let ro;
@@ -160,8 +224,6 @@ try {
     assert(await ro.locator('form[method=post][action^="/ops/dids"]').count() === 0, 'no DID forms');
     await ro.goto(custPath);
     assert(await ro.locator('form[action$="/suspend"], form[action$="/unsuspend"]').count() === 0, 'no suspend form');
-    await ro.goto('/ops/bans');
-    assert(await ro.locator('form[action="/ops/bans/lift"]').count() === 0, 'no Lift button');
   });
 
   await run.step('readonly: a forged POST with its own session gets 403 and changes nothing', async () => {
@@ -257,10 +319,63 @@ try {
     assert((await customer.locator('main').innerText()).includes('Support suspended the account: Unpaid invoices'), 'customer audit in words');
   });
 
+  await run.step('five wrong SIP passwords from 127.0.0.5 ban it: on Bans, readonly sees no Lift', async () => {
+    const codes = [];
+    for (let i = 0; i < 5; i++) {
+      const r = await sipInvite({ host: '127.0.0.1', port: sipPort, realm, username: cust.sip_account.username,
+        password: 'wrong-password', to: '+15005550006', from: '127.0.0.5' });
+      codes.push(r.code);
+    }
+    assert(codes.every((c) => c === 407 || c === 403), `wrong passwords answered ${codes}`);
+    current = ro;
+    for (let i = 0; ; i++) {
+      await ro.goto('/ops/bans');
+      if (await ro.locator('tr[data-ban="127.0.0.5"]').count() === 1) break;
+      assert(i < 20, 'no ban of 127.0.0.5 on /ops/bans');
+      await sleep(250);
+    }
+    assert(await ro.locator('form[action="/ops/bans/lift"]').count() === 0, 'readonly has no Lift button');
+  });
+
+  // A live call for Live calls: the customer (paid since the top-up) calls
+  // through the edge with sipp, holding for a minute; the carrier holds too.
+  let carrier;
+  let caller;
+  let liveCallID;
+  await run.step('a live call through the edge is on Live calls', async () => {
+    const cf = join(work, 'carrier_hold.xml');
+    writeFileSync(cf, holdingCarrier);
+    carrier = sipp(['-sf', cf, '-i', carrierIP, '-p', String(carrierPort), '-bind_local', '-m', '1', '-timeout', '120s',
+      '-mp', String(await freePort())]);
+    await sleep(300);
+    const { username: u, password: pw } = cust.sip_account;
+    const inf = join(work, 'caller.csv');
+    writeFileSync(inf, `SEQUENTIAL\n${u};${pw};;;[authentication username=${u} password=${pw}]\n`);
+    caller = sipp(['-sf', join(scenarios, 'invite_auth.xml'), '-inf', inf, '-key', 'domain', realm, '-s', '+15005550006',
+      '-i', '127.0.0.1', '-p', String(await freePort()), '-bind_local', '-mp', String(await freePort()), '-m', '1', '-d', '60000',
+      '-timeout', '90s', `127.0.0.1:${sipPort}`]);
+    current = sup;
+    for (let i = 0; ; i++) {
+      await sup.goto('/ops/calls');
+      if (await sup.locator('tr[data-call]').count() === 1) break;
+      assert(i < 40 && caller.exitCode === null, `no live call on /ops/calls: caller sipp ${caller.exitCode}\n${sipps.map((p) => p.spawnargs[2]).join(' ')}`);
+      await sleep(250);
+    }
+    const row = sup.locator('tr[data-call]');
+    liveCallID = await row.getAttribute('data-call');
+    const text = await row.innerText();
+    assert(text.includes('e2e-ops') && text.includes(email) && text.includes('+15005550006'), `live call row: ${text}`);
+    assert(Number(await sup.locator('[data-live-total]').getAttribute('data-live-total')) === 1, 'one live call');
+    await ro.goto('/ops/calls');
+    assert(await ro.locator('tr[data-call]').count() === 1, 'readonly sees the call');
+    assert(await ro.locator('form[action="/ops/calls/hangup"]').count() === 0, 'readonly has no Hang up button');
+  });
+
   if (process.env.SHOTS !== '0') {
     await run.step('screenshots at 1280 and 390 px fit without clipping', async () => {
       mkdirSync(shots, { recursive: true });
-      const pages = [['ops-dashboard', '/ops/'], ['ops-customer', custPath], ['ops-tickets', '/ops/tickets?status=all'], ['ops-dids', '/ops/dids'], ['ops-bans', '/ops/bans']];
+      const pages = [['ops-dashboard', '/ops/'], ['ops-customer', custPath], ['ops-tickets', '/ops/tickets?status=all'], ['ops-dids', '/ops/dids'], ['ops-bans', '/ops/bans'],
+        ['ops-calls', '/ops/calls']];
       for (const width of [1280, 390]) {
         const p = await newPage(width);
         current = p;
@@ -269,11 +384,35 @@ try {
           await p.goto(path);
           const over = await p.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
           assert(over <= 0, `${path} at ${width} px is ${over} px wider than the screen`);
+          // A table card scrolls sideways rather than widening the page: its table must fit too.
+          const clipped = await p.$$eval('.table-card', (cs) => cs.filter((c) => c.scrollWidth > c.clientWidth + 1)
+            .map((c) => `${c.querySelector('h2')?.innerText || 'table'} by ${c.scrollWidth - c.clientWidth} px`));
+          assert(clipped.length === 0, `${path} at ${width} px: a table is wider than its card: ${clipped.join(', ')}`);
+          // Stacked rows at 390 px show each cell's column name from data-label (buttons need none).
+          const unlabelled = await p.$$eval('.table td:not([data-label]):not([colspan])', (tds) => tds
+            .filter((td) => !td.querySelector('button') && td.innerText.trim() !== '').map((td) => td.innerText.trim().slice(0, 30)));
+          assert(unlabelled.length === 0, `${path}: table cells without data-label: ${unlabelled.join(' | ')}`);
+          if (path === '/ops/bans') assert(await p.locator('tr[data-ban]').count() === 1, `the ban is on ${path} at ${width} px`);
+          if (path === '/ops/calls') assert(await p.locator('tr[data-call]').count() === 1, `the live call is on ${path} at ${width} px`);
           await p.screenshot({ path: join(shots, `${name}-${width}.png`), fullPage: true });
         }
       }
     });
   }
+
+  await run.step('support hangs the call up on Live calls: the carrier gets the BYE, the list is empty', async () => {
+    current = sup;
+    await sup.goto('/ops/calls');
+    await sup.locator(`tr[data-call="${liveCallID}"]`).getByRole('button', { name: 'Hang up' }).click();
+    await sup.waitForURL('**/ops/calls');
+    await flash(sup, 'Call hung up on node e2e-ops: BYE sent to the caller and the carrier.');
+    assert(await sup.locator('tr[data-call]').count() === 0, 'no live call listed after the hang-up');
+    // The carrier's scenario ends only with the BYE answered: exit 0.
+    const r = await Promise.race([carrier.exited, sleep(10000).then(() => ({ code: 'timeout', out: '' }))]);
+    assert(r.code === 0, `carrier sipp after the hang-up: ${r.code}\n${r.out.slice(-1500)}`);
+    const c = await Promise.race([caller.exited, sleep(10000).then(() => ({ code: 'timeout' }))]);
+    assert(c.code !== 'timeout', 'the caller sipp is still in the call (it holds for 60 s unless the edge sends BYE)');
+  });
 
   await run.step('no script errors', async () => {
     assert(jsErrors.length === 0, jsErrors.join('\n'));

@@ -58,6 +58,10 @@ check 200 "$SUP" POST "/tickets/$T1/approve" '{"message": "Enjoy"}'
 check 403 "$RO" POST "/tickets/$T2/decline" '{"message": "no"}'
 check 200 "$SUP" POST "/tickets/$T2/decline" '{"message": "Not this month"}'
 check 200 "$RO" GET "/calls/active"
+# A hang-up (no call is live here: the e2e test TestSippOperatorHangUp ends a real one).
+check 403 "$RO" DELETE "/calls/active/a84b4c76e66710%4010.0.0.5"
+check 404 "$SUP" DELETE "/calls/active/a84b4c76e66710%4010.0.0.5"
+grep -q '"code":"not_found"' "$work/out" || { echo "FAIL the hang-up of no call is not not_found"; fail=1; }
 check 200 "$RO" GET "/nodes"
 check 403 "$RO" POST "/dids" "{\"number\": \"+15550100777\", \"sip_account_id\": $S}"
 check 403 "$SUP" POST "/dids" "{\"number\": \"+15550100777\", \"sip_account_id\": $S}"
