@@ -14,39 +14,21 @@
 //   cd e2e && npm ci && node ops.mjs
 //
 // Env as run.mjs; SHOTS=0 skips the screenshots.
-import { existsSync, mkdtempSync, rmSync, mkdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Runner, assert, freePort, startServer, waitHealthy, admin, totp, sipInvite } from './lib.mjs';
+import { Runner, assert, freePort, startServer, waitHealthy, admin, totp, sipInvite,
+  root, shotsDir as shots, requireBrowser, launchChromium, workDir, removeWorkDir, sipdeskBinary } from './lib.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const root = resolve(here, '..');
-const shots = join(root, 'docs', 'screenshots');
-const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
-const inCI = process.env.CI === 'true';
-
-function unavailable(why) {
-  if (inCI) { console.error(`FAIL: ${why} (CI=true: the browser tests must run)`); process.exit(1); }
-  console.log(`SKIP: ${why}; operator console browser test not run`);
-  process.exit(0);
-}
-if (!existsSync(chromiumPath)) unavailable(`no Chromium at ${chromiumPath}`);
 const sippPath = ['/usr/bin/sipp', '/usr/local/bin/sipp'].find(existsSync);
-if (!sippPath) unavailable('no sipp (apt-get install sip-tester)');
-let chromium;
-try { ({ chromium } = await import('playwright-core')); } catch { unavailable('playwright-core is not installed (cd e2e && npm ci)'); }
+const chromium = await requireBrowser('operator console browser test not run', {
+  needs: [[sippPath, 'no sipp (apt-get install sip-tester)']],
+});
 
-const work = mkdtempSync(join(tmpdir(), 'sipdesk-ops-'));
+const work = workDir('sipdesk-ops-');
 const dataDir = join(work, 'data');
-let bin = process.env.SIPDESK_BIN;
-if (!bin) {
-  bin = join(work, 'sipdesk');
-  console.log('building sipdesk …');
-  execFileSync('go', ['build', '-o', bin, './cmd/sipdesk'], { cwd: root, stdio: 'inherit' });
-}
+const bin = sipdeskBinary(work);
 const httpPort = await freePort();
 const sipPort = await freePort();
 // The carrier on its own loopback address (the edge takes inbound calls
@@ -117,16 +99,13 @@ const cleanup = async () => {
   if (browser) await browser.close().catch(() => {});
   for (const p of sipps) if (p.exitCode === null) p.kill('SIGTERM');
   server.kill('SIGTERM');
-  if (!process.env.KEEP) rmSync(work, { recursive: true, force: true });
+  removeWorkDir(work);
 };
 
 const run = new Runner();
 try {
   await waitHealthy(base, server, log);
-  browser = await chromium.launch({
-    executablePath: chromiumPath, headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-sync'],
-  });
+  browser = await launchChromium(chromium, ['--disable-sync']);
   const newPage = async (width = 1280) => {
     const ctx = await browser.newContext({ viewport: { width, height: 900 }, baseURL: base });
     const p = await ctx.newPage();
