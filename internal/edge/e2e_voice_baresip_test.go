@@ -21,7 +21,8 @@ import (
 )
 
 // TestBaresipVoiceCallee: "Call me instead" through an edge request, with
-// baresip as the callee at the carrier's address. baresip answers by
+// baresip as the callee behind the carrier trunk (reached through
+// sipRelay, which works around a baresip 1.0 bug). baresip answers by
 // itself and its sndfile module writes the audio it decoded from the RTP
 // it received to a WAV file (baresip 1.0's aufile module only plays files;
 // sndfile is its recorder). That recording holds, sample for sample, the
