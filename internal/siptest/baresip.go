@@ -36,8 +36,10 @@ type BaresipConfig struct {
 	CtrlPort   int
 	AOR        string // sip:user@realm
 	Password   string
-	Outbound   string // sip:127.0.0.1:5060
+	Outbound   string // sip:127.0.0.1:5060; "" : no registration (a callee reached directly)
 	AnswerMode string // manual or auto
+	Codecs     string // audio_codecs: "" : PCMU
+	Extra      string // more config lines (modules and their settings)
 }
 
 // StartBaresip writes a config folder and starts baresip with it.
@@ -50,6 +52,9 @@ func StartBaresip(t testing.TB, c BaresipConfig) *Baresip {
 		if m, _ := filepath.Glob("/usr/lib/*/baresip/modules"); len(m) > 0 {
 			modpath = m[0]
 		}
+	}
+	if c.Codecs == "" {
+		c.Codecs = "PCMU"
 	}
 	if c.AnswerMode == "" {
 		c.AnswerMode = "manual"
@@ -68,8 +73,11 @@ module_app account.so
 module_app menu.so
 module_app ctrl_tcp.so
 ctrl_tcp_listen %s:%d
-`, c.IP, c.SIPPort, modpath, c.IP, c.CtrlPort)
-	acc := fmt.Sprintf("<%s;transport=udp>;auth_pass=%s;outbound=\"%s\";regint=600;answermode=%s;audio_codecs=PCMU\n", c.AOR, c.Password, c.Outbound, c.AnswerMode)
+%s`, c.IP, c.SIPPort, modpath, c.IP, c.CtrlPort, c.Extra)
+	acc := fmt.Sprintf("<%s;transport=udp>;auth_pass=%s;outbound=\"%s\";regint=600;answermode=%s;audio_codecs=%s\n", c.AOR, c.Password, c.Outbound, c.AnswerMode, c.Codecs)
+	if c.Outbound == "" {
+		acc = fmt.Sprintf("<%s;transport=udp>;regint=0;answermode=%s;audio_codecs=%s\n", c.AOR, c.AnswerMode, c.Codecs)
+	}
 	os.WriteFile(filepath.Join(dir, "config"), []byte(cfg), 0o600)
 	os.WriteFile(filepath.Join(dir, "accounts"), []byte(acc), 0o600)
 	os.WriteFile(filepath.Join(dir, "contacts"), nil, 0o600)
