@@ -90,7 +90,7 @@ func (w *requestWorker) take(ctx context.Context) {
 			if err != nil {
 				w.release(kind)
 				if sipdesk.ErrorCode(err) != sipdesk.ENotFound && ctx.Err() == nil {
-					s.log.Warn("edge requests: claim failed", "kind", kind, "error", err)
+					s.quiet.Warn("edge requests: claim failed", "kind", kind, "error", err)
 				}
 				break
 			}
@@ -102,7 +102,7 @@ func (w *requestWorker) take(ctx context.Context) {
 					return tx.FinishEdgeRequest(r.ID, s.cfg.Node, state, result, s.now())
 				})
 				if err != nil {
-					s.log.Warn("edge requests: result not written", "id", r.ID, "error", err)
+					s.quiet.Warn("edge requests: result not written", "id", r.ID, "error", err)
 				}
 			})
 		}

@@ -38,6 +38,7 @@ type Server struct {
 	cfg          Config
 	st           sipdesk.Store
 	log          *slog.Logger
+	quiet        *slog.Logger // log through logq: failures that repeat while the database is away
 	now          func() time.Time
 	carrierAddrs *shield.AddrMatcher
 
@@ -100,6 +101,7 @@ func New(cfg Config, st sipdesk.Store, log *slog.Logger) (*Server, error) {
 	// What fails on every request while the database is away logs once per
 	// 10 s with a count (logq); bans and transport keep every line.
 	quiet := logq.Logger(s.log)
+	s.quiet = quiet
 	opt := policy.Options{Records: cfg.Records, PollInterval: cfg.PollInterval, Log: quiet, Now: now}
 	if cfg.Shared {
 		opt.NodeTTL = cfg.NodeTTL
