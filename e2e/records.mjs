@@ -221,6 +221,11 @@ try {
     const body = await page.content();
     assert(!body.includes(sipUser), 'Live Calls shows the full SIP username');
     await page.screenshot({ path: join(shotsDir, 'live-calls.png') });
+    await page.setViewportSize({ width: 390, height: 844 });
+    const w = await page.evaluate(() => document.documentElement.scrollWidth);
+    assert(w <= 390, `Live Calls is ${w} px wide at 390`);
+    await page.screenshot({ path: join(shotsDir, 'live-calls-390.png'), fullPage: true });
+    await page.setViewportSize({ width: 1280, height: 900 });
     await call;
     await page.waitForFunction(() => document.querySelector('table[data-live] td.empty') !== null, null, { timeout: 10000 });
     assert(await page.evaluate(() => window.__notReloaded === true), 'the page was not reloaded');

@@ -224,6 +224,11 @@ try {
     const user = await page.locator('[data-username]').innerText();
     assert(!user.includes('•') && user.startsWith(masked.slice(0, 2)), `revealed ${user}`);
     await page.screenshot({ path: join(shotsDir, 'connection.png'), fullPage: true });
+    await page.setViewportSize({ width: 390, height: 844 });
+    const w = await page.evaluate(() => document.documentElement.scrollWidth);
+    assert(w <= 390, `the connection page is ${w} px wide at 390`);
+    await page.screenshot({ path: join(shotsDir, 'connection-390.png'), fullPage: true });
+    await page.setViewportSize({ width: 1280, height: 900 });
     assert(jsErrors.length === 0, 'no JS errors: ' + jsErrors.join('; '));
   });
 } finally {
