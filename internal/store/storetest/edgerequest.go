@@ -145,6 +145,7 @@ func testEdgeRequestExpiry(t *testing.T, su *suite) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	equal(t, "first claim", []any{r.ID, r.ClaimedBy, r.Attempts}, []any{retried.ID, "edge-a", 1})
 	_, err = claimEdge(t, s, "edge-b", []string{kind}, now.Add(5*time.Second), now.Add(15*time.Second))
 	wantCode(t, "claim while held", err, sipdesk.ENotFound, "")
 	r, err = claimEdge(t, s, "edge-b", []string{kind}, now.Add(11*time.Second), now.Add(20*time.Second))
