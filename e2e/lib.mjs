@@ -186,21 +186,7 @@ export async function sipRegister({ host, port, realm, username, password, timeo
   try {
     let res = await exchange(build());
     if (res.code !== 401) return res.code;
-    const chals = res.text.split('\r\n').filter((l) => /^WWW-Authenticate:/i.test(l));
-    const chal = chals.find((l) => /algorithm=MD5\b/i.test(l) || !/algorithm=/i.test(l)) || chals[0];
-    const p = {};
-    for (const m of chal.matchAll(/(\w+)=("([^"]*)"|[^,\s]+)/g)) p[m[1].toLowerCase()] = m[3] !== undefined ? m[3] : m[2];
-    const md5 = (s) => createHash('md5').update(s).digest('hex');
-    const uri = `sip:${realm}`;
-    const ha1 = md5(`${username}:${p.realm}:${password}`);
-    const ha2 = md5(`REGISTER:${uri}`);
-    const cnonce = randomBytes(8).toString('hex');
-    const nc = '00000001';
-    const qop = p.qop ? 'auth' : '';
-    const response = qop ? md5(`${ha1}:${p.nonce}:${nc}:${cnonce}:${qop}:${ha2}`) : md5(`${ha1}:${p.nonce}:${ha2}`);
-    let auth = `Digest username="${username}", realm="${p.realm}", nonce="${p.nonce}", uri="${uri}", response="${response}", algorithm=MD5`;
-    if (qop) auth += `, qop=auth, nc=${nc}, cnonce="${cnonce}"`;
-    if (p.opaque) auth += `, opaque="${p.opaque}"`;
+    const auth = digestAnswer(res.text, 'WWW-Authenticate', 'REGISTER', `sip:${realm}`, username, password);
     res = await exchange(build(auth));
     return res.code;
   } finally {
@@ -271,23 +257,31 @@ export async function sipInvite({ host, port, realm, username, password, to, tim
     let res = await invite([]);
     if (res.code !== 407 && res.code !== 401) return res;
     const hdr = res.code === 407 ? 'Proxy-Authenticate' : 'WWW-Authenticate';
-    const chals = res.text.split('\r\n').filter((l) => l.toLowerCase().startsWith(hdr.toLowerCase() + ':'));
-    const chal = chals.find((l) => /algorithm=MD5\b/i.test(l) || !/algorithm=/i.test(l)) || chals[0];
-    const p = {};
-    for (const m of chal.matchAll(/(\w+)=("([^"]*)"|[^,\s]+)/g)) p[m[1].toLowerCase()] = m[3] !== undefined ? m[3] : m[2];
-    const md5 = (s) => createHash('md5').update(s).digest('hex');
-    const ha1 = md5(`${username}:${p.realm}:${password}`);
-    const ha2 = md5(`INVITE:${uri}`);
-    const cnonce = randomBytes(8).toString('hex');
-    const nc = '00000001';
-    const qop = p.qop ? 'auth' : '';
-    const response = qop ? md5(`${ha1}:${p.nonce}:${nc}:${cnonce}:${qop}:${ha2}`) : md5(`${ha1}:${p.nonce}:${ha2}`);
-    let auth = `Digest username="${username}", realm="${p.realm}", nonce="${p.nonce}", uri="${uri}", response="${response}", algorithm=MD5`;
-    if (qop) auth += `, qop=auth, nc=${nc}, cnonce="${cnonce}"`;
-    if (p.opaque) auth += `, opaque="${p.opaque}"`;
+    const auth = digestAnswer(res.text, hdr, 'INVITE', uri, username, password);
     res = await invite([`${res.code === 407 ? 'Proxy-Authorization' : 'Authorization'}: ${auth}`]);
     return res;
   } finally {
     sock.close();
   }
+}
+
+// digestAnswer is the Authorization value answering the MD5 challenge (or
+// the first one) in header hdr of the response text, with qop=auth when
+// offered (RFC 7616).
+function digestAnswer(text, hdr, method, uri, username, password) {
+  const chals = text.split('\r\n').filter((l) => l.toLowerCase().startsWith(hdr.toLowerCase() + ':'));
+  const chal = chals.find((l) => /algorithm=MD5\b/i.test(l) || !/algorithm=/i.test(l)) || chals[0];
+  const p = {};
+  for (const m of chal.matchAll(/(\w+)=("([^"]*)"|[^,\s]+)/g)) p[m[1].toLowerCase()] = m[3] !== undefined ? m[3] : m[2];
+  const md5 = (v) => createHash('md5').update(v).digest('hex');
+  const ha1 = md5(`${username}:${p.realm}:${password}`);
+  const ha2 = md5(`${method}:${uri}`);
+  const cnonce = randomBytes(8).toString('hex');
+  const nc = '00000001';
+  const qop = p.qop ? 'auth' : '';
+  const response = qop ? md5(`${ha1}:${p.nonce}:${nc}:${cnonce}:${qop}:${ha2}`) : md5(`${ha1}:${p.nonce}:${ha2}`);
+  let auth = `Digest username="${username}", realm="${p.realm}", nonce="${p.nonce}", uri="${uri}", response="${response}", algorithm=MD5`;
+  if (qop) auth += `, qop=auth, nc=${nc}, cnonce="${cnonce}"`;
+  if (p.opaque) auth += `, opaque="${p.opaque}"`;
+  return auth;
 }
