@@ -11,6 +11,8 @@
 #                           steady-tcp steady-tls; the default is all)
 #            --devices N    devices of the steady-state workload [10000]
 #            --step-secs S  --pprof (CPU + allocs profiles of sipdesk under load)
+#            --reg-rates L  --call-rates L  --ip-rates L   rates of the UDP ladders
+#            --t-reg-rates L  --t-call-rates L   rates of the TCP/TLS ladders
 #            --out DIR      --harness PATH  --no-doc  (-h: this text)
 #
 # Transports (bench/kamailio/kamailio-tcp.cfg for Kamailio, the same
@@ -86,9 +88,11 @@ while [ $# -gt 0 ]; do
     --reg-rates) REG_RATES=$2; shift 2 ;;
     --call-rates) CALL_RATES=$2; shift 2 ;;
     --ip-rates) IP_RATES=$2; shift 2 ;;
+    --t-reg-rates) T_REG_RATES=$2; shift 2 ;;
+    --t-call-rates) T_CALL_RATES=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
     --harness) HARNESS=$2; shift 2 ;;
-    -h|--help) sed -n 2,38p "$0"; exit 0 ;;
+    -h|--help) sed -n 2,40p "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
     esac
 done
