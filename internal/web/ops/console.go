@@ -8,7 +8,6 @@ package ops
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"embed"
 	"encoding/base64"
 	"errors"
@@ -135,7 +134,7 @@ func (c *Console) wrap(h handler, needOp bool) http.Handler {
 				r = r.WithContext(app.WithSource(r.Context(), ap.Addr()))
 			}
 		}
-		q := &request{w: w, r: r, nonce: newNonce()}
+		q := &request{w: w, r: r, nonce: ui.NewNonce()}
 		hd := w.Header()
 		hd.Set("Content-Security-Policy", "default-src 'none'; script-src 'none'; style-src 'self'; img-src 'self' data:; "+
 			"form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
@@ -163,12 +162,6 @@ func (c *Console) wrap(h handler, needOp bool) http.Handler {
 		}
 	})
 	return c.csrf.Handler(inner)
-}
-
-func newNonce() string {
-	b := make([]byte, 18)
-	rand.Read(b)
-	return base64.RawURLEncoding.EncodeToString(b)
 }
 
 // Cookies: the session (SameSite=Strict, HttpOnly, Secure and __Host-
@@ -272,13 +265,7 @@ func (c *Console) redirect(q *request, to, flash string) error {
 	return nil
 }
 
-func pathID(q *request) (int64, error) {
-	id, err := strconv.ParseInt(q.r.PathValue("id"), 10, 64)
-	if err != nil || id <= 0 {
-		return 0, sipdesk.Errorf(sipdesk.ENotFound, "not found")
-	}
-	return id, nil
-}
+func pathID(q *request) (int64, error) { return ui.PathID(q.r) }
 
 func (c *Console) loginForm(q *request) error {
 	if q.op != nil {

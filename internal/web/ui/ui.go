@@ -209,7 +209,7 @@ func (u *UI) wrap(h handler, allow func(*request) bool) http.Handler {
 				r = r.WithContext(app.WithSource(r.Context(), ap.Addr()))
 			}
 		}
-		q := &request{w: w, r: r, nonce: newNonce()}
+		q := &request{w: w, r: r, nonce: NewNonce()}
 		hd := w.Header()
 		hd.Set("Content-Security-Policy", "default-src 'none'; script-src 'nonce-"+q.nonce+"'; style-src 'self'; "+
 			"img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
@@ -233,7 +233,8 @@ func (u *UI) wrap(h handler, allow func(*request) bool) http.Handler {
 	return u.csrf.Handler(inner)
 }
 
-func newNonce() string {
+// NewNonce is a page's CSP nonce (the operator console's too).
+func NewNonce() string {
 	b := make([]byte, 18)
 	rand.Read(b)
 	return base64.RawURLEncoding.EncodeToString(b)
@@ -281,8 +282,12 @@ func (u *UI) redirect(q *request, to, flash string) error {
 }
 
 // pathID reads the {id} path value.
-func pathID(q *request) (int64, error) {
-	id, err := strconv.ParseInt(q.r.PathValue("id"), 10, 64)
+func pathID(q *request) (int64, error) { return PathID(q.r) }
+
+// PathID reads a request's {id} path value: a positive integer, else
+// ENotFound (the operator console's pages use it too).
+func PathID(r *http.Request) (int64, error) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil || id <= 0 {
 		return 0, sipdesk.Errorf(sipdesk.ENotFound, "not found")
 	}
