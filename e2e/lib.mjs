@@ -140,6 +140,17 @@ export class Runner {
       if (this.onFail) await this.onFail(name).catch(() => {});
     }
   }
+  // reportFailures: after the failing step, a screenshot of the page in use
+  // (page() may be null), the end of the server's log and any extra text
+  // (a peer's output).
+  reportFailures({ page, work, log, tail = 3000, extra = () => '' }) {
+    this.onFail = async () => {
+      const p = page();
+      const f = join(work, 'failure.png');
+      if (p) await p.screenshot({ path: f, fullPage: true }).catch(() => {});
+      console.log(`  page: ${p ? p.url() : '-'}\n  screenshot: ${f} (KEEP=1 keeps it)\n  server log:\n${log.join('').slice(-tail)}${extra()}`);
+    };
+  }
   summary() {
     console.log(`${this.passed} passed, ${this.failed} failed` + (this.skipped ? `, ${this.skipped} skipped` : ''));
     return this.failed === 0;

@@ -114,12 +114,7 @@ try {
   };
   const jsErrors = [];
   let current;
-  run.onFail = async () => {
-    if (!current) return;
-    const f = join(work, 'failure.png');
-    await current.screenshot({ path: f, fullPage: true });
-    console.log(`  page: ${current.url()}\n  screenshot: ${f} (KEEP=1 keeps it)\n  server log:\n${log.join('').slice(-3000)}`);
-  };
+  run.reportFailures({ page: () => current, work, log });
   const stamp = Date.now().toString(36);
   const email = `ops-${stamp}@acme.example`;
   const password = 'Portal-Passw0rd-ops';

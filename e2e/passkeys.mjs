@@ -54,11 +54,7 @@ try {
   const page = await newPage();
   const jsErrors = [];
   page.on('pageerror', (e) => jsErrors.push(String(e)));
-  run.onFail = async () => {
-    const f = join(work, 'failure.png');
-    await page.screenshot({ path: f, fullPage: true });
-    console.log(`  page: ${page.url()}\n  screenshot: ${f} (KEEP=1 keeps it)\n  server log:\n${log.join('').slice(-3000)}`);
-  };
+  run.reportFailures({ page: () => page, work, log });
   const stamp = Date.now().toString(36);
   const email = `pk-${stamp}@acme.example`;
   const password = 'Portal-Passw0rd-pk1';

@@ -82,11 +82,7 @@ try {
   const page = await ctx.newPage();
   const jsErrors = [];
   page.on('pageerror', (e) => jsErrors.push(String(e)));
-  run.onFail = async () => {
-    const f = join(work, 'failure.png');
-    await page.screenshot({ path: f, fullPage: true });
-    console.log(`  page: ${page.url()}\n  screenshot: ${f} (KEEP=1 keeps it)\n  server log:\n${log.join('').slice(-3000)}\n  carrier:\n${uasOut.join('').slice(-1500)}`);
-  };
+  run.reportFailures({ page: () => page, work, log, extra: () => `\n  carrier:\n${uasOut.join('').slice(-1500)}` });
   const email = `rec-${Date.now().toString(36)}@acme.example`;
   const password = 'Portal-Passw0rd-rec';
   // The carrier checks the Caller ID is a +155 number: the trial's verified phone.

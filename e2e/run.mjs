@@ -45,11 +45,7 @@ try {
   page.on('pageerror', (e) => jsErrors.push(String(e)));
   // Console errors, except the expected 4xx answers of refused forms.
   page.on('console', (m) => { if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) jsErrors.push(m.text()); });
-  run.onFail = async (name) => {
-    const f = join(work, 'failure.png');
-    await page.screenshot({ path: f, fullPage: true });
-    console.log(`  page: ${page.url()}\n  screenshot: ${f} (KEEP=1 keeps it)\n  server log:\n${log.join('').slice(-3000)}`);
-  };
+  run.reportFailures({ page: () => page, work, log });
 
   const stamp = Date.now().toString(36);
   const email = `e2e-${stamp}@acme.example`;

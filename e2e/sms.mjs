@@ -52,10 +52,7 @@ try {
   await waitHealthy(base, server, log);
   browser = await launchChromium(chromium);
   let page;
-  run.onFail = async () => {
-    if (page) await page.screenshot({ path: join(work, 'failure.png'), fullPage: true }).catch(() => {});
-    console.log(`  page: ${page && page.url()}\n  sipdesk log:\n${log.join('').slice(-3000)}\n  kannel:\n${kannel.log.slice(-30).join('\n')}`);
-  };
+  run.reportFailures({ page: () => page, work, log, extra: () => `\n  kannel:\n${kannel.log.slice(-30).join('\n')}` });
   const stamp = Date.now().toString(36);
   const pw = 'Portal-Passw0rd-sms';
   const signup = async (email, phone) => {

@@ -162,11 +162,7 @@ try {
   const jsErrors = [];
   page.on('pageerror', (e) => jsErrors.push(String(e)));
   page.on('console', (m) => { if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) jsErrors.push(m.text()); });
-  run.onFail = async () => {
-    const f = join(work, 'failure.png');
-    await page.screenshot({ path: f, fullPage: true }).catch(() => {});
-    console.log(`  page: ${page.url()}\n  screenshot: ${f} (KEEP=1 keeps it)\n  server log:\n${log.join('').slice(-4000)}`);
-  };
+  run.reportFailures({ page: () => page, work, log, tail: 4000 });
   const spState = () => page.locator('[data-softphone]').evaluate((el) => ({ ...el.dataset, reg: el.querySelector('[data-sp-reg]').textContent, err: el.querySelector('[data-sp-error]').textContent }));
   const waitCall = (state, ms = 10000) => page.waitForFunction((s) => document.querySelector('[data-softphone]')?.dataset.call === s, state, { timeout: ms });
   const stats = () => page.evaluate(() => window.sipdeskSoftphone.stats());
