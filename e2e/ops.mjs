@@ -52,47 +52,9 @@ function sipp(args) {
   sipps.push(p);
   return p;
 }
-// The carrier: answers one call whatever its Caller ID and holds it until
-// a BYE comes, which it answers 200 (sipp exits 0 only then).
-const holdingCarrier = `<?xml version="1.0" encoding="UTF-8" ?>
-<scenario name="carrier_hold">
-  <recv request="INVITE" crlf="true"/>
-  <send><![CDATA[
-
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]SIPpTag01[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-Contact: <sip:[local_ip]:[local_port];transport=[transport]>
-Content-Type: application/sdp
-Content-Length: [len]
-
-v=0
-o=carrier 1 1 IN IP[local_ip_type] [local_ip]
-s=-
-c=IN IP[media_ip_type] [media_ip]
-t=0 0
-m=audio [media_port] RTP/AVP 0
-a=rtpmap:0 PCMU/8000
-
-]]></send>
-  <recv request="ACK" crlf="true"/>
-  <recv request="BYE"/>
-  <send><![CDATA[
-
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-]]></send>
-</scenario>
-`;
+// The sipp scenarios the edge's e2e tests use; carrier_hold.xml answers
+// one call whatever its Caller ID and holds it until a BYE comes, which it
+// answers 200 (sipp exits 0 only then).
 const scenarios = join(root, 'internal', 'edge', 'testdata', 'sipp');
 let browser;
 const cleanup = async () => {
@@ -317,9 +279,7 @@ try {
   let caller;
   let liveCallID;
   await run.step('a live call through the edge is on Live calls', async () => {
-    const cf = join(work, 'carrier_hold.xml');
-    writeFileSync(cf, holdingCarrier);
-    carrier = sipp(['-sf', cf, '-i', carrierIP, '-p', String(carrierPort), '-bind_local', '-m', '1', '-timeout', '120s',
+    carrier = sipp(['-sf', join(scenarios, 'carrier_hold.xml'), '-i', carrierIP, '-p', String(carrierPort), '-bind_local', '-m', '1', '-timeout', '120s',
       '-mp', String(await freePort())]);
     await sleep(300);
     const { username: u, password: pw } = cust.sip_account;

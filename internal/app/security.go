@@ -16,8 +16,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/pquerna/otp/totp"
-
 	"github.com/sipdesk/sipdesk"
 )
 
@@ -309,7 +307,7 @@ func (s *Service) StartTOTP(ctx context.Context, customerID int64) (*TOTPSetup, 
 		if o != nil {
 			secret, _ = base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(o.Secret)
 		}
-		key, err := totp.Generate(totp.GenerateOpts{Issuer: "sipdesk", AccountName: c.Email, Secret: secret})
+		key, err := totpKey(c.Email, secret)
 		if err != nil {
 			return err
 		}

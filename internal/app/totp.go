@@ -22,11 +22,18 @@ var totpOpts = hotp.ValidateOpts{Digits: otp.DigitsSix, Algorithm: otp.Algorithm
 // NewTOTPSecret returns a new random base32 TOTP secret (160 bits) for
 // an authenticator app.
 func NewTOTPSecret(account string) (string, error) {
-	k, err := totp.Generate(totp.GenerateOpts{Issuer: "sipdesk", AccountName: account, Period: totpPeriod})
+	k, err := totpKey(account, nil)
 	if err != nil {
 		return "", err
 	}
 	return k.Secret(), nil
+}
+
+// totpKey is the key an authenticator app enrols for account (operators
+// and customers alike): secret, or a new random one (160 bits) when nil,
+// with its otpauth:// URL.
+func totpKey(account string, secret []byte) (*otp.Key, error) {
+	return totp.Generate(totp.GenerateOpts{Issuer: "sipdesk", AccountName: account, Period: totpPeriod, Secret: secret})
 }
 
 // TOTPCode is the code of secret at t (tests, scripts).

@@ -170,10 +170,15 @@ func sippUAC(t *testing.T, mode string) string {
 	return p
 }
 
-// sippCarrier writes a carrier (UAS) scenario: "hold" answers and waits
-// for the BYE, "486"/"503" refuse, "ring" rings until CANCELed.
+// sippCarrier returns a carrier (UAS) scenario: "hold_any" answers
+// whatever Caller ID it gets and waits for the BYE (testdata/sipp/
+// carrier_hold.xml, shared with e2e/ops.mjs), "486"/"503" refuse, "ring"
+// rings until CANCELed.
 func sippCarrier(t *testing.T, mode string) string {
 	t.Helper()
+	if mode == "hold_any" {
+		return scenario("carrier_hold.xml")
+	}
 	var body string
 	resp := func(code, reason string) string {
 		return `
@@ -199,49 +204,6 @@ func sippCarrier(t *testing.T, mode string) string {
 		// Ring first, fail later: the 5 admitted calls hold their
 		// channels while the other 45 INVITEs arrive.
 		body = `  <recv request="INVITE"/>` + resp("180", "Ringing") + `  <pause milliseconds="1500"/>` + resp(mode, reason) + `  <recv request="ACK"/>
-`
-	case "hold_any":
-		// Answers whatever Caller ID it gets and waits for the BYE.
-		body = `  <recv request="INVITE" crlf="true"/>` + resp("180", "Ringing") + `
-  <send retrans="500">
-    <![CDATA[
-
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]SIPpTag01[call_number]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Contact: <sip:[local_ip]:[local_port];transport=[transport]>
-      Content-Type: application/sdp
-      Content-Length: [len]
-
-      v=0
-      o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
-      s=-
-      c=IN IP[media_ip_type] [media_ip]
-      t=0 0
-      m=audio [media_port] RTP/AVP 0
-      a=rtpmap:0 PCMU/8000
-
-    ]]>
-  </send>
-  <recv request="ACK" crlf="true"/>
-  <recv request="BYE"/>
-  <send>
-    <![CDATA[
-
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-
-    ]]>
-  </send>
-  <timewait milliseconds="500"/>
 `
 	case "ring":
 		body = `  <recv request="INVITE">

@@ -162,19 +162,25 @@ func (t *tx) SetLeaseDialog(callID, dialog string) error {
 // locked row (PostgreSQL read committed; SQLite has one writer), so a lease
 // another node claimed meanwhile (no longer expired) is skipped. A lease
 // claimed before by a node that died too keeps its first lost_node.
+//
+// The candidates are chosen once, in a MATERIALIZED CTE: under "call_id
+// IN (… LIMIT ? … SKIP LOCKED)" PostgreSQL may run the subquery again (a
+// semi-join rescan), each time skipping the rows it just claimed, and claim
+// more than limit (see ClaimEdgeRequest).
 func (t *tx) ClaimExpiredLeases(node string, now, until time.Time, limit int) ([]*sipdesk.LostCall, error) {
-	// On PostgreSQL the candidates are locked in the subquery, skipping
-	// rows another node is claiming (or a stuck transaction holds): no
-	// waiting, no deadlock between sweeping nodes.
+	// On PostgreSQL the candidates are locked in the CTE, skipping rows
+	// another node is claiming (or a stuck transaction holds): no waiting,
+	// no deadlock between sweeping nodes.
 	lock := ""
 	if t.db.dialect == DialectPostgres {
 		lock = " FOR UPDATE SKIP LOCKED"
 	}
-	rows, err := t.query(`UPDATE call_leases SET node = ?, expires_at = ?,
+	rows, err := t.query(`WITH c AS MATERIALIZED (SELECT call_id FROM call_leases WHERE expires_at <= ? ORDER BY expires_at LIMIT ?`+lock+`)
+		UPDATE call_leases SET node = ?, expires_at = ?,
 			lost_node = CASE WHEN lost_node = '' THEN node ELSE lost_node END
-		WHERE expires_at <= ? AND call_id IN (SELECT call_id FROM call_leases WHERE expires_at <= ? ORDER BY expires_at LIMIT ?`+lock+`)
-		RETURNING call_id, customer_id, sip_account_id, direction, started_at, expires_at, lost_node, dialog`,
-		node, ms(until), ms(now), ms(now), limit)
+		FROM c WHERE call_leases.call_id = c.call_id AND call_leases.expires_at <= ?
+		RETURNING call_leases.call_id, customer_id, sip_account_id, direction, started_at, expires_at, lost_node, dialog`,
+		ms(now), limit, node, ms(until), ms(now))
 	if err != nil {
 		return nil, t.fail("claim leases", err)
 	}

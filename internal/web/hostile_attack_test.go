@@ -9,12 +9,10 @@ package web
 // conflict messages, /metrics and the outbox, hostile JSON and names.
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/netip"
@@ -30,7 +28,6 @@ import (
 	"github.com/sipdesk/sipdesk"
 	"github.com/sipdesk/sipdesk/internal/app"
 	"github.com/sipdesk/sipdesk/internal/mail"
-	"github.com/sipdesk/sipdesk/internal/store"
 )
 
 const attackPass = "Portal-Secret-Pass-7"
@@ -57,30 +54,10 @@ func (s *attackServer) advance(d time.Duration) {
 
 func startAttackServer(t *testing.T, o Options, ao app.Options) *attackServer {
 	t.Helper()
-	log := slog.New(slog.DiscardHandler)
-	st, err := store.Open(context.Background(), store.Options{DataDir: t.TempDir(), SecretKey: bytes.Repeat([]byte{9}, 32), Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	s := &attackServer{t: t, base: "http://" + addr, st: st, now: time.Now(), reg: prometheus.NewRegistry()}
-	ao.Realm, ao.BaseURL, ao.Log, ao.Now, ao.AllowPrivateIPs = "sipdesk.local", s.base, log, s.clock, true
-	s.svc = app.New(st, ao)
-	o.Addr, o.Registry, o.Log = addr, s.reg, log
-	srv := New(s.svc, o)
-	if err := srv.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	s := &attackServer{t: t, now: time.Now(), reg: prometheus.NewRegistry()}
+	ao.Now, ao.AllowPrivateIPs = s.clock, true
+	o.Registry = s.reg
+	s.base, s.svc, s.st = serveWeb(t, slog.New(slog.DiscardHandler), o, ao)
 	return s
 }
 
@@ -116,24 +93,9 @@ type answer struct {
 	body   string
 }
 
-// do sends a same-origin form (url.Values), JSON (string) or nothing.
+// do sends a request (newRequest), from c.xff when set.
 func (c *client) do(method, path, bearer string, body any) answer {
-	var rd io.Reader
-	req, _ := http.NewRequest(method, c.s.base+path, nil)
-	switch b := body.(type) {
-	case url.Values:
-		rd = strings.NewReader(b.Encode())
-		req, _ = http.NewRequest(method, c.s.base+path, rd)
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("Origin", c.s.base)
-		req.Header.Set("Sec-Fetch-Site", "same-origin")
-	case string:
-		req, _ = http.NewRequest(method, c.s.base+path, strings.NewReader(b))
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if bearer != "" {
-		req.Header.Set("Authorization", "Bearer "+bearer)
-	}
+	req := newRequest(c.s.base, method, path, bearer, body)
 	if c.xff != "" {
 		req.Header.Set("X-Forwarded-For", c.xff)
 	}

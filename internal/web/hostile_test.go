@@ -97,6 +97,18 @@ func startServer(t *testing.T) *hostileServer {
 	t.Helper()
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	base, svc, st := serveWeb(t, log, Options{DevMailbox: true, Registry: prometheus.NewRegistry()}, app.Options{})
+	rec := &recorder{}
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Transport: rec, Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	return &hostileServer{t: t, base: base, svc: svc, st: st, log: logs, rec: rec, c: c}
+}
+
+// serveWeb runs web.New (o) on app.New (ao) on a fresh SQLite store, on a
+// free port of 127.0.0.1, until the test ends; it returns the base URL.
+// The service's realm, base URL and logger are set here.
+func serveWeb(t *testing.T, log *slog.Logger, o Options, ao app.Options) (string, *app.Service, sipdesk.Store) {
+	t.Helper()
 	st, err := store.Open(context.Background(), store.Options{DataDir: t.TempDir(), SecretKey: bytes.Repeat([]byte{9}, 32), Logger: log})
 	if err != nil {
 		t.Fatal(err)
@@ -108,8 +120,11 @@ func startServer(t *testing.T) *hostileServer {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	svc := app.New(st, app.Options{Realm: "sipdesk.local", BaseURL: "http://" + addr, Log: log})
-	s := New(svc, Options{Addr: addr, DevMailbox: true, Registry: prometheus.NewRegistry(), Log: log})
+	base := "http://" + addr
+	ao.Realm, ao.BaseURL, ao.Log = "sipdesk.local", base, log
+	svc := app.New(st, ao)
+	o.Addr, o.Log = addr, log
+	s := New(svc, o)
 	if err := s.Listen(); err != nil {
 		t.Fatal(err)
 	}
@@ -117,16 +132,13 @@ func startServer(t *testing.T) *hostileServer {
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	rec := &recorder{}
-	jar, _ := cookiejar.New(nil)
-	c := &http.Client{Transport: rec, Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	return &hostileServer{t: t, base: "http://" + addr, svc: svc, st: st, log: logs, rec: rec, c: c}
+	return base, svc, st
 }
 
-// do sends a request; body is a url.Values (a portal form, same-origin), a
-// string (JSON) or nil.
-func (h *hostileServer) do(method, path, bearer string, body any) *exchange {
-	h.t.Helper()
+// newRequest builds a request to base+path as a browser of the site sends
+// it: body is a url.Values (a portal form, same-origin), a string (JSON)
+// or nil; bearer, when set, is an API token.
+func newRequest(base, method, path, bearer string, body any) *http.Request {
 	var rd io.Reader
 	ct := ""
 	switch b := body.(type) {
@@ -135,7 +147,7 @@ func (h *hostileServer) do(method, path, bearer string, body any) *exchange {
 	case string:
 		rd, ct = strings.NewReader(b), "application/json"
 	}
-	req, _ := http.NewRequest(method, h.base+path, rd)
+	req, _ := http.NewRequest(method, base+path, rd)
 	if ct != "" {
 		req.Header.Set("Content-Type", ct)
 	}
@@ -143,9 +155,16 @@ func (h *hostileServer) do(method, path, bearer string, body any) *exchange {
 		req.Header.Set("Authorization", "Bearer "+bearer)
 	}
 	if _, ok := body.(url.Values); ok {
-		req.Header.Set("Origin", h.base)
+		req.Header.Set("Origin", base)
 		req.Header.Set("Sec-Fetch-Site", "same-origin")
 	}
+	return req
+}
+
+// do sends a request (newRequest) and returns the exchange.
+func (h *hostileServer) do(method, path, bearer string, body any) *exchange {
+	h.t.Helper()
+	req := newRequest(h.base, method, path, bearer, body)
 	res, err := h.c.Do(req)
 	if err != nil {
 		h.t.Fatalf("%s %s: %v", method, path, err)

@@ -3,6 +3,7 @@ package storetest
 import (
 	"fmt"
 	mathrand "math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -152,6 +153,47 @@ func testLeases(t *testing.T, su *suite) {
 		}
 		return err
 	})
+}
+
+// testLeaseClaimLimit: one sweep claims at most its limit, oldest first,
+// and leaves the rest expired for the next sweep. Its leases expired long
+// before any other test's (2001), so the sweep sees only them.
+func testLeaseClaimLimit(t *testing.T, su *suite) {
+	s := su.open(t)
+	c := newCustomer(t, s)
+	a := newPasswordAccount(t, s, c.ID)
+	now := time.Date(2001, 2, 3, 4, 5, 6, 0, time.UTC)
+	var ids []string // oldest first
+	update(t, s, func(tx sipdesk.Tx) error {
+		for i := range 10 {
+			id := fmt.Sprintf("sweep%d-%s", i, uniq())
+			ids = append(ids, id)
+			if err := tx.InsertLease(&sipdesk.CallLease{CallID: id, CustomerID: c.ID, SIPAccountID: a.ID, Direction: sipdesk.DirOutbound,
+				Node: "dead", StartedAt: now.Add(-time.Hour), ExpiresAt: now.Add(time.Duration(i-10) * time.Second)}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	claim := func(limit int) []string {
+		t.Helper()
+		var got []string
+		update(t, s, func(tx sipdesk.Tx) error {
+			lost, err := tx.ClaimExpiredLeases("n1", now, now.Add(time.Minute), limit)
+			for _, l := range lost {
+				got = append(got, l.CallID)
+			}
+			return err
+		})
+		slices.Sort(got)
+		return got
+	}
+	sorted := func(ids []string) []string { return slices.Sorted(slices.Values(ids)) }
+	equal(t, "first sweep (limit 3)", claim(3), sorted(ids[:3]))
+	equal(t, "second sweep (limit 100)", claim(100), sorted(ids[3:]))
+	if got := claim(100); len(got) != 0 {
+		t.Errorf("third sweep claimed %v, want none left", got)
+	}
 }
 
 // testCountedCalls runs every case of sipdesk.CountsAgainstLimit (each

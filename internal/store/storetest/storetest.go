@@ -64,6 +64,7 @@ func Run(t *testing.T, open func(t *testing.T) sipdesk.Store) {
 		{"writes in View fail", testViewReadOnly},
 		{"concurrent Updates are serialised", testConcurrentUpdates},
 		{"leases count, renew, expire and release once", testLeases},
+		{"a lease sweep claims at most its limit, oldest first", testLeaseClaimLimit},
 		{"channel use counts exactly the calls CountsAgainstLimit counts", testCountedCalls},
 		{"lease acquire-or-refuse from two stores admits exactly the limit", testLeaseExactness},
 		{"call records round trip, filter and page newest first", testCallRecords},
