@@ -45,7 +45,7 @@ type SecurityTx interface {
 
 	TOTP(customerID int64) (*TOTP, error) // ENotFound when none
 	SaveTOTP(t *TOTP) error               // insert or replace
-	DeleteTOTP(customerID int64) error    // and the recovery codes
+	DeleteTOTP(customerID int64) error    // not the recovery codes (a passkey may keep them)
 	// UseTOTPStep records step as used unless it (or a later one) was:
 	// EConflict then, so one code logs in once.
 	UseTOTPStep(customerID, step int64) error

@@ -80,7 +80,8 @@ try {
   };
   const credentials = async (p) => (await p.authn.cdp.send('WebAuthn.getCredentials', { authenticatorId: p.authn.id })).credentials;
 
-  await run.step('add a passkey: named, listed, kept by the authenticator', async () => {
+  let recovery = [];
+  await run.step('add a passkey: named, listed, kept by the authenticator, with recovery codes', async () => {
     await login(page);
     await page.waitForURL('**/sip-accounts');
     await page.goto('/account/security');
@@ -90,8 +91,12 @@ try {
     assert((await credentials(page)).length === 0, 'nothing was created without a name');
     await page.fill('#passkey-name', 'Work laptop');
     await page.click('button:has-text("Add a passkey")');
-    await page.waitForURL('**/account/security');
+    // The first second factor brings recovery codes, shown this once.
+    await page.locator('#recovery-codes').waitFor();
     await flash(page, 'Passkey “Work laptop” added');
+    recovery = await page.locator('#recovery-codes li').allInnerTexts();
+    assert(recovery.length === 10 && recovery.every((c) => /^[a-z2-9]{5}-[a-z2-9]{5}$/.test(c)), `ten recovery codes: ${JSON.stringify(recovery)}`);
+    assert((await page.locator('main').innerText()).includes('when your passkeys are out of reach'), 'the codes say what they are for');
     const items = page.getByTestId('passkey');
     assert(await items.count() === 1, `one passkey listed, got ${await items.count()}`);
     assert((await items.first().innerText()).includes('never used'), 'not used yet');
@@ -163,7 +168,7 @@ try {
     assert(await page.locator('button:has-text("Save with passkey")').count() === 1, 'a passkey button');
     await page.screenshot({ path: join(shotsDir, 'passkey-credentials.png'), fullPage: true });
     const before = await page.content();
-    assert(!before.includes('Save changes'), 'passkey only: no plain save button');
+    assert(await page.locator('label[for=cred-code]').innerText() === 'Recovery code', 'passkey only: a recovery code can stand in');
     await page.evaluate(() => {
       // The form without its passkey: as a script (or a browser without
       // WebAuthn) would send it.
@@ -179,6 +184,24 @@ try {
     await page.click('button:has-text("Save with passkey")');
     await page.waitForURL('**/sip-accounts');
     await flash(page, 'New credentials saved');
+  });
+
+  await run.step('a recovery code logs in once when the passkey is out of reach', async () => {
+    await page.click('form[action="/logout"] button');
+    await login(page);
+    await page.waitForURL('**/login/2fa');
+    await page.getByText('or enter one of your recovery codes').waitFor();
+    await page.fill('#code', recovery[0].toUpperCase());
+    await page.click('form:not([data-passkey]) button:has-text("Log in")');
+    await page.waitForURL('**/sip-accounts');
+    await page.click('form[action="/logout"] button');
+    await login(page);
+    await page.waitForURL('**/login/2fa');
+    await page.fill('#code', recovery[0]);
+    await page.click('form:not([data-passkey]) button:has-text("Log in")');
+    await fieldError(page, '#code', 'the code is not right');
+    await page.click('button:has-text("Use your passkey")');
+    await page.waitForURL('**/sip-accounts');
   });
 
   await run.step('remove the passkey with the password; the login no longer asks for it', async () => {

@@ -236,32 +236,35 @@ func (s *Service) BeginPasskeyRegistration(ctx context.Context, customerID int64
 }
 
 // FinishPasskeyRegistration verifies the browser's new credential and
-// stores it under the name the customer gave.
-func (s *Service) FinishPasskeyRegistration(ctx context.Context, customerID int64, name string, ans PasskeyAnswer, actor Actor) (*sipdesk.Passkey, error) {
+// stores it under the name the customer gave. A customer without the
+// authenticator app and without unused recovery codes gets new recovery
+// codes with it (returned to be shown once): a passkey can be lost too.
+func (s *Service) FinishPasskeyRegistration(ctx context.Context, customerID int64, name string, ans PasskeyAnswer, actor Actor) (*sipdesk.Passkey, []string, error) {
 	name = strings.TrimSpace(name)
 	switch {
 	case name == "":
-		return nil, sipdesk.FieldError("name", "give the passkey a name, like “Work laptop”")
+		return nil, nil, sipdesk.FieldError("name", "give the passkey a name, like “Work laptop”")
 	case utf8.RuneCountInString(name) > passkeyNameMax || strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }):
-		return nil, sipdesk.FieldError("name", "the name is up to %d characters, on one line", passkeyNameMax)
+		return nil, nil, sipdesk.FieldError("name", "the name is up to %d characters, on one line", passkeyNameMax)
 	case ans.empty():
-		return nil, sipdesk.FieldError("name", "the browser did not create a passkey: try again")
+		return nil, nil, sipdesk.FieldError("name", "the browser did not create a passkey: try again")
 	case len(ans.Response) > ceremonyMax:
-		return nil, sipdesk.FieldError("name", "the browser's answer is too large")
+		return nil, nil, sipdesk.FieldError("name", "the browser's answer is too large")
 	}
 	wa, err := s.webAuthn()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	cer, err := s.openCeremony(ctx, ans.Ceremony, purposeRegister, customerID)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	parsed, err := protocol.ParseCredentialCreationResponseBytes([]byte(ans.Response))
 	if err != nil {
-		return nil, sipdesk.FieldError("name", "the browser's answer could not be read: try again")
+		return nil, nil, sipdesk.FieldError("name", "the browser's answer could not be read: try again")
 	}
 	var p *sipdesk.Passkey
+	var codes []string
 	err = s.update(ctx, func(tx sipdesk.Tx) error {
 		u, err := s.passkeyUser(tx, customerID)
 		if err != nil {
@@ -282,9 +285,24 @@ func (s *Service) FinishPasskeyRegistration(ctx context.Context, customerID int6
 		if err := tx.InsertPasskey(p); err != nil {
 			return err
 		}
+		codes = nil // a retried transaction starts again
+		hasTOTP, _, err := secondFactors(tx, customerID)
+		if err != nil {
+			return err
+		}
+		if left, err := tx.RecoveryCodesLeft(customerID); err != nil {
+			return err
+		} else if !hasTOTP && left == 0 {
+			if codes, err = issueRecoveryCodes(tx, customerID); err != nil {
+				return err
+			}
+		}
 		return s.audit(tx, actor, customerID, 0, sipdesk.AuditPasskeyAdded, "passkey “"+name+"” added")
 	})
-	return p, err
+	if err != nil {
+		return nil, nil, err
+	}
+	return p, codes, nil
 }
 
 // webauthnReason is the library's short reason for a refused ceremony.
@@ -318,6 +336,9 @@ func (s *Service) DeletePasskey(ctx context.Context, customerID, id int64, passw
 	}
 	return s.update(ctx, func(tx sipdesk.Tx) error {
 		if err := tx.DeletePasskey(customerID, id); err != nil {
+			return err
+		}
+		if err := dropRecoveryCodesIfNoFactor(tx, customerID); err != nil {
 			return err
 		}
 		return s.audit(tx, actor, customerID, 0, sipdesk.AuditPasskeyRemoved, "passkey “"+name+"” removed")
@@ -543,19 +564,19 @@ func (s *Service) checkReauthFactor(tx sipdesk.Tx, customerID int64, r Reauth, c
 	case strings.TrimSpace(r.Code) == "":
 		what := "a code from your authenticator app or a recovery code"
 		if !hasTOTP {
-			what = "your passkey"
+			what = "your passkey or a recovery code"
 		} else if keys > 0 {
 			what = "a code from your authenticator app, a recovery code or your passkey"
 		}
 		return &sipdesk.Error{Code: sipdesk.EUnauthorized, Field: "code", Message: "confirm with " + what}
-	case !hasTOTP:
-		return wrong
 	}
-	o, err := tx.TOTP(customerID)
-	if err != nil {
-		return err
+	o := &sipdesk.TOTP{}
+	if hasTOTP {
+		if o, err = tx.TOTP(customerID); err != nil {
+			return err
+		}
 	}
-	if step, ok := s.totpStep(o.Secret, r.Code); ok {
+	if step, ok := s.totpStep(o.Secret, r.Code); ok && hasTOTP {
 		if err := tx.UseTOTPStep(customerID, step); sipdesk.ErrorCode(err) == sipdesk.EConflict {
 			return &sipdesk.Error{Code: sipdesk.EUnauthorized, Field: "code", Message: "this code was already used: wait for the next one"}
 		} else if err != nil {
@@ -574,11 +595,11 @@ func (s *Service) checkReauthFactor(tx sipdesk.Tx, customerID int64, r Reauth, c
 }
 
 // PendingSecondFactors tells the second login step what to ask for: the
-// authenticator code, the passkey, or both.
-func (s *Service) PendingSecondFactors(ctx context.Context, pending string) (totp bool, passkeys int, err error) {
+// authenticator code, the passkey, a recovery code.
+func (s *Service) PendingSecondFactors(ctx context.Context, pending string) (TwoFactor, error) {
 	id, ok := s.pendingCustomer(pending)
 	if !ok {
-		return false, 0, sipdesk.Errorf(sipdesk.EForbidden, "the login timed out: enter your email and password again")
+		return TwoFactor{}, sipdesk.Errorf(sipdesk.EForbidden, "the login timed out: enter your email and password again")
 	}
-	return s.HasSecondFactor(ctx, id)
+	return s.TwoFactorStatus(ctx, id)
 }

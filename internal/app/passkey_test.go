@@ -21,7 +21,7 @@ func addPasskey(t *testing.T, f *fixture, id int64, k *softKey, name string) *si
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := f.svc.FinishPasskeyRegistration(f.ctx, id, name, k.create(o), app.CustomerActor(id, "portal"))
+	p, _, err := f.svc.FinishPasskeyRegistration(f.ctx, id, name, k.create(o), app.CustomerActor(id, "portal"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +39,7 @@ func TestPasskeyRegisterAndLogin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.svc.FinishPasskeyRegistration(f.ctx, c.ID, "  ", k.create(o), app.ActorSystem); sipdesk.ErrorField(err) != "name" {
+	if _, _, err := f.svc.FinishPasskeyRegistration(f.ctx, c.ID, "  ", k.create(o), app.ActorSystem); sipdesk.ErrorField(err) != "name" {
 		t.Fatalf("no name: %v", err)
 	}
 	p := addPasskey(t, f, c.ID, k, "Work laptop")
@@ -302,5 +302,104 @@ func TestCredentialChangeWithTOTP(t *testing.T) {
 	}
 	if st, _ := f.svc.TwoFactorStatus(f.ctx, c.ID); st.RecoveryCodes != app.RecoveryCodeCount-1 {
 		t.Fatalf("recovery codes left: %d", st.RecoveryCodes)
+	}
+}
+
+// TestPasskeyOnlyRecoveryCodes: a customer whose only second factor is a
+// passkey gets recovery codes with the first one; a code logs in and
+// confirms a credential change once; turning the app off keeps them while
+// a passkey is left, and removing the last second factor drops them.
+func TestPasskeyOnlyRecoveryCodes(t *testing.T) {
+	f := newFixture(t, app.Options{})
+	c, na, err := f.svc.CreateVerifiedCustomer(f.ctx, "rc@example.com", secPass, "+15551230037")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := newSoftKey(t)
+	o, err := f.svc.BeginPasskeyRegistration(f.ctx, c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, codes, err := f.svc.FinishPasskeyRegistration(f.ctx, c.ID, "Phone", k.create(o), app.CustomerActor(c.ID, "portal"))
+	if err != nil || len(codes) != app.RecoveryCodeCount {
+		t.Fatalf("first passkey: %d codes, %v", len(codes), err)
+	}
+	st, _ := f.svc.TwoFactorStatus(f.ctx, c.ID)
+	if st.Enabled || st.Passkeys != 1 || st.RecoveryCodes != app.RecoveryCodeCount {
+		t.Fatalf("status: %+v", st)
+	}
+	// A second passkey brings no new codes (the first ones still work).
+	o, _ = f.svc.BeginPasskeyRegistration(f.ctx, c.ID)
+	k2 := newSoftKey(t)
+	if _, again, err := f.svc.FinishPasskeyRegistration(f.ctx, c.ID, "Laptop", k2.create(o), app.ActorSystem); err != nil || again != nil {
+		t.Fatalf("second passkey: %v %v", again, err)
+	}
+
+	// The second login step takes a recovery code, once.
+	res, err := f.svc.LoginDevice(f.ctx, "rc@example.com", secPass, "")
+	if err != nil || res.Pending == "" {
+		t.Fatalf("password step: %+v %v", res, err)
+	}
+	if ask, err := f.svc.PendingSecondFactors(f.ctx, res.Pending); err != nil || ask.Enabled || ask.Passkeys != 2 || ask.RecoveryCodes != app.RecoveryCodeCount {
+		t.Fatalf("what the second step asks: %+v %v", ask, err)
+	}
+	if got, err := f.svc.LoginSecondFactor(f.ctx, res.Pending, strings.ToUpper(codes[0])); err != nil || got.Customer.ID != c.ID {
+		t.Fatalf("recovery code: %+v %v", got, err)
+	}
+	if _, err := f.svc.LoginSecondFactor(f.ctx, res.Pending, codes[0]); sipdesk.ErrorCode(err) != sipdesk.EUnauthorized {
+		t.Fatalf("the same code twice: %v", err)
+	}
+
+	// A credential change through the API's code field, with a recovery code.
+	if err := f.svc.SendCredentialReset(f.ctx, c.ID, na.Account.ID, app.ActorSystem); err != nil {
+		t.Fatal(err)
+	}
+	token := resetTokenOf(t, f)
+	_, err = f.svc.CompleteCredentialReset(f.ctx, token, "", "New-Sip-Pass-97", app.Reauth{Password: secPass})
+	if sipdesk.ErrorField(err) != "code" || !strings.Contains(sipdesk.ErrorMessage(err), "recovery code") {
+		t.Fatalf("no second factor: %v", err)
+	}
+	if _, err := f.svc.CompleteCredentialReset(f.ctx, token, "", "New-Sip-Pass-97", app.Reauth{Password: secPass, Code: "123456"}); sipdesk.ErrorField(err) != "code" {
+		t.Fatalf("a made-up code: %v", err)
+	}
+	if _, err := f.svc.CompleteCredentialReset(f.ctx, token, "", "New-Sip-Pass-97", app.Reauth{Password: secPass, Code: codes[1]}); err != nil {
+		t.Fatalf("with a recovery code: %v", err)
+	}
+
+	// The app on, then off: the codes it made stay while passkeys remain.
+	setup, err := f.svc.StartTOTP(f.ctx, c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now, _ := totp.GenerateCode(setup.Secret, time.Now())
+	appCodes, err := f.svc.ConfirmTOTP(f.ctx, c.ID, now, app.ActorSystem)
+	if err != nil || len(appCodes) != app.RecoveryCodeCount {
+		t.Fatalf("the app: %d codes, %v", len(appCodes), err)
+	}
+	if err := f.svc.DisableTOTP(f.ctx, c.ID, secPass, app.ActorSystem); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := f.svc.TwoFactorStatus(f.ctx, c.ID); st.RecoveryCodes != app.RecoveryCodeCount {
+		t.Fatalf("after the app is off, with passkeys: %+v", st)
+	}
+	// Removing the passkeys: codes go with the last one.
+	ps, _ := f.svc.Passkeys(f.ctx, c.ID)
+	if len(ps) != 2 || (ps[0].ID != p.ID && ps[1].ID != p.ID) {
+		t.Fatalf("passkeys: %+v", ps)
+	}
+	for i, q := range ps {
+		if err := f.svc.DeletePasskey(f.ctx, c.ID, q.ID, secPass, app.ActorSystem); err != nil {
+			t.Fatal(err)
+		}
+		if st, _ := f.svc.TwoFactorStatus(f.ctx, c.ID); i == 0 && st.RecoveryCodes == 0 {
+			t.Fatalf("codes dropped while a passkey is left: %+v", st)
+		}
+	}
+	if st, _ := f.svc.TwoFactorStatus(f.ctx, c.ID); st.Passkeys != 0 || st.RecoveryCodes != 0 {
+		t.Fatalf("no second factor left: %+v", st)
+	}
+	r, err := f.svc.LoginDevice(f.ctx, "rc@example.com", secPass, "")
+	if err != nil || r.Customer == nil {
+		t.Fatalf("the password alone logs in again: %+v %v", r, err)
 	}
 }

@@ -271,13 +271,13 @@ func (s *Service) TwoFactorStatus(ctx context.Context, customerID int64) (TwoFac
 		}
 		st.Passkeys = len(keys)
 		o, err := tx.TOTP(customerID)
-		if sipdesk.ErrorCode(err) == sipdesk.ENotFound || err == nil && !o.Enabled() {
-			return nil
-		}
-		if err != nil {
+		if err != nil && sipdesk.ErrorCode(err) != sipdesk.ENotFound {
 			return err
 		}
-		st.Enabled = true
+		st.Enabled = err == nil && o.Enabled()
+		if !st.Enabled && st.Passkeys == 0 {
+			return nil
+		}
 		st.RecoveryCodes, err = tx.RecoveryCodesLeft(customerID)
 		return err
 	})
@@ -359,12 +359,7 @@ func (s *Service) ConfirmTOTP(ctx context.Context, customerID int64, code string
 		if err := tx.SaveTOTP(o); err != nil {
 			return err
 		}
-		codes = newRecoveryCodes()
-		hashes := make([]string, len(codes))
-		for i, c := range codes {
-			hashes[i] = hashRecovery(c)
-		}
-		if err := tx.ReplaceRecoveryCodes(customerID, hashes); err != nil {
+		if codes, err = issueRecoveryCodes(tx, customerID); err != nil {
 			return err
 		}
 		return s.audit(tx, actor, customerID, 0, sipdesk.AuditTOTPEnabled, "")
@@ -382,8 +377,37 @@ func (s *Service) DisableTOTP(ctx context.Context, customerID int64, password st
 		if err := tx.DeleteTOTP(customerID); err != nil {
 			return err
 		}
+		if err := dropRecoveryCodesIfNoFactor(tx, customerID); err != nil {
+			return err
+		}
 		return s.audit(tx, actor, customerID, 0, sipdesk.AuditTOTPDisabled, "")
 	})
+}
+
+// Recovery codes belong to the second factor as a whole: they come with
+// the first one (the authenticator app, or a passkey when there is no
+// app), stay while any remains (a customer who turns the app off but keeps
+// a passkey keeps them), and go with the last.
+
+// issueRecoveryCodes replaces the customer's recovery codes with new ones
+// and returns them (shown once; only their hashes are stored).
+func issueRecoveryCodes(tx sipdesk.Tx, customerID int64) ([]string, error) {
+	codes := newRecoveryCodes()
+	hashes := make([]string, len(codes))
+	for i, c := range codes {
+		hashes[i] = hashRecovery(c)
+	}
+	return codes, tx.ReplaceRecoveryCodes(customerID, hashes)
+}
+
+// dropRecoveryCodesIfNoFactor deletes the recovery codes once neither the
+// app nor a passkey is left.
+func dropRecoveryCodesIfNoFactor(tx sipdesk.Tx, customerID int64) error {
+	hasTOTP, keys, err := secondFactors(tx, customerID)
+	if err != nil || hasTOTP || keys > 0 {
+		return err
+	}
+	return tx.ReplaceRecoveryCodes(customerID, nil)
 }
 
 // totpStep returns the time step code is valid for (now, one step either

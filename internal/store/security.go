@@ -132,9 +132,6 @@ func (t *tx) DeleteTOTP(customerID int64) error {
 	if _, err := t.exec("DELETE FROM customer_totp WHERE customer_id = ?", customerID); err != nil {
 		return t.fail("delete totp", err)
 	}
-	if _, err := t.exec("DELETE FROM recovery_codes WHERE customer_id = ?", customerID); err != nil {
-		return t.fail("delete recovery codes", err)
-	}
 	return nil
 }
 

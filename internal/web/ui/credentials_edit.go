@@ -17,6 +17,7 @@ type credsView struct {
 	// The customer's second factor, asked with the portal password.
 	TOTP     bool
 	Passkeys bool
+	Recovery bool // unused recovery codes (they stand in for either)
 }
 
 // credsPage is the window on its own, for a browser that is not logged in
@@ -37,11 +38,11 @@ func (u *UI) editCredentialsForm(q *request) error {
 
 func (u *UI) credsRender(q *request, status int, a *sipdesk.SIPAccount, cv *credsView) error {
 	cv.Account, cv.Nonce = rowOf(a), q.nonce
-	totp, keys, err := u.svc.HasSecondFactor(q.ctx(), a.CustomerID)
+	st, err := u.svc.TwoFactorStatus(q.ctx(), a.CustomerID)
 	if err != nil {
 		return err
 	}
-	cv.TOTP, cv.Passkeys = totp, keys > 0
+	cv.TOTP, cv.Passkeys, cv.Recovery = st.Enabled, st.Passkeys > 0, st.RecoveryCodes > 0
 	if q.customer != nil && q.customer.ID == a.CustomerID && q.customer.BillingState != sipdesk.BillingUnverified {
 		return u.sipAccountsPage(q, status, &sipAccountsView{Dialog: "credentials", Creds: cv})
 	}

@@ -44,9 +44,15 @@ func (u *UI) passkeyBegin(q *request) error {
 // passkeyAdd stores the new passkey under its name.
 func (u *UI) passkeyAdd(q *request) error {
 	name := q.r.PostFormValue("name")
-	_, err := u.svc.FinishPasskeyRegistration(q.ctx(), q.customer.ID, name, passkeyAnswer(q), q.actor())
+	_, codes, err := u.svc.FinishPasskeyRegistration(q.ctx(), q.customer.ID, name, passkeyAnswer(q), q.actor())
+	added := "Passkey “" + strings.TrimSpace(name) + "” added. Logins now ask for it (or your authenticator code) after the password."
+	if err == nil && len(codes) > 0 { // shown once, on this page (like the app's)
+		v := &securityView{Form: newForm(), Codes: codes}
+		v.Flash = added
+		return u.securityPage(q, http.StatusOK, v)
+	}
 	if err == nil {
-		return u.redirect(q, "/account/security", "Passkey “"+strings.TrimSpace(name)+"” added. Logins now ask for it (or your authenticator code) after the password.")
+		return u.redirect(q, "/account/security", added)
 	}
 	if !userError(err) {
 		return err

@@ -59,7 +59,11 @@ func (u *UI) securityPage(q *request, status int, v *securityView) error {
 	if v.Setup != nil {
 		v.QR = template.URL(v.Setup.QR) //nolint:gosec // a PNG data: URL encoded by the service, no customer input
 	}
+	flash := v.Flash // set by the caller (a passkey added with its recovery codes)
 	v.Page, v.TwoFactor, v.CanPasskey = u.page(q, "Security", "security"), st, u.svc.PasskeysAvailable()
+	if flash != "" {
+		v.Flash = flash
+	}
 	u.render(q, status, "security.html", v)
 	return nil
 }
@@ -165,11 +169,12 @@ type twoFactorView struct {
 	Next     string
 	TOTP     bool // the customer has the authenticator app
 	Passkeys bool // … passkeys
+	Recovery bool // … unused recovery codes
 }
 
 // twoFactorRender shows the second step with what the customer has.
 func (u *UI) twoFactorRender(q *request, status int, pending string, v *twoFactorView) error {
-	totp, keys, err := u.svc.PendingSecondFactors(q.ctx(), pending)
+	st, err := u.svc.PendingSecondFactors(q.ctx(), pending)
 	if isCode(err, sipdesk.EForbidden) {
 		u.setCookie(q.w, "sipdesk_2fa", "", -1)
 		return u.redirect(q, "/login", "The login timed out: enter your email and password again.")
@@ -177,7 +182,7 @@ func (u *UI) twoFactorRender(q *request, status int, pending string, v *twoFacto
 	if err != nil {
 		return err
 	}
-	v.Page, v.TOTP, v.Passkeys = u.page(q, "Two-factor authentication", ""), totp, keys > 0
+	v.Page, v.TOTP, v.Passkeys, v.Recovery = u.page(q, "Two-factor authentication", ""), st.Enabled, st.Passkeys > 0, st.RecoveryCodes > 0
 	u.render(q, status, "login_2fa.html", v)
 	return nil
 }
