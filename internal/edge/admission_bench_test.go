@@ -22,7 +22,11 @@ import (
 //   - local/long: in memory, every call outlives a window: its row is
 //     inserted (with its dialog) and deleted, 256 calls per flush.
 //
-// Run: go test -run '^$' -bench Admission ./internal/edge
+// cpu-ns/op is the CPU the process spent per call (user and system, every
+// goroutine: the committer's included), which wall time per call hides
+// when a call waits for its commit.
+//
+// Run: go test -run '^$' -bench Admission -benchmem ./internal/edge
 func BenchmarkAdmission(b *testing.B) {
 	setup := func(b *testing.B, local bool) (*policy.ChannelAdmission, func(string) policy.CallInfo) {
 		st := openStore(b)
@@ -54,12 +58,14 @@ func BenchmarkAdmission(b *testing.B) {
 		b.Run(mode, func(b *testing.B) {
 			adm, call := setup(b, mode != "store")
 			b.Run("serial", func(b *testing.B) {
+				defer reportCPU(b)()
 				for b.Loop() {
 					one(b, adm, call)
 				}
 				adm.Settle(ctx, 10*time.Second)
 			})
 			b.Run("parallel", func(b *testing.B) {
+				defer reportCPU(b)()
 				b.SetParallelism(8)
 				b.RunParallel(func(pb *testing.PB) {
 					for pb.Next() {
@@ -72,6 +78,7 @@ func BenchmarkAdmission(b *testing.B) {
 	}
 	b.Run("local/long", func(b *testing.B) {
 		adm, call := setup(b, true)
+		defer reportCPU(b)()
 		var open []policy.CallInfo
 		for b.Loop() {
 			in := call(fmt.Sprintf("bench-%d", seq.Add(1)))
@@ -89,4 +96,11 @@ func BenchmarkAdmission(b *testing.B) {
 			}
 		}
 	})
+}
+
+// reportCPU reports the process's CPU per op (user and system time, every
+// goroutine) from now to the returned function's call.
+func reportCPU(b *testing.B) func() {
+	start := processCPU()
+	return func() { b.ReportMetric(float64(processCPU()-start)/float64(b.N), "cpu-ns/op") }
 }
