@@ -53,7 +53,7 @@ func TestLocalChannelLimit(t *testing.T) {
 	if r := p3.final(3 * time.Second); r.Code != 200 {
 		t.Fatalf("next call after the limit went to 2: %d %s", r.Code, r.Reason)
 	}
-	deadline := time.Now().Add(3 * policy.LeaseWriteWindow)
+	deadline := time.Now().Add(2 * time.Second)
 	for {
 		if l := e.lease(p.callID); l != nil && l.Dialog != "" {
 			var d policy.Dialog
@@ -63,13 +63,13 @@ func TestLocalChannelLimit(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no lease row with its dialog %v after the answer", 3*policy.LeaseWriteWindow)
+			t.Fatal("no lease row with its dialog 2 s after the answer")
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	p.inDialog("BYE")
 	p3.inDialog("BYE")
-	e.waitLive(0, 3*policy.LeaseWriteWindow)
+	e.waitLive(0, 2*time.Second)
 }
 
 // TestLocalRestartEndsPreviousLife: TestRestartEndsPreviousLife with the

@@ -117,7 +117,9 @@ type limitCache struct {
 	version int64
 }
 
-func (l *limitCache) get(ctx context.Context, st sipdesk.Store, customerID, accountID int64) (sipdesk.ChannelUse, error) {
+// get returns the limits of a (customer, SIP account), reading them (at
+// most for timeout) when the cache lacks them.
+func (l *limitCache) get(ctx context.Context, st sipdesk.Store, timeout time.Duration, customerID, accountID int64) (sipdesk.ChannelUse, error) {
 	k := [2]int64{customerID, accountID}
 	l.mu.Lock()
 	select {
@@ -132,6 +134,8 @@ func (l *limitCache) get(ctx context.Context, st sipdesk.Store, customerID, acco
 	if ok {
 		return u, nil
 	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	var got *sipdesk.ChannelUse
 	err := st.View(ctx, func(tx sipdesk.Tx) (err error) {
 		got, err = tx.ChannelUse(customerID, accountID, time.Now())
@@ -171,9 +175,7 @@ func (c *ChannelAdmission) acquireLocal(ctx context.Context, in CallInfo) error 
 	if in.Account != nil {
 		acct = in.Account.ID
 	}
-	rctx, cancel := context.WithTimeout(ctx, c.opt.Timeout)
-	u, err := c.loc.limits.get(rctx, c.st, in.CustomerID, acct)
-	cancel()
+	u, err := c.loc.limits.get(ctx, c.st, c.opt.Timeout, in.CustomerID, acct)
 	if err != nil {
 		return err
 	}
