@@ -134,6 +134,10 @@ type ChannelOptions struct {
 // Sweep: every Timing.Sweep the node claims expired leases of dead nodes
 // (ClaimLostCalls: exactly one node gets each), sends BYE on their legs
 // from the dialog state stored with the lease, and frees them.
+//
+// With ChannelOptions.Local (the only edge on its store) the calls are
+// counted in memory, the rows written behind and nothing is fenced: see
+// channels_local.go.
 type ChannelAdmission struct {
 	st   sipdesk.Store
 	ch   Channels
