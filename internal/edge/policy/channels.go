@@ -471,7 +471,7 @@ func (c *ChannelAdmission) renew(ctx context.Context) bool {
 			c.okAt = start
 		}
 		c.mu.Unlock()
-		c.renewedLocal(ids)
+		c.renewedLocal(ctx, ids)
 		return true
 	}
 	renewed := make(map[string]bool, len(ids))

@@ -23,8 +23,8 @@ import (
 // No fencing: no other edge can claim this one's channels, so a store
 // that stops answering does not refuse calls. Renewals still run, so that
 // the written rows of long calls stay live (the portal lists them, and a
-// restart tells its previous life's calls by them); a renewal also deletes
-// rows of this node that no live call holds (a delete that was lost).
+// restart tells its previous life's calls by them); a renewal also hands
+// rows of this node that no live call holds to the sweep (renewedLocal).
 
 // LeaseWriteWindow is how often a single edge writes its lease changes.
 // A call younger than this at a crash has no lease row: the next start
@@ -88,8 +88,9 @@ type localLeases struct {
 	calls   map[string]*localCall
 	inUse   map[useKey]int
 	queue   map[string]leaseOp
-	skipped int  // calls with skipped set
-	full    bool // the queue overflowed (logged once until it has room again)
+	flying  map[string]leaseOp // the batch being written
+	skipped int                // calls with skipped set
+	full    bool               // the queue overflowed (logged once until it has room again)
 	flushMu sync.Mutex
 	limits  limitCache
 	warn    warnEvery
@@ -111,6 +112,7 @@ func newLocalLeases(st sipdesk.Store) *localLeases {
 // admin` from another process, polled every LeaseWriteWindow).
 type limitCache struct {
 	mu      sync.Mutex
+	load    sync.Mutex // one read at a time: a burst of calls after a change reads once
 	gen     uint64
 	m       map[[2]int64]sipdesk.ChannelUse // counts zero
 	changes <-chan struct{}
@@ -129,6 +131,14 @@ func (l *limitCache) get(ctx context.Context, st sipdesk.Store, timeout time.Dur
 	default:
 	}
 	u, ok := l.m[k]
+	l.mu.Unlock()
+	if ok {
+		return u, nil
+	}
+	l.load.Lock()
+	defer l.load.Unlock()
+	l.mu.Lock()
+	u, ok = l.m[k] // read by the call we waited for
 	gen := l.gen
 	l.mu.Unlock()
 	if ok {
@@ -305,7 +315,13 @@ func (c *ChannelAdmission) flushLeases(ctx context.Context) error {
 		return nil
 	}
 	c.loc.queue = make(map[string]leaseOp, len(batch))
+	c.loc.flying = batch
 	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.loc.flying = nil
+		c.mu.Unlock()
+	}()
 	expires := time.Now().Add(c.opt.Timing.TTL)
 	write := func(tx sipdesk.Tx, id string, op leaseOp) error {
 		if op.del {
@@ -397,19 +413,31 @@ func (c *ChannelAdmission) writeLoop(ctx context.Context) {
 }
 
 // renewedLocal takes a successful renewal's Call-IDs: rows of this node
-// that no live call holds and no queued write touches lost their delete
-// (dropped, or the node's previous life): delete them.
-func (c *ChannelAdmission) renewedLocal(ids []string) {
+// that no live call holds and no write queued or being written touches
+// (a previous life's that the start could not list, a delete dropped)
+// are handed to the sweep, which ends their calls like a dead node's.
+func (c *ChannelAdmission) renewedLocal(ctx context.Context, ids []string) {
+	var stale []string
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	for _, id := range ids {
-		if _, live := c.loc.calls[id]; live {
-			continue
-		}
-		if _, queued := c.loc.queue[id]; !queued {
-			c.queueLocked(id, leaseOp{del: true}, nil)
+		_, live := c.loc.calls[id]
+		_, queued := c.loc.queue[id]
+		_, flying := c.loc.flying[id]
+		if !live && !queued && !flying {
+			stale = append(stale, id)
 		}
 	}
+	c.mu.Unlock()
+	if len(stale) == 0 {
+		return
+	}
+	rctx, cancel := context.WithTimeout(ctx, c.opt.Timeout)
+	defer cancel()
+	if err := c.ch.ExpireLeases(rctx, c.node, stale); err != nil {
+		c.opt.Log.Warn("expire leases no call holds", "error", err)
+		return
+	}
+	c.opt.Log.Info("leases of this node no call holds handed to the sweep", "calls", len(stale))
 }
 
 // settleLocal writes the queued lease changes, retrying until d.

@@ -307,6 +307,16 @@ func TestLocalChannelsCrash(t *testing.T) {
 	done2 := make(chan struct{})
 	go func() { defer close(done2); life2.Run(rctx2) }()
 	defer func() { stop2(); <-done2 }()
+	byed := func() bool {
+		br.mu.Lock()
+		defer br.mu.Unlock()
+		return len(br.byes) > 0
+	}
+	for end := time.Now().Add(5 * time.Second); !byed(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("the previous life's call not ended; rows %v", e.rows())
+		}
+	}
 	for end := time.Now().Add(5 * time.Second); len(e.rows()) != 0; time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(end) {
 			t.Fatalf("rows of the previous life left: %v", e.rows())
@@ -315,9 +325,10 @@ func TestLocalChannelsCrash(t *testing.T) {
 	br.mu.Lock()
 	d, ok := br.byes["old-call"]
 	_, youngBye := br.byes["young-call"]
+	n := len(br.byes)
 	br.mu.Unlock()
-	if !ok || len(d.Legs) != 1 || d.Legs[0].CallID != "carrier-old" {
-		t.Errorf("old call not ended from its dialog: %v %+v", ok, d)
+	if !ok || len(d.Legs) != 1 || d.Legs[0].CallID != "carrier-old" || n != 1 {
+		t.Errorf("calls ended: %v; want the old call from its dialog", br.byes)
 	}
 	if youngBye {
 		t.Error("the young call had a row")
@@ -325,5 +336,49 @@ func TestLocalChannelsCrash(t *testing.T) {
 	rs, err := e.svc.CallRecords(ctx, sipdesk.CallFilter{CustomerID: e.cust})
 	if err != nil || len(rs) != 1 || rs[0].Disposition != sipdesk.DispNodeLost {
 		t.Errorf("records %v %+v, want the old call's node_lost", err, rs)
+	}
+}
+
+// TestLocalChannelsStrayRow: a row of this node that no call of this
+// process holds (the start could not list it, or its delete was dropped)
+// is not renewed for ever: the renewal hands it to the sweep, which ends
+// its call from the dialog and frees it.
+func TestLocalChannelsStrayRow(t *testing.T) {
+	e := newLocalEnv(t, 10)
+	ctx := context.Background()
+	c := e.admission("n1")
+	br := &byeRecorder{byes: map[string]Dialog{}}
+	c.SetEnder(br)
+	rctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); c.Run(rctx) }()
+	defer func() { stop(); <-done }()
+	time.Sleep(100 * time.Millisecond) // past the start's look at the rows
+	js, _ := json.Marshal(Dialog{Node: "n1", Legs: []DialogLeg{{Side: LegCarrier, CallID: "carrier-stray", CSeq: 2}}})
+	now := time.Now()
+	if err := e.st.Update(ctx, func(tx sipdesk.Tx) error {
+		return tx.InsertLease(&sipdesk.CallLease{CallID: "stray", CustomerID: e.cust, SIPAccountID: e.acct.ID, Direction: sipdesk.DirOutbound,
+			Node: "n1", StartedAt: now, ExpiresAt: now.Add(time.Hour), Dialog: string(js)})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for end := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		br.mu.Lock()
+		d, ok := br.byes["stray"]
+		br.mu.Unlock()
+		if ok {
+			if len(d.Legs) != 1 || d.Legs[0].CallID != "carrier-stray" {
+				t.Errorf("dialog %+v", d)
+			}
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatalf("stray row not ended; rows %v", e.rows())
+		}
+	}
+	for end := time.Now().Add(5 * time.Second); len(e.rows()) != 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("stray row left: %v", e.rows())
+		}
 	}
 }
