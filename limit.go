@@ -117,6 +117,27 @@ func CheckChannels(c *Customer, a *SIPAccount, customerInUse, accountInUse int) 
 	return nil
 }
 
+// CheckChannelUse decides whether a call of direction on SIP account
+// sipAccountID (0: none) may start, given u read for its customer and
+// account: calls that do not count (CountsAgainstLimit) always pass; a SIP
+// account that is not the customer's is not found; then CheckChannels. The
+// store path (app.AcquireChannelTx) and the in-memory one of a single edge
+// (policy.ChannelAdmission) both decide with it.
+func CheckChannelUse(u *ChannelUse, customerID, sipAccountID int64, direction string) error {
+	if !CountsAgainstLimit(u.ChannelScope, direction) {
+		return nil
+	}
+	c := &Customer{ID: customerID, ChannelLimit: u.ChannelLimit, ChannelScope: u.ChannelScope}
+	var a *SIPAccount
+	if sipAccountID != 0 {
+		if !u.AccountFound {
+			return &Error{Code: ENotFound, Message: "SIP account not found"}
+		}
+		a = &SIPAccount{ID: sipAccountID, CustomerID: customerID, ChannelCap: u.ChannelCap}
+	}
+	return CheckChannels(c, a, u.CustomerInUse, u.AccountInUse)
+}
+
 // Dispositions of a call record.
 const (
 	DispAnswered  = "answered"

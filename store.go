@@ -287,7 +287,7 @@ type Tx interface {
 
 	// Channel leases. DeleteLease reports whether the lease existed, so a
 	// release is idempotent.
-	InsertLease(l *CallLease) error
+	InsertLease(l *CallLease) error // with l.Dialog ("" until answered)
 	// ChannelUse locks the customer's row (PostgreSQL; SQLite writes are
 	// serialised) and reads its limit, scope, the SIP account's cap and the
 	// live leases counted under the scope (customer and account). A missing

@@ -36,7 +36,10 @@ func startEdge(ctx context.Context, cfg *config.Serve, st sipdesk.Store, svc *ap
 	}
 	// Channel limits on the leases in the store (renewed, fenced and swept
 	// on sipdesk.LeaseTiming); the same admission batches the call records.
-	channels := policy.NewChannels(st, svc, cfg.Node, policy.ChannelOptions{Timing: sipdesk.LeaseTimingFor(cfg.LeaseTTL), Log: quietLog(log)})
+	// On SQLite this edge is the only one: the calls are counted in memory
+	// and the leases written behind (policy.ChannelOptions.Local).
+	channels := policy.NewChannels(st, svc, cfg.Node, policy.ChannelOptions{Timing: sipdesk.LeaseTimingFor(cfg.LeaseTTL), Log: quietLog(log),
+		Local: cfg.Database == ""})
 	guard := shield.GuardConfig{Failures: banFailures(cfg.AccountFailures), Window: cfg.AccountFailureWindow,
 		Duration: cfg.AccountGuard, Trust: cfg.AccountTrust}
 	srv, err := edge.New(edge.Config{

@@ -25,18 +25,8 @@ func (s *Service) AcquireChannelTx(tx sipdesk.Tx, l *sipdesk.CallLease) error {
 	if err != nil {
 		return err
 	}
-	if sipdesk.CountsAgainstLimit(u.ChannelScope, l.Direction) {
-		c := &sipdesk.Customer{ID: l.CustomerID, ChannelLimit: u.ChannelLimit, ChannelScope: u.ChannelScope}
-		var a *sipdesk.SIPAccount
-		if l.SIPAccountID != 0 {
-			if !u.AccountFound {
-				return &sipdesk.Error{Code: sipdesk.ENotFound, Message: "SIP account not found"}
-			}
-			a = &sipdesk.SIPAccount{ID: l.SIPAccountID, CustomerID: l.CustomerID, ChannelCap: u.ChannelCap}
-		}
-		if err := sipdesk.CheckChannels(c, a, u.CustomerInUse, u.AccountInUse); err != nil {
-			return err
-		}
+	if err := sipdesk.CheckChannelUse(u, l.CustomerID, l.SIPAccountID, l.Direction); err != nil {
+		return err
 	}
 	return tx.InsertLease(l)
 }

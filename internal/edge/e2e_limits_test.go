@@ -283,7 +283,8 @@ func newLimitEnv(t *testing.T, st sipdesk.Store, limit int, mods ...func(*Config
 	e.s = startEdge(t, st, func(c *Config) {
 		c.Node = "e2e"
 		c.Carrier = fmt.Sprintf("sip:127.0.0.9:%d", e.carrierPort)
-		adm := policy.NewChannels(e.st, e.svc, "e2e", policy.ChannelOptions{Log: testLogger(t)})
+		// As `sipdesk serve` on SQLite: the edge alone on its store.
+		adm := policy.NewChannels(e.st, e.svc, "e2e", policy.ChannelOptions{Log: testLogger(t), Local: true})
 		c.Channels, c.Records = adm, adm
 		c.RingTimeout = 2 * time.Second
 		c.MaxCallDuration = 2 * time.Second

@@ -12,8 +12,8 @@ import (
 // Channel leases.
 
 const (
-	qInsertLease = `INSERT INTO call_leases (call_id, customer_id, sip_account_id, direction, node, started_at, expires_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`
+	qInsertLease = `INSERT INTO call_leases (call_id, customer_id, sip_account_id, direction, node, started_at, expires_at, dialog)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
 	qDeleteLease = "DELETE FROM call_leases WHERE call_id = ? RETURNING customer_id, sip_account_id, direction"
 	// channel_counts follows call_leases: +1 on insert, -n on delete.
 	qCountAdd = `INSERT INTO channel_counts (customer_id, sip_account_id, direction, n) VALUES (?, ?, ?, ?)
@@ -46,7 +46,7 @@ const (
 )
 
 func (t *tx) InsertLease(l *sipdesk.CallLease) error {
-	_, err := t.exec(qInsertLease, l.CallID, l.CustomerID, l.SIPAccountID, l.Direction, l.Node, ms(l.StartedAt), ms(l.ExpiresAt))
+	_, err := t.exec(qInsertLease, l.CallID, l.CustomerID, l.SIPAccountID, l.Direction, l.Node, ms(l.StartedAt), ms(l.ExpiresAt), l.Dialog)
 	if err != nil {
 		return t.fail("insert lease", err)
 	}

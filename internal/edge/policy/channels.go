@@ -108,6 +108,12 @@ type ChannelOptions struct {
 	Timeout time.Duration
 	Log     *slog.Logger
 	Now     func() time.Time // monotonic clock readings (default time.Now)
+	// Local: this edge is the only one on its store (SQLite): the live
+	// calls are counted in memory and the lease rows written behind every
+	// LeaseWriteWindow, without fencing (channels_local.go). Several
+	// edges on one store (PostgreSQL) leave it false: each acquisition
+	// counts and inserts its lease in a store transaction.
+	Local bool
 }
 
 // ChannelAdmission is the Admission of channel limits: one lease in the
@@ -128,6 +134,10 @@ type ChannelOptions struct {
 // Sweep: every Timing.Sweep the node claims expired leases of dead nodes
 // (ClaimLostCalls: exactly one node gets each), sends BYE on their legs
 // from the dialog state stored with the lease, and frees them.
+//
+// With ChannelOptions.Local (the only edge on its store) the calls are
+// counted in memory, the rows written behind and nothing is fenced: see
+// channels_local.go.
 type ChannelAdmission struct {
 	st   sipdesk.Store
 	ch   Channels
@@ -148,6 +158,7 @@ type ChannelAdmission struct {
 	ender     CallEnder
 	kick      chan struct{}
 	warn      warnEvery
+	loc       *localLeases // Local mode only
 }
 
 // NewChannels makes the channel-limit Admission of node on top of ch
@@ -166,8 +177,12 @@ func NewChannels(st sipdesk.Store, ch Channels, node string, opt ChannelOptions)
 		opt.Now = time.Now
 	}
 	opt.Log = opt.Log.With("component", "channels", "node", node)
-	return &ChannelAdmission{st: st, ch: ch, node: node, opt: opt, live: map[string]time.Time{}, acquiring: map[string]bool{}, pending: map[string]bool{},
+	c := &ChannelAdmission{st: st, ch: ch, node: node, opt: opt, live: map[string]time.Time{}, acquiring: map[string]bool{}, pending: map[string]bool{},
 		okAt: opt.Now(), kick: make(chan struct{}, 1)}
+	if opt.Local {
+		c.loc = newLocalLeases(st)
+	}
+	return c
 }
 
 // SetEnder sets who ends calls for the admission (the edge's b2bua); call
@@ -189,11 +204,15 @@ func (c *ChannelAdmission) fencedNow() bool {
 }
 
 // Fenced reports whether the node refuses calls because it cannot renew
-// its leases (readiness).
-func (c *ChannelAdmission) Fenced() bool { return c.fencedNow() }
+// its leases (readiness); a Local one never does.
+func (c *ChannelAdmission) Fenced() bool { return c.loc == nil && c.fencedNow() }
 
-// Acquire inserts the call's lease or returns the refusal.
-func (c *ChannelAdmission) Acquire(_ context.Context, in CallInfo) error {
+// Acquire inserts the call's lease or returns the refusal (Local: counts
+// it in memory and queues the lease).
+func (c *ChannelAdmission) Acquire(ctx context.Context, in CallInfo) error {
+	if c.loc != nil {
+		return c.acquireLocal(ctx, in)
+	}
 	if c.fencedNow() {
 		return errFenced
 	}
@@ -235,6 +254,10 @@ func (c *ChannelAdmission) Acquire(_ context.Context, in CallInfo) error {
 // store, and batching releases with acquisitions halves the transactions).
 // When the store fails, the release is queued and retried.
 func (c *ChannelAdmission) Release(ctx context.Context, in CallInfo) {
+	if c.loc != nil {
+		c.releaseLocal(in.CallID)
+		return
+	}
 	c.mu.Lock()
 	delete(c.live, in.CallID)
 	c.mu.Unlock()
@@ -246,6 +269,12 @@ func (c *ChannelAdmission) Release(ctx context.Context, in CallInfo) {
 // (written behind; a failure is logged: the call goes on, only a node
 // death would leave its legs without BYE).
 func (c *ChannelAdmission) SaveDialog(callID string, d Dialog) {
+	if c.loc != nil {
+		if js, err := json.Marshal(d); err == nil {
+			c.saveDialogLocal(callID, string(js))
+		}
+		return
+	}
 	c.mu.Lock()
 	_, live := c.live[callID]
 	c.mu.Unlock()
@@ -321,10 +350,14 @@ func (c *ChannelAdmission) Live() int {
 	return len(c.live)
 }
 
-// Pending is the number of releases waiting for the store.
+// Pending is the number of releases waiting for the store (Local: of
+// lease writes).
 func (c *ChannelAdmission) Pending() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.loc != nil {
+		return len(c.loc.queue) + c.loc.skipped
+	}
 	return len(c.pending)
 }
 
@@ -332,6 +365,9 @@ func (c *ChannelAdmission) Pending() int {
 // and retries the failed ones once (graceful stop); it reports whether
 // none is left.
 func (c *ChannelAdmission) Settle(ctx context.Context, d time.Duration) bool {
+	if c.loc != nil {
+		return c.settleLocal(ctx, d)
+	}
 	c.gc.Settle(d)
 	c.retryReleases(ctx)
 	return c.Pending() == 0
@@ -347,6 +383,9 @@ func (c *ChannelAdmission) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	wg.Go(func() { c.renewLoop(ctx) })
 	wg.Go(func() { c.sweepLoop(ctx) })
+	if c.loc != nil {
+		wg.Go(func() { c.writeLoop(ctx) })
+	}
 	tick := time.NewTicker(min(time.Second, c.opt.Timing.Fence/30))
 	defer tick.Stop()
 	for {
@@ -365,7 +404,7 @@ func (c *ChannelAdmission) Run(ctx context.Context) {
 func (c *ChannelAdmission) checkFence() {
 	c.mu.Lock()
 	since := c.opt.Now().Sub(c.okAt)
-	if c.fenced || since < c.opt.Timing.Fence {
+	if c.loc != nil || c.fenced || since < c.opt.Timing.Fence { // Local: nothing else can take the channels
 		c.mu.Unlock()
 		return
 	}
@@ -422,6 +461,18 @@ func (c *ChannelAdmission) renew(ctx context.Context) bool {
 			}
 		}
 		return false
+	}
+	if c.loc != nil {
+		// No other node claims this one's leases: nothing was lost, and
+		// the sweep may run again (it waits for a renewal within Fence,
+		// so that it never claims this node's own rows).
+		c.mu.Lock()
+		if start.After(c.okAt) {
+			c.okAt = start
+		}
+		c.mu.Unlock()
+		c.renewedLocal(ctx, ids)
+		return true
 	}
 	renewed := make(map[string]bool, len(ids))
 	for _, id := range ids {
