@@ -618,15 +618,23 @@ func (c *ChannelAdmission) dropStale(ctx context.Context) {
 		return
 	}
 	var stale []string
+	var held []*sipdesk.CallLease
 	c.mu.Lock()
 	for _, l := range ls {
 		if _, mine := c.live[l.CallID]; l.Node == c.node && !mine && !c.acquiring[l.CallID] {
 			stale = append(stale, l.CallID)
+			held = append(held, l)
 		}
 	}
 	c.mu.Unlock()
 	if len(stale) == 0 {
 		return
+	}
+	if c.loc != nil {
+		// The carrier still counts them until their BYEs: so does the
+		// in-memory count (the store path counts their rows).
+		c.countStale(held, 1)
+		defer c.countStale(held, -1)
 	}
 	if err := c.ch.ExpireLeases(rctx, c.node, stale); err != nil {
 		c.opt.Log.Warn("expire leases of a previous life", "error", err)

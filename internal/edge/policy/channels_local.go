@@ -219,6 +219,24 @@ func (c *ChannelAdmission) acquireLocal(ctx context.Context, in CallInfo) error 
 	return nil
 }
 
+// countStale adds (n = 1) or takes back (n = -1) a previous life's calls
+// in the in-memory counts while the start ends them (dropStale).
+func (c *ChannelAdmission) countStale(ls []*sipdesk.CallLease, n int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	add := func(k useKey) {
+		if c.loc.inUse[k] += n; c.loc.inUse[k] <= 0 {
+			delete(c.loc.inUse, k)
+		}
+	}
+	for _, l := range ls {
+		add(useKey{l.CustomerID, 0, l.Direction})
+		if l.SIPAccountID != 0 {
+			add(useKey{l.CustomerID, l.SIPAccountID, l.Direction})
+		}
+	}
+}
+
 // releaseLocal frees the call's channel in memory and queues the delete.
 func (c *ChannelAdmission) releaseLocal(callID string) {
 	c.mu.Lock()

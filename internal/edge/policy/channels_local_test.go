@@ -382,3 +382,64 @@ func TestLocalChannelsStrayRow(t *testing.T) {
 		}
 	}
 }
+
+// slowEnder holds each BYE of a lost call until released.
+type slowEnder struct {
+	started chan string
+	release chan struct{}
+}
+
+func (s *slowEnder) EndCalls([]string, string) {}
+func (s *slowEnder) ByeLost(ctx context.Context, callID string, _ Dialog) {
+	s.started <- callID
+	select {
+	case <-s.release:
+	case <-ctx.Done():
+	}
+}
+
+// TestLocalChannelsPreviousLifeCounts: while a restarted edge ends its
+// previous life's calls, they still count (the carrier counts them until
+// their BYE): under limit 1 a new call is refused until the BYE is done.
+func TestLocalChannelsPreviousLifeCounts(t *testing.T) {
+	e := newLocalEnv(t, 1)
+	ctx := context.Background()
+	life1 := e.admission("n1")
+	old := e.call("old-call", sipdesk.DirOutbound)
+	if err := life1.Acquire(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	life1.SaveDialog(old.CallID, Dialog{Node: "n1", Legs: []DialogLeg{{Side: LegCarrier, CallID: "carrier-old", CSeq: 2}}})
+	if !life1.Settle(ctx, 2*time.Second) || e.rows()["old-call"] == nil {
+		t.Fatal("the old call's row was not written")
+	}
+	// life1 crashes here (no release).
+	life2 := e.admission("n1")
+	se := &slowEnder{started: make(chan string, 1), release: make(chan struct{})}
+	life2.SetEnder(se)
+	rctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); life2.Run(rctx) }()
+	defer func() { stop(); <-done }()
+	select {
+	case id := <-se.started:
+		if id != "old-call" {
+			t.Fatalf("BYE for %s", id)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the previous life's call is not being ended")
+	}
+	if err := life2.Acquire(ctx, e.call("new-1", sipdesk.DirOutbound)); sipdesk.ErrorCode(err) != sipdesk.EChannelLimit {
+		t.Fatalf("a call while the previous life's BYE is out: %v, want channel_limit_reached", err)
+	}
+	close(se.release)
+	for end := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		err := life2.Acquire(ctx, e.call("new-2", sipdesk.DirOutbound))
+		if err == nil {
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatalf("after the BYE: %v", err)
+		}
+	}
+}
