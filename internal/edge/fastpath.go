@@ -37,6 +37,9 @@ const (
 	// at 1 s of linger, 32,768 requests/s, five times the clean rate. At
 	// the bound new requests go to sipgo.
 	fastMaxTx = 32768
+	// fastSweep is how often lingering transactions are forgotten: Timer J
+	// to within a tenth.
+	fastSweep = 100 * time.Millisecond
 )
 
 type fastPath struct {
@@ -76,6 +79,7 @@ func (f *fastPath) start(conn *net.UDPConn, wg *sync.WaitGroup) {
 	for range fastWorkers {
 		wg.Go(f.work)
 	}
+	wg.Go(f.sweep)
 }
 
 // close stops the workers; datagrams go to sipgo from now on.
@@ -90,6 +94,25 @@ func (f *fastPath) work() {
 		select {
 		case tx := <-f.queue:
 			f.serve(tx)
+		case <-f.stop:
+			return
+		}
+	}
+}
+
+// sweep forgets the transactions whose linger is over. It runs on a
+// ticker, as sipgo's Timer J runs on a timer: when the edge is overloaded
+// and reads its socket late, both keep answering the retransmissions that
+// waited there instead of serving them again.
+func (f *fastPath) sweep() {
+	t := time.NewTicker(fastSweep)
+	defer t.Stop()
+	for {
+		select {
+		case now := <-t.C:
+			f.mu.Lock()
+			f.expire(now)
+			f.mu.Unlock()
 		case <-f.stop:
 			return
 		}
@@ -143,7 +166,6 @@ func (f *fastPath) take(info sip.TransportReadProps, data []byte) bool {
 
 	now := time.Now()
 	f.mu.Lock()
-	f.expire(now)
 	if e := f.txs[key]; e != nil {
 		// RFC 3261 17.2.2: a retransmission gets the last response again;
 		// one of a request still in progress is absorbed.
@@ -157,7 +179,7 @@ func (f *fastPath) take(info sip.TransportReadProps, data []byte) bool {
 		}
 		return true
 	}
-	if len(f.txs) >= fastMaxTx {
+	if len(f.txs) >= fastMaxTx && f.expire(now) >= fastMaxTx {
 		f.mu.Unlock()
 		return false
 	}
@@ -197,8 +219,9 @@ func (f *fastPath) linger(e *fastEntry, now time.Time) {
 	f.done = append(f.done, e)
 }
 
-// expire forgets the transactions whose linger is over (f.mu held).
-func (f *fastPath) expire(now time.Time) {
+// expire forgets the transactions whose linger is over and returns how
+// many are left (f.mu held).
+func (f *fastPath) expire(now time.Time) int {
 	n := 0
 	for n < len(f.done) && !f.done[n].expires.After(now) {
 		if e := f.done[n]; f.txs[e.key] == e {
@@ -208,6 +231,7 @@ func (f *fastPath) expire(now time.Time) {
 		n++
 	}
 	f.done = f.done[n:]
+	return len(f.txs)
 }
 
 // udpTx is a non-INVITE server transaction over UDP for the handlers:
