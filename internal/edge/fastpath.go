@@ -30,13 +30,13 @@ var (
 	// fastQueue bounds the requests read but not yet served (about 0.2 s
 	// at 5,000/s); past it, sipgo serves them: nothing is lost.
 	fastQueue = 1024
-)
-
-const (
 	// fastMaxTx bounds the transactions remembered for retransmissions:
 	// at 1 s of linger, 32,768 requests/s, five times the clean rate. At
 	// the bound new requests go to sipgo.
 	fastMaxTx = 32768
+)
+
+const (
 	// fastSweep is how often lingering transactions are forgotten: Timer J
 	// to within a tenth.
 	fastSweep = 100 * time.Millisecond

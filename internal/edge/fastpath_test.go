@@ -153,6 +153,27 @@ func TestFastPathFullQueue(t *testing.T) {
 	t.Logf("%d of %d went to sipgo", s.fast.fallbacks.Load(), n)
 }
 
+// TestFastPathTransactionBound: past the bound of remembered
+// transactions, new requests go to sipgo and are answered all the same.
+func TestFastPathTransactionBound(t *testing.T) {
+	defer func(n int) { fastMaxTx = n }(fastMaxTx)
+	fastMaxTx = 2
+	s := startEdge(t, openStore(t), nil)
+	c := rawUDP(t, "127.0.0.2")
+	start := time.Now()
+	for i := range 5 {
+		branch := fmt.Sprintf("z9hG4bKbound%d", i)
+		sendRaw(t, c, s, fastRequest("OPTIONS", c.LocalAddr().String()+";rport", branch, siptest.RandHex(8), 1, ""))
+		if r := parseRaw(t, recvRaw(t, c)); r.Code != 200 || siptest.Param(r.Get("Via"), "branch") != branch {
+			t.Fatalf("OPTIONS %d: %d %q", i, r.Code, r.Get("Via"))
+		}
+		// (a slow machine may reach the end of the first answers' linger)
+		if took := fastTook(s, branch); took != (i < 2) && time.Since(start) < 800*time.Millisecond {
+			t.Fatalf("OPTIONS %d served by the fast path: %v (bound 2, within the linger)", i, took)
+		}
+	}
+}
+
 // TestFastPathOptions: an out-of-dialog OPTIONS gets the same 200 from
 // the fast path as from sipgo's transactions (an RFC 2543 request without
 // a z9hG4bK branch still goes there), header for header.
