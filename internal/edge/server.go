@@ -51,6 +51,7 @@ type Server struct {
 	calls  *b2bua.B2BUA
 	met    *metrics.Edge
 	stack  *transport.Stack
+	fast   *fastPath // REGISTER and OPTIONS over UDP without sipgo's transactions (fastpath.go)
 
 	ready   chan struct{}
 	health  health // why new calls are refused (health.go)
@@ -149,8 +150,10 @@ func New(cfg Config, st sipdesk.Store, log *slog.Logger) (*Server, error) {
 	}
 
 	srv := s.stack.Server
-	srv.OnRegister(s.wrap(s.countRegister(s.gate(s.reg.HandleRegister))))
-	srv.OnOptions(s.wrap(s.handleOptions))
+	register, options := s.wrap(s.countRegister(s.gate(s.reg.HandleRegister))), s.wrap(s.handleOptions)
+	srv.OnRegister(register)
+	srv.OnOptions(options)
+	s.fast = newFastPath(register, options)
 	srv.OnInvite(s.wrap(s.gate(s.calls.HandleInvite)))
 	srv.OnAck(s.calls.HandleAck)
 	srv.OnBye(s.wrap(s.calls.HandleBye))
@@ -243,6 +246,7 @@ func (s *Server) Run(ctx context.Context) error {
 			wg.Go(func() { s.stack.Server.ServeWS(f) })
 		}
 	}
+	s.fast.start(ls.UDP, &wg)
 	ls.Serve(s.stack.Server, &wg)
 	pctx, stopPolicy := context.WithCancel(context.Background())
 	wg.Go(func() { s.pol.Run(pctx) })
@@ -263,6 +267,7 @@ func (s *Server) Run(ctx context.Context) error {
 		_ = c()
 	}
 	ls.Close()
+	s.fast.close()
 	s.stack.UA.Close()
 	wg.Wait()
 	return nil
@@ -333,7 +338,8 @@ func (s *Server) expireLoop(ctx context.Context) {
 	}
 }
 
-// readFilter drops packets of banned sources before parsing.
+// readFilter drops packets of banned sources before parsing, and serves
+// out-of-dialog REGISTER and OPTIONS over UDP itself (fastpath.go).
 func (s *Server) readFilter(info sip.TransportReadProps, data []byte) ([]byte, error) {
 	ap := sipmsg.AddrPortOf(info.RemoteAddr)
 	if ap.IsValid() && s.shield.Banned(ap.Addr()) && !s.carrierAddrs.Match(ap) {
@@ -349,6 +355,9 @@ func (s *Server) readFilter(info sip.TransportReadProps, data []byte) ([]byte, e
 		if s.shield.Garbage(ap.Addr()) {
 			s.log.Warn("source banned", "src", ap.Addr().String(), "reason", "garbage", "for", s.cfg.BanDuration.String())
 		}
+		return nil, nil
+	}
+	if strings.EqualFold(info.Transport, "udp") && s.fast.take(info, data) {
 		return nil, nil
 	}
 	return data, nil
