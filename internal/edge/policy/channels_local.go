@@ -206,12 +206,9 @@ func (c *ChannelAdmission) acquireLocal(ctx context.Context, in CallInfo) error 
 	if err := sipdesk.CheckChannelUse(&u, in.CustomerID, acct, in.Direction); err != nil {
 		return err
 	}
-	c.loc.inUse[useKey{in.CustomerID, 0, in.Direction}]++
-	if acct != 0 {
-		c.loc.inUse[useKey{in.CustomerID, acct, in.Direction}]++
-	}
 	lc := &localCall{lease: sipdesk.CallLease{CallID: in.CallID, CustomerID: in.CustomerID, SIPAccountID: acct,
 		Direction: in.Direction, Node: c.node, StartedAt: started}}
+	c.loc.count(&lc.lease, 1)
 	c.loc.calls[in.CallID] = lc
 	c.live[in.CallID] = c.opt.Now()
 	ins := lc.lease
@@ -224,15 +221,21 @@ func (c *ChannelAdmission) acquireLocal(ctx context.Context, in CallInfo) error 
 func (c *ChannelAdmission) countStale(ls []*sipdesk.CallLease, n int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	add := func(k useKey) {
-		if c.loc.inUse[k] += n; c.loc.inUse[k] <= 0 {
-			delete(c.loc.inUse, k)
-		}
-	}
 	for _, l := range ls {
-		add(useKey{l.CustomerID, 0, l.Direction})
-		if l.SIPAccountID != 0 {
-			add(useKey{l.CustomerID, l.SIPAccountID, l.Direction})
+		c.loc.count(l, n)
+	}
+}
+
+// count adds n live calls like l to the customer's and its SIP account's
+// counts (n < 0 takes them back; c.mu held).
+func (l *localLeases) count(lease *sipdesk.CallLease, n int) {
+	keys := [2]useKey{{lease.CustomerID, 0, lease.Direction}, {lease.CustomerID, lease.SIPAccountID, lease.Direction}}
+	for i, k := range keys {
+		if i == 1 && lease.SIPAccountID == 0 {
+			break
+		}
+		if l.inUse[k] += n; l.inUse[k] <= 0 {
+			delete(l.inUse, k)
 		}
 	}
 }
@@ -247,16 +250,7 @@ func (c *ChannelAdmission) releaseLocal(callID string) {
 		return
 	}
 	delete(c.loc.calls, callID)
-	l := &lc.lease
-	dec := func(k useKey) {
-		if c.loc.inUse[k]--; c.loc.inUse[k] <= 0 {
-			delete(c.loc.inUse, k)
-		}
-	}
-	dec(useKey{l.CustomerID, 0, l.Direction})
-	if l.SIPAccountID != 0 {
-		dec(useKey{l.CustomerID, l.SIPAccountID, l.Direction})
-	}
+	c.loc.count(&lc.lease, -1)
 	if lc.skipped {
 		c.loc.skipped--
 	}
