@@ -101,3 +101,19 @@ func TestLocalRestartEndsPreviousLife(t *testing.T) {
 		t.Errorf("record %s, want node_lost", r.Disposition)
 	}
 }
+
+// TestLocalHangUpListsNoCall: when an operator is told a call was hung up,
+// Live calls no longer lists it, although lease rows are written behind
+// (the console shows the list right after the hang-up).
+func TestLocalHangUpListsNoCall(t *testing.T) {
+	e := newLocalEnv(t, nil)
+	p := e.answered()
+	e.waitLive(1, 2*time.Second)
+	r, err := e.svc.OpsHangUp(context.Background(), e.operator(sipdesk.RoleSupport), p.callID)
+	if err != nil || r.State != sipdesk.EdgeDone {
+		t.Fatalf("hang-up: %+v %v", r, err)
+	}
+	if n := e.live(); n != 0 {
+		t.Fatalf("live calls listed right after the hang-up: %d, want 0", n)
+	}
+}

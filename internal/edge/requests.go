@@ -150,6 +150,9 @@ func (s *Server) do(ctx context.Context, r *sipdesk.EdgeRequest) (sipdesk.EdgeRe
 		if !s.calls.EndCall(h.CallID, h.Reason) {
 			return sipdesk.EdgeFailed, "the call is not up on node " + s.cfg.Node + " (it ended already)"
 		}
+		if s.cfg.Channels != nil {
+			s.cfg.Channels.Flush(ctx)
+		}
 		return sipdesk.EdgeDone, "ended on node " + s.cfg.Node + ": BYE sent to the caller and the carrier"
 	case sipdesk.EdgeVoiceCall:
 		var v sipdesk.VoiceCallRequest

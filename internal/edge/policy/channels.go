@@ -361,6 +361,18 @@ func (c *ChannelAdmission) Pending() int {
 	return len(c.pending)
 }
 
+// Flush writes the lease changes posted so far now rather than at the next
+// window (Local) or group commit, waiting at most Timeout: when an operator
+// is told a call ended, Live calls no longer lists it.
+func (c *ChannelAdmission) Flush(ctx context.Context) bool {
+	if c.loc != nil {
+		fctx, cancel := context.WithTimeout(ctx, c.opt.Timeout)
+		defer cancel()
+		return c.flushLeases(fctx) == nil
+	}
+	return c.gc.Settle(c.opt.Timeout)
+}
+
 // Settle waits, at most d, until the releases posted so far are committed
 // and retries the failed ones once (graceful stop); it reports whether
 // none is left.
