@@ -346,7 +346,13 @@ func (s *Server) readFilter(info sip.TransportReadProps, data []byte) ([]byte, e
 		s.dropped.Add(1)
 		return nil, nil
 	}
-	if len(data) > sipmsg.MaxMessageSize && strings.EqualFold(info.Transport, "udp") {
+	if len(data) > sipmsg.MaxMessageSize && !strings.EqualFold(info.Transport, "tcp") && !strings.EqualFold(info.Transport, "tls") {
+		// A datagram or WebSocket message over the limit (cut by the read
+		// buffer, transport.Tune): it cannot be parsed, so it is dropped.
+		s.met.Refusals.WithLabelValues("message_too_large").Inc()
+		if !strings.EqualFold(info.Transport, "udp") {
+			s.log.Warn("WebSocket message over the size limit dropped", "src", ap.String(), "limit_bytes", sipmsg.MaxMessageSize)
+		}
 		return nil, nil
 	}
 	// Datagrams that are not SIP count against their source (keepalives

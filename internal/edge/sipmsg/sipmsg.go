@@ -14,7 +14,8 @@ import (
 	"github.com/emiago/sipgo/sip"
 )
 
-// MaxMessageSize is the largest SIP message the edge sends or takes over UDP.
+// MaxMessageSize is the largest SIP message the edge sends or takes over
+// UDP, and takes over WebSocket (TCP and TLS take any size).
 const MaxMessageSize = 8192
 
 // LooksLikeSIP reports whether a datagram is empty (a keepalive) or starts

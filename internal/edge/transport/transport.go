@@ -23,12 +23,19 @@ var tuneOnce sync.Once
 
 // Tune sets sipgo's process-wide settings, once per process and before any
 // transaction exists (sipgo reads them as package variables): its logger,
-// 8 KB messages over UDP (sipgo refuses to send more than MTU-200), and
-// the transaction lingers of timers.go.
+// 8 KB messages over UDP (sipgo refuses to send more than MTU-200), its
+// read buffer, and the transaction lingers of timers.go.
 func Tune(log *slog.Logger) {
 	tuneOnce.Do(func() {
 		sip.SetDefaultLogger(log)
 		sip.UDPMTUSize = sipmsg.MaxMessageSize + 200
+		// sipgo reads each UDP socket and each TCP, TLS and WebSocket
+		// connection into a buffer of this size (32 KiB by default: most of
+		// an idle device's memory). TCP and TLS parse the stream across
+		// reads, so the size bounds only a datagram and a WebSocket message;
+		// one byte more than the limit lets the read filter see a message
+		// that was cut.
+		sip.TransportBufferReadSize = sipmsg.MaxMessageSize + 1
 		sip.Timer_J = NonInviteServerLinger
 		sip.Timer_L = inviteServerLinger
 		sip.Timer_I = ackedLinger

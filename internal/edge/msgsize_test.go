@@ -1,0 +1,70 @@
+package edge
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sipdesk/sipdesk/internal/edge/sipmsg"
+	"github.com/sipdesk/sipdesk/internal/siptest"
+)
+
+// padded is msg (an OPTIONS out of dialog) grown by an X-Pad header to
+// size bytes on the wire.
+func padded(t *testing.T, msg string, size int) string {
+	t.Helper()
+	head, _, _ := strings.Cut(msg, "\n\n")
+	head += "\nX-Pad: "
+	base := len(siptest.Fix(head + "\n\n"))
+	if size < base {
+		t.Fatalf("message of %d bytes is already %d", size, base)
+	}
+	return head + strings.Repeat("a", size-base) + "\n\n"
+}
+
+// TestMessageSizeLimits: sipgo's read buffer (transport.Tune) bounds a
+// UDP datagram and a WebSocket message at sipmsg.MaxMessageSize and
+// nothing else. Over WebSocket a message of the limit is answered, one
+// over it is dropped (refusals message_too_large) and the connection goes
+// on; over TCP a message of 20,000 bytes, read in several chunks, is
+// answered.
+func TestMessageSizeLimits(t *testing.T) {
+	e := newWSEnv(t)
+	tooLarge := e.s.met.Refusals.WithLabelValues("message_too_large")
+	p := newWSPhone(t, e.s, "probe")
+	wsOptions := func(size int) string {
+		p.cseq++
+		return padded(t, "OPTIONS sip:"+testRealm+" SIP/2.0\nVia: SIP/2.0/WS "+wsHost+";branch=z9hG4bK"+p.callID+strings.Repeat("x", p.cseq)+
+			"\nFrom: <sip:probe@"+testRealm+">;tag="+p.tag+"\nTo: <sip:"+testRealm+">\nCall-ID: "+p.callID+
+			"\nCSeq: "+string(rune('0'+p.cseq))+" OPTIONS\nMax-Forwards: 70\nContent-Length: 0\n\n", size)
+	}
+	msg := wsOptions(sipmsg.MaxMessageSize)
+	if n := len(siptest.Fix(msg)); n != sipmsg.MaxMessageSize {
+		t.Fatalf("test message is %d bytes", n)
+	}
+	p.send(msg)
+	if r := p.response(3 * time.Second); r.Code != 200 {
+		t.Fatalf("WebSocket OPTIONS of %d bytes: %d %s", sipmsg.MaxMessageSize, r.Code, r.Reason)
+	}
+
+	p.send(wsOptions(sipmsg.MaxMessageSize + 800)) // cut by the read buffer
+	deadline := time.Now().Add(3 * time.Second)
+	for metricValue(tooLarge) != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("refusals message_too_large %v after an oversized WebSocket message, want 1", metricValue(tooLarge))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	p.send(wsOptions(500))
+	if r := p.response(3 * time.Second); r.Code != 200 || r.Get("CSeq") != "3 OPTIONS" {
+		t.Fatalf("WebSocket OPTIONS after the oversized one: %d %s (CSeq %s), want 200 to CSeq 3", r.Code, r.Reason, r.Get("CSeq"))
+	}
+
+	u := newUAC(t, "tcp", "127.0.0.1", e.s)
+	if r := u.send(padded(t, optionsMsg(u, ""), 20000)); r.Code != 200 {
+		t.Fatalf("TCP OPTIONS of 20,000 bytes: %d %s", r.Code, r.Reason)
+	}
+	if v := metricValue(tooLarge); v != 1 {
+		t.Fatalf("refusals message_too_large %v after TCP, want 1", v)
+	}
+}
