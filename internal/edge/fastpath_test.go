@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sipdesk/sipdesk/internal/siptest"
 )
 
@@ -128,11 +129,12 @@ func TestFastPathRetransmission(t *testing.T) {
 }
 
 // TestFastPathFullQueue: past the queue bound, requests go to sipgo and
-// every one is answered.
+// every one is answered; /metrics counts them.
 func TestFastPathFullQueue(t *testing.T) {
 	defer func(w, q int) { fastWorkers, fastQueue = w, q }(fastWorkers, fastQueue)
 	fastWorkers, fastQueue = 1, 2
-	s := startEdge(t, openStore(t), func(c *Config) { c.BanFailures = -1 })
+	reg := prometheus.NewRegistry()
+	s := startEdge(t, openStore(t), func(c *Config) { c.BanFailures = -1; c.Registry = reg })
 	c := rawUDP(t, "127.0.0.2")
 	c.SetReadBuffer(4 << 20)
 	const n = 300
@@ -151,6 +153,19 @@ func TestFastPathFullQueue(t *testing.T) {
 		t.Fatal("the queue never filled: no request went to sipgo")
 	}
 	t.Logf("%d of %d went to sipgo", s.fast.fallbacks.Load(), n)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "sipdesk_sip_udp_overflow_total" {
+			if v := mf.GetMetric()[0].GetCounter().GetValue(); v != float64(s.fast.fallbacks.Load()) {
+				t.Fatalf("sipdesk_sip_udp_overflow_total %v, want %d", v, s.fast.fallbacks.Load())
+			}
+			return
+		}
+	}
+	t.Fatal("no sipdesk_sip_udp_overflow_total on /metrics")
 }
 
 // TestFastPathTransactionBound: past the bound of remembered

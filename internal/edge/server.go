@@ -142,7 +142,8 @@ func New(cfg Config, st sipdesk.Store, log *slog.Logger) (*Server, error) {
 			Metrics: s.met, Log: quiet, Now: now, UDPAddr: s.udpAddr.Load})
 
 	if cfg.Registry != nil {
-		metrics.RegisterState(cfg.Registry, metrics.State{Ready: s.health.ready, Calls: s.ActiveCalls, Bindings: s.Bindings})
+		metrics.RegisterState(cfg.Registry, metrics.State{Ready: s.health.ready, Calls: s.ActiveCalls, Bindings: s.Bindings,
+			Overflow: func() int64 { return s.fast.fallbacks.Load() }})
 	}
 
 	if cfg.Channels != nil {

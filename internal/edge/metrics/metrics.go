@@ -50,6 +50,9 @@ type State struct {
 	Ready    func() bool // takes new calls (edge readiness: OPTIONS, /readyz)
 	Calls    func() int  // bridged calls
 	Bindings func() int  // registrations held in memory
+	// Overflow is how many REGISTER and OPTIONS over UDP the fast path's
+	// full queue handed to the general path.
+	Overflow func() int64
 }
 
 // RegisterState registers gauges read from the edge at each scrape; they
@@ -72,5 +75,8 @@ func RegisterState(reg prometheus.Registerer, st State) {
 			Help: "Calls bridged by this edge now."}, n(st.Calls)),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sipdesk_sip_bindings",
 			Help: "Registrations (bindings) this edge holds in memory."}, n(st.Bindings)),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "sipdesk_sip_udp_overflow_total",
+			Help: "REGISTER and OPTIONS over UDP that found the fast path's queue full and went the general, slower way (all are answered); a steady rise means the node gets more than it can answer."},
+			func() float64 { return float64(st.Overflow()) }),
 	)
 }
