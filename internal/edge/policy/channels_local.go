@@ -2,10 +2,12 @@ package policy
 
 import (
 	"context"
+	"strconv"
 	"sync"
 	"time"
 
 	"github.com/sipdesk/sipdesk"
+	"golang.org/x/sync/singleflight"
 )
 
 // Channel leases of the only edge on its store (ChannelOptions.Local:
@@ -112,11 +114,13 @@ func newLocalLeases(st sipdesk.Store) *localLeases {
 // admin` from another process, polled every LeaseWriteWindow).
 type limitCache struct {
 	mu      sync.Mutex
-	load    sync.Mutex // one read at a time: a burst of calls after a change reads once
 	gen     uint64
 	m       map[[2]int64]sipdesk.ChannelUse // counts zero
 	changes <-chan struct{}
 	version int64
+	// A burst of calls of one account after a change reads its limits
+	// once; other accounts' reads do not wait behind it.
+	load singleflight.Group
 }
 
 // get returns the limits of a (customer, SIP account), reading them (at
@@ -131,37 +135,36 @@ func (l *limitCache) get(ctx context.Context, st sipdesk.Store, timeout time.Dur
 	default:
 	}
 	u, ok := l.m[k]
-	l.mu.Unlock()
-	if ok {
-		return u, nil
-	}
-	l.load.Lock()
-	defer l.load.Unlock()
-	l.mu.Lock()
-	u, ok = l.m[k] // read by the call we waited for
 	gen := l.gen
 	l.mu.Unlock()
 	if ok {
 		return u, nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	var got *sipdesk.ChannelUse
-	err := st.View(ctx, func(tx sipdesk.Tx) (err error) {
-		got, err = tx.ChannelUse(customerID, accountID, time.Now())
-		return err
+	key := strconv.FormatInt(customerID, 10) + "/" + strconv.FormatInt(accountID, 10) + "/" + strconv.FormatUint(gen, 10)
+	v, err, _ := l.load.Do(key, func() (any, error) {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+		defer cancel()
+		var got *sipdesk.ChannelUse
+		err := st.View(ctx, func(tx sipdesk.Tx) (err error) {
+			got, err = tx.ChannelUse(customerID, accountID, time.Now())
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		u := *got
+		u.CustomerInUse, u.AccountInUse = 0, 0 // the counts are the memory's
+		l.mu.Lock()
+		if l.gen == gen { // not read across a change
+			l.m[k] = u
+		}
+		l.mu.Unlock()
+		return u, nil
 	})
 	if err != nil {
 		return u, err
 	}
-	u = *got
-	u.CustomerInUse, u.AccountInUse = 0, 0 // the counts are the memory's
-	l.mu.Lock()
-	if l.gen == gen { // not read across a change
-		l.m[k] = u
-	}
-	l.mu.Unlock()
-	return u, nil
+	return v.(sipdesk.ChannelUse), nil
 }
 
 // poll drops the limits when the config version moved.

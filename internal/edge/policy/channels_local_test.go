@@ -443,3 +443,59 @@ func TestLocalChannelsPreviousLifeCounts(t *testing.T) {
 		}
 	}
 }
+
+// gatedViews holds the first read transaction after it is armed until
+// released, and counts the read transactions.
+type gatedViews struct {
+	sipdesk.Store
+	armed            atomic.Bool
+	views            atomic.Int64
+	entered, release chan struct{}
+}
+
+func (s *gatedViews) View(ctx context.Context, fn func(sipdesk.Tx) error) error {
+	if s.armed.Load() && s.views.Add(1) == 1 {
+		close(s.entered)
+		<-s.release
+	}
+	return s.Store.View(ctx, fn)
+}
+
+// TestLocalChannelsLimitReads: the limits of an account missing from the
+// cache are read once for a burst of its calls, and a call of another
+// account does not wait behind that read.
+func TestLocalChannelsLimitReads(t *testing.T) {
+	e := newLocalEnv(t, 50)
+	other := &sipdesk.SIPAccount{CustomerID: e.cust, Name: "other", AuthType: sipdesk.AuthIP, Status: sipdesk.StatusActive,
+		AllowedIPs: []sipdesk.AllowedIP{mustIP(t, "192.0.2.2/32")}}
+	if err := e.st.Update(context.Background(), func(tx sipdesk.Tx) error { return tx.InsertSIPAccount(other) }); err != nil {
+		t.Fatal(err)
+	}
+	st := &gatedViews{Store: e.st, entered: make(chan struct{}), release: make(chan struct{})}
+	c := NewChannels(st, e.svc, "n1", ChannelOptions{Local: true, Timing: sipdesk.LeaseTimingFor(3 * time.Second),
+		Timeout: 5 * time.Second, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	st.armed.Store(true)
+	burst := make(chan []string)
+	go func() { ok, _ := acquireAll(c, e, "burst", sipdesk.DirOutbound, 20); burst <- ok }()
+	<-st.entered // the burst's read holds
+	time.Sleep(50 * time.Millisecond)
+	done := make(chan error)
+	go func() {
+		done <- c.Acquire(context.Background(), CallInfo{CallID: "other-1", Direction: sipdesk.DirOutbound, Account: other, CustomerID: e.cust, Node: "n1"})
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("the other account's call: %v", err)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("the other account's call waited behind the first account's read")
+	}
+	close(st.release)
+	if ok := <-burst; len(ok) != 20 {
+		t.Fatalf("burst: %d admitted, want 20", len(ok))
+	}
+	if n := st.views.Load(); n != 2 {
+		t.Fatalf("%d limit reads for 2 accounts, want 2", n)
+	}
+}
