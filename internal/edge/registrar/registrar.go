@@ -38,6 +38,27 @@ type Index struct {
 type regShard struct {
 	mu sync.RWMutex
 	m  map[int64][]*Binding
+	// n counts the bindings and no binding expires before next (zero: the
+	// shard is empty), so that Len and Expire need not walk every binding
+	// each second (at 100,000 bindings that walk cost a tenth of a core).
+	n    int
+	next time.Time
+}
+
+// set stores an account's bindings (none: the account goes), keeping n and
+// next; the caller holds the lock.
+func (s *regShard) set(id int64, nb []*Binding) {
+	s.n += len(nb) - len(s.m[id])
+	if len(nb) == 0 {
+		delete(s.m, id)
+		return
+	}
+	s.m[id] = nb
+	for _, b := range nb {
+		if s.next.IsZero() || b.Reg.ExpiresAt.Before(s.next) {
+			s.next = b.Reg.ExpiresAt
+		}
+	}
 }
 
 // NewIndex makes an empty index.
@@ -75,9 +96,9 @@ func (x *Index) Put(b *Binding) {
 	if i >= 0 {
 		nb := slices.Clone(bs)
 		nb[i] = b
-		s.m[b.Reg.SIPAccountID] = nb
+		s.set(b.Reg.SIPAccountID, nb)
 	} else {
-		s.m[b.Reg.SIPAccountID] = append(slices.Clip(bs), b)
+		s.set(b.Reg.SIPAccountID, append(slices.Clip(bs), b))
 	}
 	s.mu.Unlock()
 }
@@ -137,11 +158,7 @@ func (x *Index) Apply(id int64, all bool, dels []string, puts []*Binding, max in
 	if commit != nil {
 		commit()
 	}
-	if len(nb) == 0 {
-		delete(s.m, id)
-	} else {
-		s.m[id] = nb
-	}
+	s.set(id, nb)
 	return true
 }
 
@@ -150,12 +167,7 @@ func (x *Index) Delete(id int64, contact string) {
 	s := x.shard(id)
 	s.mu.Lock()
 	bs := s.m[id]
-	nb := slices.DeleteFunc(slices.Clone(bs), func(o *Binding) bool { return o.Reg.Contact == contact })
-	if len(nb) == 0 {
-		delete(s.m, id)
-	} else {
-		s.m[id] = nb
-	}
+	s.set(id, slices.DeleteFunc(slices.Clone(bs), func(o *Binding) bool { return o.Reg.Contact == contact }))
 	s.mu.Unlock()
 }
 
@@ -164,7 +176,7 @@ func (x *Index) DeleteAccount(id int64) int {
 	s := x.shard(id)
 	s.mu.Lock()
 	n := len(s.m[id])
-	delete(s.m, id)
+	s.set(id, nil)
 	s.mu.Unlock()
 	return n
 }
@@ -183,23 +195,25 @@ func (x *Index) Accounts() []int64 {
 	return ids
 }
 
-// Expire drops expired bindings.
+// Expire drops expired bindings. A shard is walked only once its earliest
+// expiry has passed; the walk finds the next one.
 func (x *Index) Expire(now time.Time) int {
 	n := 0
 	for i := range x.shards {
 		s := &x.shards[i]
 		s.mu.Lock()
+		if s.n == 0 || now.Before(s.next) {
+			s.mu.Unlock()
+			continue
+		}
+		s.next = time.Time{}
 		for id, bs := range s.m {
-			if !slices.ContainsFunc(bs, func(b *Binding) bool { return !b.Reg.ExpiresAt.After(now) }) {
-				continue
+			nb := bs
+			if slices.ContainsFunc(bs, func(b *Binding) bool { return !b.Reg.ExpiresAt.After(now) }) {
+				nb = slices.DeleteFunc(slices.Clone(bs), func(b *Binding) bool { return !b.Reg.ExpiresAt.After(now) })
+				n += len(bs) - len(nb)
 			}
-			nb := slices.DeleteFunc(slices.Clone(bs), func(b *Binding) bool { return !b.Reg.ExpiresAt.After(now) })
-			n += len(bs) - len(nb)
-			if len(nb) == 0 {
-				delete(s.m, id)
-			} else {
-				s.m[id] = nb
-			}
+			s.set(id, nb) // recomputes next
 		}
 		s.mu.Unlock()
 	}
@@ -212,9 +226,7 @@ func (x *Index) Len() int {
 	for i := range x.shards {
 		s := &x.shards[i]
 		s.mu.RLock()
-		for _, bs := range s.m {
-			n += len(bs)
-		}
+		n += s.n
 		s.mu.RUnlock()
 	}
 	return n
