@@ -8,17 +8,23 @@ import (
 	"github.com/sipdesk/sipdesk"
 )
 
-// BenchmarkRegistrarLookup: the bindings of one account among 100,000.
-func BenchmarkRegistrarLookup(b *testing.B) {
+// benchIndex is an index of n accounts with one binding each.
+func benchIndex(n int, expires func(i int) time.Time) *Index {
 	x := NewIndex()
-	now := time.Now()
-	const n = 100000
 	for i := range n {
 		r := &sipdesk.Registration{SIPAccountID: int64(i), Contact: fmt.Sprintf("sip:u%d@10.%d.%d.%d:5060", i, i>>16&255, i>>8&255, i&255),
-			Received: "10.0.0.1:5060", Transport: "udp", ExpiresAt: now.Add(time.Hour)}
+			Received: "10.0.0.1:5060", Transport: "udp", ExpiresAt: expires(i)}
 		bnd, _ := NewBinding(r)
 		x.Put(bnd)
 	}
+	return x
+}
+
+// BenchmarkRegistrarLookup: the bindings of one account among 100,000.
+func BenchmarkRegistrarLookup(b *testing.B) {
+	now := time.Now()
+	const n = 100000
+	x := benchIndex(n, func(int) time.Time { return now.Add(time.Hour) })
 	if x.Len() != n {
 		b.Fatal(x.Len())
 	}
@@ -39,15 +45,9 @@ func BenchmarkRegistrarLookup(b *testing.B) {
 // bindings refreshed ahead of their expiry: count them (/metrics, the node
 // heartbeat) and sweep the expired ones.
 func BenchmarkRegistrarSweep(b *testing.B) {
-	x := NewIndex()
 	now := time.Now()
 	const n = 100000
-	for i := range n {
-		r := &sipdesk.Registration{SIPAccountID: int64(i), Contact: fmt.Sprintf("sip:u%d@10.%d.%d.%d:5060", i, i>>16&255, i>>8&255, i&255),
-			Received: "10.0.0.1:5060", Transport: "udp", ExpiresAt: now.Add(time.Duration(60+i%3540) * time.Second)}
-		bnd, _ := NewBinding(r)
-		x.Put(bnd)
-	}
+	x := benchIndex(n, func(i int) time.Time { return now.Add(time.Duration(60+i%3540) * time.Second) })
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
