@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -27,7 +28,7 @@ func padded(t *testing.T, msg string, size int) string {
 // nothing else. Over WebSocket a message of the limit is answered, one
 // over it is dropped (refusals message_too_large) and the connection goes
 // on; over TCP a message of 20,000 bytes, read in several chunks, is
-// answered.
+// answered. A flood of oversized WebSocket messages bans its source.
 func TestMessageSizeLimits(t *testing.T) {
 	e := newWSEnv(t)
 	tooLarge := e.s.met.Refusals.WithLabelValues("message_too_large")
@@ -66,5 +67,26 @@ func TestMessageSizeLimits(t *testing.T) {
 	}
 	if v := metricValue(tooLarge); v != 1 {
 		t.Fatalf("refusals message_too_large %v after TCP, want 1", v)
+	}
+
+	// With bans on: 20 oversized messages are garbage enough for a ban.
+	b := newCallEnv(t, 5, nil, func(c *Config) {
+		c.WSAddr = "127.0.0.1:0"
+		c.WS.Origins = []string{testOrigin}
+	})
+	p = newWSPhone(t, b.s, "probe")
+	for range 20 {
+		p.send(wsOptions(sipmsg.MaxMessageSize + 800))
+	}
+	p.send(wsOptions(500))
+	select {
+	case m, ok := <-p.msgs:
+		if ok {
+			t.Fatalf("a banned source got %d %s", m.Code, m.Reason)
+		}
+	case <-time.After(time.Second):
+	}
+	if !b.s.shield.Banned(netip.MustParseAddr("127.0.0.1")) {
+		t.Fatal("20 oversized WebSocket messages did not ban their source")
 	}
 }

@@ -350,9 +350,14 @@ func (s *Server) readFilter(info sip.TransportReadProps, data []byte) ([]byte, e
 	if len(data) > sipmsg.MaxMessageSize && !strings.EqualFold(info.Transport, "tcp") && !strings.EqualFold(info.Transport, "tls") {
 		// A datagram or WebSocket message over the limit (cut by the read
 		// buffer, transport.Tune): it cannot be parsed, so it is dropped.
+		// Over WebSocket it is logged and counts as garbage, so that a flood
+		// of them ends in a ban rather than in the log.
 		s.met.Refusals.WithLabelValues("message_too_large").Inc()
-		if !strings.EqualFold(info.Transport, "udp") {
+		if !strings.EqualFold(info.Transport, "udp") && ap.IsValid() {
 			s.log.Warn("WebSocket message over the size limit dropped", "src", ap.String(), "limit_bytes", sipmsg.MaxMessageSize)
+			if s.shield.Garbage(ap.Addr()) {
+				s.log.Warn("source banned", "src", ap.Addr().String(), "reason", "garbage", "for", s.cfg.BanDuration.String())
+			}
 		}
 		return nil, nil
 	}
