@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -212,4 +213,51 @@ func insertSecrets(t *testing.T, db *DB) []string {
 		t.Fatal(err)
 	}
 	return []string{password, jwtSecret, prevSecret}
+}
+
+// TestCallRecordIndexes: a customer's records are listed (and paged) from
+// call_records_order_idx without a sort, and the table keeps only the
+// indexes some query uses: each costs a write per call.
+func TestCallRecordIndexes(t *testing.T) {
+	db := openT(t, Options{DataDir: t.TempDir(), SecretKey: testKey(t)})
+	rows, err := db.read.Query("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'call_records' AND sql IS NOT NULL ORDER BY name")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, n)
+	}
+	rows.Close()
+	want := "[call_records_active_idx call_records_call_id_idx call_records_order_idx call_records_started_at_idx]"
+	if got := fmt.Sprint(names); got != want {
+		t.Fatalf("call_records indexes %s, want %s", got, want)
+	}
+	for _, q := range []string{
+		"SELECT id FROM call_records WHERE customer_id = 1 ORDER BY started_at DESC, id DESC LIMIT 50",
+		"SELECT id FROM call_records WHERE customer_id = 1 AND started_at >= 5 AND started_at < 9 AND (started_at < 8 OR (started_at = 8 AND id < 3)) ORDER BY started_at DESC, id DESC LIMIT 50",
+	} {
+		rows, err := db.read.Query("EXPLAIN QUERY PLAN " + q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, notused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		p := strings.Join(plan, "; ")
+		if !strings.Contains(p, "call_records_order_idx") || strings.Contains(p, "TEMP B-TREE") {
+			t.Errorf("%s\nplan: %s; want call_records_order_idx and no sort", q, p)
+		}
+	}
 }
