@@ -38,9 +38,9 @@ type Index struct {
 type regShard struct {
 	mu sync.RWMutex
 	m  map[int64][]*Binding
-	// n counts the bindings and no binding expires before next (zero: the
-	// shard is empty), so that Len and Expire need not walk every binding
-	// each second (at 100,000 bindings that walk cost a tenth of a core).
+	// n counts the bindings, and no binding expires before next (a lower
+	// bound, lowered by every change and raised only by a walk), so that
+	// Len and Expire need not walk every binding each second.
 	n    int
 	next time.Time
 }
