@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -19,7 +20,8 @@ import (
 )
 
 // tortureWant is the expected answer to one torture message: a status code
-// or "drop" (no answer within the wait), per transport when they differ.
+// or "drop" (no answer within the wait), per transport when they differ;
+// "a|b" when either may come.
 type tortureWant struct{ udp, tcp string }
 
 func both(w string) tortureWant { return tortureWant{w, w} }
@@ -32,14 +34,17 @@ func both(w string) tortureWant { return tortureWant{w, w} }
 // parse and validate is challenged (401), an INVITE too (407).
 var tortureTable = map[string]tortureWant{
 	// RFC 4475 3.1.1: valid messages.
-	"valid/wsinv.dat":      both("400"), // valid, but sipgo's transaction layer finds no From tag in "tag = 98asjd8" for its RFC 2543 key
-	"valid/intmeth.dat":    both("501"), // unknown method
-	"valid/esc01.dat":      both("407"),
-	"valid/escnull.dat":    both("401"),
-	"valid/esc02.dat":      both("501"),               // RE%47IST%45R is not REGISTER
-	"valid/lwsdisp.dat":    both("200"),               // OPTIONS
-	"valid/longreq.dat":    both("drop"),              // valid; top Via is TCP without a branch: sipgo routes no answer
-	"valid/dblreq.dat":     {udp: "401", tcp: "drop"}, // TCP: the "body" is a second, truncated request on the stream
+	"valid/wsinv.dat":   both("400"), // valid, but sipgo's transaction layer finds no From tag in "tag = 98asjd8" for its RFC 2543 key
+	"valid/intmeth.dat": both("501"), // unknown method
+	"valid/esc01.dat":   both("407"),
+	"valid/escnull.dat": both("401"),
+	"valid/esc02.dat":   both("501"),  // RE%47IST%45R is not REGISTER
+	"valid/lwsdisp.dat": both("200"),  // OPTIONS
+	"valid/longreq.dat": both("drop"), // valid; top Via is TCP without a branch: sipgo routes no answer
+	// TCP: the REGISTER and the INVITE parse, but the INVITE's body runs
+	// past its Content-Length; the rest is a framing error that closes the
+	// connection, racing their answers (401, 407) on it.
+	"valid/dblreq.dat":     {udp: "401", tcp: "drop|401|407"},
 	"valid/semiuri.dat":    both("200"),
 	"valid/transports.dat": both("200"),
 	"valid/mpart01.dat":    both("501"),  // MESSAGE is not served
@@ -194,7 +199,7 @@ func TestTortureAnswers(t *testing.T) {
 			if network == "tcp" {
 				want = tortureTable[name].tcp
 			}
-			if ans != want {
+			if !slices.Contains(strings.Split(want, "|"), ans) {
 				t.Errorf("%s %s: got %s, want %s", network, name, ans, want)
 			}
 			got = append(got, fmt.Sprintf("%s=%s", strings.TrimSuffix(name, ".dat"), ans))
