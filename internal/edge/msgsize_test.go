@@ -2,6 +2,7 @@ package edge
 
 import (
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -37,7 +38,7 @@ func TestMessageSizeLimits(t *testing.T) {
 		p.cseq++
 		return padded(t, "OPTIONS sip:"+testRealm+" SIP/2.0\nVia: SIP/2.0/WS "+wsHost+";branch=z9hG4bK"+p.callID+strings.Repeat("x", p.cseq)+
 			"\nFrom: <sip:probe@"+testRealm+">;tag="+p.tag+"\nTo: <sip:"+testRealm+">\nCall-ID: "+p.callID+
-			"\nCSeq: "+string(rune('0'+p.cseq))+" OPTIONS\nMax-Forwards: 70\nContent-Length: 0\n\n", size)
+			"\nCSeq: "+strconv.Itoa(p.cseq)+" OPTIONS\nMax-Forwards: 70\nContent-Length: 0\n\n", size)
 	}
 	msg := wsOptions(sipmsg.MaxMessageSize)
 	if n := len(siptest.Fix(msg)); n != sipmsg.MaxMessageSize {
