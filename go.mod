@@ -4,7 +4,7 @@ go 1.26.8
 
 require (
 	github.com/emersion/go-smtp v0.25.1
-	github.com/emiago/sipgo v1.7.3
+	github.com/emiago/sipgo v1.7.4
 	github.com/fxamacker/cbor/v2 v2.9.4
 	github.com/go-webauthn/webauthn v0.18.2
 	github.com/gobwas/ws v1.3.2

@@ -91,3 +91,28 @@ func TestMessageSizeLimits(t *testing.T) {
 		t.Fatal("20 oversized WebSocket messages did not ban their source")
 	}
 }
+
+// TestHeaderParamsLimit: a Via or a URI with more parameters than sipgo
+// parses (sip.ParseMaxHeaderParams, 100) makes the message unparsable: it
+// is dropped unanswered, and the next message from the same source is
+// answered.
+func TestHeaderParamsLimit(t *testing.T) {
+	e := newWSEnv(t)
+	u := newUAC(t, "udp", "127.0.0.1", e.s)
+	var params strings.Builder
+	for i := range 150 {
+		params.WriteString(";p" + strconv.Itoa(i) + "=1")
+	}
+	for _, where := range []string{";rport\n", " SIP/2.0\n"} { // the Via, the Request-URI
+		msg := strings.Replace(optionsMsg(u, ""), where, params.String()+where, 1)
+		if err := u.c.Send(msg); err != nil {
+			t.Fatal(err)
+		}
+		if m, err := u.c.RecvResponse(time.Second, 100); err == nil {
+			t.Fatalf("OPTIONS with 150 parameters before %q: %d %s, want no answer", where, m.Code, m.Reason)
+		}
+	}
+	if r := u.send(optionsMsg(u, "")); r.Code != 200 {
+		t.Fatalf("OPTIONS after the dropped one: %d %s", r.Code, r.Reason)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -390,5 +391,61 @@ Content-Length: 0
 			t.Fatal("binding kept after the WebSocket closed")
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestWSClientPing: a client's WebSocket ping (some SIP clients send them
+// as keepalives) gets a pong with its payload, also between the frames of
+// a fragmented SIP message, and the connection goes on: the message is
+// answered.
+func TestWSClientPing(t *testing.T) {
+	e := newWSEnv(t)
+	c, err := dialWS(t, e.s.WSAddr().String(), testOrigin, "/")
+	if err != nil {
+		t.Fatalf("ws dial: %v", err)
+	}
+	defer c.Close()
+	write := func(f ws.Frame) {
+		t.Helper()
+		if err := ws.WriteFrame(c, ws.MaskFrameInPlace(f)); err != nil {
+			t.Fatalf("ws write: %v", err)
+		}
+	}
+	// next reads the next frame from the server, its opcode and payload.
+	next := func() (ws.OpCode, string) {
+		t.Helper()
+		c.SetReadDeadline(time.Now().Add(3 * time.Second))
+		h, err := ws.ReadHeader(c)
+		if err != nil {
+			t.Fatalf("ws read: %v", err)
+		}
+		b := make([]byte, h.Length)
+		if _, err := io.ReadFull(c, b); err != nil {
+			t.Fatalf("ws read: %v", err)
+		}
+		return h.OpCode, string(b)
+	}
+	write(ws.NewPingFrame([]byte("keepalive-1")))
+	if op, p := next(); op != ws.OpPong || p != "keepalive-1" {
+		t.Fatalf("after a ping: opcode %v payload %q, want a pong with keepalive-1", op, p)
+	}
+
+	msg := siptest.Fix("OPTIONS sip:" + testRealm + " SIP/2.0\nVia: SIP/2.0/WS " + wsHost + ";branch=z9hG4bKping1" +
+		"\nFrom: <sip:probe@" + testRealm + ">;tag=p1\nTo: <sip:" + testRealm + ">\nCall-ID: ping1@" + wsHost +
+		"\nCSeq: 1 OPTIONS\nMax-Forwards: 70\nContent-Length: 0\n\n")
+	half := len(msg) / 2
+	write(ws.NewFrame(ws.OpText, false, []byte(msg[:half])))
+	write(ws.NewPingFrame([]byte("keepalive-2")))
+	write(ws.NewFrame(ws.OpContinuation, true, []byte(msg[half:])))
+	got := map[ws.OpCode]string{}
+	for len(got) < 2 {
+		op, p := next()
+		got[op] = p
+	}
+	if got[ws.OpPong] != "keepalive-2" {
+		t.Fatalf("ping inside a fragmented message: pong payload %q, want keepalive-2", got[ws.OpPong])
+	}
+	if r, err := siptest.Parse([]byte(got[ws.OpText])); err != nil || r.Code != 200 || r.Get("CSeq") != "1 OPTIONS" {
+		t.Fatalf("fragmented OPTIONS with a ping between its frames: %q (%v), want 200", got[ws.OpText], err)
 	}
 }
