@@ -40,7 +40,7 @@ func startEdge(ctx context.Context, cfg *config.Serve, st sipdesk.Store, svc *ap
 	// and the leases written behind (policy.ChannelOptions.Local).
 	channels := policy.NewChannels(st, svc, cfg.Node, policy.ChannelOptions{Timing: sipdesk.LeaseTimingFor(cfg.LeaseTTL), Log: quietLog(log),
 		Local: cfg.Database == ""})
-	guard := shield.GuardConfig{Failures: banFailures(cfg.AccountFailures), Window: cfg.AccountFailureWindow,
+	guard := shield.GuardConfig{Failures: off(cfg.AccountFailures), Window: cfg.AccountFailureWindow,
 		Duration: cfg.AccountGuard, Trust: cfg.AccountTrust}
 	srv, err := edge.New(edge.Config{
 		Addr:            cfg.SIP,
@@ -57,11 +57,12 @@ func startEdge(ctx context.Context, cfg *config.Serve, st sipdesk.Store, svc *ap
 		CarrierPassword: cfg.CarrierPassword,
 		MaxCallDuration: cfg.MaxCallDuration,
 		DrainTimeout:    cfg.DrainTimeout,
+		OverloadWait:    off(cfg.OverloadWait),
 		Shared:          cfg.Database != "",
 		NodeTTL:         app.NodeTTL,
 		PollInterval:    pollInterval(cfg.Database),
-		MaxContacts:     maxContacts(cfg.MaxContacts),
-		BanFailures:     banFailures(cfg.BanFailures),
+		MaxContacts:     off(cfg.MaxContacts),
+		BanFailures:     off(cfg.BanFailures),
 		BanWindow:       cfg.BanWindow,
 		BanDuration:     cfg.BanDuration,
 		ChallengeRate:   cfg.ChallengeRate,
@@ -100,22 +101,14 @@ func derive(key []byte, purpose string) []byte {
 	return m.Sum(nil)
 }
 
-// banFailures maps the flag (0: never ban) to the edge's setting
-// (negative disables, 0 means the default).
-func banFailures(n int) int {
-	if n <= 0 {
+// off maps a flag where 0 turns a limit off (--ban-failures, --max-contacts,
+// --overload-wait) to the edge's setting, where 0 means the default and a
+// negative value turns it off.
+func off[T int | time.Duration](v T) T {
+	if v <= 0 {
 		return -1
 	}
-	return n
-}
-
-// maxContacts maps the flag (0: no limit) to the edge's setting
-// (negative disables, 0 means the default).
-func maxContacts(n int) int {
-	if n <= 0 {
-		return -1
-	}
-	return n
+	return v
 }
 
 // mediaIP is the address the media relay writes in SDPs: the host of --sip

@@ -90,6 +90,10 @@ type Config struct {
 	RingTimeout time.Duration
 	// RetryAfter is the Retry-After of 503 refusals (default 5s).
 	RetryAfter time.Duration
+	// OverloadWait: while the edge's goroutines wait longer than this for
+	// a CPU (90th percentile over 250 ms), new INVITEs get 503 with
+	// Retry-After (overload.go); default 50 ms, negative: never.
+	OverloadWait time.Duration
 	// DrainTimeout is how long the calls up may go on once Run's context
 	// is done (graceful stop): new calls get 503 with Retry-After and
 	// OPTIONS 503 meanwhile; then the calls left are ended with BYE. 0:
@@ -179,6 +183,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.RetryAfter <= 0 {
 		c.RetryAfter = 5 * time.Second
+	}
+	if c.OverloadWait == 0 {
+		c.OverloadWait = 50 * time.Millisecond
 	}
 	if c.SessionExpires == 0 {
 		c.SessionExpires = 1800 * time.Second

@@ -129,9 +129,14 @@ func startEdge(t testing.TB, st sipdesk.Store, mod func(*Config)) *Server {
 	return runEdge(t, st, testLogger(t), cfg)
 }
 
-// runEdge runs an edge with cfg and log until the test ends.
+// runEdge runs an edge with cfg and log until the test ends. The overload
+// guard is off unless cfg sets it: tests share one process, and a loaded
+// test machine must not refuse another test's calls.
 func runEdge(t testing.TB, st sipdesk.Store, log *slog.Logger, cfg Config) *Server {
 	t.Helper()
+	if cfg.OverloadWait == 0 {
+		cfg.OverloadWait = -1
+	}
 	s, err := New(cfg, st, log)
 	if err != nil {
 		t.Fatalf("edge.New: %v", err)

@@ -121,15 +121,40 @@ func (s *Server) probeDatabase(ctx context.Context) {
 // continue.
 func (s *Server) gate(h sipgo.RequestHandler) sipgo.RequestHandler {
 	return func(req *sip.Request, tx sip.ServerTransaction) {
-		if s.health.ready() || inDialog(req) {
-			h(req, tx)
+		switch {
+		case inDialog(req):
+		case !s.health.ready():
+			s.met.Refusals.WithLabelValues(sipdesk.RefusalCode(sipdesk.EUnavailable)).Inc()
+			s.refuseUnavailable(tx, req)
+			return
+		case req.Method == sip.INVITE && s.load.on.Load():
+			s.load.shed.Add(1)
+			s.met.Refusals.WithLabelValues(refusalOverloaded).Inc()
+			s.refuseUnavailable(tx, req)
 			return
 		}
-		s.met.Refusals.WithLabelValues(sipdesk.RefusalCode(sipdesk.EUnavailable)).Inc()
-		if err := sipmsg.Refuse(tx, req, sipdesk.EUnavailable, s.retryAfter()); err != nil {
-			s.log.Debug("respond", "error", err)
-		}
+		h(req, tx)
 	}
+}
+
+// refusalOverloaded labels the new calls refused while overloaded in
+// sipdesk_sip_refusals_total (answered like EUnavailable).
+const refusalOverloaded = "overloaded"
+
+func (s *Server) refuseUnavailable(tx sip.ServerTransaction, req *sip.Request) {
+	if err := sipmsg.Refuse(tx, req, sipdesk.EUnavailable, s.retryAfter()); err != nil {
+		s.log.Debug("respond", "error", err)
+	}
+}
+
+// overloadChanged logs the overload guard's turns (overload.go).
+func (s *Server) overloadChanged(on bool, p90 time.Duration) {
+	if on {
+		s.log.Warn("overloaded: new calls get 503 until the edge keeps up again",
+			"cpu_wait_p90", p90.String(), "over", s.load.enter.String())
+		return
+	}
+	s.log.Info("keeping up again: new calls are taken", "cpu_wait_p90", p90.String(), "calls_refused", s.load.shed.Swap(0))
 }
 
 // handleOptions answers 200 with what the edge supports, or 503 with

@@ -52,6 +52,7 @@ type Server struct {
 	met    *metrics.Edge
 	stack  *transport.Stack
 	fast   *fastPath // REGISTER and OPTIONS over UDP without sipgo's transactions (fastpath.go)
+	load   overload  // sheds new calls while the process cannot keep up (overload.go)
 
 	ready   chan struct{}
 	health  health // why new calls are refused (health.go)
@@ -71,7 +72,8 @@ func New(cfg Config, st sipdesk.Store, log *slog.Logger) (*Server, error) {
 		log = slog.Default()
 	}
 	log = slog.New(newDeferAttrs(log.Handler())) // per-request loggers cost nothing until they write
-	s := &Server{cfg: cfg, st: st, log: log.With("component", "edge"), now: time.Now, ready: make(chan struct{})}
+	s := &Server{cfg: cfg, st: st, log: log.With("component", "edge"), now: time.Now, ready: make(chan struct{}),
+		load: overload{enter: cfg.OverloadWait, leave: cfg.OverloadWait / overloadLeave}}
 	s.health.set(NotReadyStarting, true)
 	now := func() time.Time { return s.now() }
 	s.met = metrics.New(nil)
@@ -143,7 +145,7 @@ func New(cfg Config, st sipdesk.Store, log *slog.Logger) (*Server, error) {
 
 	if cfg.Registry != nil {
 		metrics.RegisterState(cfg.Registry, metrics.State{Ready: s.health.ready, Calls: s.ActiveCalls, Bindings: s.Bindings,
-			Overflow: func() int64 { return s.fast.fallbacks.Load() }})
+			Overflow: func() int64 { return s.fast.fallbacks.Load() }, Overloaded: s.load.on.Load})
 	}
 
 	if cfg.Channels != nil {
@@ -255,6 +257,9 @@ func (s *Server) Run(ctx context.Context) error {
 	wg.Go(func() { s.expireLoop(ctx) })
 	wg.Go(func() { s.probeDatabase(ctx) })
 	wg.Go(func() { s.requestLoop(ctx) })
+	if s.cfg.OverloadWait > 0 {
+		wg.Go(func() { s.load.watch(ctx, overloadEvery, s.overloadChanged) })
+	}
 	stopRecords := s.pol.StartRecords()
 	s.log.Info("edge listening", "udp", ls.UDP.LocalAddr().String(), "tcp", ls.TCP.Addr().String(), "tls", s.cfg.TLSAddr, "realm", s.cfg.Realm, "carrier", s.cfg.Carrier, "config_version", s.AppliedVersion())
 	s.health.set(NotReadyStarting, false)

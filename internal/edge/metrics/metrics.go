@@ -53,6 +53,9 @@ type State struct {
 	// Overflow is how many REGISTER and OPTIONS over UDP the fast path's
 	// full queue handed to the general path.
 	Overflow func() int64
+	// Overloaded is true while new INVITEs are refused because the process
+	// cannot keep up (edge/overload.go).
+	Overloaded func() bool
 }
 
 // RegisterState registers gauges read from the edge at each scrape; they
@@ -78,5 +81,7 @@ func RegisterState(reg prometheus.Registerer, st State) {
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "sipdesk_sip_udp_overflow_total",
 			Help: "REGISTER and OPTIONS over UDP that found the fast path's queue full and went the general, slower way (all are answered); a steady rise means the node gets more than it can answer."},
 			func() float64 { return float64(st.Overflow()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sipdesk_sip_overloaded",
+			Help: "1 while the edge cannot keep up (its goroutines wait over 50 ms for a CPU) and answers new INVITEs 503 with Retry-After (counted in sipdesk_sip_refusals_total{code=\"overloaded\"})."}, b(st.Overloaded)),
 	)
 }

@@ -1,0 +1,153 @@
+package edge
+
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+func TestQuantileSince(t *testing.T) {
+	buckets := []float64{0, 0.001, 0.01, 0.1, 1}
+	before := []uint64{5, 5, 5, 5}
+	for _, tc := range []struct {
+		name  string
+		after []uint64
+		q     float64
+		want  time.Duration
+	}{
+		{"all fast", []uint64{105, 5, 5, 5}, 0.9, time.Millisecond},
+		{"90 fast, 10 slow: p90 fast", []uint64{95, 5, 5, 15}, 0.9, time.Millisecond},
+		{"89 fast, 11 slow: p90 slow", []uint64{94, 5, 5, 16}, 0.9, time.Second},
+		{"one sample", []uint64{5, 5, 6, 5}, 0.9, 100 * time.Millisecond},
+	} {
+		if got, ok := quantileSince(buckets, before, tc.after, tc.q); got != tc.want || !ok {
+			t.Errorf("%s: %v %v, want %v", tc.name, got, ok, tc.want)
+		}
+	}
+	if _, ok := quantileSince(buckets, before, before, 0.9); ok {
+		t.Error("nothing counted: reported a quantile")
+	}
+	// The runtime's last bucket ends at +Inf: its lower bound stands in.
+	inf := []float64{0, 0.5, 1e300}
+	if got, _ := quantileSince(inf, []uint64{0, 0}, []uint64{0, 3}, 0.9); got != 500*time.Millisecond {
+		t.Errorf("last bucket: %v, want 500ms", got)
+	}
+}
+
+func TestOverloadHysteresis(t *testing.T) {
+	o := overload{enter: 50 * time.Millisecond, leave: 10 * time.Millisecond}
+	for i, step := range []struct {
+		p90     time.Duration
+		on, chg bool
+	}{
+		{5 * time.Millisecond, false, false},
+		{50 * time.Millisecond, false, false}, // at the threshold: not over it
+		{51 * time.Millisecond, true, true},
+		{30 * time.Millisecond, true, false}, // between leave and enter: stays
+		{9 * time.Millisecond, false, true},
+		{30 * time.Millisecond, false, false},
+	} {
+		chg := o.update(step.p90)
+		if chg != step.chg || o.on.Load() != step.on {
+			t.Fatalf("step %d (%v): on %v changed %v, want %v %v", i, step.p90, o.on.Load(), chg, step.on, step.chg)
+		}
+	}
+}
+
+// TestOverloadShedsNewCalls: while the process's goroutines wait longer
+// than OverloadWait for a CPU (here, busy goroutines outnumber the CPUs
+// many times), a new INVITE gets 503 with Retry-After without reaching the
+// carrier, counted as refusals{code="overloaded"}, and
+// sipdesk_sip_overloaded reads 1; a call already up goes on (its BYE gets
+// 200). Once the load is gone, new calls are taken again.
+func TestOverloadShedsNewCalls(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	e := newCallEnv(t, 5, nil, func(c *Config) { c.Registry = reg; c.OverloadWait = 30 * time.Millisecond })
+	up := newPhone(t, "127.0.0.2", e.s)
+	up.dial("+15551230001")
+	if r := up.final(3 * time.Second); r.Code != 200 {
+		t.Fatalf("call before the load: %d %s", r.Code, r.Reason)
+	}
+
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	for range 30 * runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			for !stop.Load() {
+			}
+		})
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !e.s.load.on.Load() {
+		if time.Now().After(deadline) {
+			stop.Store(true)
+			wg.Wait()
+			t.Fatal("the guard did not turn on under load within 5 s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if v := gaugeValue(t, reg, "sipdesk_sip_overloaded"); v != 1 {
+		t.Errorf("sipdesk_sip_overloaded %v while overloaded, want 1", v)
+	}
+	onAfter := time.Since(deadline.Add(-5 * time.Second))
+	p := newPhone(t, "127.0.0.2", e.s)
+	p.dial("+15551230001")
+	r := p.final(10 * time.Second)
+	stop.Store(true)
+	wg.Wait()
+	ended := time.Now()
+	if r.Code != 503 || r.Get("Retry-After") == "" {
+		t.Fatalf("new call while overloaded: %d %s Retry-After=%q, want 503 with Retry-After", r.Code, r.Reason, r.Get("Retry-After"))
+	}
+	if n := e.carrier.count(); n != 1 {
+		t.Fatalf("carrier got %d INVITEs, want 1 (the call placed before the load)", n)
+	}
+	if v := metricValue(e.s.met.Refusals.WithLabelValues(refusalOverloaded)); v != 1 {
+		t.Fatalf("refusals{code=overloaded} %v, want 1", v)
+	}
+	if r := up.inDialog("BYE"); r.Code != 200 {
+		t.Fatalf("BYE of the call up: %d %s", r.Code, r.Reason)
+	}
+
+	deadline = time.Now().Add(5 * time.Second)
+	for e.s.load.on.Load() {
+		if time.Now().After(deadline) {
+			t.Fatal("the guard stayed on 5 s after the load ended")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("guard on %v after the load started, off %v after it ended", onAfter, time.Since(ended))
+	if v := gaugeValue(t, reg, "sipdesk_sip_overloaded"); v != 0 {
+		t.Errorf("sipdesk_sip_overloaded %v after the load, want 0", v)
+	}
+	next := newPhone(t, "127.0.0.2", e.s)
+	next.dial("+15551230001")
+	if r := next.final(3 * time.Second); r.Code != 200 {
+		t.Fatalf("call after the load: %d %s", r.Code, r.Reason)
+	}
+	next.inDialog("BYE")
+}
+
+// gaugeValue reads the first series of a gauge or counter from reg.
+func gaugeValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			m := mf.GetMetric()[0]
+			if c := m.GetCounter(); c != nil {
+				return c.GetValue()
+			}
+			return m.GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("no %s on /metrics", name)
+	return 0
+}
