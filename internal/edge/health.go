@@ -124,25 +124,21 @@ func (s *Server) gate(h sipgo.RequestHandler) sipgo.RequestHandler {
 		switch {
 		case inDialog(req):
 		case !s.health.ready():
-			s.met.Refusals.WithLabelValues(sipdesk.RefusalCode(sipdesk.EUnavailable)).Inc()
-			s.refuseUnavailable(tx, req)
+			s.refuseUnavailable(tx, req, sipdesk.EUnavailable)
 			return
 		case req.Method == sip.INVITE && s.load.on.Load():
 			s.load.shed.Add(1)
-			s.met.Refusals.WithLabelValues(refusalOverloaded).Inc()
-			s.refuseUnavailable(tx, req)
+			s.refuseUnavailable(tx, req, sipdesk.SIPOverloaded)
 			return
 		}
 		h(req, tx)
 	}
 }
 
-// refusalOverloaded labels the new calls refused while overloaded in
-// sipdesk_sip_refusals_total (answered like EUnavailable).
-const refusalOverloaded = "overloaded"
-
-func (s *Server) refuseUnavailable(tx sip.ServerTransaction, req *sip.Request) {
-	if err := sipmsg.Refuse(tx, req, sipdesk.EUnavailable, s.retryAfter()); err != nil {
+// refuseUnavailable answers 503 with Retry-After and counts the refusal.
+func (s *Server) refuseUnavailable(tx sip.ServerTransaction, req *sip.Request, code string) {
+	s.met.Refusals.WithLabelValues(sipdesk.RefusalCode(code)).Inc()
+	if err := sipmsg.Refuse(tx, req, code, s.retryAfter()); err != nil {
 		s.log.Debug("respond", "error", err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/sipdesk/sipdesk"
 )
 
 func TestQuantileSince(t *testing.T) {
@@ -106,7 +107,7 @@ func TestOverloadShedsNewCalls(t *testing.T) {
 	if n := e.carrier.count(); n != 1 {
 		t.Fatalf("carrier got %d INVITEs, want 1 (the call placed before the load)", n)
 	}
-	if v := metricValue(e.s.met.Refusals.WithLabelValues(refusalOverloaded)); v != 1 {
+	if v := metricValue(e.s.met.Refusals.WithLabelValues(sipdesk.SIPOverloaded)); v != 1 {
 		t.Fatalf("refusals{code=overloaded} %v, want 1", v)
 	}
 	if r := up.inDialog("BYE"); r.Code != 200 {
