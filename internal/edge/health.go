@@ -117,8 +117,8 @@ func (s *Server) probeDatabase(ctx context.Context) {
 }
 
 // gate answers new INVITEs and REGISTERs with 503 and Retry-After while the
-// edge is not ready; requests inside a dialog (To tag) pass, so live calls
-// continue.
+// edge is not ready, and new INVITEs while it is overloaded (overload.go);
+// requests inside a dialog (To tag) pass, so live calls continue.
 func (s *Server) gate(h sipgo.RequestHandler) sipgo.RequestHandler {
 	return func(req *sip.Request, tx sip.ServerTransaction) {
 		switch {

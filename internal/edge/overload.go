@@ -2,6 +2,7 @@ package edge
 
 import (
 	"context"
+	"math"
 	"runtime/metrics"
 	"sync/atomic"
 	"time"
@@ -57,7 +58,8 @@ func (o *overload) watch(ctx context.Context, every time.Duration, changed func(
 		h := sample[0].Value.Float64Histogram()
 		p90, ok := quantileSince(h.Buckets, prevCounts, h.Counts, 0.9)
 		prevCounts = append(prevCounts[:0], h.Counts...)
-		if ok && o.update(p90) { // no goroutine woke: nothing to judge by
+		// !ok: no goroutine woke up in the period, nothing to judge by.
+		if ok && o.update(p90) {
 			changed(o.on.Load(), p90)
 		}
 	}
@@ -93,7 +95,7 @@ func quantileSince(buckets []float64, before, after []uint64, q float64) (time.D
 		seen += after[i] - before[i]
 		if seen >= want {
 			up := buckets[i+1]
-			if up > 1e6 { // the last bucket ends at +Inf
+			if math.IsInf(up, 1) { // the last bucket
 				up = buckets[i]
 			}
 			return time.Duration(up * float64(time.Second)), true

@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"math"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -33,7 +34,7 @@ func TestQuantileSince(t *testing.T) {
 		t.Error("nothing counted: reported a quantile")
 	}
 	// The runtime's last bucket ends at +Inf: its lower bound stands in.
-	inf := []float64{0, 0.5, 1e300}
+	inf := []float64{0, 0.5, math.Inf(1)}
 	if got, _ := quantileSince(inf, []uint64{0, 0}, []uint64{0, 3}, 0.9); got != 500*time.Millisecond {
 		t.Errorf("last bucket: %v, want 500ms", got)
 	}
