@@ -92,7 +92,7 @@ type Config struct {
 	RetryAfter time.Duration
 	// OverloadWait: while the edge's goroutines wait longer than this for
 	// a CPU (90th percentile over 250 ms), new INVITEs get 503 with
-	// Retry-After (overload.go); default 50 ms, negative: never.
+	// Retry-After (overload.go); default 100 ms, negative: never.
 	OverloadWait time.Duration
 	// DrainTimeout is how long the calls up may go on once Run's context
 	// is done (graceful stop): new calls get 503 with Retry-After and
@@ -185,7 +185,7 @@ func (c *Config) setDefaults() error {
 		c.RetryAfter = 5 * time.Second
 	}
 	if c.OverloadWait == 0 {
-		c.OverloadWait = 50 * time.Millisecond
+		c.OverloadWait = 100 * time.Millisecond
 	}
 	if c.SessionExpires == 0 {
 		c.SessionExpires = 1800 * time.Second

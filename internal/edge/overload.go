@@ -2,7 +2,6 @@ package edge
 
 import (
 	"context"
-	"math"
 	"runtime/metrics"
 	"sync/atomic"
 	"time"
@@ -80,7 +79,8 @@ func (o *overload) update(p90 time.Duration) bool {
 
 // quantileSince is the q quantile of the values counted between two reads
 // of a cumulative histogram (counts[i] in [buckets[i], buckets[i+1])), as
-// the upper bound of its bucket; false when nothing was counted.
+// the lower bound of its bucket, so that "over the threshold" is never a
+// bucket that merely reaches it; false when nothing was counted.
 func quantileSince(buckets []float64, before, after []uint64, q float64) (time.Duration, bool) {
 	var total uint64
 	for i := range after {
@@ -94,11 +94,7 @@ func quantileSince(buckets []float64, before, after []uint64, q float64) (time.D
 	for i := range after {
 		seen += after[i] - before[i]
 		if seen >= want {
-			up := buckets[i+1]
-			if math.IsInf(up, 1) { // the last bucket
-				up = buckets[i]
-			}
-			return time.Duration(up * float64(time.Second)), true
+			return time.Duration(max(0, buckets[i]) * float64(time.Second)), true
 		}
 	}
 	return 0, false
