@@ -154,6 +154,7 @@ func TestSIPAnswers(t *testing.T) {
 		{EChannelCap, "SIP account channel cap reached", EChannelCap, 403},
 		{EInvalidNumber, "Address Incomplete", EInvalidNumber, 484},
 		{EUnavailable, "Service Unavailable", EUnavailable, 503},
+		{SIPOverloaded, "Service Unavailable", "overloaded", 503},
 		{SIPIntervalTooBrief, "Interval Too Brief", EInvalid, 423},
 		{SIPTooManyContacts, "Too many contacts", "too_many_contacts", 403},
 		{SIPBanned, "", "banned", 0},
@@ -172,8 +173,8 @@ func TestSIPAnswers(t *testing.T) {
 			}
 		})
 	}
-	if got := len(RefusalCodes()); got != 21 {
-		t.Errorf("%d refusals, want the 21 of docs/refusals.md", got)
+	if got := len(RefusalCodes()); got != 22 {
+		t.Errorf("%d refusals, want the 22 of docs/refusals.md", got)
 	}
 }
 

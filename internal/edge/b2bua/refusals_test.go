@@ -354,6 +354,28 @@ func refusalRows() map[string]refusalRow {
 			}
 		}},
 
+		sipdesk.SIPOverloaded: {503, "Service Unavailable", func(t *testing.T) {
+			// The edge's gate refuses new INVITEs while it is overloaded,
+			// before the b2bua sees them (TestOverloadShedsNewCalls in
+			// internal/edge); the refusal answers 503 with the Retry-After
+			// it is given.
+			e := newEnv(t, 0)
+			req := e.parse(invite(alice.Username, dialed, deviceSrc))
+			tx := sipgotest.NewServerTxRecorder(req)
+			defer tx.Terminate()
+			if err := sipmsg.Refuse(tx, req, sipdesk.SIPOverloaded, sip.NewHeader("Retry-After", "5")); err != nil {
+				t.Fatal(err)
+			}
+			rs := tx.Result()
+			if len(rs) != 1 {
+				t.Fatalf("%d answers, want 1", len(rs))
+			}
+			want(t, rs[0], 503, "Service Unavailable")
+			if v := header(t, rs[0], "Retry-After"); v != "5" {
+				t.Fatalf("Retry-After %q, want 5", v)
+			}
+		}},
+
 		sipdesk.SIPUnknownDID: {404, "Not Found", func(t *testing.T) {
 			e := newEnv(t, 0)
 			want(t, e.send(fromCarrier("+15557000999")), 404, "Not Found")
