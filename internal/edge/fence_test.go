@@ -405,16 +405,17 @@ func TestRestartEndsPreviousLife(t *testing.T) {
 			Target: "sip:carrier@" + carrier, CSeq: 2, Transport: "UDP"}}}
 		js, _ := json.Marshal(d)
 		now := time.Now()
+		started := now.Add(-time.Minute) // in the previous life, before this one began
 		e.f.update(func(tx sipdesk.Tx) error {
 			if err := tx.InsertLease(&sipdesk.CallLease{CallID: callID, CustomerID: e.cust, SIPAccountID: e.acct.ID, Direction: sipdesk.DirOutbound,
-				Node: "n1", StartedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+				Node: "n1", StartedAt: started, ExpiresAt: now.Add(time.Hour)}); err != nil {
 				return err
 			}
 			if err := tx.SetLeaseDialog(callID, string(js)); err != nil {
 				return err
 			}
 			return tx.InsertCallRecord(&sipdesk.CallRecord{CallID: callID, CustomerID: e.cust, SIPAccountID: e.acct.ID,
-				Direction: sipdesk.DirOutbound, StartedAt: now, Disposition: sipdesk.DispActive, Node: "n1"})
+				Direction: sipdesk.DirOutbound, StartedAt: started, Disposition: sipdesk.DispActive, Node: "n1"})
 		})
 	})
 	bye := e.carrier.waitReq(t, "BYE", 3*time.Second, func(m *siptest.Msg) bool { return m.Get("Call-ID") == carrierCallID })

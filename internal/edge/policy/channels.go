@@ -153,12 +153,16 @@ type ChannelAdmission struct {
 	// acquisition has not returned yet.
 	acquiring map[string]bool
 	pending   map[string]bool // releases the store did not take yet
-	okAt      time.Time       // start of the last successful renewal
-	fenced    bool            // calls ended; refusing until a renewal succeeds
-	ender     CallEnder
-	kick      chan struct{}
-	warn      warnEvery
-	loc       *localLeases // Local mode only
+	// born: leases of this node that started before it are a previous
+	// life's (dropStale); a call of this life that ended while its release
+	// is in flight or failed is in neither live nor acquiring.
+	born   time.Time
+	okAt   time.Time // start of the last successful renewal
+	fenced bool      // calls ended; refusing until a renewal succeeds
+	ender  CallEnder
+	kick   chan struct{}
+	warn   warnEvery
+	loc    *localLeases // Local mode only
 }
 
 // NewChannels makes the channel-limit Admission of node on top of ch
@@ -178,7 +182,7 @@ func NewChannels(st sipdesk.Store, ch Channels, node string, opt ChannelOptions)
 	}
 	opt.Log = opt.Log.With("component", "channels", "node", node)
 	c := &ChannelAdmission{st: st, ch: ch, node: node, opt: opt, live: map[string]time.Time{}, acquiring: map[string]bool{}, pending: map[string]bool{},
-		okAt: opt.Now(), kick: make(chan struct{}, 1)}
+		born: opt.Now(), okAt: opt.Now(), kick: make(chan struct{}, 1)}
 	if opt.Local {
 		c.loc = newLocalLeases(st)
 	}
@@ -617,8 +621,8 @@ func (c *ChannelAdmission) retryReleases(ctx context.Context) {
 	}
 }
 
-// dropStale hands the leases of this node name that this process does not
-// hold to the sweep: left by a crash and a restart under the same name,
+// dropStale hands the leases of this node name that started before this
+// process and that it does not hold to the sweep: left by a crash and a restart under the same name,
 // their calls are ended like a dead node's (BYE from the stored dialog,
 // records node_lost) instead of being renewed for ever.
 func (c *ChannelAdmission) dropStale(ctx context.Context) {
@@ -633,7 +637,7 @@ func (c *ChannelAdmission) dropStale(ctx context.Context) {
 	var held []*sipdesk.CallLease
 	c.mu.Lock()
 	for _, l := range ls {
-		if _, mine := c.live[l.CallID]; l.Node == c.node && !mine && !c.acquiring[l.CallID] {
+		if _, mine := c.live[l.CallID]; l.Node == c.node && !mine && !c.acquiring[l.CallID] && l.StartedAt.Before(c.born) {
 			stale = append(stale, l.CallID)
 			held = append(held, l)
 		}
