@@ -43,8 +43,7 @@ const schedLatencies = "/sched/latencies:seconds"
 func (o *overload) watch(ctx context.Context, every time.Duration, changed func(on bool, p90 time.Duration)) {
 	sample := []metrics.Sample{{Name: schedLatencies}}
 	metrics.Read(sample)
-	prev := sample[0].Value.Float64Histogram()
-	prevCounts := append([]uint64(nil), prev.Counts...)
+	prevCounts := append([]uint64(nil), sample[0].Value.Float64Histogram().Counts...)
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {

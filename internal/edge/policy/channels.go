@@ -155,7 +155,9 @@ type ChannelAdmission struct {
 	pending   map[string]bool // releases the store did not take yet
 	// born: leases of this node that started before it are a previous
 	// life's (dropStale); a call of this life that ended while its release
-	// is in flight or failed is in neither live nor acquiring.
+	// is in flight or failed is in neither live nor acquiring. The two maps
+	// still guard the calls up: a lease's start is wall-clock time from the
+	// store, which a clock step can move before born.
 	born   time.Time
 	okAt   time.Time // start of the last successful renewal
 	fenced bool      // calls ended; refusing until a renewal succeeds
@@ -622,9 +624,10 @@ func (c *ChannelAdmission) retryReleases(ctx context.Context) {
 }
 
 // dropStale hands the leases of this node name that started before this
-// process and that it does not hold to the sweep: left by a crash and a restart under the same name,
-// their calls are ended like a dead node's (BYE from the stored dialog,
-// records node_lost) instead of being renewed for ever.
+// process and that it does not hold to the sweep: left by a crash and a
+// restart under the same name, their calls are ended like a dead node's
+// (BYE from the stored dialog, records node_lost) instead of being renewed
+// for ever.
 func (c *ChannelAdmission) dropStale(ctx context.Context) {
 	rctx, cancel := context.WithTimeout(ctx, c.opt.Timeout)
 	defer cancel()
