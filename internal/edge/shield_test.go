@@ -126,21 +126,14 @@ func TestTorture(t *testing.T) {
 	}
 }
 
+// sipgoDir is the module directory of the sipgo version go.mod names.
 func sipgoDir(t *testing.T) string {
 	t.Helper()
-	gomod, _ := os.UserHomeDir()
-	if p := os.Getenv("GOMODCACHE"); p != "" {
-		gomod = p
-	} else {
-		gomod = filepath.Join(gomod, "go", "pkg", "mod")
+	out, err := runGo("list", "-m", "-f", "{{.Dir}}", "github.com/emiago/sipgo")
+	if err != nil || strings.TrimSpace(out) == "" {
+		t.Fatalf("go list sipgo: %v", err)
 	}
-	out := filepath.Join(gomod, "github.com", "emiago", "sipgo@v1.7.3")
-	if _, err := os.Stat(out); err != nil {
-		if b, err := runGo("env", "GOMODCACHE"); err == nil {
-			out = filepath.Join(strings.TrimSpace(b), "github.com", "emiago", "sipgo@v1.7.3")
-		}
-	}
-	return out
+	return strings.TrimSpace(out)
 }
 
 // TestBindingsSurviveRestart: bindings are kept in the store and loaded by
