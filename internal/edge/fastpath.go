@@ -15,13 +15,21 @@ import (
 	"github.com/sipdesk/sipdesk/internal/edge/transport"
 )
 
-// The UDP fast path serves out-of-dialog REGISTER and OPTIONS, the steady
-// load of registered devices, without sipgo's transaction layer (a
-// goroutine per message, a transaction FSM with timers, header clones):
-// the read filter parses them with sipgo's parser and hands them to a
-// fixed pool of workers that run the same handlers with a light server
-// transaction (udpTx). Everything else, and these methods over TCP, TLS
-// and WebSocket, goes through sipgo as before.
+// The UDP fast path serves the requests every device and every call sends
+// without sipgo's transaction layer (a goroutine per message, a
+// transaction FSM with timers, header clones): the read filter parses them
+// with sipgo's parser and runs the same handlers with a light server
+// transaction (udpTx).
+//   - Out-of-dialog REGISTER and OPTIONS, the steady load of registered
+//     devices, go to a fixed pool of workers.
+//   - An in-dialog BYE runs in a goroutine of its own: its handler waits
+//     for the other leg's BYE to be answered, which must not hold a worker.
+//   - The ACK of a call's 2xx is no transaction at all: the B2BUA takes it
+//     in the read loop (B2BUA.TakeAck). Every other ACK (a failure's, which
+//     ends sipgo's INVITE transaction) goes to sipgo.
+//
+// Everything else, and these methods over TCP, TLS and WebSocket, goes
+// through sipgo as before.
 var (
 	// fastWorkers run the handlers. A REGISTER can wait on a store write
 	// (group commit, a few ms): 64 waiting workers keep more than the
@@ -43,13 +51,15 @@ const (
 )
 
 type fastPath struct {
-	register, options sipgo.RequestHandler
-	parser            *sip.Parser
-	conn              atomic.Pointer[net.UDPConn]
-	local             netip.AddrPort // conn's address: requests to sipgo's other sockets are not ours
-	queue             chan *udpTx
-	stop              chan struct{}
-	fallbacks         atomic.Int64 // requests handed to sipgo because the queue was full
+	handlers  map[sip.RequestMethod]sipgo.RequestHandler // REGISTER, OPTIONS, BYE
+	ack       func(*sip.Request) bool                    // takes the ACK of a call's 2xx
+	parser    *sip.Parser
+	conn      atomic.Pointer[net.UDPConn]
+	local     netip.AddrPort // conn's address: requests to sipgo's other sockets are not ours
+	queue     chan *udpTx
+	stop      chan struct{}
+	fallbacks atomic.Int64 // requests handed to sipgo because the queue was full
+	acks      atomic.Int64 // ACKs of 2xx taken
 
 	mu   sync.Mutex
 	txs  map[string]*fastEntry
@@ -67,8 +77,8 @@ type fastEntry struct {
 	dst     netip.AddrPort
 }
 
-func newFastPath(register, options sipgo.RequestHandler) *fastPath {
-	return &fastPath{register: register, options: options, parser: sip.NewParser(),
+func newFastPath(handlers map[sip.RequestMethod]sipgo.RequestHandler, ack func(*sip.Request) bool) *fastPath {
+	return &fastPath{handlers: handlers, ack: ack, parser: sip.NewParser(),
 		queue: make(chan *udpTx, fastQueue), stop: make(chan struct{}), txs: map[string]*fastEntry{}}
 }
 
@@ -120,19 +130,27 @@ func (f *fastPath) sweep() {
 }
 
 func (f *fastPath) serve(tx *udpTx) {
-	h := f.register
-	if tx.req.Method == sip.OPTIONS {
-		h = f.options
-	}
-	h(tx.req, tx)
+	f.handlers[tx.req.Method](tx.req, tx)
 	tx.terminate()
+}
+
+// fastMethods start the datagrams the fast path may take.
+var fastMethods = [][]byte{[]byte("REGISTER "), []byte("OPTIONS "), []byte("BYE "), []byte("ACK ")}
+
+func isFastMethod(data []byte) bool {
+	for _, m := range fastMethods {
+		if bytes.HasPrefix(data, m) {
+			return true
+		}
+	}
+	return false
 }
 
 // take serves a UDP datagram on the fast path and reports whether it did
 // (false: sipgo gets it as before).
 func (f *fastPath) take(info sip.TransportReadProps, data []byte) bool {
 	conn := f.conn.Load()
-	if conn == nil || !(bytes.HasPrefix(data, []byte("REGISTER ")) || bytes.HasPrefix(data, []byte("OPTIONS "))) {
+	if conn == nil || !isFastMethod(data) {
 		return false
 	}
 	la, ok1 := info.LocalAddr.(*net.UDPAddr)
@@ -147,21 +165,40 @@ func (f *fastPath) take(info sip.TransportReadProps, data []byte) bool {
 		return false // sipgo drops it and logs, as before
 	}
 	req, ok := msg.(*sip.Request)
-	if !ok || (req.Method != sip.REGISTER && req.Method != sip.OPTIONS) {
+	if !ok {
 		return false
 	}
 	via, cseq := req.Via(), req.CSeq()
-	if via == nil || cseq == nil || (req.Method == sip.OPTIONS && inDialog(req)) {
+	if via == nil || cseq == nil {
+		return false
+	}
+	src := ra.AddrPort()
+	src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port()) // as sipgo writes it: 192.0.2.1, not ::ffff:192.0.2.1
+	req.SetTransport("UDP")
+	req.SetSource(src.String()) // NewResponseFromRequest fills rport and received from it
+	switch req.Method {
+	case sip.REGISTER:
+	case sip.OPTIONS:
+		if inDialog(req) {
+			return false
+		}
+	case sip.BYE:
+		if !inDialog(req) {
+			return false
+		}
+	case sip.ACK:
+		if !f.ack(req) {
+			return false
+		}
+		f.acks.Add(1)
+		return true
+	default:
 		return false
 	}
 	branch, _ := via.Params.Get("branch")
 	if !strings.HasPrefix(branch, sip.RFC3261BranchMagicCookie) || len(branch) == len(sip.RFC3261BranchMagicCookie) {
 		return false // RFC 2543 transactions: sipgo matches them by other headers
 	}
-	src := ra.AddrPort()
-	src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port()) // as sipgo writes it: 192.0.2.1, not ::ffff:192.0.2.1
-	req.SetTransport("UDP")
-	req.SetSource(src.String()) // NewResponseFromRequest fills rport and received from it
 	key := branch + "|" + string(cseq.MethodName) + "|" + req.Source()
 
 	now := time.Now()
@@ -185,8 +222,14 @@ func (f *fastPath) take(info sip.TransportReadProps, data []byte) bool {
 	}
 	e := &fastEntry{key: key, dst: responseAddr(via, src)}
 	f.txs[key] = e
+	tx := &udpTx{f: f, e: e, req: req}
+	if req.Method == sip.BYE {
+		f.mu.Unlock()
+		go f.serve(tx)
+		return true
+	}
 	select {
-	case f.queue <- &udpTx{f: f, e: e, req: req}:
+	case f.queue <- tx:
 		f.mu.Unlock()
 		return true
 	default:
@@ -236,7 +279,7 @@ func (f *fastPath) expire(now time.Time) int {
 
 // udpTx is a non-INVITE server transaction over UDP for the handlers:
 // Respond sends and remembers the response; the rest of sip.ServerTransaction
-// is what a REGISTER or OPTIONS needs (no ACK, no CANCEL).
+// is what a REGISTER, OPTIONS or BYE needs (no ACK, no CANCEL).
 type udpTx struct {
 	f   *fastPath
 	e   *fastEntry

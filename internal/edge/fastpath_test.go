@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/sipdesk/sipdesk"
 	"github.com/sipdesk/sipdesk/internal/siptest"
 )
 
@@ -249,5 +250,95 @@ func TestFastPathResponseAddress(t *testing.T) {
 	}
 	if !fastTook(s, "z9hG4bKrport1") || !fastTook(s, "z9hG4bKrport2") {
 		t.Fatal("not served by the fast path")
+	}
+}
+
+// TestFastPathCall: over UDP, a call's ACK and BYE skip sipgo's
+// transactions. The ACK of the 2xx confirms the caller's leg (the 200 is
+// not sent again); a BYE retransmitted within the linger gets the same
+// 200 and is relayed to the carrier once; the ACK of a refusal still ends
+// sipgo's INVITE transaction (the 486 is not sent again).
+func TestFastPathCall(t *testing.T) {
+	e := newCallEnv(t, 1, nil, nil)
+	p := newPhone(t, "127.0.0.2", e.s)
+	p.dial("+15551230001")
+	if r := p.final(3 * time.Second); r.Code != 200 {
+		t.Fatalf("call: %d %s", r.Code, r.Reason)
+	}
+	noResend := func(p *phone, what string) {
+		t.Helper()
+		end := time.After(1200 * time.Millisecond) // T1 is 500 ms: a resend would come within
+		for {
+			select {
+			case m := <-p.resps:
+				if strings.HasSuffix(m.Get("CSeq"), "INVITE") {
+					t.Fatalf("%s sent again after its ACK: %d %s", what, m.Code, m.Reason)
+				}
+			case <-end:
+				return
+			}
+		}
+	}
+	noResend(p, "200")
+	if n := e.s.fast.acks.Load(); n != 1 {
+		t.Fatalf("fast path took %d ACKs, want 1", n)
+	}
+
+	// The BYE, sent three times with one branch.
+	p.cseq++
+	branch := "z9hG4bKfastbye" + siptest.RandHex(4)
+	bye := fmt.Sprintf(`BYE %s SIP/2.0
+Via: SIP/2.0/UDP %s;branch=%s;rport
+From: %s
+To: %s
+Call-ID: %s
+CSeq: %d BYE
+Max-Forwards: 70
+Content-Length: 0
+
+`, p.contact, p.c.LocalAddr(), branch, p.invite.Get("From"), p.remote, p.callID, p.cseq)
+	var answers []*siptest.Msg
+	for range 3 {
+		p.c.Send(bye)
+		select {
+		case m := <-p.resps:
+			answers = append(answers, m)
+		case <-time.After(2 * time.Second):
+			t.Fatalf("BYE %d not answered", len(answers)+1)
+		}
+	}
+	for i, a := range answers {
+		if a.Code != 200 || a.Get("To") != answers[0].Get("To") || a.Get("Via") != answers[0].Get("Via") {
+			t.Fatalf("answer %d to the BYE: %d %s, To %q; want the first 200 again", i, a.Code, a.Reason, a.Get("To"))
+		}
+	}
+	if !fastTook(e.s, branch) {
+		t.Fatal("BYE over UDP not served by the fast path")
+	}
+	e.waitLive(0, 2*time.Second)
+	n := 0
+	for len(e.carrier.reqs) > 0 {
+		if m := <-e.carrier.reqs; m.Method == "BYE" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("carrier got %d BYEs, want 1", n)
+	}
+	if r := e.record(p.callID); r.Disposition != sipdesk.DispAnswered || r.Reason != "bye_caller" {
+		t.Fatalf("record: %+v", r)
+	}
+
+	// A failure's ACK goes to sipgo's INVITE transaction and ends it.
+	acks := e.s.fast.acks.Load()
+	e.carrier.mode.Store("486")
+	q := newPhone(t, "127.0.0.2", e.s)
+	q.dial("+15551230001")
+	if r := q.final(3 * time.Second); r.Code != 486 {
+		t.Fatalf("call to a busy callee: %d %s", r.Code, r.Reason)
+	}
+	noResend(q, "486")
+	if n := e.s.fast.acks.Load(); n != acks {
+		t.Fatalf("fast path took the refusal's ACK")
 	}
 }

@@ -191,6 +191,21 @@ func (s *B2BUA) handleAck(req *sip.Request, tx sip.ServerTransaction) {
 	}
 }
 
+// TakeAck confirms the caller's leg with the ACK of the call's 2xx and
+// reports whether req was that ACK, which needs no transaction. Any other
+// ACK is left to the transaction layer: a failure's ACK carries its
+// INVITE's branch and stops that transaction's retransmissions, and a
+// re-INVITE's has a later CSeq.
+func (s *B2BUA) TakeAck(req *sip.Request) bool {
+	c, side := s.match(req)
+	if c == nil || side != "a" || c.a.LoadState() != sip.DialogStateEstablished ||
+		req.CSeq().SeqNo != c.a.InviteRequest.CSeq().SeqNo {
+		return false
+	}
+	s.handleAck(req, nil)
+	return true
+}
+
 func (s *B2BUA) handleBye(req *sip.Request, tx sip.ServerTransaction) {
 	c, side := s.match(req)
 	if c == nil && s.voiceBye(req, tx) {
