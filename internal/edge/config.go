@@ -91,7 +91,7 @@ type Config struct {
 	// RetryAfter is the Retry-After of 503 refusals (default 5s).
 	RetryAfter time.Duration
 	// OverloadWait: while the edge's goroutines wait longer than this for
-	// a CPU (90th percentile over 250 ms), new INVITEs get 503 with
+	// a CPU (90th percentile, in two 250 ms samples in a row), new INVITEs get 503 with
 	// Retry-After (overload.go); default 100 ms, negative: never.
 	OverloadWait time.Duration
 	// DrainTimeout is how long the calls up may go on once Run's context

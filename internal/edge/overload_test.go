@@ -48,10 +48,14 @@ func TestOverloadHysteresis(t *testing.T) {
 	}{
 		{5 * time.Millisecond, false, false},
 		{50 * time.Millisecond, false, false}, // at the threshold: not over it
-		{51 * time.Millisecond, true, true},
+		{51 * time.Millisecond, false, false}, // one sample over: a blip
+		{30 * time.Millisecond, false, false},
+		{51 * time.Millisecond, false, false},
+		{80 * time.Millisecond, true, true},  // two in a row
 		{30 * time.Millisecond, true, false}, // between leave and enter: stays
 		{9 * time.Millisecond, false, true},
 		{30 * time.Millisecond, false, false},
+		{60 * time.Millisecond, false, false},
 	} {
 		chg := o.update(step.p90)
 		if chg != step.chg || o.on.Load() != step.on {
