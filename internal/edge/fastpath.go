@@ -22,6 +22,12 @@ import (
 // transaction (udpTx).
 //   - Out-of-dialog REGISTER and OPTIONS, the steady load of registered
 //     devices, go to a fixed pool of workers.
+//   - So does a new INVITE without credentials that gets its digest
+//     challenge (B2BUA.Challenges picks them): the 407 is final, so the
+//     transaction needs no dialog; a retransmitted INVITE gets the same
+//     407 again and the ACK is absorbed. Unlike sipgo, the 407 is not
+//     resent on a timer before the ACK: a caller that misses it resends
+//     its INVITE, as to a stateless proxy.
 //   - An in-dialog BYE runs in a goroutine of its own: its handler waits
 //     for the other leg's BYE to be answered, which must not hold a worker.
 //   - The ACK of a call's 2xx is no transaction at all: the B2BUA takes it
@@ -51,15 +57,16 @@ const (
 )
 
 type fastPath struct {
-	handlers  map[sip.RequestMethod]sipgo.RequestHandler // REGISTER, OPTIONS, BYE
-	ack       func(*sip.Request) bool                    // takes the ACK of a call's 2xx
-	parser    *sip.Parser
-	conn      atomic.Pointer[net.UDPConn]
-	local     netip.AddrPort // conn's address: requests to sipgo's other sockets are not ours
-	queue     chan *udpTx
-	stop      chan struct{}
-	fallbacks atomic.Int64 // requests handed to sipgo because the queue was full
-	acks      atomic.Int64 // ACKs of 2xx taken
+	handlers   map[sip.RequestMethod]sipgo.RequestHandler // REGISTER, OPTIONS, INVITE, BYE
+	challenges func(*sip.Request) bool                    // a new INVITE that gets a challenge
+	ack        func(*sip.Request) bool                    // takes the ACK of a call's 2xx
+	parser     *sip.Parser
+	conn       atomic.Pointer[net.UDPConn]
+	local      netip.AddrPort // conn's address: requests to sipgo's other sockets are not ours
+	queue      chan *udpTx
+	stop       chan struct{}
+	fallbacks  atomic.Int64 // requests handed to sipgo because the queue was full
+	acks       atomic.Int64 // ACKs of 2xx taken
 
 	mu   sync.Mutex
 	txs  map[string]*fastEntry
@@ -77,8 +84,8 @@ type fastEntry struct {
 	dst     netip.AddrPort
 }
 
-func newFastPath(handlers map[sip.RequestMethod]sipgo.RequestHandler, ack func(*sip.Request) bool) *fastPath {
-	return &fastPath{handlers: handlers, ack: ack, parser: sip.NewParser(),
+func newFastPath(handlers map[sip.RequestMethod]sipgo.RequestHandler, challenges, ack func(*sip.Request) bool) *fastPath {
+	return &fastPath{handlers: handlers, challenges: challenges, ack: ack, parser: sip.NewParser(),
 		queue: make(chan *udpTx, fastQueue), stop: make(chan struct{}), txs: map[string]*fastEntry{}}
 }
 
@@ -135,7 +142,7 @@ func (f *fastPath) serve(tx *udpTx) {
 }
 
 // fastMethods start the datagrams the fast path may take.
-var fastMethods = [][]byte{[]byte("REGISTER "), []byte("OPTIONS "), []byte("BYE "), []byte("ACK ")}
+var fastMethods = [][]byte{[]byte("REGISTER "), []byte("OPTIONS "), []byte("INVITE "), []byte("BYE "), []byte("ACK ")}
 
 func isFastMethod(data []byte) bool {
 	for _, m := range fastMethods {
@@ -182,16 +189,16 @@ func (f *fastPath) take(info sip.TransportReadProps, data []byte) bool {
 		if inDialog(req) {
 			return false
 		}
+	case sip.INVITE:
+		if inDialog(req) || !f.challenges(req) {
+			return false
+		}
 	case sip.BYE:
 		if !inDialog(req) {
 			return false
 		}
 	case sip.ACK:
-		if !f.ack(req) {
-			return false
-		}
-		f.acks.Add(1)
-		return true
+		return f.takeAck(req, via)
 	default:
 		return false
 	}
@@ -242,6 +249,23 @@ func (f *fastPath) take(info sip.TransportReadProps, data []byte) bool {
 	}
 }
 
+// takeAck absorbs the ACK of a challenge the fast path sent, and hands the
+// ACK of a call's 2xx to the B2BUA; it reports whether it took req.
+func (f *fastPath) takeAck(req *sip.Request, via *sip.ViaHeader) bool {
+	branch, _ := via.Params.Get("branch")
+	f.mu.Lock()
+	e := f.txs[branch+"|"+string(sip.INVITE)+"|"+req.Source()]
+	f.mu.Unlock()
+	if e != nil {
+		return !e.sipgo
+	}
+	if !f.ack(req) {
+		return false
+	}
+	f.acks.Add(1)
+	return true
+}
+
 // responseAddr is where sipgo answers a request over UDP (RFC 3261
 // 18.2.2, RFC 3581): the source address, at the source port when Via
 // asks for rport, else at Via's port (5060 when absent).
@@ -277,9 +301,9 @@ func (f *fastPath) expire(now time.Time) int {
 	return len(f.txs)
 }
 
-// udpTx is a non-INVITE server transaction over UDP for the handlers:
-// Respond sends and remembers the response; the rest of sip.ServerTransaction
-// is what a REGISTER, OPTIONS or BYE needs (no ACK, no CANCEL).
+// udpTx is a server transaction over UDP for the handlers: Respond sends
+// and remembers the response; the rest of sip.ServerTransaction is what a
+// REGISTER, OPTIONS, BYE or challenged INVITE needs (no dialog, no CANCEL).
 type udpTx struct {
 	f   *fastPath
 	e   *fastEntry
@@ -370,6 +394,7 @@ func (t *udpTx) Done() <-chan struct{} {
 	return t.doneCh
 }
 
+func (t *udpTx) NoDialog()                       {}
 func (t *udpTx) Err() error                      { return nil }
 func (t *udpTx) Acks() <-chan *sip.Request       { return nil }
 func (t *udpTx) OnCancel(fn sip.FnTxCancel) bool { return false }

@@ -342,3 +342,100 @@ Content-Length: 0
 		t.Fatalf("fast path took the refusal's ACK")
 	}
 }
+
+// TestFastPathChallenge: a device's INVITE without credentials over UDP is
+// challenged on the fast path; its retransmissions get the same 407 (same
+// nonce and To tag) and the ACK is absorbed. Its answer to the challenge
+// goes through sipgo's INVITE transaction and becomes a call.
+func TestFastPathChallenge(t *testing.T) {
+	e := newCallEnv(t, 1, nil, nil)
+	e.f.passwordAccount(e.cust, "fast0001", "Secret-pass-1")
+	waitApplied(t, e.s, e.st)
+	c := rawUDP(t, "127.0.0.3")
+	addr, callID := c.LocalAddr().String(), siptest.RandHex(8)
+	invite := func(branch string, cseq int, extra string) string {
+		return fmt.Sprintf(`INVITE sip:+15551230001@%s SIP/2.0
+Via: SIP/2.0/UDP %s;branch=%s;rport
+From: <sip:fast0001@%s>;tag=ft1
+To: <sip:+15551230001@%s>
+Call-ID: %s
+CSeq: %d INVITE
+Contact: <sip:fast0001@%s>
+Max-Forwards: 70
+%sContent-Type: application/sdp
+Content-Length: auto
+
+%s`, testRealm, addr, branch, testRealm, testRealm, callID, cseq, addr, extra, testSDP)
+	}
+	first := invite("z9hG4bKfastinv1", 1, "")
+	var answers [][]byte
+	for range 3 {
+		sendRaw(t, c, e.s, first)
+		answers = append(answers, recvRaw(t, c))
+	}
+	res := parseRaw(t, answers[0])
+	if res.Code != 407 {
+		t.Fatalf("INVITE without credentials: %d %s", res.Code, res.Reason)
+	}
+	if !bytes.Equal(answers[0], answers[1]) || !bytes.Equal(answers[0], answers[2]) {
+		t.Fatalf("retransmissions answered differently:\n%s\n---\n%s", answers[0], answers[1])
+	}
+	if !fastTook(e.s, "z9hG4bKfastinv1") {
+		t.Fatal("INVITE without credentials not served by the fast path")
+	}
+	sendRaw(t, c, e.s, fmt.Sprintf(`ACK sip:+15551230001@%s SIP/2.0
+Via: SIP/2.0/UDP %s;branch=z9hG4bKfastinv1;rport
+From: <sip:fast0001@%s>;tag=ft1
+To: %s
+Call-ID: %s
+CSeq: 1 ACK
+Max-Forwards: 70
+Content-Length: 0
+
+`, testRealm, addr, testRealm, res.Get("To"), callID))
+
+	ch := pickChallenge(t, res.All("Proxy-Authenticate"), "MD5")
+	auth := "Proxy-Authorization: " + siptest.Answer(ch, "INVITE", "sip:+15551230001@"+testRealm, "fast0001", "Secret-pass-1", 1, "c1") + "\n"
+	sendRaw(t, c, e.s, invite("z9hG4bKfastinv2", 2, auth))
+	var ok *siptest.Msg
+	for ok == nil {
+		m := parseRaw(t, recvRaw(t, c))
+		if m.Code == 407 {
+			t.Fatalf("a 407 after the ACK: %s", m.Get("CSeq"))
+		}
+		if m.Code >= 200 {
+			if m.Code != 200 || m.Get("CSeq") != "2 INVITE" {
+				t.Fatalf("answered INVITE: %d %s (%s)", m.Code, m.Reason, m.Get("CSeq"))
+			}
+			ok = m
+		}
+	}
+	inDialog := func(method, branch string, cseq int) string {
+		return fmt.Sprintf(`%s %s SIP/2.0
+Via: SIP/2.0/UDP %s;branch=%s;rport
+From: <sip:fast0001@%s>;tag=ft1
+To: %s
+Call-ID: %s
+CSeq: %d %s
+Max-Forwards: 70
+Content-Length: 0
+
+`, method, siptest.URIOf(ok.Get("Contact")), addr, branch, testRealm, ok.Get("To"), callID, cseq, method)
+	}
+	sendRaw(t, c, e.s, inDialog("ACK", "z9hG4bKfastack2", 2))
+	sendRaw(t, c, e.s, inDialog("BYE", "z9hG4bKfastbye3", 3))
+	for {
+		if m := parseRaw(t, recvRaw(t, c)); m.Get("CSeq") == "3 BYE" {
+			if m.Code != 200 {
+				t.Fatalf("BYE: %d %s", m.Code, m.Reason)
+			}
+			break
+		}
+	}
+	if fastTook(e.s, "z9hG4bKfastinv2") {
+		t.Fatal("the INVITE with credentials went to the fast path; it needs sipgo's dialog")
+	}
+	if n := e.carrier.count(); n != 1 {
+		t.Fatalf("carrier got %d INVITEs, want 1", n)
+	}
+}

@@ -156,10 +156,10 @@ func New(cfg Config, st sipdesk.Store, log *slog.Logger) (*Server, error) {
 	register, options := s.wrap(s.countRegister(s.gate(s.reg.HandleRegister))), s.wrap(s.handleOptions)
 	srv.OnRegister(register)
 	srv.OnOptions(options)
-	bye := s.wrap(s.calls.HandleBye)
-	s.fast = newFastPath(map[sip.RequestMethod]sipgo.RequestHandler{sip.REGISTER: register, sip.OPTIONS: options, sip.BYE: bye},
-		s.calls.TakeAck)
-	srv.OnInvite(s.wrap(s.gate(s.calls.HandleInvite)))
+	invite, bye := s.wrap(s.gate(s.calls.HandleInvite)), s.wrap(s.calls.HandleBye)
+	s.fast = newFastPath(map[sip.RequestMethod]sipgo.RequestHandler{sip.REGISTER: register, sip.OPTIONS: options,
+		sip.INVITE: invite, sip.BYE: bye}, s.calls.Challenges, s.calls.TakeAck)
+	srv.OnInvite(invite)
 	srv.OnAck(s.calls.HandleAck)
 	srv.OnBye(bye)
 	srv.OnCancel(s.wrap(s.calls.HandleCancel))

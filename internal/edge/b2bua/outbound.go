@@ -64,6 +64,12 @@ func (s *B2BUA) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 			return
 		}
 	}
+	if _, ok := tx.(sipmsg.NoDialog); ok {
+		// Challenges picked it, then the configuration changed (its source
+		// became an IP account): the retry is served anew.
+		s.refuse(tx, req, sipdesk.EUnavailable, retryAfter(sipdesk.EUnavailable, s.cfg.RetryAfter)...)
+		return
+	}
 	lg = lg.With("sip_account", acct.ID)
 	at := s.newAttempt(req, sipdesk.DirOutbound, acct)
 	from := req.From()
@@ -90,6 +96,20 @@ func (s *B2BUA) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	s.bridge(req, tx, at, []*sip.Request{leg}, lg)
+}
+
+// Challenges reports whether handleInvite answers req with a final
+// response and no dialog: a new INVITE without credentials from a source
+// that is neither a carrier nor an IP account gets its digest challenge
+// (or a refusal). The UDP fast path serves those without sipgo's INVITE
+// transaction; should the configuration change before the handler runs,
+// it refuses what would need a dialog (sipmsg.NoDialog).
+func (s *B2BUA) Challenges(req *sip.Request) bool {
+	src, ok := sipmsg.SourceOf(req)
+	if !ok || req.GetHeader("Proxy-Authorization") != nil || req.GetHeader("Authorization") != nil || req.GetHeader(HopHeader) != nil {
+		return false
+	}
+	return !s.carrierAddrs.Match(src) && len(s.pol.Config().IPAccounts(src)) == 0
 }
 
 // carrierRequest builds the carrier leg's INVITE: new dialog and Call-ID,

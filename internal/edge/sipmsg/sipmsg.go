@@ -129,6 +129,11 @@ const Allowed = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, INFO"
 var Served = map[sip.RequestMethod]bool{sip.INVITE: true, sip.ACK: true, sip.CANCEL: true, sip.BYE: true,
 	sip.OPTIONS: true, sip.REGISTER: true, sip.UPDATE: true, sip.INFO: true}
 
+// NoDialog marks a server transaction that cannot carry a dialog (the
+// edge's UDP fast path): its request must get a final response that is
+// not a 2xx.
+type NoDialog interface{ NoDialog() }
+
 // Respond answers req with a response built from it (nothing when tx is
 // nil: an ACK has no transaction to answer on).
 func Respond(tx sip.ServerTransaction, req *sip.Request, code int, reason string, hdrs ...sip.Header) error {
