@@ -57,16 +57,17 @@ const (
 )
 
 type fastPath struct {
-	handlers   map[sip.RequestMethod]sipgo.RequestHandler // REGISTER, OPTIONS, INVITE, BYE
-	challenges func(*sip.Request) bool                    // a new INVITE that gets a challenge
-	ack        func(*sip.Request) bool                    // takes the ACK of a call's 2xx
-	parser     *sip.Parser
-	conn       atomic.Pointer[net.UDPConn]
-	local      netip.AddrPort // conn's address: requests to sipgo's other sockets are not ours
-	queue      chan *udpTx
-	stop       chan struct{}
-	fallbacks  atomic.Int64 // requests handed to sipgo because the queue was full
-	acks       atomic.Int64 // ACKs of 2xx taken
+	handlers       map[sip.RequestMethod]sipgo.RequestHandler // REGISTER, OPTIONS, INVITE, BYE
+	challenges     func(*sip.Request) bool                    // a new INVITE that gets a challenge
+	challengesFrom func(netip.AddrPort) bool                  // ... from this source, before parsing
+	ack            func(*sip.Request) bool                    // takes the ACK of a call's 2xx
+	parser         *sip.Parser
+	conn           atomic.Pointer[net.UDPConn]
+	local          netip.AddrPort // conn's address: requests to sipgo's other sockets are not ours
+	queue          chan *udpTx
+	stop           chan struct{}
+	fallbacks      atomic.Int64 // requests handed to sipgo because the queue was full
+	acks           atomic.Int64 // ACKs of 2xx taken
 
 	mu   sync.Mutex
 	txs  map[string]*fastEntry
@@ -84,8 +85,9 @@ type fastEntry struct {
 	dst     netip.AddrPort
 }
 
-func newFastPath(handlers map[sip.RequestMethod]sipgo.RequestHandler, challenges, ack func(*sip.Request) bool) *fastPath {
-	return &fastPath{handlers: handlers, challenges: challenges, ack: ack, parser: sip.NewParser(),
+func newFastPath(handlers map[sip.RequestMethod]sipgo.RequestHandler, challenges, ack func(*sip.Request) bool,
+	challengesFrom func(netip.AddrPort) bool) *fastPath {
+	return &fastPath{handlers: handlers, challenges: challenges, challengesFrom: challengesFrom, ack: ack, parser: sip.NewParser(),
 		queue: make(chan *udpTx, fastQueue), stop: make(chan struct{}), txs: map[string]*fastEntry{}}
 }
 
@@ -165,6 +167,14 @@ func (f *fastPath) take(info sip.TransportReadProps, data []byte) bool {
 	if !ok1 || !ok2 || la.AddrPort() != f.local {
 		return false
 	}
+	src := ra.AddrPort()
+	src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port()) // as sipgo writes it: 192.0.2.1, not ::ffff:192.0.2.1
+	// Most INVITEs are not challenged (a trunk's, an answer to a
+	// challenge): they go to sipgo unparsed. A header in other letter
+	// cases is caught after parsing.
+	if bytes.HasPrefix(data, []byte("INVITE ")) && (bytes.Contains(data, []byte("uthorization")) || !f.challengesFrom(src)) {
+		return false
+	}
 	// sipgo's parser copies what it keeps: data (its read buffer) can be
 	// reused once we return.
 	msg, err := f.parser.ParseSIP(data)
@@ -179,8 +189,6 @@ func (f *fastPath) take(info sip.TransportReadProps, data []byte) bool {
 	if via == nil || cseq == nil {
 		return false
 	}
-	src := ra.AddrPort()
-	src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port()) // as sipgo writes it: 192.0.2.1, not ::ffff:192.0.2.1
 	req.SetTransport("UDP")
 	req.SetSource(src.String()) // NewResponseFromRequest fills rport and received from it
 	switch req.Method {

@@ -439,3 +439,34 @@ Content-Length: 0
 		t.Fatalf("carrier got %d INVITEs, want 1", n)
 	}
 }
+
+// TestFastPathChallengeOnce: an INVITE whose 407 is never ACKed (a scanner,
+// or a forged source) gets one 407, not the Timer G retransmissions of an
+// INVITE transaction (0.5, 1, 2 s... for 32 s): a forged INVITE is not
+// turned into a train of answers toward its victim.
+func TestFastPathChallengeOnce(t *testing.T) {
+	st := openStore(t)
+	fixture{t, st}.passwordAccount(fixture{t, st}.customer(), "fast0001", "Secret-pass-1")
+	s := startEdge(t, st, func(c *Config) { c.BanFailures = -1 })
+	c := rawUDP(t, "127.0.0.3")
+	addr := c.LocalAddr().String()
+	sendRaw(t, c, s, fmt.Sprintf(`INVITE sip:+15551230001@%s SIP/2.0
+Via: SIP/2.0/UDP %s;branch=z9hG4bKonce1;rport
+From: <sip:fast0001@%s>;tag=ft1
+To: <sip:+15551230001@%s>
+Call-ID: %s
+CSeq: 1 INVITE
+Contact: <sip:fast0001@%s>
+Max-Forwards: 70
+Content-Length: 0
+
+`, testRealm, addr, testRealm, testRealm, siptest.RandHex(8), addr))
+	if r := parseRaw(t, recvRaw(t, c)); r.Code != 407 {
+		t.Fatalf("INVITE without credentials: %d %s", r.Code, r.Reason)
+	}
+	c.SetReadDeadline(time.Now().Add(2500 * time.Millisecond)) // sipgo would resend at 0.5 and 1.5 s
+	buf := make([]byte, 65535)
+	if n, _, err := c.ReadFromUDP(buf); err == nil {
+		t.Fatalf("a second answer to one INVITE: %q", buf[:n])
+	}
+}

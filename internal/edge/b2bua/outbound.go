@@ -1,6 +1,7 @@
 package b2bua
 
 import (
+	"net/netip"
 	"strings"
 
 	"github.com/emiago/sipgo/sip"
@@ -109,6 +110,13 @@ func (s *B2BUA) Challenges(req *sip.Request) bool {
 	if !ok || req.GetHeader("Proxy-Authorization") != nil || req.GetHeader("Authorization") != nil || req.GetHeader(HopHeader) != nil {
 		return false
 	}
+	return s.ChallengesFrom(src)
+}
+
+// ChallengesFrom reports whether a new INVITE without credentials from src
+// gets a challenge: src is neither a carrier nor an IP account. The fast
+// path asks it before parsing, so that a trunk's INVITEs are parsed once.
+func (s *B2BUA) ChallengesFrom(src netip.AddrPort) bool {
 	return !s.carrierAddrs.Match(src) && len(s.pol.Config().IPAccounts(src)) == 0
 }
 
