@@ -27,7 +27,8 @@ import (
 //     transaction needs no dialog; a retransmitted INVITE gets the same
 //     407 again and the ACK is absorbed. Unlike sipgo, the 407 is not
 //     resent on a timer before the ACK: a caller that misses it resends
-//     its INVITE, as to a stateless proxy.
+//     its INVITE, as to a stateless proxy. A CANCEL finds no transaction
+//     (481): the INVITE was answered at once.
 //   - An in-dialog BYE runs in a goroutine of its own: its handler waits
 //     for the other leg's BYE to be answered, which must not hold a worker.
 //   - The ACK of a call's 2xx is no transaction at all: the B2BUA takes it
@@ -57,17 +58,15 @@ const (
 )
 
 type fastPath struct {
-	handlers       map[sip.RequestMethod]sipgo.RequestHandler // REGISTER, OPTIONS, INVITE, BYE
-	challenges     func(*sip.Request) bool                    // a new INVITE that gets a challenge
-	challengesFrom func(netip.AddrPort) bool                  // ... from this source, before parsing
-	ack            func(*sip.Request) bool                    // takes the ACK of a call's 2xx
-	parser         *sip.Parser
-	conn           atomic.Pointer[net.UDPConn]
-	local          netip.AddrPort // conn's address: requests to sipgo's other sockets are not ours
-	queue          chan *udpTx
-	stop           chan struct{}
-	fallbacks      atomic.Int64 // requests handed to sipgo because the queue was full
-	acks           atomic.Int64 // ACKs of 2xx taken
+	handlers  map[sip.RequestMethod]sipgo.RequestHandler // REGISTER, OPTIONS, INVITE, BYE
+	calls     fastCalls
+	parser    *sip.Parser
+	conn      atomic.Pointer[net.UDPConn]
+	local     netip.AddrPort // conn's address: requests to sipgo's other sockets are not ours
+	queue     chan *udpTx
+	stop      chan struct{}
+	fallbacks atomic.Int64 // requests handed to sipgo because the queue was full
+	acks      atomic.Int64 // ACKs of 2xx taken
 
 	mu   sync.Mutex
 	txs  map[string]*fastEntry
@@ -85,9 +84,15 @@ type fastEntry struct {
 	dst     netip.AddrPort
 }
 
-func newFastPath(handlers map[sip.RequestMethod]sipgo.RequestHandler, challenges, ack func(*sip.Request) bool,
-	challengesFrom func(netip.AddrPort) bool) *fastPath {
-	return &fastPath{handlers: handlers, challenges: challenges, challengesFrom: challengesFrom, ack: ack, parser: sip.NewParser(),
+// fastCalls is what the fast path asks of the B2BUA (b2bua.B2BUA).
+type fastCalls interface {
+	ChallengesFrom(netip.AddrPort) bool // before parsing: a new INVITE from there may get a challenge
+	Challenges(*sip.Request) bool       // this new INVITE gets a challenge
+	TakeAck(*sip.Request) bool          // takes the ACK of a call's 2xx
+}
+
+func newFastPath(handlers map[sip.RequestMethod]sipgo.RequestHandler, calls fastCalls) *fastPath {
+	return &fastPath{handlers: handlers, calls: calls, parser: sip.NewParser(),
 		queue: make(chan *udpTx, fastQueue), stop: make(chan struct{}), txs: map[string]*fastEntry{}}
 }
 
@@ -172,7 +177,7 @@ func (f *fastPath) take(info sip.TransportReadProps, data []byte) bool {
 	// Most INVITEs are not challenged (a trunk's, an answer to a
 	// challenge): they go to sipgo unparsed. A header in other letter
 	// cases is caught after parsing.
-	if bytes.HasPrefix(data, []byte("INVITE ")) && (bytes.Contains(data, []byte("uthorization")) || !f.challengesFrom(src)) {
+	if bytes.HasPrefix(data, []byte("INVITE ")) && (bytes.Contains(data, []byte("uthorization")) || !f.calls.ChallengesFrom(src)) {
 		return false
 	}
 	// sipgo's parser copies what it keeps: data (its read buffer) can be
@@ -198,7 +203,7 @@ func (f *fastPath) take(info sip.TransportReadProps, data []byte) bool {
 			return false
 		}
 	case sip.INVITE:
-		if inDialog(req) || !f.challenges(req) {
+		if inDialog(req) || !f.calls.Challenges(req) {
 			return false
 		}
 	case sip.BYE:
@@ -267,7 +272,7 @@ func (f *fastPath) takeAck(req *sip.Request, via *sip.ViaHeader) bool {
 	if e != nil {
 		return !e.sipgo
 	}
-	if !f.ack(req) {
+	if !f.calls.TakeAck(req) {
 		return false
 	}
 	f.acks.Add(1)

@@ -256,7 +256,7 @@ func TestFastPathResponseAddress(t *testing.T) {
 // TestFastPathCall: over UDP, a call's ACK and BYE skip sipgo's
 // transactions. The ACK of the 2xx confirms the caller's leg (the 200 is
 // not sent again); a BYE retransmitted within the linger gets the same
-// 200 and is relayed to the carrier once; the ACK of a refusal still ends
+// 200 and is relayed to the carrier once; the ACK of a failure still ends
 // sipgo's INVITE transaction (the 486 is not sent again).
 func TestFastPathCall(t *testing.T) {
 	e := newCallEnv(t, 1, nil, nil)

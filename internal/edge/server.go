@@ -158,7 +158,7 @@ func New(cfg Config, st sipdesk.Store, log *slog.Logger) (*Server, error) {
 	srv.OnOptions(options)
 	invite, bye := s.wrap(s.gate(s.calls.HandleInvite)), s.wrap(s.calls.HandleBye)
 	s.fast = newFastPath(map[sip.RequestMethod]sipgo.RequestHandler{sip.REGISTER: register, sip.OPTIONS: options,
-		sip.INVITE: invite, sip.BYE: bye}, s.calls.Challenges, s.calls.TakeAck, s.calls.ChallengesFrom)
+		sip.INVITE: invite, sip.BYE: bye}, s.calls)
 	srv.OnInvite(invite)
 	srv.OnAck(s.calls.HandleAck)
 	srv.OnBye(bye)
