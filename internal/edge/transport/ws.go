@@ -113,6 +113,13 @@ func normOrigin(o string) string {
 	if host == "" || strings.HasPrefix(host, ":") {
 		return "" // "https://:443": a port without a host is no origin
 	}
+	// A browser serialises an origin in ASCII (RFC 6454 6.2: IDNs as
+	// punycode), without escapes: anything else is no origin.
+	if strings.ContainsRune(o, '%') || strings.ContainsFunc(host, func(r rune) bool {
+		return !('a' <= r && r <= 'z' || '0' <= r && r <= '9' || strings.ContainsRune("-._:[]", r))
+	}) {
+		return ""
+	}
 	return strings.ToLower(u.Scheme) + "://" + host
 }
 
