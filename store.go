@@ -293,6 +293,9 @@ type Tx interface {
 	// live leases counted under the scope (customer and account). A missing
 	// customer is not found; a missing SIP account has AccountFound false.
 	ChannelUse(customerID, sipAccountID int64, now time.Time) (*ChannelUse, error)
+	// ChannelLimits is ChannelUse without the counts (zero) and without
+	// the lock: what an edge that counts its calls in memory reads.
+	ChannelLimits(customerID, sipAccountID int64) (*ChannelUse, error)
 	DeleteLease(callID string) (bool, error)
 	// RenewLeases extends the node's leases and lists the Call-IDs it
 	// extended (a lease missing from the list was taken away).

@@ -43,6 +43,11 @@ const (
 		WHERE c.id = ?
 		GROUP BY c.id, c.channel_limit, c.channel_scope, a.channel_cap`
 	qLockCustomer = "SELECT 1 FROM customers WHERE id = ? FOR UPDATE"
+	// qChannelLimits: the customer's limit and scope and the SIP account's
+	// cap, without counting (args: account, customer).
+	qChannelLimits = `SELECT c.channel_limit, c.channel_scope, COALESCE(a.channel_cap, -1)
+		FROM customers c LEFT JOIN sip_accounts a ON a.id = ? AND a.customer_id = c.id
+		WHERE c.id = ?`
 )
 
 func (t *tx) InsertLease(l *sipdesk.CallLease) error {
@@ -122,6 +127,16 @@ func (t *tx) ChannelUse(customerID, sipAccountID int64, at time.Time) (*sipdesk.
 	if !u.AccountFound {
 		u.ChannelCap, u.AccountInUse = 0, 0
 	}
+	return &u, nil
+}
+
+func (t *tx) ChannelLimits(customerID, sipAccountID int64) (*sipdesk.ChannelUse, error) {
+	var u sipdesk.ChannelUse
+	if err := t.queryRow(qChannelLimits, sipAccountID, customerID).Scan(&u.ChannelLimit, &u.ChannelScope, &u.ChannelCap); err != nil {
+		return nil, t.get("customer", "channel limits", err)
+	}
+	u.AccountFound = u.ChannelCap >= 0
+	u.ChannelCap = max(u.ChannelCap, 0)
 	return &u, nil
 }
 

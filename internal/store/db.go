@@ -48,6 +48,7 @@ type DB struct {
 
 	rebound   sync.Map             // query → rebound query (PostgreSQL)
 	stmts     map[string]*sql.Stmt // hot query → prepared on db.write (SQLite), read-only after Open
+	readStmts map[string]*sql.Stmt // hot read → prepared on db.read (SQLite), read-only after Open
 	lazySync  bool                 // SQLite: the writer connection runs with synchronous=NORMAL (guarded by holding it)
 	closeOnce sync.Once
 	closeErr  error
@@ -105,8 +106,10 @@ func (db *DB) Dialect() string { return db.dialect }
 func (db *DB) Close() error {
 	db.closeOnce.Do(func() {
 		db.closeChanges()
-		for _, s := range db.stmts {
-			s.Close()
+		for _, m := range []map[string]*sql.Stmt{db.stmts, db.readStmts} {
+			for _, s := range m {
+				s.Close()
+			}
 		}
 		err := db.write.Close()
 		if db.read != db.write {

@@ -19,8 +19,14 @@ import (
 // forever. Only single-row statements go here (Exec or QueryRow, never
 // rows kept open while the same statement runs again).
 //
+// hotReads are the edge's hot reads, prepared the same way on the read pool:
+// database/sql prepares such a statement again on each pool connection the
+// first time a read transaction there binds it, then reuses it.
+//
 // PostgreSQL needs none of this: pgx's stdlib driver caches prepared
 // statements per connection already.
+var hotReads = []string{qChannelLimits}
+
 var hotQueries = []string{
 	qInsertLease,
 	qDeleteLease,
@@ -36,13 +42,22 @@ func (db *DB) prepareHot(ctx context.Context) error {
 	if db.dialect != DialectSQLite {
 		return nil
 	}
-	db.stmts = make(map[string]*sql.Stmt, len(hotQueries))
-	for _, q := range hotQueries {
-		s, err := db.write.PrepareContext(ctx, q)
-		if err != nil {
-			return fmt.Errorf("store: prepare %.40q…: %w", q, err)
-		}
-		db.stmts[q] = s
+	var err error
+	if db.stmts, err = prepareAll(ctx, db.write, hotQueries); err != nil {
+		return err
 	}
-	return nil
+	db.readStmts, err = prepareAll(ctx, db.read, hotReads)
+	return err
+}
+
+func prepareAll(ctx context.Context, pool *sql.DB, qs []string) (map[string]*sql.Stmt, error) {
+	m := make(map[string]*sql.Stmt, len(qs))
+	for _, q := range qs {
+		s, err := pool.PrepareContext(ctx, q)
+		if err != nil {
+			return nil, fmt.Errorf("store: prepare %.40q…: %w", q, err)
+		}
+		m[q] = s
+	}
+	return m, nil
 }

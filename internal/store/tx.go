@@ -48,15 +48,19 @@ func (t *tx) queryRow(q string, args ...any) *sql.Row {
 }
 
 // prepared returns the statement prepared once for q (a hot query, see
-// hotQueries) bound to this transaction, or nil.
+// hotQueries and hotReads) bound to this transaction, or nil.
 func (t *tx) prepared(q string) *sql.Stmt {
-	if !t.writer || t.db.stmts == nil {
+	pool := t.db.stmts
+	if !t.writer {
+		pool = t.db.readStmts
+	}
+	if pool == nil {
 		return nil
 	}
 	if s := t.stmts[q]; s != nil {
 		return s
 	}
-	if s := t.db.stmts[q]; s != nil {
+	if s := pool[q]; s != nil {
 		if t.stmts == nil {
 			t.stmts = make(map[string]*sql.Stmt, 4)
 		}

@@ -146,14 +146,13 @@ func (l *limitCache) get(ctx context.Context, st sipdesk.Store, timeout time.Dur
 		defer cancel()
 		var got *sipdesk.ChannelUse
 		err := st.View(ctx, func(tx sipdesk.Tx) (err error) {
-			got, err = tx.ChannelUse(customerID, accountID, time.Now())
+			got, err = tx.ChannelLimits(customerID, accountID)
 			return err
 		})
 		if err != nil {
 			return nil, err
 		}
-		u := *got
-		u.CustomerInUse, u.AccountInUse = 0, 0 // the counts are the memory's
+		u := *got // the counts are the memory's
 		l.mu.Lock()
 		if l.gen == gen { // not read across a change
 			l.m[k] = u

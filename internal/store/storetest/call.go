@@ -17,6 +17,8 @@ func testLeases(t *testing.T, su *suite) {
 	s := su.open(t)
 	c := newCustomer(t, s)
 	a1, a2 := newPasswordAccount(t, s, c.ID), newPasswordAccount(t, s, c.ID)
+	a1.ChannelCap = 3
+	update(t, s, func(tx sipdesk.Tx) error { return tx.UpdateSIPAccount(a1) })
 	l := func(id string, acct int64, dir, node string, exp time.Duration) *sipdesk.CallLease {
 		return &sipdesk.CallLease{CallID: id + uniq(), CustomerID: c.ID, SIPAccountID: acct, Direction: dir, Node: node, StartedAt: at(0), ExpiresAt: at(exp)}
 	}
@@ -66,6 +68,20 @@ func testLeases(t *testing.T, su *suite) {
 		}
 		if _, err2 := tx.ChannelUse(c.ID+1_000_000, a1.ID, at(0)); sipdesk.ErrorCode(err2) != sipdesk.ENotFound {
 			t.Errorf("ChannelUse of a missing customer: %v, want not found", err2)
+		}
+		// ChannelLimits: the same limits, no counts, twice (the second
+		// binds the statement SQLite prepared for the read pool again).
+		for range 2 {
+			if u, err2 := tx.ChannelLimits(c.ID, a1.ID); err2 != nil || !u.AccountFound || u.ChannelLimit != c.ChannelLimit ||
+				u.ChannelScope != c.ChannelScope || u.ChannelCap != a1.ChannelCap || u.CustomerInUse != 0 || u.AccountInUse != 0 {
+				t.Errorf("ChannelLimits = %+v, %v; want limit %d, scope %q, cap %d, no counts", u, err2, c.ChannelLimit, c.ChannelScope, a1.ChannelCap)
+			}
+		}
+		if u, err2 := tx.ChannelLimits(c.ID, a1.ID+1_000_000); err2 != nil || u.AccountFound || u.ChannelCap != 0 {
+			t.Errorf("ChannelLimits of a missing SIP account = %+v, %v; want AccountFound false", u, err2)
+		}
+		if _, err2 := tx.ChannelLimits(c.ID+1_000_000, a1.ID); sipdesk.ErrorCode(err2) != sipdesk.ENotFound {
+			t.Errorf("ChannelLimits of a missing customer: %v, want not found", err2)
 		}
 		ls, _ := tx.Leases(c.ID, at(0))
 		if len(ls) != 3 {
