@@ -11,6 +11,8 @@
 #                           steady-tcp steady-tls; the default is all)
 #            --devices N    devices of the steady-state workload [10000]
 #            --step-secs S  --pprof (CPU + allocs profiles of sipdesk under load)
+#            --trace        with --pprof: a 3 s execution trace too, and its
+#                           scheduler-wait and blocking profiles (the tail)
 #            --reg-rates L  --call-rates L  --ip-rates L   rates of the UDP ladders
 #            --t-reg-rates L  --t-call-rates L   rates of the TCP/TLS ladders
 #            --out DIR      --harness PATH  --no-doc  (-h: this text)
@@ -42,7 +44,7 @@ set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 HARNESS=${HARNESS:-$ROOT/../shared/bench/run-kamailio.sh}
-SHORT=0 KAM=1 RSS=1 PPROF=0 DOC=1
+SHORT=0 KAM=1 RSS=1 PPROF=0 TRACE=0 DOC=1
 ALL_WORKLOADS="register limit call ipcall"
 WORKLOADS=$ALL_WORKLOADS
 TRANSPORTS="tcp tls"         # ladders over TCP / TLS
@@ -67,6 +69,7 @@ while [ $# -gt 0 ]; do
     --no-kamailio) KAM=0; shift ;;
     --no-rss) RSS=0; shift ;;
     --pprof) PPROF=1; shift ;;
+    --trace) TRACE=1; shift ;;
     --no-doc) DOC=0; shift ;;
     --workloads) WORKLOADS=$2; shift 2 ;;
     --only)
@@ -188,6 +191,15 @@ harness() {   # harness OUTNAME [harness args]
 profile() {   # profile NAME: CPU and allocation profiles while the harness runs
     [ "$PPROF" = 1 ] || return 0
     ( sleep 25
+      if [ "$TRACE" = 1 ]; then
+          # Where goroutines waited: for a CPU (sched), on locks and
+          # channels (sync), in system calls (syscall); `go tool trace FILE`
+          # shows the rest.
+          ( curl -s -o "$OUT/$1.trace" "http://127.0.0.1:$PPROF_PORT/debug/pprof/trace?seconds=3"
+            for k in sched sync syscall; do
+                go tool trace -pprof="$k" "$OUT/$1.trace" > "$OUT/$1.$k.pprof" 2>/dev/null
+            done ) &
+      fi
       curl -s -o "$OUT/$1.cpu.pprof" "http://127.0.0.1:$PPROF_PORT/debug/pprof/profile?seconds=20"
       curl -s -o "$OUT/$1.allocs.pprof" "http://127.0.0.1:$PPROF_PORT/debug/pprof/allocs" ) &
 }
