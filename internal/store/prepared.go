@@ -19,14 +19,8 @@ import (
 // forever. Only single-row statements go here (Exec or QueryRow, never
 // rows kept open while the same statement runs again).
 //
-// hotReads are the edge's hot reads, prepared the same way on the read pool:
-// database/sql prepares such a statement again on each pool connection the
-// first time a read transaction there binds it, then reuses it.
-//
 // PostgreSQL needs none of this: pgx's stdlib driver caches prepared
 // statements per connection already.
-var hotReads = []string{qChannelLimits}
-
 var hotQueries = []string{
 	qInsertLease,
 	qDeleteLease,
@@ -37,6 +31,11 @@ var hotQueries = []string{
 	qPutRegistration,
 	qDeleteRegistration,
 }
+
+// hotReads are the edge's hot reads, prepared the same way on the read pool:
+// database/sql prepares such a statement again on each pool connection the
+// first time a read transaction there binds it, then reuses it.
+var hotReads = []string{qChannelLimits}
 
 func (db *DB) prepareHot(ctx context.Context) error {
 	if db.dialect != DialectSQLite {
