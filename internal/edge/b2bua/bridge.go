@@ -122,7 +122,7 @@ func retryAfter(r string, d time.Duration) []sip.Header {
 // out finishes the attempt (channel released, call record stored).
 func (s *B2BUA) bridge(req *sip.Request, tx sip.ServerTransaction, at *attempt, legs []*sip.Request, lg *slog.Logger) {
 	info := at.info
-	a, err := s.dua.ReadInvite(req, tx)
+	a, err := s.dua.ReadInvite(req, newCallerTx(tx))
 	if err != nil {
 		s.respond(tx, req, 500, "Server Internal Error")
 		s.finish(at, 500, sipdesk.DispFailed, "internal")

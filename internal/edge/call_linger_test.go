@@ -1,0 +1,38 @@
+package edge
+
+import (
+	"testing"
+	"time"
+)
+
+// TestCallsOutliveTheirInviteTransaction: the caller's INVITE transaction
+// ends 5 s after the 200 (Timer L, transport's inviteServerLinger) and the
+// call's dialog session lets go of it (b2bua callerTx). Calls up longer
+// than that still end from either side: the BYE answered and relayed, the
+// channels released and the records written.
+func TestCallsOutliveTheirInviteTransaction(t *testing.T) {
+	e := newCallEnv(t, 2, nil, nil)
+	var phones [2]*phone
+	for i := range phones {
+		phones[i] = newPhone(t, "127.0.0.2", e.s)
+		phones[i].dial("+15551230001")
+		if r := phones[i].final(3 * time.Second); r.Code != 200 {
+			t.Fatalf("call %d: %d %s", i, r.Code, r.Reason)
+		}
+	}
+	toCarrier := e.carrier.last() // the carrier leg of the second call
+	time.Sleep(5500 * time.Millisecond)
+
+	if r := phones[0].inDialog("BYE"); r.Code != 200 {
+		t.Fatalf("caller's BYE after Timer L: %d %s", r.Code, r.Reason)
+	}
+	e.carrier.waitReq(t, "BYE", 3*time.Second, nil)
+	e.carrier.hangup(toCarrier)
+	phones[1].waitReq("BYE", 3*time.Second)
+	e.waitLive(0, 2*time.Second)
+	for i, want := range []string{"bye_caller", "bye_callee"} {
+		if rec := e.record(phones[i].callID); rec.Reason != want || rec.EndedAt.Sub(rec.AnsweredAt) < 5*time.Second {
+			t.Errorf("call %d's record: reason %q, %v up; want %q, over 5 s", i, rec.Reason, rec.EndedAt.Sub(rec.AnsweredAt), want)
+		}
+	}
+}
