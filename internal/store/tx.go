@@ -50,17 +50,17 @@ func (t *tx) queryRow(q string, args ...any) *sql.Row {
 // prepared returns the statement prepared once for q (a hot query, see
 // hotQueries and hotReads) bound to this transaction, or nil.
 func (t *tx) prepared(q string) *sql.Stmt {
-	pool := t.db.stmts
+	shared := t.db.stmts
 	if !t.writer {
-		pool = t.db.readStmts
+		shared = t.db.readStmts
 	}
-	if pool == nil {
+	if shared == nil {
 		return nil
 	}
 	if s := t.stmts[q]; s != nil {
 		return s
 	}
-	if s := pool[q]; s != nil {
+	if s := shared[q]; s != nil {
 		if t.stmts == nil {
 			t.stmts = make(map[string]*sql.Stmt, 4)
 		}

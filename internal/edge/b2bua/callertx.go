@@ -8,7 +8,7 @@ import (
 
 // callerTx is the caller's INVITE transaction as sipgo's dialog session
 // holds it. The session keeps its transaction for the whole call, and the
-// transaction the INVITE as parsed and its last response: about 4 KB a
+// transaction the INVITE as parsed and its last response: about 3 KB a
 // call that is of no use once the transaction has ended (Timer L, 5 s after
 // the 2xx). From then on callerTx answers for it from what it kept (the
 // error) and lets it go.
