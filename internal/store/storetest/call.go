@@ -70,7 +70,7 @@ func testLeases(t *testing.T, su *suite) {
 			t.Errorf("ChannelUse of a missing customer: %v, want not found", err2)
 		}
 		// ChannelLimits: the same limits, no counts, twice (the second
-		// binds the statement SQLite prepared for the read pool again).
+		// reuses the statement this transaction bound on SQLite).
 		for range 2 {
 			if u, err2 := tx.ChannelLimits(c.ID, a1.ID); err2 != nil || !u.AccountFound || u.ChannelLimit != c.ChannelLimit ||
 				u.ChannelScope != c.ChannelScope || u.ChannelCap != a1.ChannelCap || u.CustomerInUse != 0 || u.AccountInUse != 0 {
