@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"runtime"
 	"testing"
 	"time"
 )
@@ -35,4 +36,38 @@ func TestCallsOutliveTheirInviteTransaction(t *testing.T) {
 			t.Errorf("call %d's record: reason %q, %v up; want %q, over 5 s", i, rec.Reason, rec.EndedAt.Sub(rec.AnsweredAt), want)
 		}
 	}
+}
+
+// TestCallsUpHoldNoGoroutine: a call up is state and timers, not a parked
+// goroutine (the dead-dialog watch was one), so calls up cost the edge no
+// stacks; probing and the end still work (TestDeadDialogProbe,
+// TestSessionTimer).
+func TestCallsUpHoldNoGoroutine(t *testing.T) {
+	const calls = 20
+	e := newCallEnv(t, calls, nil, nil)
+	settle := func() int {
+		time.Sleep(300 * time.Millisecond)
+		return runtime.NumGoroutine()
+	}
+	phones := make([]*phone, calls)
+	for i := range phones {
+		phones[i] = newPhone(t, "127.0.0.2", e.s)
+	}
+	before := settle()
+	for i, p := range phones {
+		p.dial("+15551230001")
+		if r := p.final(3 * time.Second); r.Code != 200 {
+			t.Fatalf("call %d: %d %s", i, r.Code, r.Reason)
+		}
+	}
+	e.waitLive(calls, 2*time.Second)
+	up := settle() - before
+	t.Logf("%d calls up: %d more goroutines", calls, up)
+	if up >= calls/2 {
+		t.Errorf("%d calls up hold %d more goroutines", calls, up)
+	}
+	for _, p := range phones {
+		p.inDialog("BYE")
+	}
+	e.waitLive(0, 2*time.Second)
 }

@@ -255,8 +255,7 @@ func (s *B2BUA) bridge(req *sip.Request, tx sip.ServerTransaction, at *attempt, 
 		lg.Info("call", "result", "media", "error", merr)
 		return
 	}
-	c := &call{at: at, a: a, b: winner, aID: a.ID, bID: winner.ID, start: s.now(), log: lg,
-		done: make(chan struct{}), refresh: make(chan struct{}, 1)}
+	c := &call{at: at, a: a, b: winner, aID: a.ID, bID: winner.ID, start: s.now(), log: lg}
 	if why := at.stop.why(); why != nil {
 		// Stopped as the callee answered: take the callee down, never
 		// answer the caller.
@@ -286,5 +285,5 @@ func (s *B2BUA) bridge(req *sip.Request, tx sip.ServerTransaction, at *attempt, 
 		return
 	}
 	s.pol.SaveDialog(info.CallID, s.dialogOf(c))
-	go s.watchDialog(c)
+	s.watchDialog(c)
 }

@@ -16,18 +16,17 @@ import (
 // call is one bridged call: leg a is the side that called us (we are its
 // UAS), leg b the side we called (we are its UAC).
 type call struct {
-	at      *attempt
-	a       *sipgo.DialogServerSession
-	b       *sipgo.DialogClientSession
-	aID     string
-	bID     string
-	start   time.Time
-	timer   *time.Timer
-	ended   atomic.Bool
-	done    chan struct{} // closed when the call ends
-	refresh chan struct{} // a session refresh from leg a went through
-	se      time.Duration // negotiated session interval with leg a; 0: none (OPTIONS probing)
-	log     *slog.Logger
+	at    *attempt
+	a     *sipgo.DialogServerSession
+	b     *sipgo.DialogClientSession
+	aID   string
+	bID   string
+	start time.Time
+	timer *time.Timer                // the maximum duration
+	watch atomic.Pointer[time.Timer] // the dead-dialog watch (dialog.go)
+	ended atomic.Bool
+	se    time.Duration // negotiated session interval with leg a; 0: none (OPTIONS probing)
+	log   *slog.Logger
 }
 
 // ending is why the edge ended an answered call: a code for the call
@@ -122,9 +121,11 @@ func (s *B2BUA) endCall(c *call, from string, why ending) {
 	if !c.ended.CompareAndSwap(false, true) {
 		return
 	}
-	close(c.done)
 	if c.timer != nil {
 		c.timer.Stop()
+	}
+	if w := c.watch.Load(); w != nil {
+		w.Stop()
 	}
 	// The call leaves the table once its BYEs are done: an ACK that arrives
 	// after the other side's BYE (each message runs in its own goroutine)
@@ -313,10 +314,7 @@ wait:
 		for _, h := range sessionTimerHeaders(c.se) {
 			ans.AppendHeader(h)
 		}
-		select {
-		case c.refresh <- struct{}{}:
-		default:
-		}
+		s.sessionRefreshed(c)
 	}
 	if err := tx.Respond(ans); err != nil {
 		c.log.Debug("relay in-dialog answer", "error", err)

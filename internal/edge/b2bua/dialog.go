@@ -57,41 +57,47 @@ func sessionTimerHeaders(se time.Duration) []sip.Header {
 	}
 }
 
-// watchDialog ends the call when the caller's dialog is dead.
+// watchDialog arms the call's dead-dialog watch. It is a timer, not a
+// goroutine waiting on one: a goroutine would hold its stack for the whole
+// call, and calls up are what an edge's memory grows with.
 func (s *B2BUA) watchDialog(c *call) {
 	if c.se > 0 {
-		d := c.se - min(32*time.Second, c.se/3)
-		t := time.NewTimer(d)
-		defer t.Stop()
-		for {
-			select {
-			case <-c.done:
-				return
-			case <-c.refresh:
-				t.Reset(d)
-			case <-t.C:
-				c.log.Info("session timer expired", "session_expires", c.se.String())
-				s.endCall(c, "", endSessionExpired)
-				return
-			}
-		}
+		s.sessionRefreshed(c)
+		return
 	}
 	if s.cfg.ProbeInterval <= 0 {
 		return
 	}
-	t := time.NewTicker(s.cfg.ProbeInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-c.done:
+	var probe func()
+	probe = func() {
+		if code, alive := s.probe(c); !alive {
+			c.log.Info("dead dialog", "probe", code)
+			s.endCall(c, "", endDeadDialog)
 			return
-		case <-t.C:
-			if code, alive := s.probe(c); !alive {
-				c.log.Info("dead dialog", "probe", code)
-				s.endCall(c, "", endDeadDialog)
-				return
-			}
 		}
+		c.arm(s.cfg.ProbeInterval, probe)
+	}
+	c.arm(s.cfg.ProbeInterval, probe)
+}
+
+// sessionRefreshed starts the session interval again (at the answer and
+// at each refresh from leg a): the call ends when it runs out.
+func (s *B2BUA) sessionRefreshed(c *call) {
+	c.arm(c.se-min(32*time.Second, c.se/3), func() {
+		c.log.Info("session timer expired", "session_expires", c.se.String())
+		s.endCall(c, "", endSessionExpired)
+	})
+}
+
+// arm replaces the call's watch with f after d. endCall stops the watch
+// after marking the call ended, so one armed as the call ends is stopped
+// either there or here.
+func (c *call) arm(d time.Duration, f func()) {
+	if old := c.watch.Swap(time.AfterFunc(d, f)); old != nil {
+		old.Stop()
+	}
+	if c.ended.Load() {
+		c.watch.Load().Stop()
 	}
 }
 
@@ -103,10 +109,8 @@ func (s *B2BUA) probe(c *call) (string, bool) {
 	req := sip.NewRequest(sip.OPTIONS, c.a.InviteRequest.Contact().Address)
 	req.SetBody(nil)
 	res, err := c.a.Do(ctx, req)
-	select {
-	case <-c.done:
+	if c.ended.Load() {
 		return "ended", true
-	default:
 	}
 	if err != nil {
 		return "no answer", false
