@@ -134,20 +134,29 @@ func (s *RecordWriter) Run(stop <-chan struct{}, done chan<- struct{}) {
 		case op := <-s.q:
 			add(op)
 			n := 1
+			// The window's other changes wait in the queue: waking for
+			// each would cost a goroutine hand-off per change, several
+			// per call, for nothing the window does not already gather.
 			timer.Reset(recGather)
-		gather:
-			for len(batch) < 256 {
+			select {
+			case <-timer.C:
+			case <-stop:
+				timer.Stop()
+			}
+		drain:
+			for {
 				select {
 				case op := <-s.q:
 					add(op)
 					n++
-				case <-timer.C:
-					break gather
-				case <-stop:
-					break gather
+					if len(batch) == 256 {
+						flush(n)
+						n = 0
+					}
+				default:
+					break drain
 				}
 			}
-			timer.Stop()
 			flush(n)
 		case <-stop:
 			for {
