@@ -13,14 +13,23 @@ import (
 )
 
 // txRecorder keeps what each transaction saved, and gives inserted
-// records IDs as the store does.
+// records IDs as the store does. A test holding hold keeps the writer in
+// its next transaction (entered tells it got there).
 type txRecorder struct {
-	mu     sync.Mutex
-	nextID int64
-	txs    [][]sipdesk.CallRecord
+	hold    sync.Mutex
+	entered chan struct{}
+	mu      sync.Mutex
+	nextID  int64
+	txs     [][]sipdesk.CallRecord
 }
 
 func (r *txRecorder) SaveCallRecords(_ context.Context, rs []*sipdesk.CallRecord) error {
+	select {
+	case r.entered <- struct{}{}:
+	default:
+	}
+	r.hold.Lock()
+	r.hold.Unlock() //nolint:staticcheck // only waits for the test to let go
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	saved := make([]sipdesk.CallRecord, len(rs))
@@ -46,7 +55,7 @@ func (r *txRecorder) transactions() [][]sipdesk.CallRecord {
 }
 
 func startWriter(t *testing.T) (*RecordWriter, *txRecorder) {
-	rec := &txRecorder{}
+	rec := &txRecorder{entered: make(chan struct{}, 1)}
 	w := NewRecordWriter(rec, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	stop, done := make(chan struct{}), make(chan struct{})
 	go w.Run(stop, done)
@@ -67,19 +76,25 @@ func TestRecordWriterGathers(t *testing.T) {
 	cr := func(i int, disp string) sipdesk.CallRecord {
 		return sipdesk.CallRecord{CallID: fmt.Sprintf("c%d", i), Disposition: disp}
 	}
-	// Ten calls refused at once: admitted and finished within a window.
+	// Ten calls refused at once, admitted and finished within a window:
+	// queued while the writer is held in a transaction, so that the window
+	// does not depend on this test's timing.
+	rec.hold.Lock()
+	w.Record(new(int), cr(-1, sipdesk.DispRefused), true)
+	<-rec.entered
 	for i := range 10 {
 		w.Record(keys[i], cr(i, sipdesk.DispActive), false)
 		w.Record(keys[i], cr(i, sipdesk.DispRefused), true)
 	}
+	rec.hold.Unlock()
 	if !w.Flush(2 * time.Second) {
 		t.Fatal("records not written")
 	}
 	txs := rec.transactions()
-	if len(txs) != 1 || len(txs[0]) != 10 {
-		t.Fatalf("transactions %d, first of %d records; want 1 of 10", len(txs), len(txs[0]))
+	if len(txs) != 2 || len(txs[1]) != 10 {
+		t.Fatalf("transactions after the held one: %v; want one of 10 records", txs[1:])
 	}
-	for i, r := range txs[0] {
+	for i, r := range txs[1] {
 		if r.CallID != fmt.Sprintf("c%d", i) || r.Disposition != sipdesk.DispRefused {
 			t.Fatalf("record %d: %+v", i, r)
 		}
@@ -91,8 +106,8 @@ func TestRecordWriterGathers(t *testing.T) {
 	w.Record(keys[10], cr(10, sipdesk.DispAnswered), true)
 	w.Flush(2 * time.Second)
 	txs = rec.transactions()
-	if len(txs) != 3 || txs[1][0].ID == 0 || txs[2][0].ID != txs[1][0].ID || txs[2][0].Disposition != sipdesk.DispAnswered {
-		t.Fatalf("the end of a call up: transactions %v", txs[1:])
+	if len(txs) != 4 || txs[2][0].ID == 0 || txs[3][0].ID != txs[2][0].ID || txs[3][0].Disposition != sipdesk.DispAnswered {
+		t.Fatalf("the end of a call up: transactions %v", txs[2:])
 	}
 
 	// 300 calls within one window: 256, then the rest.
@@ -100,7 +115,7 @@ func TestRecordWriterGathers(t *testing.T) {
 		w.Record(keys[i], cr(i, sipdesk.DispFailed), true)
 	}
 	w.Flush(2 * time.Second)
-	txs = rec.transactions()[3:]
+	txs = rec.transactions()[4:]
 	seen := 0
 	for _, tx := range txs {
 		if len(tx) > 256 {
