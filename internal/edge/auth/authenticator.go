@@ -110,7 +110,7 @@ func (a *Authenticator) challenge(tx sip.ServerTransaction, req *sip.Request, st
 	}
 	var hs []sip.Header
 	md5Only := false
-	if h := req.GetHeader("User-Agent"); h != nil {
+	if h := sipmsg.FirstHeader(req, "User-Agent"); h != nil {
 		ua := h.Value()
 		for _, p := range a.cfg.MD5OnlyUserAgents {
 			if strings.HasPrefix(ua, p) {
@@ -129,7 +129,7 @@ func (a *Authenticator) challenge(tx sip.ServerTransaction, req *sip.Request, st
 func (a *Authenticator) digestAnswer(req *sip.Request, tx sip.ServerTransaction, src netip.AddrPort, hname string, accts Accounts) (*sipdesk.SIPAccount, string) {
 	var creds Credentials
 	found := false
-	for _, h := range req.GetHeaders(hname) {
+	for _, h := range sipmsg.Headers(req, hname) {
 		c, ok := ParseCredentials(h.Value())
 		if !ok {
 			continue

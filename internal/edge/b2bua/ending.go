@@ -10,6 +10,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 	"github.com/sipdesk/sipdesk"
 	"github.com/sipdesk/sipdesk/internal/edge/policy"
+	"github.com/sipdesk/sipdesk/internal/edge/sipmsg"
 )
 
 // Ending calls on the edge's own initiative: by Call-ID (the policy's
@@ -206,7 +207,7 @@ func (s *B2BUA) dialogOf(c *call) policy.Dialog {
 	if ct := c.b.InviteResponse.Contact(); ct != nil {
 		b.Target = ct.Address.String()
 	}
-	rr := c.b.InviteResponse.GetHeaders("Record-Route")
+	rr := sipmsg.Headers(c.b.InviteResponse, "Record-Route")
 	for i := len(rr) - 1; i >= 0; i-- {
 		b.Route = append(b.Route, rr[i].Value())
 	}
@@ -216,7 +217,7 @@ func (s *B2BUA) dialogOf(c *call) policy.Dialog {
 		From: c.a.InviteResponse.To().Value(), To: c.a.InviteRequest.From().Value(),
 		Target: c.a.InviteRequest.Contact().Address.String(), CSeq: c.a.CSEQ() + 1,
 		Transport: c.a.InviteRequest.Transport(), Contact: contact}
-	for _, h := range c.a.InviteRequest.GetHeaders("Record-Route") {
+	for _, h := range sipmsg.Headers(c.a.InviteRequest, "Record-Route") {
 		a.Route = append(a.Route, h.Value())
 	}
 	if c.at.info.Direction == sipdesk.DirInbound {

@@ -28,7 +28,7 @@ func (s *B2BUA) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 		s.respond(tx, req, 400, "Missing Contact")
 		return
 	}
-	if h := req.GetHeader(HopHeader); h != nil {
+	if h := sipmsg.FirstHeader(req, HopHeader); h != nil {
 		s.relayHop(req, tx, h.Value())
 		return
 	}
@@ -43,7 +43,7 @@ func (s *B2BUA) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 	dialed := req.Recipient.User
 	var acct *sipdesk.SIPAccount
 	ipAccts := snap.IPAccounts(src)
-	if len(req.GetHeaders("Proxy-Authorization")) > 0 || len(ipAccts) == 0 || sipmsg.WantsBearer(req) {
+	if len(sipmsg.Headers(req, "Proxy-Authorization")) > 0 || len(ipAccts) == 0 || sipmsg.WantsBearer(req) {
 		var ref string
 		acct, ref = s.auth.Authenticate(req, tx, src, "Proxy-Authorization", snap)
 		if acct == nil {
@@ -107,7 +107,7 @@ func (s *B2BUA) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 // it refuses what would need a dialog (sipmsg.NoDialog).
 func (s *B2BUA) Challenges(req *sip.Request) bool {
 	src, ok := sipmsg.SourceOf(req)
-	if !ok || req.GetHeader("Proxy-Authorization") != nil || req.GetHeader("Authorization") != nil || req.GetHeader(HopHeader) != nil {
+	if !ok || sipmsg.FirstHeader(req, "Proxy-Authorization") != nil || sipmsg.FirstHeader(req, "Authorization") != nil || sipmsg.FirstHeader(req, HopHeader) != nil {
 		return false
 	}
 	return s.ChallengesFrom(src)

@@ -132,7 +132,7 @@ func (s *Registrar) HandleRegister(req *sip.Request, tx sip.ServerTransaction) {
 
 	now := s.now()
 	defExp := -1
-	if h := req.GetHeader("Expires"); h != nil {
+	if h := sipmsg.FirstHeader(req, "Expires"); h != nil {
 		if v, err := strconv.Atoi(strings.TrimSpace(h.Value())); err == nil && v >= 0 {
 			defExp = v
 		} else {
@@ -140,7 +140,7 @@ func (s *Registrar) HandleRegister(req *sip.Request, tx sip.ServerTransaction) {
 			return
 		}
 	}
-	contacts := req.GetHeaders("Contact")
+	contacts := sipmsg.Headers(req, "Contact")
 	type change struct {
 		contact string
 		exp     int
@@ -197,7 +197,7 @@ func (s *Registrar) HandleRegister(req *sip.Request, tx sip.ServerTransaction) {
 		cseq = h.SeqNo
 	}
 	ua := ""
-	if h := req.GetHeader("User-Agent"); h != nil {
+	if h := sipmsg.FirstHeader(req, "User-Agent"); h != nil {
 		ua = h.Value()
 		if len(ua) > 128 {
 			ua = ua[:128]
@@ -366,12 +366,25 @@ func (s *Registrar) answer(tx sip.ServerTransaction, req *sip.Request, list []*s
 		res.AppendHeader(ch)
 	}
 	res.AppendHeader(sip.NewHeader("Date", now.UTC().Format(time.RFC1123)))
-	if strings.EqualFold(req.Transport(), "udp") && len(res.String()) > sipmsg.MaxMessageSize {
-		lg.Warn("register: 200 too large for UDP; answering 513", "bytes", len(res.String()), "contacts", len(list))
-		s.respond(tx, req, 513, "Message Too Large")
-		return
+	if strings.EqualFold(req.Transport(), "udp") {
+		var size byteCount
+		res.StringWrite(&size)
+		if size > sipmsg.MaxMessageSize {
+			lg.Warn("register: 200 too large for UDP; answering 513", "bytes", int(size), "contacts", len(list))
+			s.respond(tx, req, 513, "Message Too Large")
+			return
+		}
 	}
 	if err := tx.Respond(res); err != nil {
 		lg.Warn("register: respond", "error", err)
 	}
+}
+
+// byteCount counts what is written to it: the size of a message without
+// building it (the transaction builds it once more to send it).
+type byteCount int
+
+func (c *byteCount) WriteString(s string) (int, error) {
+	*c += byteCount(len(s))
+	return len(s), nil
 }

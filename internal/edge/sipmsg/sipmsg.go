@@ -71,7 +71,7 @@ func Validate(req *sip.Request) (int, string) {
 		return 400, "Bad Via"
 	}
 	for _, n := range SingleHeaders {
-		if len(req.GetHeaders(n)) > 1 {
+		if countHeaders(req, n) > 1 {
 			return 400, "Multiple " + n
 		}
 	}
@@ -87,7 +87,7 @@ func Validate(req *sip.Request) (int, string) {
 	if req.Recipient.Headers.Length() > 0 {
 		return 400, "Headers in Request-URI"
 	}
-	if h := req.GetHeader("Date"); h != nil {
+	if h := FirstHeader(req, "Date"); h != nil {
 		if _, err := time.Parse(time.RFC1123, h.Value()); err != nil || !strings.HasSuffix(h.Value(), " GMT") {
 			return 400, "Bad Date"
 		}
@@ -97,7 +97,7 @@ func Validate(req *sip.Request) (int, string) {
 			return 400, "To must be a SIP URI"
 		}
 		// Headers in a Contact would be copied into requests toward it.
-		for _, h := range req.GetHeaders("Contact") {
+		for _, h := range Headers(req, "Contact") {
 			if c, ok := h.(*sip.ContactHeader); ok && c.Address.Headers.Length() > 0 {
 				return 400, "Headers in Contact"
 			}
@@ -105,7 +105,7 @@ func Validate(req *sip.Request) (int, string) {
 	}
 	if req.Method != sip.ACK && req.Method != sip.CANCEL {
 		var bad []string
-		for _, h := range req.GetHeaders("Require") {
+		for _, h := range Headers(req, "Require") {
 			for _, t := range strings.Split(h.Value(), ",") {
 				if t = strings.TrimSpace(t); t != "" && !strings.EqualFold(t, "timer") {
 					bad = append(bad, t)
@@ -149,11 +149,11 @@ func Respond(tx sip.ServerTransaction, req *sip.Request, code int, reason string
 
 // Header is the value of header name (or its compact form), "" when absent.
 func Header(req *sip.Request, name, compact string) string {
-	if h := req.GetHeader(name); h != nil {
+	if h := FirstHeader(req, name); h != nil {
 		return h.Value()
 	}
 	if compact != "" {
-		if h := req.GetHeader(compact); h != nil {
+		if h := FirstHeader(req, compact); h != nil {
 			return h.Value()
 		}
 	}
@@ -162,9 +162,9 @@ func Header(req *sip.Request, name, compact string) string {
 
 // HasOptionTag reports whether header name (or its compact form) lists tag.
 func HasOptionTag(req *sip.Request, name, compact, tag string) bool {
-	hs := req.GetHeaders(name)
+	hs := Headers(req, name)
 	if compact != "" {
-		hs = append(hs, req.GetHeaders(compact)...)
+		hs = append(hs, Headers(req, compact)...)
 	}
 	for _, h := range hs {
 		for _, t := range strings.Split(h.Value(), ",") {
@@ -190,7 +190,7 @@ func CopyBody(from *sip.Request, to *sip.Request) {
 
 // BearerToken returns the token of an "Authorization: Bearer" header.
 func BearerToken(req *sip.Request) (string, bool) {
-	for _, h := range req.GetHeaders("Authorization") {
+	for _, h := range Headers(req, "Authorization") {
 		v := strings.TrimSpace(h.Value())
 		if len(v) > 7 && strings.EqualFold(v[:7], "bearer ") {
 			return strings.TrimSpace(v[7:]), true
@@ -207,7 +207,7 @@ func IsWS(req *sip.Request) bool {
 
 // HasDigest reports whether req carries a digest answer in header hname.
 func HasDigest(req *sip.Request, hname string) bool {
-	for _, h := range req.GetHeaders(hname) {
+	for _, h := range Headers(req, hname) {
 		if v := strings.TrimSpace(h.Value()); len(v) > 7 && strings.EqualFold(v[:7], "digest ") {
 			return true
 		}
