@@ -11,6 +11,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/binary"
+	"hash"
 	"strconv"
 	"strings"
 	"sync"
@@ -43,6 +44,11 @@ type Digest struct {
 	now   func() time.Time
 	nc    *ncTracker
 	last  atomic.Int64 // issue time of the last nonce, ns (nonceTime)
+	// macs keeps keyed HMACs for reuse: a new one is two SHA-256 states
+	// and its key pads, about 700 bytes, and every challenge and every
+	// answer checked takes one.
+	macs sync.Pool
+	tail []byte // what a nonce's MAC covers after its timestamp and node: 0, realm
 
 	// SHA256First puts the SHA-256 challenge first (RFC 8760 order).
 	SHA256First bool
@@ -51,7 +57,8 @@ type Digest struct {
 // NewDigest makes the digest side of realm with the nonce key shared by
 // every node, and a node id of its own.
 func NewDigest(realm string, key []byte, now func() time.Time) *Digest {
-	d := &Digest{realm: realm, key: key, now: now, nc: newNCTracker()}
+	d := &Digest{realm: realm, key: key, now: now, nc: newNCTracker(), tail: append([]byte{0}, realm...)}
+	d.macs.New = func() any { return hmac.New(sha256.New, key) }
 	if _, err := rand.Read(d.node[:]); err != nil {
 		panic("auth: no randomness for the node id: " + err.Error())
 	}
@@ -67,11 +74,13 @@ const (
 
 // mac is the MAC of a nonce's timestamp and node.
 func (d *Digest) mac(tsNode []byte) []byte {
-	m := hmac.New(sha256.New, d.key)
+	m := d.macs.Get().(hash.Hash)
 	m.Write(tsNode)
-	m.Write([]byte{0})
-	m.Write([]byte(d.realm))
-	return m.Sum(nil)[:nonceMACLen]
+	m.Write(d.tail)
+	sum := m.Sum(nil)[:nonceMACLen]
+	m.Reset()
+	d.macs.Put(m)
+	return sum
 }
 
 // Nonce returns a new nonce of this node for the current time.
