@@ -45,7 +45,7 @@ type Digest struct {
 	nc    *ncTracker
 	last  atomic.Int64 // issue time of the last nonce, ns (nonceTime)
 	// macs keeps keyed HMACs for reuse: a new one is two SHA-256 states
-	// and its key pads, about 700 bytes, and every challenge and every
+	// and its key pads, about 500 bytes, and every challenge and every
 	// answer checked takes one.
 	macs sync.Pool
 	tail []byte // what a nonce's MAC covers after its timestamp and node: 0, realm

@@ -43,7 +43,7 @@ func (s *B2BUA) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 	dialed := req.Recipient.User
 	var acct *sipdesk.SIPAccount
 	ipAccts := snap.IPAccounts(src)
-	if len(sipmsg.Headers(req, "Proxy-Authorization")) > 0 || len(ipAccts) == 0 || sipmsg.WantsBearer(req) {
+	if sipmsg.FirstHeader(req, "Proxy-Authorization") != nil || len(ipAccts) == 0 || sipmsg.WantsBearer(req) {
 		var ref string
 		acct, ref = s.auth.Authenticate(req, tx, src, "Proxy-Authorization", snap)
 		if acct == nil {
