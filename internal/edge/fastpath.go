@@ -62,7 +62,7 @@ type fastPath struct {
 	handlers  map[sip.RequestMethod]sipgo.RequestHandler // REGISTER, OPTIONS, INVITE, BYE
 	calls     fastCalls
 	parser    *sip.Parser
-	conn      atomic.Pointer[net.UDPConn]
+	conn      atomic.Pointer[transport.UDPConn]
 	local     netip.AddrPort // conn's address: requests to sipgo's other sockets are not ours
 	queue     chan *udpTx
 	stop      chan struct{}
@@ -98,7 +98,7 @@ func newFastPath(handlers map[sip.RequestMethod]sipgo.RequestHandler, calls fast
 }
 
 // start serves datagrams read on conn with workers added to wg.
-func (f *fastPath) start(conn *net.UDPConn, wg *sync.WaitGroup) {
+func (f *fastPath) start(conn *transport.UDPConn, wg *sync.WaitGroup) {
 	f.local = conn.LocalAddr().(*net.UDPAddr).AddrPort()
 	f.conn.Store(conn)
 	for range fastWorkers {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emiago/sipgo/sip"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sipdesk/sipdesk"
 	"github.com/sipdesk/sipdesk/internal/siptest"
@@ -136,6 +137,15 @@ func TestFastPathFullQueue(t *testing.T) {
 	fastWorkers, fastQueue = 1, 2
 	reg := prometheus.NewRegistry()
 	s := startEdge(t, openStore(t), func(c *Config) { c.BanFailures = -1; c.Registry = reg })
+	// A worker slower than the reads, as behind a busy store: the read
+	// loop yields to the worker before each read, so a worker that keeps
+	// up never lets the queue fill. Under f.mu: the read loop takes it
+	// before it queues a request, which orders this change before the
+	// worker's lookup.
+	s.fast.mu.Lock()
+	serve := s.fast.handlers[sip.REGISTER]
+	s.fast.handlers[sip.REGISTER] = func(r *sip.Request, tx sip.ServerTransaction) { time.Sleep(time.Millisecond); serve(r, tx) }
+	s.fast.mu.Unlock()
 	c := rawUDP(t, "127.0.0.2")
 	c.SetReadBuffer(4 << 20)
 	const n = 300

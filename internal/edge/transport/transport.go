@@ -104,7 +104,7 @@ func NewStack(cfg StackConfig, log *slog.Logger) (*Stack, error) {
 
 // Listeners are the bound SIP sockets.
 type Listeners struct {
-	UDP *net.UDPConn
+	UDP *UDPConn
 	TCP net.Listener
 	TLS net.Listener // nil without a certificate
 }
@@ -123,7 +123,12 @@ func Listen(addr string, udpBuffer int, tlsAddr, cert, key string, log *slog.Log
 	if err := udp.SetReadBuffer(udpBuffer); err != nil {
 		log.Warn("udp receive buffer", "error", err)
 	}
-	l := &Listeners{UDP: udp}
+	uc, err := newUDPConn(udp)
+	if err != nil {
+		udp.Close()
+		return nil, fmt.Errorf("edge: udp socket: %w", err)
+	}
+	l := &Listeners{UDP: uc}
 	if l.TCP, err = net.Listen("tcp", addr); err != nil {
 		udp.Close()
 		return nil, fmt.Errorf("edge: listen tcp: %w", err)
