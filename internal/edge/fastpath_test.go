@@ -138,7 +138,7 @@ func TestFastPathFullQueue(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	s := startEdge(t, openStore(t), func(c *Config) { c.BanFailures = -1; c.Registry = reg })
 	// A worker slower than the reads, as behind a busy store: the read
-	// loop yields to the worker before each read, so a worker that keeps
+	// loop yields to the worker after each request it queues, so one that keeps
 	// up never lets the queue fill. Under f.mu: the read loop takes it
 	// before it queues a request, which orders this change before the
 	// worker's lookup.

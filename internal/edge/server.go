@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -376,8 +377,16 @@ func (s *Server) readFilter(info sip.TransportReadProps, data []byte) ([]byte, e
 		}
 		return nil, nil
 	}
-	if strings.EqualFold(info.Transport, "udp") && s.fast.take(info, data) {
-		return nil, nil
+	if strings.EqualFold(info.Transport, "udp") {
+		// The UDP socket's reads do not enter the scheduler
+		// (transport.UDPConn): yield to the goroutines each accepted
+		// datagram makes ready, or the read loop keeps the CPU while
+		// datagrams wait, until the runtime preempts it 10 ms later.
+		// Dropped datagrams (a flood) are drained without yielding.
+		defer runtime.Gosched()
+		if s.fast.take(info, data) {
+			return nil, nil
+		}
 	}
 	return data, nil
 }
