@@ -85,6 +85,16 @@ func (o *rawOp) doSend(fd uintptr) bool {
 	}
 }
 
+// result ends an operation: RawConn's error (closed, deadline), else the
+// system call's.
+func (o *rawOp) result(err error, call string) error {
+	o.b = nil // the pool must not keep the caller's buffer
+	if err == nil && o.errno != 0 {
+		return os.NewSyscallError(call, o.errno)
+	}
+	return err
+}
+
 // ReadFromUDPAddrPort reads a datagram and its source, as
 // net.UDPConn.ReadFromUDPAddrPort does (an IPv4 source on an IPv6 socket is
 // ::ffff:a.b.c.d). Unlike it, it never lets other goroutines run: the
@@ -93,12 +103,7 @@ func (c *UDPConn) ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error) {
 	o := rawOps.Get().(*rawOp)
 	defer rawOps.Put(o)
 	o.b = b
-	err := c.raw.Read(o.recv)
-	o.b = nil
-	if err == nil && o.errno != 0 {
-		err = os.NewSyscallError("recvfrom", o.errno)
-	}
-	if err != nil {
+	if err := o.result(c.raw.Read(o.recv), "recvfrom"); err != nil {
 		return 0, netip.AddrPort{}, c.opError("read", nil, err)
 	}
 	return o.n, sourceOf(&o.sa), nil
@@ -121,12 +126,7 @@ func (c *UDPConn) WriteToUDPAddrPort(b []byte, dst netip.AddrPort) (int, error) 
 		return 0, c.opError("write", net.UDPAddrFromAddrPort(dst), syscall.EAFNOSUPPORT)
 	}
 	o.b = b
-	err := c.raw.Write(o.send)
-	o.b = nil
-	if err == nil && o.errno != 0 {
-		err = os.NewSyscallError("sendto", o.errno)
-	}
-	if err != nil {
+	if err := o.result(c.raw.Write(o.send), "sendto"); err != nil {
 		return 0, c.opError("write", net.UDPAddrFromAddrPort(dst), err)
 	}
 	return o.n, nil
