@@ -9,18 +9,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
-)
 
-// cannotRun skips a test this machine has no socket for (IPv6 loopback,
-// a v4-mapped bind) and fails it in CI, whose machines have them: the
-// dual-stack path is never skipped there.
-func cannotRun(t *testing.T, format string, args ...any) {
-	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatalf(format, args...)
-	}
-	t.Skipf(format, args...)
-}
+	"github.com/sipdesk/sipdesk/internal/siptest"
+)
 
 func listenRaw(t *testing.T, network, addr string) *UDPConn {
 	t.Helper()
@@ -30,7 +21,7 @@ func listenRaw(t *testing.T, network, addr string) *UDPConn {
 	}
 	c, err := net.ListenUDP(network, ua)
 	if err != nil {
-		cannotRun(t, "no %s socket on %s here: %v", network, addr, err)
+		siptest.Unavailable(t, "no %s socket on %s here: %v", network, addr, err)
 	}
 	uc, err := newUDPConn(c)
 	if err != nil {
@@ -92,14 +83,14 @@ func TestRawUDPRoundTrip(t *testing.T) {
 func TestRawUDPDualStack(t *testing.T) {
 	fd, err := syscall.Socket(syscall.AF_INET6, syscall.SOCK_DGRAM|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
-		cannotRun(t, "no IPv6 socket here: %v", err)
+		siptest.Unavailable(t, "no IPv6 socket here: %v", err)
 	}
 	if err := syscall.SetsockoptInt(fd, syscall.IPPROTO_IPV6, syscall.IPV6_V6ONLY, 0); err != nil {
 		t.Fatal(err)
 	}
 	sa := &syscall.SockaddrInet6{Addr: netip.MustParseAddr("::ffff:127.0.0.1").As16()}
 	if err := syscall.Bind(fd, sa); err != nil {
-		cannotRun(t, "cannot bind ::ffff:127.0.0.1 here: %v", err)
+		siptest.Unavailable(t, "cannot bind ::ffff:127.0.0.1 here: %v", err)
 	}
 	f := os.NewFile(uintptr(fd), "udp6")
 	pc, err := net.FilePacketConn(f)
