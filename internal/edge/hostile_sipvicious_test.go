@@ -30,19 +30,6 @@ const (
 	svPass = "Secret-pass-1"
 )
 
-// needSV finds a SIPVicious tool: skipped locally, a failure on CI.
-func needSV(t *testing.T, prog string) string {
-	t.Helper()
-	p, err := exec.LookPath(prog)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is required in CI (apt-get install sipvicious): %v", prog, err)
-		}
-		t.Skipf("%s not installed (apt-get install sipvicious); skipping", prog)
-	}
-	return p
-}
-
 // svEdge runs an edge on 127.0.0.1 with its log captured at debug level,
 // metrics on a private registry and the carrier set by mod.
 func svEdge(t *testing.T, st sipdesk.Store, mod func(*Config)) (*Server, *siptest.LockedBuffer) {
@@ -114,7 +101,7 @@ var svTable = regexp.MustCompile(`(?m)^\|\s*Extension\s*\|`)
 // in the Via. The run is bounded by d and by --maximumtime.
 func svRun(t *testing.T, d time.Duration, tool, ip string, args ...string) (string, time.Duration) {
 	t.Helper()
-	bin := needSV(t, tool)
+	bin := siptest.Need(t, tool)
 	// The tool's own interpreter (its #! line): another python3 on PATH
 	// may not see the sipvicious package.
 	py := "python3"
@@ -146,7 +133,7 @@ runpy.run_path(tool, run_name="__main__")
 // learns that answer, gets the very same status line for the real
 // extension and stops ("unknown response"), listing nothing.
 func TestSIPViciousSvwar(t *testing.T) {
-	needSV(t, "svwar")
+	siptest.Need(t, "svwar")
 	s, _ := svEdge(t, floodStore(t), nil)
 	dict := []string{svUser}
 	for i := 100; i < 400; i++ {
@@ -298,7 +285,7 @@ func logTimes(t *testing.T, log string, parts ...string) []time.Time {
 // password this edge accepts when nothing stops it (no bans, no failure
 // budget per SIP account).
 func TestSIPViciousSvcrack(t *testing.T) {
-	needSV(t, "svcrack")
+	siptest.Need(t, "svcrack")
 	siptest.Need(t, "sipp")
 
 	t.Run("control without bans", func(t *testing.T) {

@@ -47,8 +47,11 @@ func Unavailable(t testing.TB, format string, args ...any) {
 }
 
 func pkgOf(prog string) string {
-	if prog == "sipp" {
+	switch {
+	case prog == "sipp":
 		return "sip-tester"
+	case strings.HasPrefix(prog, "sv"): // svmap, svwar, svcrack
+		return "sipvicious"
 	}
 	return prog
 }

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver for the admin connection
+
+	"github.com/sipdesk/sipdesk/internal/siptest"
 )
 
 // PostgresDSN returns the DSN of a fresh PostgreSQL database for this test,
@@ -19,10 +21,7 @@ func PostgresDSN(t testing.TB) string {
 	t.Helper()
 	admin := os.Getenv("SIPDESK_TEST_POSTGRES")
 	if admin == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("SIPDESK_TEST_POSTGRES is not set, but CI=true: the PostgreSQL tests must run on CI")
-		}
-		t.Skip("SIPDESK_TEST_POSTGRES is not set: skipping PostgreSQL tests " +
+		siptest.Unavailable(t, "SIPDESK_TEST_POSTGRES is not set: skipping PostgreSQL tests "+
 			"(set it to e.g. postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable)")
 	}
 	u, err := url.Parse(admin)
