@@ -176,7 +176,14 @@ func (s *B2BUA) bridge(req *sip.Request, tx sip.ServerTransaction, at *attempt, 
 		if info.Direction == sipdesk.DirOutbound && s.cfg.CarrierUsername != "" {
 			opts.Username, opts.Password = s.cfg.CarrierUsername, s.cfg.CarrierPassword
 		}
-		go func() { results <- result{d, d.WaitAnswer(lctx, opts)} }()
+		wait := func() { results <- result{d, d.WaitAnswer(lctx, opts)} }
+		if len(legs) == 1 {
+			// One leg (every outbound call): wait here, on this goroutine's
+			// grown stack, rather than start one that grows its own.
+			wait()
+		} else {
+			go wait()
+		}
 	}
 	defer func() {
 		for _, c := range cancels {
