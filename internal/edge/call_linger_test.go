@@ -7,8 +7,9 @@ import (
 )
 
 // TestCallsOutliveTheirInviteTransaction: the caller's INVITE transaction
-// ends 5 s after the 200 (Timer L, transport's inviteServerLinger) and the
-// call's dialog session lets go of it (b2bua callerTx). Calls up longer
+// ends at the ACK (b2bua bridge), 5 s after the 200 at the latest (Timer L,
+// transport's inviteServerLinger), and the call's dialog session lets go of
+// it (b2bua callerTx). Calls up longer
 // than that still end from either side: the BYE answered and relayed, the
 // channels released and the records written.
 func TestCallsOutliveTheirInviteTransaction(t *testing.T) {
@@ -70,4 +71,60 @@ func TestCallsUpHoldNoGoroutine(t *testing.T) {
 		p.inDialog("BYE")
 	}
 	e.waitLive(0, 2*time.Second)
+}
+
+// TestInviteRepeatedWhileCallUp: the caller's INVITE transaction ends at
+// the ACK of the 200 (b2bua bridge), so the call's own INVITE coming again
+// meets no transaction. It is absorbed all the same while the call is up:
+// no second carrier leg, channel or record, and no answer. A new INVITE
+// with the call's Call-ID and another branch (a merged request) gets 482.
+func TestInviteRepeatedWhileCallUp(t *testing.T) {
+	e := newCallEnv(t, 5, nil, nil)
+	p := newPhone(t, "127.0.0.2", e.s)
+	p.dial("+15551230001")
+	if r := p.final(3 * time.Second); r.Code != 200 {
+		t.Fatalf("call: %d %s", r.Code, r.Reason)
+	}
+	e.carrier.waitReq(t, "ACK", 2*time.Second, nil)
+	time.Sleep(100 * time.Millisecond) // our ACK reached the edge and ended the transaction
+
+	if err := p.c.Send(p.inviteRaw); err != nil { // the same INVITE, same branch
+		t.Fatal(err)
+	}
+	select {
+	case r := <-p.resps:
+		t.Fatalf("retransmitted INVITE answered: %d %s", r.Code, r.Reason)
+	case <-time.After(600 * time.Millisecond): // past Timer_1xx: not even a 100 Trying
+	}
+	if n := e.carrier.count(); n != 1 {
+		t.Fatalf("carrier got %d INVITEs, want 1", n)
+	}
+	if n := e.live(); n != 1 {
+		t.Fatalf("%d channels held, want 1", n)
+	}
+
+	remote, contact := p.remote, p.contact
+	p.cseq-- // same CSeq, new branch: a merged request
+	p.dial("+15551230001")
+	if r := p.final(3 * time.Second); r.Code != 482 {
+		t.Fatalf("merged request: %d %s, want 482", r.Code, r.Reason)
+	}
+	p.remote, p.contact = remote, contact
+	if r := p.inDialog("BYE"); r.Code != 200 {
+		t.Fatalf("BYE: %d %s", r.Code, r.Reason)
+	}
+	e.carrier.waitReq(t, "BYE", 2*time.Second, nil)
+	e.waitLive(0, 2*time.Second)
+	if n := e.carrier.count(); n != 1 {
+		t.Fatalf("carrier got %d INVITEs, want 1", n)
+	}
+	n := 0
+	for _, r := range e.records() {
+		if r.CallID == p.callID {
+			n++
+		}
+	}
+	if rec := e.record(p.callID); n != 1 || rec.Reason != "bye_caller" {
+		t.Fatalf("%d records for the call, the last ended %q; want one, bye_caller", n, rec.Reason)
+	}
 }

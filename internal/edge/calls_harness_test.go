@@ -204,6 +204,7 @@ type phone struct {
 	callID, tag string
 	branch      string
 	invite      *siptest.Msg // the INVITE sent (parsed)
+	inviteRaw   string       // and as sent (retransmissions)
 	cseq        int
 	remote      string // To with the edge's tag, after a final response
 	contact     string // the edge's Contact
@@ -280,6 +281,7 @@ Content-Length: auto
 
 %s`, number, testRealm, p.c.LocalAddr(), p.branch, testRealm, p.tag, number, testRealm, p.callID, p.cseq, p.c.LocalAddr(), h, testSDP)
 	p.invite, _ = siptest.Parse([]byte(siptest.Fix(msg)))
+	p.inviteRaw = msg
 	if err := p.c.Send(msg); err != nil {
 		p.t.Fatal(err)
 	}

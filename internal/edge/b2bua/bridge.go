@@ -20,9 +20,10 @@ import (
 type attempt struct {
 	info     policy.CallInfo
 	rec      sipdesk.CallRecord
-	admitted bool // holds a channel (Admission.Release still due)
-	counted  bool // counted in the channels gauge
-	relay    bool // the holding edge's side of a hop: counted and recorded by the edge the carrier reached
+	admitted bool   // holds a channel (Admission.Release still due)
+	counted  bool   // counted in the channels gauge
+	relay    bool   // the holding edge's side of a hop: counted and recorded by the edge the carrier reached
+	branch   string // the top Via branch of the INVITE that made it (repeated tells retransmissions by it)
 	finished atomic.Bool
 	media    *callMedia // bridges of a call with a WebRTC leg (webrtc.go)
 	stop     stopState  // ended from outside (fencing, drain): ending.go
@@ -31,6 +32,9 @@ type attempt struct {
 func (s *B2BUA) newAttempt(req *sip.Request, dir string, acct *sipdesk.SIPAccount) *attempt {
 	callID := req.CallID().Value()
 	at := &attempt{info: policy.CallInfo{CallID: callID, Direction: dir, Account: acct, CustomerID: acct.CustomerID, Node: s.cfg.Node}}
+	if via := req.Via(); via != nil {
+		at.branch, _ = via.Params.Get("branch")
+	}
 	at.rec = sipdesk.CallRecord{CallID: callID, CustomerID: acct.CustomerID, SIPAccountID: acct.ID, Direction: dir,
 		From: req.From().Address.String(), To: req.To().Address.String(), StartedAt: s.now(), Disposition: sipdesk.DispActive, Node: s.cfg.Node}
 	if d := req.From().DisplayName; d != "" {
@@ -122,7 +126,8 @@ func retryAfter(r string, d time.Duration) []sip.Header {
 // out finishes the attempt (channel released, call record stored).
 func (s *B2BUA) bridge(req *sip.Request, tx sip.ServerTransaction, at *attempt, legs []*sip.Request, lg *slog.Logger) {
 	info := at.info
-	a, err := s.dua.ReadInvite(req, newCallerTx(tx))
+	atx := newCallerTx(tx)
+	a, err := s.dua.ReadInvite(req, atx)
 	if err != nil {
 		s.respond(tx, req, 500, "Server Internal Error")
 		s.finish(at, 500, sipdesk.DispFailed, "internal")
@@ -285,6 +290,12 @@ func (s *B2BUA) bridge(req *sip.Request, tx sip.ServerTransaction, at *attempt, 
 		s.endCall(c, "", endNoAck)
 		return
 	}
+	// The ACK came: the INVITE transaction has nothing left to do but
+	// absorb retransmissions of the INVITE, which repeated does from the
+	// live table for as long as the call lasts. Ending it now lets the
+	// INVITE as received and the transaction go (over UDP sipgo keeps them
+	// until the BYE or Timer L), as over TCP, where sipgo ends it here too.
+	atx.Terminate()
 	// From here a stop (fencing, drain) ends the call with endCall; one
 	// that came while the call was being answered ends it now.
 	if why := at.stop.bridged(c); why != nil {

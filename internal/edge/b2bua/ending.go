@@ -84,6 +84,23 @@ func (t *liveTable) len() int {
 	return len(t.m)
 }
 
+// repeated answers a new INVITE (no To tag) whose Call-ID is a call this
+// edge has admitted and not finished. With the branch of the call's own
+// INVITE it is a retransmission that outlived its transaction (bridge ends
+// it at the ACK): absorbed, as the transaction would have, and no second
+// call. Otherwise it is a merged request (RFC 3261 8.2.2.2: the same call
+// reached us twice, as through a forking proxy), or a client reusing the
+// Call-ID of its live call: 482.
+func (s *B2BUA) repeated(req *sip.Request, tx sip.ServerTransaction, at *attempt) {
+	if via := req.Via(); via != nil && at.branch != "" {
+		if b, _ := via.Params.Get("branch"); b == at.branch {
+			s.log.Debug("invite retransmission absorbed", "call_id", at.info.CallID)
+			return // unanswered: sipgo ends the transaction when the handler returns
+		}
+	}
+	s.respond(tx, req, 482, "Loop Detected")
+}
+
 // stopState is how an attempt is stopped from outside: while it rings its
 // forks are cancelled, once bridged the call is ended.
 type stopState struct {

@@ -15,6 +15,10 @@ func (s *B2BUA) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 		s.handleInDialog(req, tx)
 		return
 	}
+	if at := s.live.get(req.CallID().Value()); at != nil {
+		s.repeated(req, tx, at)
+		return
+	}
 	if s.draining.Load() {
 		s.refuse(tx, req, sipdesk.EUnavailable, retryAfter(sipdesk.EUnavailable, s.cfg.RetryAfter)...)
 		return
