@@ -26,7 +26,7 @@ var hotQueries = []string{
 	qDeleteLease,
 	qCountAdd,
 	qChannelUse,
-	qInsertCallRecord + " RETURNING id",
+	qInsertCallRecord, // tx.insert: SQLite takes the last row ID instead of RETURNING
 	qUpdateCallRecord,
 	qPutRegistration,
 	qDeleteRegistration,

@@ -71,8 +71,17 @@ func (t *tx) prepared(q string) *sql.Stmt {
 	return nil
 }
 
-// insert runs an INSERT … RETURNING id and returns the id.
+// insert runs an INSERT and returns the id of its row.
 func (t *tx) insert(q string, args ...any) (int64, error) {
+	if t.db.dialect == DialectSQLite {
+		// An Exec and the connection's last row ID: no result set to
+		// open, scan and close for one integer.
+		res, err := t.exec(q, args...)
+		if err != nil {
+			return 0, err
+		}
+		return res.LastInsertId()
+	}
 	var id int64
 	err := t.queryRow(q+" RETURNING id", args...).Scan(&id)
 	return id, err
