@@ -69,7 +69,7 @@ var codeTable = []CodeInfo{
 	{Code: EChannelCap, HTTP: 429, SIP: &SIPRefusal{"SIP account channel cap reached", 403, "SIP account channel cap reached", ""}},
 	{Code: EInvalidNumber, HTTP: 422, Form: 422, SIP: &SIPRefusal{"dialed number not E.164 after normalising", 484, "Address Incomplete", ""}},
 	{Code: EUnavailable, HTTP: 503, SIP: &SIPRefusal{"store unreachable (fail closed), the edge not ready (database probe failing, draining) or its channel leases not renewed (fenced), with Retry-After", 503, "Service Unavailable", ""}},
-	{Code: SIPOverloaded, SIP: &SIPRefusal{"new INVITE while the edge is overloaded: its goroutines wait over `--overload-wait` (100 ms, 90th percentile, in two 250 ms samples in a row) for a CPU, until the wait is under half that; calls up, in-dialog requests and REGISTERs go on; with Retry-After", 503, "Service Unavailable", ""}},
+	{Code: SIPOverloaded, SIP: &SIPRefusal{"new INVITE while the edge is overloaded: its goroutines wait over `--overload-wait` (100 ms, 90th percentile, in two 250 ms samples in a row) for a CPU, or every datagram waits that long in its UDP socket, until the wait is under half that; calls up, in-dialog requests and REGISTERs go on; with Retry-After", 503, "Service Unavailable", ""}},
 	{Code: SIPIntervalTooBrief, APICode: EInvalid, SIP: &SIPRefusal{"REGISTER expiry below the minimum, with Min-Expires", 423, "Interval Too Brief", ""}},
 	{Code: SIPTooManyContacts, SIP: &SIPRefusal{"REGISTER of a new contact when the SIP account has `--max-contacts` live contacts (default 10) on all edges", 403, "Too many contacts", ""}},
 	{Code: SIPNoCarrier, SIP: &SIPRefusal{"outbound call on an edge started without `--carrier` (the startup log warns)", 503, "No carrier configured", ""}},

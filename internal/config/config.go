@@ -175,7 +175,7 @@ func ParseServe(args []string) (*Serve, error) {
 	fs.BoolVar(&c.HoldIPAccounts, "hold-ip-accounts", false, "keep new IP accounts in process until `admin sip-account approve`")
 	fs.DurationVar(&c.MaxCallDuration, "max-call-duration", 4*time.Hour, "maximum duration of a call")
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", 30*time.Second, "on SIGTERM, how long calls up may go on (new calls get 503) before they are ended")
-	fs.DurationVar(&c.OverloadWait, "overload-wait", 100*time.Millisecond, "new calls get 503 while the edge's work waits this long for a CPU (90th percentile, in two 250 ms samples in a row); 0: never")
+	fs.DurationVar(&c.OverloadWait, "overload-wait", 100*time.Millisecond, "new calls get 503 while the edge's work waits this long for a CPU (90th percentile) or in its UDP socket (every datagram), in two 250 ms samples in a row; 0: never")
 	fs.StringVar(&c.RTPPorts, "rtp-ports", "20000-20999", "UDP port range of the media relay")
 	fs.IntVar(&c.MaxContacts, "max-contacts", 10, "registered contacts per SIP account, on all edges together (0: no limit)")
 	fs.IntVar(&c.BanFailures, "ban-failures", 5, "failed SIP authentications from one address that ban it (0: never ban)")

@@ -91,8 +91,9 @@ type Config struct {
 	// RetryAfter is the Retry-After of 503 refusals (default 5s).
 	RetryAfter time.Duration
 	// OverloadWait: while the edge's goroutines wait longer than this for
-	// a CPU (90th percentile, in two 250 ms samples in a row), new INVITEs get 503 with
-	// Retry-After (overload.go); default 100 ms, negative: never.
+	// a CPU (90th percentile) or every datagram that long in the UDP socket,
+	// in two 250 ms samples in a row, new INVITEs get 503 with Retry-After
+	// (overload.go); default 100 ms, negative: never.
 	OverloadWait time.Duration
 	// DrainTimeout is how long the calls up may go on once Run's context
 	// is done (graceful stop): new calls get 503 with Retry-After and

@@ -144,13 +144,13 @@ func (s *Server) refuseUnavailable(tx sip.ServerTransaction, req *sip.Request, c
 }
 
 // overloadChanged logs the overload guard's turns (overload.go).
-func (s *Server) overloadChanged(on bool, p90 time.Duration) {
+func (s *Server) overloadChanged(on bool, wait time.Duration) {
 	if on {
 		s.log.Warn("overloaded: new calls get 503 until the edge keeps up again",
-			"cpu_wait_p90", p90.String(), "over", s.load.enter.String())
+			"wait", wait.String(), "over", s.load.enter.String())
 		return
 	}
-	s.log.Info("keeping up again: new calls are taken", "cpu_wait_p90", p90.String(), "calls_refused", s.load.shed.Swap(0))
+	s.log.Info("keeping up again: new calls are taken", "wait", wait.String(), "calls_refused", s.load.shed.Swap(0))
 }
 
 // handleOptions answers 200 with what the edge supports, or 503 with

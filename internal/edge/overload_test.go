@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"context"
 	"math"
 	"runtime"
 	"sync"
@@ -61,6 +62,32 @@ func TestOverloadHysteresis(t *testing.T) {
 		if chg != step.chg || o.on.Load() != step.on {
 			t.Fatalf("step %d (%v): on %v changed %v, want %v %v", i, step.p90, o.on.Load(), chg, step.on, step.chg)
 		}
+	}
+}
+
+// TestOverloadSocketWait: with the CPU idle, datagrams that wait in the UDP
+// socket longer than enter (the read loop falls behind) turn the guard on;
+// once they are read at once again, it turns off. The socket's side of the
+// signal (UDPConn.QueueWait) is tested in transport.
+func TestOverloadSocketWait(t *testing.T) {
+	o := overload{enter: 100 * time.Millisecond, leave: 50 * time.Millisecond}
+	var wait atomic.Int64
+	wait.Store(int64(300 * time.Millisecond))
+	turns := make(chan bool, 10)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go o.watch(ctx, 10*time.Millisecond, func() (time.Duration, bool) { return time.Duration(wait.Load()), true },
+		func(on bool, w time.Duration) { turns <- on })
+	for _, want := range []bool{true, false} {
+		select {
+		case on := <-turns:
+			if on != want {
+				t.Fatalf("guard turned %v, want %v", on, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("guard did not turn %v within 5 s", want)
+		}
+		wait.Store(int64(time.Millisecond))
 	}
 }
 

@@ -261,7 +261,7 @@ func (s *Server) Run(ctx context.Context) error {
 	wg.Go(func() { s.probeDatabase(ctx) })
 	wg.Go(func() { s.requestLoop(ctx) })
 	if s.cfg.OverloadWait > 0 {
-		wg.Go(func() { s.load.watch(ctx, overloadEvery, s.overloadChanged) })
+		wg.Go(func() { s.load.watch(ctx, overloadEvery, ls.UDP.QueueWait, s.overloadChanged) })
 	}
 	stopRecords := s.pol.StartRecords()
 	s.log.Info("edge listening", "udp", ls.UDP.LocalAddr().String(), "tcp", ls.TCP.Addr().String(), "tls", s.cfg.TLSAddr, "realm", s.cfg.Realm, "carrier", s.cfg.Carrier, "config_version", s.AppliedVersion())

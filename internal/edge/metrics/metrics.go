@@ -82,6 +82,6 @@ func RegisterState(reg prometheus.Registerer, st State) {
 			Help: "REGISTER and OPTIONS over UDP that found the fast path's queue full and went the general, slower way (all are answered); a steady rise means the node gets more than it can answer."},
 			func() float64 { return float64(st.Overflow()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sipdesk_sip_overloaded",
-			Help: "1 while the edge cannot keep up (its goroutines wait over --overload-wait for a CPU) and answers new INVITEs 503 with Retry-After (counted in sipdesk_sip_refusals_total{code=\"overloaded\"})."}, b(st.Overloaded)),
+			Help: "1 while the edge cannot keep up (its goroutines wait over --overload-wait for a CPU, or every datagram that long in its UDP socket) and answers new INVITEs 503 with Retry-After (counted in sipdesk_sip_refusals_total{code=\"overloaded\"})."}, b(st.Overloaded)),
 	)
 }

@@ -2,7 +2,9 @@ package transport
 
 import (
 	"net"
+	"sync/atomic"
 	"syscall"
+	"time"
 )
 
 // UDPConn is the edge's UDP socket: sipgo reads and writes it as a
@@ -14,4 +16,27 @@ type UDPConn struct {
 	*net.UDPConn
 	raw syscall.RawConn
 	v6  bool // an AF_INET6 socket: IPv4 peers are written as ::ffff:a.b.c.d
+	// minWait is the shortest time a datagram read since QueueWait last
+	// looked had waited in the socket (ns; -1: none read, or not measured).
+	minWait atomic.Int64
+}
+
+// QueueWait reports the shortest time a datagram read since the last call
+// had waited in the socket's receive queue, and false when none was read
+// (or the platform does not tell: Linux only). A queue that stands (every
+// datagram waits) means the edge reads slower than datagrams come; its
+// minimum over an interval, as in CoDel, ignores a burst that drains.
+func (c *UDPConn) QueueWait() (time.Duration, bool) {
+	v := c.minWait.Swap(-1)
+	return time.Duration(v), v >= 0
+}
+
+// waited records one datagram's wait in the socket (one reader at a time).
+func (c *UDPConn) waited(d time.Duration) {
+	for {
+		cur := c.minWait.Load()
+		if cur >= 0 && cur <= int64(d) || c.minWait.CompareAndSwap(cur, int64(max(d, 0))) {
+			return
+		}
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"sync"
 	"syscall"
+	"time"
 	"unsafe"
 )
 
@@ -18,7 +19,7 @@ import (
 // then polls every 20 µs for a while. An edge at a few hundred messages a
 // second is idle between most of them, so each message paid a wake-up and
 // several context switches of sysmon: 18 % of the edge's CPU at 500
-// REGISTER/s (perf, docs/PERFORMANCE.md). recvfrom and sendto on a
+// REGISTER/s (perf, docs/PERFORMANCE.md). recvmsg and sendto on a
 // non-blocking UDP socket never block, which is what the bookkeeping is
 // for, so they are made with RawSyscall6 inside the socket's RawConn
 // callbacks: those hold the descriptor open against a concurrent Close,
@@ -40,7 +41,19 @@ func newUDPConn(c *net.UDPConn) (*UDPConn, error) {
 	if serr != nil {
 		return nil, os.NewSyscallError("getsockopt", serr)
 	}
-	return &UDPConn{UDPConn: c, raw: raw, v6: family == syscall.AF_INET6}, nil
+	// The kernel stamps each datagram as it arrives, so that a read can
+	// tell how long it waited in the socket (QueueWait).
+	if err := raw.Control(func(fd uintptr) {
+		serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_TIMESTAMPNS, 1)
+	}); err != nil {
+		return nil, err
+	}
+	if serr != nil {
+		return nil, os.NewSyscallError("setsockopt", serr)
+	}
+	u := &UDPConn{UDPConn: c, raw: raw, v6: family == syscall.AF_INET6}
+	u.minWait.Store(-1)
+	return u, nil
 }
 
 // rawOp is one read or write: its callbacks are bound once, so that a
@@ -52,6 +65,11 @@ type rawOp struct {
 	n          int
 	errno      syscall.Errno
 	recv, send func(fd uintptr) bool
+	// recvmsg's header, buffer and control data (the arrival stamp)
+	msg  syscall.Msghdr
+	iov  syscall.Iovec
+	oob  [64]byte
+	oobn int
 }
 
 var rawOps = sync.Pool{New: func() any {
@@ -64,14 +82,30 @@ var rawOps = sync.Pool{New: func() any {
 // socket to be ready and calls again.
 func (o *rawOp) doRecv(fd uintptr) bool {
 	for {
-		o.salen = syscall.SizeofSockaddrAny
-		r, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(unsafe.SliceData(o.b))), uintptr(len(o.b)),
-			0, uintptr(unsafe.Pointer(&o.sa)), uintptr(unsafe.Pointer(&o.salen)))
+		o.iov.Base = unsafe.SliceData(o.b)
+		o.iov.SetLen(len(o.b))
+		o.msg = syscall.Msghdr{Name: (*byte)(unsafe.Pointer(&o.sa)), Namelen: syscall.SizeofSockaddrAny, Iov: &o.iov, Iovlen: 1, Control: &o.oob[0]}
+		o.msg.SetControllen(len(o.oob))
+		r, _, e := syscall.RawSyscall(syscall.SYS_RECVMSG, fd, uintptr(unsafe.Pointer(&o.msg)), 0)
 		if e != syscall.EINTR {
-			o.n, o.errno = int(r), e
+			o.n, o.errno, o.oobn = int(r), e, int(o.msg.Controllen)
 			return e != syscall.EAGAIN
 		}
 	}
+}
+
+// arrival is when the kernel received the datagram just read (its
+// SO_TIMESTAMPNS stamp, Unix ns), 0 when it carries none.
+func (o *rawOp) arrival() int64 {
+	off := syscall.CmsgLen(0) // the data's offset: the header, aligned
+	if o.oobn < off+int(unsafe.Sizeof(syscall.Timespec{})) {
+		return 0
+	}
+	h := (*syscall.Cmsghdr)(unsafe.Pointer(&o.oob[0]))
+	if h.Level != syscall.SOL_SOCKET || h.Type != syscall.SCM_TIMESTAMPNS {
+		return 0
+	}
+	return (*syscall.Timespec)(unsafe.Pointer(&o.oob[off])).Nano()
 }
 
 func (o *rawOp) doSend(fd uintptr) bool {
@@ -88,7 +122,7 @@ func (o *rawOp) doSend(fd uintptr) bool {
 // result ends an operation: RawConn's error (closed, deadline), else the
 // system call's.
 func (o *rawOp) result(err error, call string) error {
-	o.b = nil // the pool must not keep the caller's buffer
+	o.b, o.iov.Base = nil, nil // the pool must not keep the caller's buffer
 	if err == nil && o.errno != 0 {
 		return os.NewSyscallError(call, o.errno)
 	}
@@ -103,8 +137,11 @@ func (c *UDPConn) ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error) {
 	o := rawOps.Get().(*rawOp)
 	defer rawOps.Put(o)
 	o.b = b
-	if err := o.result(c.raw.Read(o.recv), "recvfrom"); err != nil {
+	if err := o.result(c.raw.Read(o.recv), "recvmsg"); err != nil {
 		return 0, netip.AddrPort{}, c.opError("read", nil, err)
+	}
+	if t := o.arrival(); t != 0 {
+		c.waited(time.Duration(time.Now().UnixNano() - t))
 	}
 	return o.n, sourceOf(&o.sa), nil
 }

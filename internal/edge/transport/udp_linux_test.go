@@ -190,3 +190,56 @@ func TestRawUDPWriteAllocs(t *testing.T) {
 		t.Fatalf("%v allocations per datagram sent", a)
 	}
 }
+
+// QueueWait tells how long datagrams waited in the socket before they were
+// read: the shortest wait since the last look, nothing when none was read.
+// Reading costs no allocation with the arrival stamps on.
+func TestRawUDPQueueWait(t *testing.T) {
+	ours := listenRaw(t, "udp4", "127.0.0.1:0")
+	peer, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	to := ours.LocalAddr().(*net.UDPAddr).AddrPort()
+	if _, ok := ours.QueueWait(); ok {
+		t.Fatal("a wait reported before any datagram was read")
+	}
+	send := func() {
+		if _, err := peer.WriteToUDPAddrPort([]byte("OPTIONS sip:x SIP/2.0\r\n\r\n"), to); err != nil {
+			t.Fatal(err)
+		}
+	}
+	buf := make([]byte, 100)
+	read := func() {
+		ours.SetReadDeadline(time.Now().Add(2 * time.Second))
+		if _, _, err := ours.ReadFromUDPAddrPort(buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	send()
+	send()
+	time.Sleep(150 * time.Millisecond) // both wait in the socket
+	read()
+	read()
+	if w, ok := ours.QueueWait(); !ok || w < 150*time.Millisecond || w > 2*time.Second {
+		t.Fatalf("queue wait %v (%v) after 150 ms in the socket", w, ok)
+	}
+	if _, ok := ours.QueueWait(); ok {
+		t.Fatal("a wait reported twice")
+	}
+
+	send()
+	time.Sleep(150 * time.Millisecond)
+	read() // waited 150 ms
+	send()
+	read() // read at once: the minimum
+	if w, ok := ours.QueueWait(); !ok || w >= 100*time.Millisecond {
+		t.Fatalf("queue wait %v (%v), want the shorter one, under 100 ms", w, ok)
+	}
+
+	if a := testing.AllocsPerRun(50, func() { send(); read() }); a > 0 {
+		t.Fatalf("%v allocations per datagram sent and read", a)
+	}
+}

@@ -4,4 +4,8 @@ package transport
 
 import "net"
 
-func newUDPConn(c *net.UDPConn) (*UDPConn, error) { return &UDPConn{UDPConn: c}, nil }
+func newUDPConn(c *net.UDPConn) (*UDPConn, error) {
+	u := &UDPConn{UDPConn: c}
+	u.minWait.Store(-1)
+	return u, nil
+}
