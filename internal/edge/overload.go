@@ -27,7 +27,7 @@ import (
 //     loop yields after each datagram it accepts, so an edge that cannot
 //     keep up over UDP leaves the backlog in the socket, where the CPU wait
 //     does not see it: at 1.5 times the clean call rate, p50 went past 1 s
-//     with 85,000 retransmissions in 40 s while the CPU wait stayed low.
+//     with 85,000 retransmissions in 40 s and the guard never turned on.
 //     The shortest wait stands for the queue that does not drain (CoDel's
 //     signal): a burst that drains within the sample does not count.
 //

@@ -65,10 +65,11 @@ type rawOp struct {
 	n          int
 	errno      syscall.Errno
 	recv, send func(fd uintptr) bool
-	// recvmsg's header, buffer and control data (the arrival stamp)
+	// recvmsg's header, buffer and control data (the arrival stamp; in
+	// uint64s, so that the headers read from it are aligned)
 	msg  syscall.Msghdr
 	iov  syscall.Iovec
-	oob  [64]byte
+	oob  [8]uint64
 	oobn int
 }
 
@@ -84,8 +85,9 @@ func (o *rawOp) doRecv(fd uintptr) bool {
 	for {
 		o.iov.Base = unsafe.SliceData(o.b)
 		o.iov.SetLen(len(o.b))
-		o.msg = syscall.Msghdr{Name: (*byte)(unsafe.Pointer(&o.sa)), Namelen: syscall.SizeofSockaddrAny, Iov: &o.iov, Iovlen: 1, Control: &o.oob[0]}
-		o.msg.SetControllen(len(o.oob))
+		o.msg = syscall.Msghdr{Name: (*byte)(unsafe.Pointer(&o.sa)), Namelen: syscall.SizeofSockaddrAny, Iov: &o.iov, Iovlen: 1,
+			Control: (*byte)(unsafe.Pointer(&o.oob))}
+		o.msg.SetControllen(int(unsafe.Sizeof(o.oob)))
 		r, _, e := syscall.RawSyscall(syscall.SYS_RECVMSG, fd, uintptr(unsafe.Pointer(&o.msg)), 0)
 		if e != syscall.EINTR {
 			o.n, o.errno, o.oobn = int(r), e, int(o.msg.Controllen)
@@ -101,11 +103,11 @@ func (o *rawOp) arrival() int64 {
 	if o.oobn < off+int(unsafe.Sizeof(syscall.Timespec{})) {
 		return 0
 	}
-	h := (*syscall.Cmsghdr)(unsafe.Pointer(&o.oob[0]))
+	h := (*syscall.Cmsghdr)(unsafe.Pointer(&o.oob))
 	if h.Level != syscall.SOL_SOCKET || h.Type != syscall.SCM_TIMESTAMPNS {
 		return 0
 	}
-	return (*syscall.Timespec)(unsafe.Pointer(&o.oob[off])).Nano()
+	return (*syscall.Timespec)(unsafe.Add(unsafe.Pointer(&o.oob), off)).Nano()
 }
 
 func (o *rawOp) doSend(fd uintptr) bool {
