@@ -21,7 +21,7 @@ import (
 // several context switches of sysmon: 18 % of the edge's CPU at 500
 // REGISTER/s (perf, docs/PERFORMANCE.md). recvmsg and sendto on a
 // non-blocking UDP socket never block, which is what the bookkeeping is
-// for, so they are made with RawSyscall6 inside the socket's RawConn
+// for, so they are made as raw system calls inside the socket's RawConn
 // callbacks: those hold the descriptor open against a concurrent Close,
 // honour deadlines and wait for readiness through the netpoller exactly as
 // the standard calls do.
