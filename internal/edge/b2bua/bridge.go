@@ -13,6 +13,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 	"github.com/sipdesk/sipdesk"
 	"github.com/sipdesk/sipdesk/internal/edge/policy"
+	"github.com/sipdesk/sipdesk/internal/edge/sipmsg"
 )
 
 // attempt is one call attempt from the moment its SIP account is known:
@@ -127,7 +128,10 @@ func retryAfter(r string, d time.Duration) []sip.Header {
 func (s *B2BUA) bridge(req *sip.Request, tx sip.ServerTransaction, at *attempt, legs []*sip.Request, lg *slog.Logger) {
 	info := at.info
 	atx := newCallerTx(tx)
-	a, err := s.dua.ReadInvite(req, atx)
+	// The session keeps a clone of what it is given for the whole call:
+	// give it only what a dialog reads (the INVITE itself goes with its
+	// transaction, at the ACK).
+	a, err := s.dua.ReadInvite(sipmsg.DialogInvite(req), atx)
 	if err != nil {
 		s.respond(tx, req, 500, "Server Internal Error")
 		s.finish(at, 500, sipdesk.DispFailed, "internal")

@@ -65,3 +65,31 @@ func lower(c byte) byte {
 	}
 	return c
 }
+
+// dialogHeaders are the headers of an INVITE that its dialog still reads
+// once the INVITE is answered: what a response copies (RFC 3261 8.2.6.2,
+// 12.1.1; Timestamp for a 100), the remote target and the route set.
+var dialogHeaders = [...]string{"Via", "Record-Route", "From", "To", "Call-ID", "CSeq", "Contact", "Timestamp"}
+
+// DialogInvite is req reduced to what a UAS dialog needs of the INVITE that
+// made it (dialogHeaders, the Request-URI, where it came from), sharing
+// req's headers. sipgo's dialog session clones the INVITE it is given and
+// keeps the clone for the whole call; given this, it keeps a few hundred
+// bytes instead of the whole message, credentials and body included.
+func DialogInvite(req *sip.Request) *sip.Request {
+	d := sip.NewRequest(req.Method, req.Recipient)
+	d.SipVersion = req.SipVersion
+	for _, h := range req.Headers() {
+		for _, name := range dialogHeaders {
+			if nameIs(h.Name(), name) {
+				d.AppendHeader(h)
+				break
+			}
+		}
+	}
+	d.SetTransport(req.Transport())
+	d.SetSource(req.Source())
+	d.SetDestination(req.Destination())
+	d.Laddr = req.Laddr
+	return d
+}

@@ -79,3 +79,56 @@ func BenchmarkValidate(b *testing.B) {
 		}
 	}
 }
+
+// anInvite is a desk phone's INVITE through two proxies, compact headers
+// included, with credentials and a body.
+const anInvite = "INVITE sip:+4930123@sip.example.com;user=phone SIP/2.0\r\n" +
+	"v: SIP/2.0/UDP 192.0.2.20:5060;branch=z9hG4bK-p2;rport\r\n" +
+	"Via: SIP/2.0/UDP 192.0.2.7:5060;branch=z9hG4bK-1\r\n" +
+	"Record-Route: <sip:192.0.2.20;lr>\r\n" +
+	"Record-Route: <sip:192.0.2.21;lr>\r\n" +
+	"f: \"Alice\" <sip:alice@sip.example.com>;tag=1\r\n" +
+	"t: <sip:+4930123@sip.example.com>\r\n" +
+	"i: call-1@192.0.2.7\r\n" +
+	"CSeq: 2 INVITE\r\n" +
+	"m: <sip:alice@192.0.2.7:5060;ob>\r\n" +
+	"Proxy-Authorization: Digest username=\"alice\", realm=\"sip.example.com\", nonce=\"n\", uri=\"sip:+4930123@sip.example.com\", response=\"r\"\r\n" +
+	"Max-Forwards: 68\r\n" +
+	"Timestamp: 54\r\n" +
+	"User-Agent: Yealink SIP-T46S 66.86.0.15\r\n" +
+	"Allow: INVITE, ACK, CANCEL, BYE, NOTIFY, REFER, OPTIONS, INFO, UPDATE\r\n" +
+	"Supported: timer, replaces\r\n" +
+	"Session-Expires: 1800\r\n" +
+	"c: application/sdp\r\n" +
+	"l: 31\r\n\r\n" +
+	"v=0\r\no=- 1 1 IN IP4 192.0.2.7\r\n"
+
+// A dialog built from DialogInvite answers, and sends in-dialog requests,
+// as one built from the whole INVITE: the same headers in the same order
+// in every response, the same target, route set, source and transport;
+// without credentials or body.
+func TestDialogInvite(t *testing.T) {
+	req := parseRequest(t, anInvite)
+	req.SetSource("192.0.2.20:5060")
+	d := DialogInvite(req)
+	for _, code := range []int{100, 180, 200, 486} {
+		want := sip.NewResponseFromRequest(req, code, "x", nil)
+		got := sip.NewResponseFromRequest(d, code, "x", nil)
+		if tag, ok := want.To().Params.Get("tag"); ok {
+			got.To().Params.Add("tag", tag) // a new tag for each response
+		}
+		if got.String() != want.String() {
+			t.Fatalf("%d from DialogInvite:\n%s\nfrom the INVITE:\n%s", code, got, want)
+		}
+	}
+	if d.Recipient.String() != req.Recipient.String() || d.Source() != req.Source() || d.Transport() != req.Transport() ||
+		d.Contact().Value() != req.Contact().Value() || d.CSeq().SeqNo != 2 || len(d.GetHeaders("Record-Route")) != 2 {
+		t.Fatalf("dialog's INVITE lost what a dialog reads:\n%s", d)
+	}
+	if FirstHeader(d, "Proxy-Authorization") != nil || len(d.Body()) != 0 || FirstHeader(d, "User-Agent") != nil {
+		t.Fatalf("dialog's INVITE kept more than it needs:\n%s", d)
+	}
+	if len(req.Body()) == 0 || FirstHeader(req, "Proxy-Authorization") == nil {
+		t.Fatal("DialogInvite changed the INVITE")
+	}
+}
