@@ -15,6 +15,8 @@ const (
 	qInsertLease = `INSERT INTO call_leases (call_id, customer_id, sip_account_id, direction, node, started_at, expires_at, dialog)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
 	qDeleteLease = "DELETE FROM call_leases WHERE call_id = ? RETURNING customer_id, sip_account_id, direction"
+	// The dialog of an answered call whose row was written before it.
+	qSetLeaseDialog = "UPDATE call_leases SET dialog = ? WHERE call_id = ?"
 	// channel_counts follows call_leases: +1 on insert, -n on delete.
 	qCountAdd = `INSERT INTO channel_counts (customer_id, sip_account_id, direction, n) VALUES (?, ?, ?, ?)
 		ON CONFLICT (customer_id, sip_account_id, direction) DO UPDATE SET n = channel_counts.n + excluded.n`
@@ -167,7 +169,7 @@ func (t *tx) RenewLeases(node string, until time.Time) ([]string, error) {
 }
 
 func (t *tx) SetLeaseDialog(callID, dialog string) error {
-	if _, err := t.exec("UPDATE call_leases SET dialog = ? WHERE call_id = ?", dialog, callID); err != nil {
+	if _, err := t.exec(qSetLeaseDialog, dialog, callID); err != nil {
 		return t.fail("set lease dialog", err)
 	}
 	return nil

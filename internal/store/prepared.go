@@ -24,6 +24,7 @@ import (
 var hotQueries = []string{
 	qInsertLease,
 	qDeleteLease,
+	qSetLeaseDialog,
 	qCountAdd,
 	qChannelUse,
 	qInsertCallRecord, // tx.insert: SQLite takes the last row ID instead of RETURNING
