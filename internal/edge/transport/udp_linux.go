@@ -239,3 +239,13 @@ func zoneIndex(zone string) uint32 {
 	}
 	return 0
 }
+
+// waited records one datagram's wait in the socket (one reader at a time).
+func (c *UDPConn) waited(d time.Duration) {
+	for {
+		cur := c.minWait.Load()
+		if cur >= 0 && cur <= int64(d) || c.minWait.CompareAndSwap(cur, int64(max(d, 0))) {
+			return
+		}
+	}
+}
