@@ -47,8 +47,12 @@ type useKey struct {
 }
 
 type localCall struct {
-	lease   sipdesk.CallLease // Dialog: its latest dialog state
-	skipped bool              // a write of it was left out (queue full)
+	// lease is the call's row. Its Dialog is kept only while the row has
+	// writes left out (skipped): they are written again whole. Otherwise
+	// the dialog state is queued and dropped once written (about 1 KB a
+	// call up, for the whole call, when it was kept).
+	lease   sipdesk.CallLease
+	skipped bool // a write of it was left out (queue full)
 }
 
 // leaseOp is what is left to write of one lease, in this order: delete
@@ -87,19 +91,20 @@ func (o leaseOp) empty() bool { return !o.del && o.ins == nil && o.dialog == "" 
 // localLeases is the state of the single-edge mode; its maps are guarded
 // by the admission's mu.
 type localLeases struct {
-	calls   map[string]*localCall
-	inUse   map[useKey]int
-	queue   map[string]leaseOp
-	flying  map[string]leaseOp // the batch being written
-	skipped int                // calls with skipped set
-	full    bool               // the queue overflowed (logged once until it has room again)
-	flushMu sync.Mutex
-	limits  limitCache
-	warn    warnEvery
+	calls     map[string]*localCall
+	inUse     map[useKey]int
+	queue     map[string]leaseOp
+	flying    map[string]leaseOp // the batch being written
+	skipped   int                // calls with skipped set
+	full      bool               // the queue overflowed (logged once until it has room again)
+	maxWrites int                // maxLeaseWrites (lower in tests)
+	flushMu   sync.Mutex
+	limits    limitCache
+	warn      warnEvery
 }
 
 func newLocalLeases(st sipdesk.Store) *localLeases {
-	l := &localLeases{calls: map[string]*localCall{}, inUse: map[useKey]int{}, queue: map[string]leaseOp{},
+	l := &localLeases{calls: map[string]*localCall{}, inUse: map[useKey]int{}, queue: map[string]leaseOp{}, maxWrites: maxLeaseWrites,
 		limits: limitCache{m: map[[2]int64]sipdesk.ChannelUse{}, version: -1}}
 	// The store signals a config change of this process when the
 	// transaction commits, before the portal's request returns: the next
@@ -267,8 +272,10 @@ func (c *ChannelAdmission) saveDialogLocal(callID, js string) {
 	if lc == nil {
 		return
 	}
-	lc.lease.Dialog = js
 	c.queueLocked(callID, leaseOp{dialog: js}, lc)
+	if lc.skipped {
+		lc.lease.Dialog = js // for requeueSkippedLocked
+	}
 }
 
 // queueLocked coalesces op into the call's queued writes (c.mu held).
@@ -282,7 +289,7 @@ func (c *ChannelAdmission) queueLocked(callID string, op leaseOp, lc *localCall)
 		}
 		return
 	}
-	if len(q) >= maxLeaseWrites && !op.del {
+	if len(q) >= c.loc.maxWrites && !op.del {
 		if lc != nil && !lc.skipped {
 			lc.skipped = true
 			c.loc.skipped++
@@ -301,14 +308,14 @@ func (c *ChannelAdmission) queueLocked(callID string, op leaseOp, lc *localCall)
 // once the queue has room (c.mu held): the whole row, deleted first, so
 // that it is right whatever part of it was written.
 func (c *ChannelAdmission) requeueSkippedLocked() {
-	if c.loc.skipped == 0 || len(c.loc.queue) >= maxLeaseWrites/2 {
+	if c.loc.skipped == 0 || len(c.loc.queue) >= c.loc.maxWrites/2 {
 		return
 	}
 	for id, lc := range c.loc.calls {
 		if lc.skipped {
 			ins := lc.lease
 			c.loc.queue[id] = leaseOp{del: true, ins: &ins}
-			lc.skipped = false
+			lc.skipped, lc.lease.Dialog = false, ""
 		}
 	}
 	c.loc.skipped, c.loc.full = 0, false

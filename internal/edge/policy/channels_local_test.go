@@ -499,3 +499,71 @@ func TestLocalChannelsLimitReads(t *testing.T) {
 		t.Fatalf("%d limit reads for 2 accounts, want 2", n)
 	}
 }
+
+// TestLocalChannelsDialogWrittenNotKept: a call's dialog state reaches its
+// lease row and is not kept in memory after that; a call whose writes were
+// left out (queue full) keeps it until its row is written whole, dialog
+// included, once the queue has room.
+func TestLocalChannelsDialogWrittenNotKept(t *testing.T) {
+	e := newLocalEnv(t, 10)
+	c := e.admission("n1")
+	ctx := context.Background()
+	kept := func(id string) string {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.loc.calls[id].lease.Dialog
+	}
+	dialog := func(id string) Dialog {
+		return Dialog{Node: "n1", Legs: []DialogLeg{{Side: LegCarrier, CallID: "carrier-" + id, CSeq: 2}}}
+	}
+	rowDialog := func(id string) string {
+		r := e.rows()[id]
+		if r == nil {
+			return ""
+		}
+		var d Dialog
+		if json.Unmarshal([]byte(r.Dialog), &d) != nil || len(d.Legs) != 1 {
+			return ""
+		}
+		return d.Legs[0].CallID
+	}
+	c.mu.Lock()
+	c.loc.maxWrites = 2
+	c.mu.Unlock()
+	for _, id := range []string{"a", "b", "c"} { // c: left out, the queue holds a and b
+		if err := c.Acquire(ctx, e.call(id, sipdesk.DirOutbound)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.SaveDialog("a", dialog("a")) // rides on a's queued insert
+	c.SaveDialog("c", dialog("c")) // left out too
+	if kept("a") != "" || kept("c") == "" {
+		t.Fatalf("kept dialogs before the flush: a %q, c %q", kept("a"), kept("c"))
+	}
+	for range 2 { // a and b, then c whole
+		if !c.Flush(ctx) {
+			t.Fatal("flush")
+		}
+	}
+	if got := rowDialog("a"); got != "carrier-a" {
+		t.Errorf("a's row dialog: %q", got)
+	}
+	if got := rowDialog("c"); got != "carrier-c" {
+		t.Errorf("c's row (left out, then written whole) dialog: %q", got)
+	}
+	c.SaveDialog("b", dialog("b")) // b's row is written: an update
+	if !c.Flush(ctx) {
+		t.Fatal("flush")
+	}
+	if got := rowDialog("b"); got != "carrier-b" {
+		t.Errorf("b's row dialog: %q", got)
+	}
+	for _, id := range []string{"a", "b", "c"} {
+		if d := kept(id); d != "" {
+			t.Errorf("%s's dialog still kept in memory after its row was written: %q", id, d)
+		}
+	}
+	if n := c.Pending(); n != 0 {
+		t.Errorf("%d lease writes pending", n)
+	}
+}
