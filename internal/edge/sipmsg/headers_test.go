@@ -1,6 +1,9 @@
 package sipmsg
 
 import (
+	"runtime"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/emiago/sipgo/sip"
@@ -130,5 +133,38 @@ func TestDialogInvite(t *testing.T) {
 	}
 	if len(req.Body()) == 0 || FirstHeader(req, "Proxy-Authorization") == nil {
 		t.Fatal("DialogInvite changed the INVITE")
+	}
+}
+
+// BenchmarkDialogInviteHeld: the bytes a dialog session keeps of its
+// INVITE for the whole call (sipgo's ReadInvite keeps a clone of what it
+// is given), given the whole INVITE and given DialogInvite, for a desk
+// phone's INVITE through two proxies (anInvite, with a phone's SDP).
+func BenchmarkDialogInviteHeld(b *testing.B) {
+	sdp := "v=0\r\no=- 20001 20001 IN IP4 192.0.2.7\r\ns=SDP data\r\nc=IN IP4 192.0.2.7\r\nt=0 0\r\n" +
+		"m=audio 11786 RTP/AVP 9 0 8 18 101\r\na=rtpmap:9 G722/8000\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n" +
+		"a=rtpmap:18 G729/8000\r\na=fmtp:18 annexb=no\r\na=ptime:20\r\na=sendrecv\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\n"
+	head, _, _ := strings.Cut(anInvite, "l: 31\r\n")
+	req := parseRequest(b, head+"l: "+strconv.Itoa(len(sdp))+"\r\n\r\n"+sdp)
+	for _, c := range []struct {
+		name string
+		keep func() *sip.Request
+	}{
+		{"whole", func() *sip.Request { return req.Clone() }},
+		{"DialogInvite", func() *sip.Request { return DialogInvite(req).Clone() }},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			kept := make([]*sip.Request, 0, b.N)
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			for b.Loop() {
+				kept = append(kept, c.keep())
+			}
+			runtime.GC()
+			runtime.ReadMemStats(&after)
+			b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(len(kept)), "held-B/op")
+			runtime.KeepAlive(kept)
+		})
 	}
 }
