@@ -187,9 +187,9 @@ func hopKey(nonceKey []byte) []byte {
 	return m.Sum(nil)
 }
 
-// AppliedVersion is the config version of the snapshot in use (-1 before
-// the first load).
-func (s *Server) AppliedVersion() int64 { return s.pol.Config().Version() }
+// AppliedVersion is the config version applied in full: its snapshot in
+// use and the bindings it invalidated dropped (-1 before the first load).
+func (s *Server) AppliedVersion() int64 { return s.pol.AppliedVersion() }
 
 // Ready is closed once the listeners are up.
 func (s *Server) Ready() <-chan struct{} { return s.ready }

@@ -87,6 +87,9 @@ type Engine struct {
 	regWrites GroupCommit
 	recs      *RecordWriter
 	onChange  func(ctx context.Context, old, cur *Snapshot)
+	// applied is the version whose snapshot is in use and whose OnChange
+	// has run: what was invalidated is gone once it reads that version.
+	applied atomic.Int64
 }
 
 // New makes the Engine of a node on st.
@@ -105,12 +108,17 @@ func New(st sipdesk.Store, opt Options) *Engine {
 	}
 	e := &Engine{st: st, opt: opt, recs: NewRecordWriter(opt.Records, opt.Log)}
 	e.snap.Store(emptySnapshot())
+	e.applied.Store(-1)
 	return e
 }
 
 // OnChange sets the function called after a new snapshot replaced old
 // (the registrar drops the bindings the change invalidates).
 func (e *Engine) OnChange(f func(ctx context.Context, old, cur *Snapshot)) { e.onChange = f }
+
+// AppliedVersion is the config version applied in full: its snapshot is
+// in use and the bindings it invalidated are dropped (-1 before the first).
+func (e *Engine) AppliedVersion() int64 { return e.applied.Load() }
 
 // Config is the snapshot in use.
 func (e *Engine) Config() *Snapshot { return e.snap.Load() }
@@ -294,6 +302,7 @@ func (e *Engine) Refresh(ctx context.Context) error {
 	if e.onChange != nil {
 		e.onChange(ctx, old, ns)
 	}
+	e.applied.Store(v)
 	if old.version >= 0 {
 		e.opt.Log.Info("config applied", "config_version", v, "sip_accounts", len(ns.byID))
 	}
