@@ -26,6 +26,7 @@ type fakeCarrier struct {
 	Addr string
 	mode atomic.Value // string
 	sdp  atomic.Value // string: the answer's SDP (testSDP when unset)
+	rr   atomic.Value // string: a Record-Route header line the 200 carries (none when unset)
 
 	mu      sync.Mutex
 	invites map[string]*siptest.Msg // by Call-ID, first INVITE
@@ -79,7 +80,11 @@ func (fc *fakeCarrier) handle(m *siptest.Msg) {
 			if sdp == "" {
 				sdp = testSDP
 			}
-			fc.to(m, siptest.ReplyBody(m, 200, "OK", tag, sdp, contact))
+			hs := []string{contact}
+			if rr, _ := fc.rr.Load().(string); rr != "" {
+				hs = append(hs, rr)
+			}
+			fc.to(m, siptest.ReplyBody(m, 200, "OK", tag, sdp, hs...))
 		case "486":
 			fc.to(m, siptest.Reply(m, 486, "Busy Here", tag))
 		case "503":

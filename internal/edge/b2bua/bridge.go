@@ -271,7 +271,7 @@ func (s *B2BUA) bridge(req *sip.Request, tx sip.ServerTransaction, at *attempt, 
 		lg.Info("call", "result", "media", "error", merr)
 		return
 	}
-	c := &call{at: at, a: a, b: winner, aID: a.ID, bID: winner.ID, start: s.now(), log: lg}
+	c := &call{at: at, a: a, b: s.answeredLeg(winner), aID: a.ID, bID: winner.ID, start: s.now(), log: lg}
 	if why := at.stop.why(); why != nil {
 		// Stopped as the callee answered: take the callee down, never
 		// answer the caller.

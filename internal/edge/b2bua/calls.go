@@ -18,7 +18,7 @@ import (
 type call struct {
 	at    *attempt
 	a     *sipgo.DialogServerSession
-	b     *sipgo.DialogClientSession
+	b     *uacLeg
 	aID   string
 	bID   string
 	start time.Time
@@ -153,15 +153,14 @@ func (s *B2BUA) endCall(c *call, from string, why ending) {
 		}
 	}
 	byeB := func() {
-		target := c.b.InviteRequest.Recipient
-		if ct := c.b.InviteResponse.Contact(); ct != nil {
-			target = ct.Address
+		bye, err := c.b.request(sip.BYE, 0)
+		if err == nil {
+			if from == "" {
+				bye.AppendHeader(sip.HeaderClone(reason))
+			}
+			_, err = s.dua.Client.Do(ctx, bye, sipgo.ClientRequestBuild)
 		}
-		bye := sip.NewRequest(sip.BYE, target)
-		if from == "" {
-			bye.AppendHeader(sip.HeaderClone(reason))
-		}
-		if err := c.b.WriteBye(ctx, bye); err != nil {
+		if err != nil {
 			c.log.Debug("bye b", "error", err)
 		}
 	}
@@ -217,13 +216,11 @@ func (s *B2BUA) handleBye(req *sip.Request, tx sip.ServerTransaction) {
 		s.respond(tx, req, 481, "Call/Transaction Does Not Exist")
 		return
 	}
-	var err error
 	if side == "a" {
-		err = c.a.ReadBye(req, tx)
+		if err := c.a.ReadBye(req, tx); err != nil {
+			s.respond(tx, req, 200, "OK")
+		}
 	} else {
-		err = c.b.ReadBye(req, tx)
-	}
-	if err != nil {
 		s.respond(tx, req, 200, "OK")
 	}
 	s.endCall(c, side, endBye)
@@ -246,22 +243,17 @@ func (s *B2BUA) handleInDialog(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 32*time.Second)
 	defer cancel()
-	var target sip.Uri
-	if side == "a" {
-		target = c.b.InviteRequest.Recipient
-		if ct := c.b.InviteResponse.Contact(); ct != nil {
-			target = ct.Address
-		}
-	} else {
-		target = c.a.InviteRequest.Contact().Address
-	}
-	out := sip.NewRequest(req.Method, target)
-	sipmsg.CopyBody(req, out)
+	var out *sip.Request
 	var ctx2 sip.ClientTransaction
 	var err error
 	if side == "a" {
-		ctx2, err = c.b.TransactionRequest(ctx, out)
+		if out, err = c.b.request(req.Method, 0); err == nil {
+			sipmsg.CopyBody(req, out)
+			ctx2, err = s.dua.Client.TransactionRequest(ctx, out, sipgo.ClientRequestBuild)
+		}
 	} else {
+		out = sip.NewRequest(req.Method, c.a.InviteRequest.Contact().Address)
+		sipmsg.CopyBody(req, out)
 		ctx2, err = c.a.TransactionRequest(ctx, out)
 	}
 	if err != nil {
@@ -290,11 +282,11 @@ wait:
 		return
 	}
 	if req.IsInvite() && res.IsSuccess() {
-		ack := sip.NewRequest(sip.ACK, target)
-		ack.SetBody(nil)
 		if side == "a" {
-			err = c.b.WriteRequest(ack)
+			err = s.ackLeg(c.b, out.CSeq().SeqNo)
 		} else {
+			ack := sip.NewRequest(sip.ACK, c.a.InviteRequest.Contact().Address)
+			ack.SetBody(nil)
 			err = c.a.WriteRequest(ack)
 		}
 		if err != nil {
@@ -336,14 +328,18 @@ func (s *B2BUA) unhandledResponse(res *sip.Response) {
 	if c == nil || c.bID != id {
 		return
 	}
-	target := c.b.InviteRequest.Recipient
-	if ct := res.Contact(); ct != nil {
-		target = ct.Address
-	}
-	ack := sip.NewRequest(sip.ACK, target)
-	ack.AppendHeader(&sip.CSeqHeader{SeqNo: cs.SeqNo, MethodName: sip.ACK})
-	ack.SetBody(nil)
-	if err := c.b.WriteRequest(ack); err != nil {
+	if err := s.ackLeg(c.b, cs.SeqNo); err != nil {
 		c.log.Debug("re-ack", "error", err)
 	}
+}
+
+// ackLeg sends the ACK of a 2xx to the INVITE of CSeq cseq on leg b (the
+// UAC core sends it, outside any transaction).
+func (s *B2BUA) ackLeg(b *uacLeg, cseq uint32) error {
+	ack, err := b.request(sip.ACK, cseq)
+	if err != nil {
+		return err
+	}
+	ack.SetBody(nil)
+	return s.dua.Client.WriteRequest(ack, sipgo.ClientRequestBuild)
 }

@@ -2,7 +2,6 @@ package b2bua
 
 import (
 	"context"
-	"strings"
 	"sync"
 	"time"
 
@@ -215,19 +214,9 @@ func (s *B2BUA) LiveAttempts() int { return s.live.len() }
 func (s *B2BUA) dialogOf(c *call) policy.Dialog {
 	d := policy.Dialog{Node: s.cfg.Node}
 	contact := s.dua.ContactHDR.Value()
-	// Leg b: we are its UAC; the route set is the 200's Record-Route
-	// reversed (RFC 3261 §12.1.2).
-	b := policy.DialogLeg{Side: policy.LegCarrier, CallID: c.b.InviteRequest.CallID().Value(),
-		From: c.b.InviteRequest.From().Value(), To: c.b.InviteResponse.To().Value(),
-		Target: c.b.InviteRequest.Recipient.String(), CSeq: c.b.CSEQ() + 1,
-		Transport: c.b.InviteRequest.Transport(), Contact: contact}
-	if ct := c.b.InviteResponse.Contact(); ct != nil {
-		b.Target = ct.Address.String()
-	}
-	rr := sipmsg.Headers(c.b.InviteResponse, "Record-Route")
-	for i := len(rr) - 1; i >= 0; i-- {
-		b.Route = append(b.Route, rr[i].Value())
-	}
+	// Leg b: we are its UAC (answeredLeg).
+	b := c.b.leg
+	b.Side, b.CSeq = policy.LegCarrier, c.b.cseq.Load()+1
 	// Leg a: we are its UAS; the route set is the INVITE's Record-Route in
 	// order (RFC 3261 §12.1.1).
 	a := policy.DialogLeg{Side: policy.LegCustomer, CallID: c.a.InviteRequest.CallID().Value(),
@@ -278,36 +267,11 @@ func errString(err error) string {
 
 // byeLeg builds the BYE of one stored leg and sends it through our stack.
 func (s *B2BUA) byeLeg(ctx context.Context, leg policy.DialogLeg) (*sip.Response, error) {
-	var target sip.Uri
-	if err := sip.ParseUri(leg.Target, &target); err != nil {
+	bye, err := legRequest(&leg, sip.BYE, leg.CSeq+lostCSeqGap)
+	if err != nil {
 		return nil, err
-	}
-	bye := sip.NewRequest(sip.BYE, target)
-	from, to := &sip.FromHeader{}, &sip.ToHeader{}
-	if err := parseNameAddr(leg.From, &from.DisplayName, &from.Address, &from.Params); err != nil {
-		return nil, err
-	}
-	if err := parseNameAddr(leg.To, &to.DisplayName, &to.Address, &to.Params); err != nil {
-		return nil, err
-	}
-	callID := sip.CallIDHeader(leg.CallID)
-	bye.AppendHeader(from)
-	bye.AppendHeader(to)
-	bye.AppendHeader(&callID)
-	bye.AppendHeader(&sip.CSeqHeader{SeqNo: leg.CSeq + lostCSeqGap, MethodName: sip.BYE})
-	for _, r := range leg.Route {
-		bye.AppendHeader(sip.NewHeader("Route", r))
 	}
 	bye.AppendHeader(sip.NewHeader("Reason", `SIP;cause=200;text="Edge lost"`))
-	if leg.Transport != "" && !strings.EqualFold(leg.Transport, "udp") {
-		bye.SetTransport(strings.ToUpper(leg.Transport))
-	}
-	if len(leg.Route) > 0 { // loose routing: send to the first route
-		var r sip.Uri
-		if err := sip.ParseUri(strings.Trim(strings.SplitN(leg.Route[0], ">", 2)[0], "<"), &r); err == nil {
-			bye.SetDestination(r.HostPort())
-		}
-	}
 	return s.dua.Client.Do(ctx, bye, sipgo.ClientRequestBuild)
 }
 
