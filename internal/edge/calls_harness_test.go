@@ -18,8 +18,10 @@ import (
 const testSDP = "v=0\no=- 1 1 IN IP4 127.0.0.1\ns=-\nc=IN IP4 127.0.0.1\nt=0 0\nm=audio 40000 RTP/AVP 0\na=rtpmap:0 PCMU/8000\n"
 
 // fakeCarrier is a carrier UAS in Go for the fast tests. Its behaviour
-// for each new INVITE: "answer" (180, 200 and hold), "486", "503", "ring"
-// (180, then 487 on CANCEL), "silent" (nothing).
+// for each new INVITE: "answer" (180, 200 and hold), "challenge" (407
+// without Proxy-Authorization, then as "answer"), "486", "503", "ring"
+// (180, then 487 on CANCEL), "late" (180, then a 200 that crosses the
+// CANCEL), "silent" (nothing).
 type fakeCarrier struct {
 	t    testing.TB
 	c    *siptest.Conn
@@ -58,6 +60,11 @@ func (fc *fakeCarrier) handle(m *siptest.Msg) {
 			fc.to(m, siptest.ReplyBody(m, 200, "OK", "", testSDP, contact))
 			return
 		}
+		if fc.mode.Load() == "challenge" && m.Get("Proxy-Authorization") == "" {
+			fc.to(m, siptest.Reply(m, 407, "Proxy Authentication Required", "auth"+siptest.RandHex(2),
+				`Proxy-Authenticate: Digest realm="carrier.example", nonce="`+siptest.RandHex(8)+`", algorithm=MD5`))
+			return
+		}
 		fc.mu.Lock()
 		_, dup := fc.invites[callID]
 		if !dup {
@@ -70,7 +77,7 @@ func (fc *fakeCarrier) handle(m *siptest.Msg) {
 		}
 		tag = "carrier" + callID[:min(8, len(callID))]
 		switch fc.mode.Load().(string) {
-		case "answer":
+		case "answer", "challenge":
 			fc.mu.Lock()
 			fc.live[callID] = true
 			fc.most = max(fc.most, len(fc.live))
@@ -93,15 +100,22 @@ func (fc *fakeCarrier) handle(m *siptest.Msg) {
 			fc.to(m, siptest.Reply(m, 404, "Not Found", tag))
 		case "480":
 			fc.to(m, siptest.Reply(m, 480, "Temporarily Unavailable", tag))
-		case "ring":
+		case "ring", "late":
 			fc.to(m, siptest.Reply(m, 180, "Ringing", tag, contact))
 		}
 	case "CANCEL":
-		fc.to(m, siptest.Reply(m, 200, "OK", tag))
 		fc.mu.Lock()
 		inv := fc.invites[callID]
+		late := inv != nil && fc.mode.Load() == "late"
+		if late {
+			fc.live[callID] = true
+		}
 		fc.mu.Unlock()
-		if inv != nil {
+		if late { // answered as the CANCEL was on its way: the 200 stands
+			fc.to(inv, siptest.ReplyBody(inv, 200, "OK", "carrier"+callID[:min(8, len(callID))], testSDP, contact))
+		}
+		fc.to(m, siptest.Reply(m, 200, "OK", tag))
+		if inv != nil && !late {
 			fc.to(inv, siptest.Reply(inv, 487, "Request Terminated", "carrier"+callID[:min(8, len(callID))]))
 		}
 	case "BYE":

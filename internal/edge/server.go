@@ -231,6 +231,11 @@ func (s *Server) Run(ctx context.Context) error {
 		return err
 	}
 	s.udpAddr.Store(ls.UDP.LocalAddr().(*net.UDPAddr))
+	if c := &s.stack.Dialog.ContactHDR; c.Address.Port == 0 {
+		// Bound to port 0: our Contact carries the port the system chose
+		// (set before anything is sent, so never read concurrently).
+		c.Address.Port = ls.UDP.LocalAddr().(*net.UDPAddr).Port
+	}
 	s.tcpAddr.Store(ls.TCP.Addr().(*net.TCPAddr))
 	if ls.TLS != nil {
 		s.tlsAddr.Store(ls.TLS.Addr().(*net.TCPAddr))

@@ -145,20 +145,20 @@ func (s *B2BUA) bridge(req *sip.Request, tx sip.ServerTransaction, at *attempt, 
 	}
 
 	type result struct {
-		d   *sipgo.DialogClientSession
+		inv *invite
 		err error
 	}
 	results := make(chan result, len(legs))
 	var pmu sync.Mutex
 	answered := false
-	relay := func(r *sip.Response) error {
+	relay := func(r *sip.Response) {
 		if !r.IsProvisional() || r.StatusCode == 100 {
-			return nil
+			return
 		}
 		pmu.Lock()
 		defer pmu.Unlock()
 		if answered {
-			return nil
+			return
 		}
 		body, hs, err := s.callerBody(at, r)
 		if err != nil {
@@ -168,24 +168,23 @@ func (s *B2BUA) bridge(req *sip.Request, tx sip.ServerTransaction, at *attempt, 
 		if err := a.Respond(r.StatusCode, r.Reason, body, hs...); err != nil {
 			lg.Debug("relay provisional", "error", err)
 		}
-		return nil
 	}
 	cancels := make([]context.CancelFunc, 0, len(legs))
 	started := 0
 	for _, leg := range legs {
 		lctx, lcancel := context.WithCancel(ctx)
 		cancels = append(cancels, lcancel)
-		d, err := s.dua.WriteInvite(lctx, leg)
+		inv, err := s.sendInvite(lctx, leg)
 		if err != nil {
 			lg.Warn("leg invite", "error", err)
 			continue
 		}
 		started++
-		opts := sipgo.AnswerOptions{OnResponse: relay}
+		var auth *sipgo.DigestAuth
 		if info.Direction == sipdesk.DirOutbound && s.cfg.CarrierUsername != "" {
-			opts.Username, opts.Password = s.cfg.CarrierUsername, s.cfg.CarrierPassword
+			auth = &sipgo.DigestAuth{Username: s.cfg.CarrierUsername, Password: s.cfg.CarrierPassword}
 		}
-		wait := func() { results <- result{d, d.WaitAnswer(lctx, opts)} }
+		wait := func() { results <- result{inv, s.waitAnswer(lctx, inv, auth, relay)} }
 		if len(legs) == 1 {
 			// One leg (every outbound call): wait here, on this goroutine's
 			// grown stack, rather than start one that grows its own.
@@ -199,19 +198,25 @@ func (s *B2BUA) bridge(req *sip.Request, tx sip.ServerTransaction, at *attempt, 
 			c()
 		}
 	}()
-	var winner *sipgo.DialogClientSession
+	var winner *invite
+	var b *uacLeg // the winner's dialog, once ACKed
 	var best *sip.Response
 	for i := 0; i < started; i++ {
 		r := <-results
 		if r.err == nil {
 			if winner == nil {
+				l, err := s.answered(r.inv)
+				if l == nil {
+					lg.Warn("answer without a dialog", "error", err)
+					continue
+				}
+				if err != nil {
+					lg.Warn("ack", "error", err)
+				}
 				pmu.Lock()
 				answered = true
 				pmu.Unlock()
-				winner = r.d
-				if err := winner.Ack(context.Background()); err != nil {
-					lg.Warn("ack", "error", err)
-				}
+				winner, b = r.inv, l
 				for _, c := range cancels {
 					c() // CANCEL the other forks (a no-op for the winner)
 				}
@@ -221,8 +226,7 @@ func (s *B2BUA) bridge(req *sip.Request, tx sip.ServerTransaction, at *attempt, 
 				continue
 			}
 			// A second fork answered too: take it down.
-			_ = r.d.Ack(context.Background())
-			go r.d.Bye(context.Background())
+			s.hangUp(r.inv)
 			continue
 		}
 		var de *sipgo.ErrDialogResponse
@@ -261,9 +265,9 @@ func (s *B2BUA) bridge(req *sip.Request, tx sip.ServerTransaction, at *attempt, 
 		return
 	}
 
-	body, hs, merr := s.callerBody(at, winner.InviteResponse)
+	body, hs, merr := s.callerBody(at, winner.res)
 	if merr != nil {
-		go winner.Bye(context.Background())
+		s.takeDown(b)
 		if err := a.Respond(488, "Not Acceptable Here", nil); err != nil {
 			lg.Debug("respond final", "error", err)
 		}
@@ -271,11 +275,11 @@ func (s *B2BUA) bridge(req *sip.Request, tx sip.ServerTransaction, at *attempt, 
 		lg.Info("call", "result", "media", "error", merr)
 		return
 	}
-	c := &call{at: at, a: a, b: s.answeredLeg(winner), aID: a.ID, bID: winner.ID, start: s.now(), log: lg}
+	c := &call{at: at, a: a, b: b, aID: a.ID, bID: b.id, start: s.now(), log: lg}
 	if why := at.stop.why(); why != nil {
 		// Stopped as the callee answered: take the callee down, never
 		// answer the caller.
-		go winner.Bye(context.Background())
+		s.takeDown(b)
 		s.stopRinging(a, at, *why, lg)
 		return
 	}
@@ -288,7 +292,7 @@ func (s *B2BUA) bridge(req *sip.Request, tx sip.ServerTransaction, at *attempt, 
 	if !at.relay {
 		s.pol.Record(at, at.rec, false)
 	}
-	lg.Info("call answered", "carrier_call_id", winner.InviteRequest.CallID().Value(), "session_expires", c.se.String())
+	lg.Info("call answered", "carrier_call_id", b.leg.CallID, "session_expires", c.se.String())
 	if err := a.Respond(200, "OK", body, hs...); err != nil {
 		lg.Warn("caller did not confirm", "error", err)
 		s.endCall(c, "", endNoAck)

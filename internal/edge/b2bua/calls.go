@@ -153,14 +153,11 @@ func (s *B2BUA) endCall(c *call, from string, why ending) {
 		}
 	}
 	byeB := func() {
-		bye, err := c.b.request(sip.BYE, 0)
-		if err == nil {
-			if from == "" {
-				bye.AppendHeader(sip.HeaderClone(reason))
-			}
-			_, err = s.dua.Client.Do(ctx, bye, sipgo.ClientRequestBuild)
+		var r sip.Header
+		if from == "" {
+			r = reason
 		}
-		if err != nil {
+		if err := s.bye(ctx, c.b, r); err != nil {
 			c.log.Debug("bye b", "error", err)
 		}
 	}

@@ -5,7 +5,6 @@ import (
 	"strings"
 	"sync/atomic"
 
-	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 	"github.com/sipdesk/sipdesk/internal/edge/policy"
 	"github.com/sipdesk/sipdesk/internal/edge/sipmsg"
@@ -13,10 +12,10 @@ import (
 
 // uacLeg is the leg we called (the carrier, or a device on an inbound
 // call) once its 2xx is ACKed: the few strings its in-dialog requests are
-// built from. sipgo's DialogClientSession keeps the INVITE sent, the 2xx as
-// parsed, the ACK it resends and the INVITE transaction for the whole call
-// (about half of what a call up holds); dropped at the ACK, they go when
-// the transaction ends (Timer M).
+// built from. The INVITE sent, the 2xx as parsed and their transaction go
+// at the ACK (invite.go); sipgo's DialogClientSession kept them, and the
+// ACK it would resend, for the whole call: about half of what a call up
+// held.
 type uacLeg struct {
 	id   string           // dialog id (the call table's key)
 	leg  policy.DialogLeg // as stored for another edge; CSeq is the INVITE's
@@ -24,12 +23,16 @@ type uacLeg struct {
 	cseq atomic.Uint32    // the last CSeq sent
 }
 
-// answeredLeg keeps what the answered, ACKed session d needs for the rest of
-// the call; the session itself is left to end with its transaction.
-func (s *B2BUA) answeredLeg(d *sipgo.DialogClientSession) *uacLeg {
-	req, res := d.InviteRequest, d.InviteResponse
-	l := &uacLeg{id: d.ID, leg: policy.DialogLeg{CallID: req.CallID().Value(), From: req.From().Value(), To: res.To().Value(),
-		Target: req.Recipient.String(), CSeq: d.CSEQ(), Transport: req.Transport(), Contact: s.dua.ContactHDR.Value()}}
+// answeredLeg keeps what the rest of the call needs of the leg whose
+// INVITE req was answered by the 2xx res.
+func (s *B2BUA) answeredLeg(req *sip.Request, res *sip.Response) (*uacLeg, error) {
+	id, err := sip.DialogIDFromResponse(res)
+	if err != nil {
+		return nil, err
+	}
+	cseq := req.CSeq().SeqNo
+	l := &uacLeg{id: id, leg: policy.DialogLeg{CallID: req.CallID().Value(), From: req.From().Value(), To: res.To().Value(),
+		Target: req.Recipient.String(), CSeq: cseq, Transport: req.Transport(), Contact: s.dua.ContactHDR.Value()}}
 	if ct := res.Contact(); ct != nil {
 		l.leg.Target = ct.Address.String()
 	}
@@ -41,8 +44,8 @@ func (s *B2BUA) answeredLeg(d *sipgo.DialogClientSession) *uacLeg {
 	if len(rr) == 0 && s.dua.RewriteContact {
 		l.dest = res.Source()
 	}
-	l.cseq.Store(d.CSEQ())
-	return l
+	l.cseq.Store(cseq)
+	return l, nil
 }
 
 // request builds the leg's next in-dialog request; an ACK takes the CSeq
