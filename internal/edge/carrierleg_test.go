@@ -128,6 +128,13 @@ func TestCarrierAnswerCrossesCancel(t *testing.T) {
 		t.Fatalf("caller got %d after CANCEL", r.Code)
 	}
 	same := func(m *siptest.Msg) bool { return m.Get("Call-ID") == inv.Get("Call-ID") }
+	// The CANCEL matches the INVITE's transaction (RFC 3261 §9.1).
+	c := e.carrier.waitReq(t, "CANCEL", 3*time.Second, same)
+	n, _, _ := strings.Cut(inv.Get("CSeq"), " ")
+	if c.Get("Via") != inv.Get("Via") || c.Get("CSeq") != n+" CANCEL" || strings.Fields(c.StartLine)[1] != strings.Fields(inv.StartLine)[1] ||
+		c.Get("From") != inv.Get("From") || c.Get("To") != inv.Get("To") {
+		t.Errorf("CANCEL does not match its INVITE:\n%s\n%s", c.StartLine, inv.StartLine)
+	}
 	e.carrier.waitReq(t, "ACK", 3*time.Second, same)
 	bye := e.carrier.waitReq(t, "BYE", 3*time.Second, same)
 	if !strings.Contains(bye.Get("To"), "tag=carrier") {
