@@ -86,8 +86,9 @@ func challenged(r *sip.Response) bool {
 }
 
 // cancelInvite CANCELs inv once a provisional came (RFC 3261 §9.1) and
-// waits for its final answer at most 64×T1; a 2xx that crosses the CANCEL
-// is ACKed and hung up. It returns ctx's error.
+// waits for its final answer at most 64×T1, whatever the CANCEL's own
+// answer; a 2xx that crosses the CANCEL is ACKed and hung up. It returns
+// ctx's error.
 func (s *B2BUA) cancelInvite(ctx context.Context, inv *invite) error {
 	defer inv.tx.Terminate()
 	final := func(r *sip.Response) bool {
@@ -97,13 +98,19 @@ func (s *B2BUA) cancelInvite(ctx context.Context, inv *invite) error {
 		}
 		return !r.IsProvisional()
 	}
-	if !inv.provisional {
+	// next is inv's next response, or false when its transaction or
+	// done ended first.
+	next := func(done <-chan struct{}) (*sip.Response, bool) {
 		select {
 		case r := <-inv.tx.Responses():
-			if final(r) {
-				return ctx.Err()
-			}
+			return r, true
 		case <-inv.tx.Done():
+		case <-done:
+		}
+		return nil, false
+	}
+	if !inv.provisional {
+		if r, ok := next(nil); !ok || final(r) {
 			return ctx.Err()
 		}
 	}
@@ -120,18 +127,11 @@ func (s *B2BUA) cancelInvite(ctx context.Context, inv *invite) error {
 	cctx, done := context.WithTimeout(context.Background(), 64*sip.T1)
 	defer done()
 	if res, err := s.dua.Client.Do(cctx, c, sipgo.ClientRequestBuild); err != nil || res.StatusCode != 200 {
+		// A 481: the final answer may be on its way (a 2xx to hang up).
 		s.log.Debug("cancel", "call_id", req.CallID().Value(), "error", err)
-		return ctx.Err()
 	}
 	for {
-		select {
-		case r := <-inv.tx.Responses():
-			if final(r) {
-				return ctx.Err()
-			}
-		case <-inv.tx.Done():
-			return ctx.Err()
-		case <-cctx.Done():
+		if r, ok := next(cctx.Done()); !ok || final(r) {
 			return ctx.Err()
 		}
 	}

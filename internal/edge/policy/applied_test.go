@@ -2,25 +2,17 @@ package policy_test
 
 import (
 	"context"
-	"crypto/rand"
 	"testing"
 
 	"github.com/sipdesk/sipdesk"
 	"github.com/sipdesk/sipdesk/internal/edge/policy"
-	"github.com/sipdesk/sipdesk/internal/store"
 )
 
 // A version counts as applied only once OnChange (the registrar dropping
 // what it invalidated) has returned: whoever waits for it, a test or the
 // cluster console, sees its effects.
 func TestAppliedVersionAfterOnChange(t *testing.T) {
-	key := make([]byte, 32)
-	rand.Read(key)
-	st, err := store.Open(context.Background(), store.Options{DataDir: t.TempDir(), SecretKey: key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := openStore(t)
 	e := policy.New(st, policy.Options{})
 	if v := e.AppliedVersion(); v != -1 {
 		t.Fatalf("AppliedVersion before the first load: %d, want -1", v)

@@ -17,13 +17,7 @@ import (
 // Two edges on one SQLite store: a ban one imposes reaches the other, and
 // an operator's lift reaches both.
 func TestBanSyncSharesAndLifts(t *testing.T) {
-	key := make([]byte, 32)
-	rand.Read(key)
-	st, err := store.Open(context.Background(), store.Options{DataDir: t.TempDir(), SecretKey: key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := openStore(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	edge := func(node string) *shield.Shield {
 		sh := shield.New(2, time.Minute, 10*time.Minute, 0, time.Now)
@@ -71,4 +65,17 @@ func TestBanSyncSharesAndLifts(t *testing.T) {
 	if a.Fail(src) {
 		t.Fatal("one failure after the lift banned again: the old count was kept")
 	}
+}
+
+// openStore is a SQLite store in a temporary folder, closed at the end.
+func openStore(t *testing.T) *store.DB {
+	t.Helper()
+	key := make([]byte, 32)
+	rand.Read(key)
+	st, err := store.Open(context.Background(), store.Options{DataDir: t.TempDir(), SecretKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
 }
