@@ -25,19 +25,14 @@ func TestCarrierLegInDialog(t *testing.T) {
 		t.Fatalf("call: %d %s", r.Code, r.Reason)
 	}
 	inv := e.carrier.last()
-	seq := func(m *siptest.Msg) (int, string) {
-		n, method, _ := strings.Cut(m.Get("CSeq"), " ")
-		v, _ := strconv.Atoi(n)
-		return v, method
-	}
-	first, _ := seq(inv)
+	first, _ := cseqOf(inv)
 	ours := inv.Get("From")
 	check := func(m *siptest.Msg, method string, cseq int) {
 		t.Helper()
 		if ruri := strings.Fields(m.StartLine)[1]; ruri != "sip:carrier@"+e.carrier.Addr {
 			t.Errorf("%s Request-URI %q, want the carrier's Contact", method, ruri)
 		}
-		if n, meth := seq(m); n != cseq || meth != method {
+		if n, meth := cseqOf(m); n != cseq || meth != method {
 			t.Errorf("%s CSeq %q, want %d %s", method, m.Get("CSeq"), cseq, method)
 		}
 		if m.Get("From") != ours || !strings.Contains(m.Get("To"), "tag=carrier") || m.Get("Call-ID") != inv.Get("Call-ID") {
@@ -98,11 +93,7 @@ func TestCarrierDigest(t *testing.T) {
 		t.Fatalf("Proxy-Authorization %q: response want %s", pa, want)
 	}
 	challenged := e.carrier.waitReq(t, "INVITE", time.Second, func(m *siptest.Msg) bool { return m.Get("Proxy-Authorization") == "" })
-	seq := func(m *siptest.Msg) int {
-		n, _, _ := strings.Cut(m.Get("CSeq"), " ")
-		v, _ := strconv.Atoi(n)
-		return v
-	}
+	seq := func(m *siptest.Msg) int { n, _ := cseqOf(m); return n }
 	if seq(inv) != seq(challenged)+1 {
 		t.Errorf("authorized INVITE CSeq %q after the challenged %q", inv.Get("CSeq"), challenged.Get("CSeq"))
 	}
@@ -130,8 +121,8 @@ func TestCarrierAnswerCrossesCancel(t *testing.T) {
 	same := func(m *siptest.Msg) bool { return m.Get("Call-ID") == inv.Get("Call-ID") }
 	// The CANCEL matches the INVITE's transaction (RFC 3261 §9.1).
 	c := e.carrier.waitReq(t, "CANCEL", 3*time.Second, same)
-	n, _, _ := strings.Cut(inv.Get("CSeq"), " ")
-	if c.Get("Via") != inv.Get("Via") || c.Get("CSeq") != n+" CANCEL" || strings.Fields(c.StartLine)[1] != strings.Fields(inv.StartLine)[1] ||
+	n, _ := cseqOf(inv)
+	if cn, cm := cseqOf(c); c.Get("Via") != inv.Get("Via") || cn != n || cm != "CANCEL" || strings.Fields(c.StartLine)[1] != strings.Fields(inv.StartLine)[1] ||
 		c.Get("From") != inv.Get("From") || c.Get("To") != inv.Get("To") {
 		t.Errorf("CANCEL does not match its INVITE:\n%s\n%s", c.StartLine, inv.StartLine)
 	}
@@ -144,4 +135,11 @@ func TestCarrierAnswerCrossesCancel(t *testing.T) {
 	if n := e.carrier.liveCalls(); n != 0 {
 		t.Fatalf("%d calls left up at the carrier", n)
 	}
+}
+
+// cseqOf is a message's CSeq: its number and method.
+func cseqOf(m *siptest.Msg) (int, string) {
+	n, method, _ := strings.Cut(m.Get("CSeq"), " ")
+	v, _ := strconv.Atoi(n)
+	return v, method
 }

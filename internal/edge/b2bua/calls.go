@@ -329,14 +329,3 @@ func (s *B2BUA) unhandledResponse(res *sip.Response) {
 		c.log.Debug("re-ack", "error", err)
 	}
 }
-
-// ackLeg sends the ACK of a 2xx to the INVITE of CSeq cseq on leg b (the
-// UAC core sends it, outside any transaction).
-func (s *B2BUA) ackLeg(b *uacLeg, cseq uint32) error {
-	ack, err := b.request(sip.ACK, cseq)
-	if err != nil {
-		return err
-	}
-	ack.SetBody(nil)
-	return s.dua.Client.WriteRequest(ack, sipgo.ClientRequestBuild)
-}

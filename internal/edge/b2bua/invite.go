@@ -167,17 +167,3 @@ func (s *B2BUA) takeDown(l *uacLeg) {
 		}
 	}()
 }
-
-// bye sends BYE on leg l (with a Reason header, when given) and waits for
-// the answer.
-func (s *B2BUA) bye(ctx context.Context, l *uacLeg, reason sip.Header) error {
-	bye, err := l.request(sip.BYE, 0)
-	if err != nil {
-		return err
-	}
-	if reason != nil {
-		bye.AppendHeader(sip.HeaderClone(reason))
-	}
-	_, err = s.dua.Client.Do(ctx, bye, sipgo.ClientRequestBuild)
-	return err
-}

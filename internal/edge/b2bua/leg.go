@@ -1,10 +1,12 @@
 package b2bua
 
 import (
+	"context"
 	"strconv"
 	"strings"
 	"sync/atomic"
 
+	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 	"github.com/sipdesk/sipdesk/internal/edge/policy"
 	"github.com/sipdesk/sipdesk/internal/edge/sipmsg"
@@ -18,7 +20,7 @@ import (
 // held.
 type uacLeg struct {
 	id   string           // dialog id (the call table's key)
-	leg  policy.DialogLeg // as stored for another edge; CSeq is the INVITE's
+	leg  policy.DialogLeg // as stored for another edge, but for CSeq (cseq)
 	dest string           // where requests go without a route set: the 2xx's source (a NATed device, a WebSocket)
 	cseq atomic.Uint32    // the last CSeq sent
 }
@@ -32,7 +34,7 @@ func (s *B2BUA) answeredLeg(req *sip.Request, res *sip.Response) (*uacLeg, error
 	}
 	cseq := req.CSeq().SeqNo
 	l := &uacLeg{id: id, leg: policy.DialogLeg{CallID: req.CallID().Value(), From: req.From().Value(), To: res.To().Value(),
-		Target: req.Recipient.String(), CSeq: cseq, Transport: req.Transport(), Contact: s.dua.ContactHDR.Value()}}
+		Target: req.Recipient.String(), Transport: req.Transport(), Contact: s.dua.ContactHDR.Value()}}
 	if ct := res.Contact(); ct != nil {
 		l.leg.Target = ct.Address.String()
 	}
@@ -63,6 +65,31 @@ func (l *uacLeg) request(method sip.RequestMethod, ackOf uint32) (*sip.Request, 
 		r.SetDestination(l.dest)
 	}
 	return r, nil
+}
+
+// ackLeg sends the ACK of a 2xx to the INVITE of CSeq cseq on leg b (the
+// UAC core sends it, outside any transaction).
+func (s *B2BUA) ackLeg(b *uacLeg, cseq uint32) error {
+	ack, err := b.request(sip.ACK, cseq)
+	if err != nil {
+		return err
+	}
+	ack.SetBody(nil)
+	return s.dua.Client.WriteRequest(ack, sipgo.ClientRequestBuild)
+}
+
+// bye sends BYE on leg l (with a Reason header, when given) and waits for
+// the answer.
+func (s *B2BUA) bye(ctx context.Context, l *uacLeg, reason sip.Header) error {
+	bye, err := l.request(sip.BYE, 0)
+	if err != nil {
+		return err
+	}
+	if reason != nil {
+		bye.AppendHeader(sip.HeaderClone(reason))
+	}
+	_, err = s.dua.Client.Do(ctx, bye, sipgo.ClientRequestBuild)
+	return err
 }
 
 // legRequest builds an in-dialog request on leg (RFC 3261 §12.2.1.1): the
