@@ -26,7 +26,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -410,20 +409,10 @@ type agreeServe struct {
 	log         string
 }
 
-func agreeUDPPort(t *testing.T, ip string) int {
-	t.Helper()
-	c, err := net.ListenPacket("udp", ip+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port
-}
-
 func startAgreeServe(t *testing.T, bin, data, logPath string) *agreeServe {
 	t.Helper()
-	s := &agreeServe{base: "http://" + freePort(t), sip: fmt.Sprintf("127.0.0.1:%d", agreeUDPPort(t, "127.0.0.1")),
-		carrierPort: agreeUDPPort(t, "127.0.0.9"), log: logPath}
+	s := &agreeServe{base: "http://" + freePort(t), sip: fmt.Sprintf("127.0.0.1:%d", siptest.FreePort(t, "127.0.0.1")),
+		carrierPort: siptest.FreePort(t, "127.0.0.9"), log: logPath}
 	rtp := 30000 + rand.IntN(90)*100
 	lf, err := os.Create(logPath)
 	if err != nil {
@@ -691,7 +680,7 @@ func placeAgreeCalls(t *testing.T, srv *agreeServe, rows []agreeRow) map[string]
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	uac := exec.CommandContext(ctx, sipp, "-sf", write("uac.xml", agreeUAC), "-inf", inf, "-key", "domain", agreeRealm,
-		"-i", "127.0.0.1", "-p", fmt.Sprint(agreeUDPPort(t, "127.0.0.1")), "-m", n, "-l", "1", "-r", "10", "-d", "100",
+		"-i", "127.0.0.1", "-p", fmt.Sprint(siptest.FreePort(t, "127.0.0.1")), "-m", n, "-l", "1", "-r", "10", "-d", "100",
 		"-timeout", "60s", "-recv_timeout", "10000", "-nostdin", "-trace_err", "-error_file", filepath.Join(dir, "uac_err.log"),
 		"-mp", fmt.Sprint(mp+50), srv.sip)
 	uac.Dir = dir

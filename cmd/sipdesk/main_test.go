@@ -6,12 +6,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sipdesk/sipdesk/internal/siptest"
 )
 
 // sipdesk runs the command in-process and returns its exit code and output.
@@ -85,13 +86,9 @@ func TestAdminCommands(t *testing.T) {
 	}
 }
 
+// freePort is a 127.0.0.1 address free for UDP and TCP (HTTP or SIP).
 func freePort(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return fmt.Sprintf("127.0.0.1:%d", siptest.FreePort(t, "127.0.0.1"))
 }
 
 func TestServeStartsAndStops(t *testing.T) {

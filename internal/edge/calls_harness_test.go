@@ -437,7 +437,7 @@ func newCallEnv(t testing.TB, limit int, ch func(policy.Channels) policy.Channel
 		chs = ch(chs)
 	}
 	e.adm = policy.NewChannels(st, chs, "n1", policy.ChannelOptions{Log: testLogger(t), Timeout: 500 * time.Millisecond})
-	carrierPort := freePort(t, "127.0.0.9")
+	carrierPort := siptest.FreePort(t, "127.0.0.9")
 	e.s = startEdge(t, st, func(c *Config) {
 		c.Node = "n1"
 		c.Channels, c.Records = e.adm, e.adm

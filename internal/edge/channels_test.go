@@ -368,8 +368,8 @@ func TestInboundFork(t *testing.T) {
 	e := newCallEnv(t, 5, nil, nil)
 	acct := e.f.passwordAccount(e.cust, "forkuser01", "Secret-pass-1")
 	idle := e.f.passwordAccount(e.cust, "idleuser01", "Secret-pass-1")
-	ua1 := newCarrierAt(t, "127.0.0.21:"+strconv.Itoa(freePort(t, "127.0.0.21")), e.s.UDPAddr().String())
-	ua2 := newCarrierAt(t, "127.0.0.22:"+strconv.Itoa(freePort(t, "127.0.0.22")), e.s.UDPAddr().String())
+	ua1 := newCarrierAt(t, "127.0.0.21:"+strconv.Itoa(siptest.FreePort(t, "127.0.0.21")), e.s.UDPAddr().String())
+	ua2 := newCarrierAt(t, "127.0.0.22:"+strconv.Itoa(siptest.FreePort(t, "127.0.0.22")), e.s.UDPAddr().String())
 	e.f.update(func(tx sipdesk.Tx) error {
 		for _, d := range []*sipdesk.DID{{Number: "+15557770002", SIPAccountID: acct.ID, CustomerID: e.cust},
 			{Number: "+15557770003", SIPAccountID: idle.ID, CustomerID: e.cust}} {

@@ -76,17 +76,17 @@ func newCluster(t *testing.T, o clusterOptions) *cluster {
 	c := &cluster{t: t, st: st, dsn: dsn, f: fixture{t, st}, bin: buildSipdesk(t),
 		env: []string{"SIPDESK_SECRET_KEY=" + hex.EncodeToString(testKey)}}
 	c.svc = app.New(st, app.Options{Realm: testRealm, Log: testLogger(t)})
-	c.carrierAddr = fmt.Sprintf("%s:%d", clusterCarrierIP, freePort(t, clusterCarrierIP))
+	c.carrierAddr = fmt.Sprintf("%s:%d", clusterCarrierIP, siptest.FreePort(t, clusterCarrierIP))
 	if !o.NoPortal {
-		c.Portal = fmt.Sprintf("127.0.0.20:%d", freePortTCP(t, "127.0.0.20"))
+		c.Portal = fmt.Sprintf("127.0.0.20:%d", siptest.FreeTCPPort(t, "127.0.0.20"))
 		c.portal = startProc(t, c.env, c.bin, append([]string{"serve", "--role", "portal", "--node", "portal", "--database", dsn,
 			"--data", t.TempDir(), "--http", c.Portal, "--allow-private-ips", "--sip-domain", testRealm}, o.PortalArgs...)...)
 	}
 	for i := range o.Edges {
 		ip := fmt.Sprintf("127.0.0.%d", 21+i)
 		e := &clusterEdge{c: c, Name: string(rune('a' + i)), IP: ip,
-			SIP:  fmt.Sprintf("%s:%d", ip, freePort(t, ip)),
-			HTTP: fmt.Sprintf("%s:%d", ip, freePortTCP(t, ip))}
+			SIP:  fmt.Sprintf("%s:%d", ip, siptest.FreePort(t, ip)),
+			HTTP: fmt.Sprintf("%s:%d", ip, siptest.FreeTCPPort(t, ip))}
 		e.Proxy = startSocatProxy(t, ip, dsn)
 		e.args = append([]string{"serve", "--role", "edge", "--node", "edge-" + e.Name, "--database", e.Proxy.DSN,
 			"--data", t.TempDir(), "--sip", e.SIP, "--http", e.HTTP, "--sip-domain", testRealm, "--allow-private-ips",
@@ -188,7 +188,7 @@ func startSocatProxy(t *testing.T, ip, dsn string) *socatProxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &socatProxy{t: t, Addr: fmt.Sprintf("%s:%d", ip, freePortTCP(t, ip)), to: u.Host}
+	p := &socatProxy{t: t, Addr: fmt.Sprintf("%s:%d", ip, siptest.FreeTCPPort(t, ip)), to: u.Host}
 	u.Host = p.Addr
 	p.DSN = u.String()
 	p.Restart()
@@ -239,17 +239,6 @@ func (p *socatProxy) Freeze() { p.group(syscall.SIGSTOP) }
 // Thaw resumes a frozen proxy.
 func (p *socatProxy) Thaw() { p.group(syscall.SIGCONT) }
 
-// freePortTCP is a free TCP port on ip.
-func freePortTCP(t testing.TB, ip string) int {
-	t.Helper()
-	l, err := net.Listen("tcp", ip+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // waitHTTP waits until url answers 200; it fails at once if p exits.
 func waitHTTP(t *testing.T, url string, p *proc) {
 	t.Helper()
@@ -284,7 +273,7 @@ func TestClusterLimit(t *testing.T) {
 	// Each edge gets its share from its own sipp UAC.
 	uac := func(e *clusterEdge, calls, holdMS, mport int) *proc {
 		return startProc(t, nil, sipp, "-sf", sippUAC(t, "hangup"), "-inf", limitCSV(t, calls), "-key", "domain", testRealm,
-			"-i", "127.0.0.4", "-p", fmt.Sprint(freePort(t, "127.0.0.4")), "-bind_local", "-m", fmt.Sprint(calls), "-l", fmt.Sprint(calls),
+			"-i", "127.0.0.4", "-p", fmt.Sprint(siptest.FreePort(t, "127.0.0.4")), "-bind_local", "-m", fmt.Sprint(calls), "-l", fmt.Sprint(calls),
 			"-r", "1000", "-d", fmt.Sprint(holdMS), "-timeout", "60s", "-recv_timeout", "10000", "-nostdin", "-mp", fmt.Sprint(mport), e.SIP)
 	}
 	const runs, limit = 20, 10

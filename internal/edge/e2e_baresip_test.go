@@ -21,9 +21,9 @@ func TestBaresipCall(t *testing.T) {
 	st := openStore(t)
 	f := fixture{t, st}
 	acct := f.passwordAccount(f.customer(), "alice0001", "Secret-pass-1")
-	carrierPort := freePort(t, "127.0.0.9")
+	carrierPort := siptest.FreePort(t, "127.0.0.9")
 	s := startEdge(t, st, func(c *Config) { c.Carrier = fmt.Sprintf("sip:127.0.0.9:%d", carrierPort) })
-	b := siptest.StartBaresip(t, siptest.BaresipConfig{IP: "127.0.0.5", SIPPort: freePort(t, "127.0.0.5"), CtrlPort: freePort(t, "127.0.0.5"),
+	b := siptest.StartBaresip(t, siptest.BaresipConfig{IP: "127.0.0.5", SIPPort: siptest.FreePort(t, "127.0.0.5"), CtrlPort: siptest.FreePort(t, "127.0.0.5"),
 		AOR: "sip:alice0001@" + testRealm, Password: "Secret-pass-1", Outbound: "sip:" + s.UDPAddr().String()})
 	// baresip registers at start, before the control connection is up:
 	// watch the registrar instead of the REGISTER_OK event.

@@ -100,7 +100,7 @@ func TestSippCallerID(t *testing.T) {
 		a.CallerID = sipdesk.CallerIDSetting{DefaultNumber: "+15550000444", DisplayName: "Trial Co", RuleIDs: []int64{trialRule.ID}}
 	})
 
-	carrierPort := freePort(t, "127.0.0.9")
+	carrierPort := siptest.FreePort(t, "127.0.0.9")
 	s := startEdge(t, st, func(cfg *Config) { cfg.Carrier = fmt.Sprintf("sip:127.0.0.9:%d", carrierPort) })
 	waitApplied(t, s, st)
 
@@ -115,7 +115,7 @@ func TestSippCallerID(t *testing.T) {
 		os.WriteFile(inf, []byte(csv.String()), 0o600)
 		uas := startSippCarrier(t, sippCarrier(t, "hold_any"), "127.0.0.9", carrierPort, len(calls))
 		out, err := runSipp(t, "-sf", sippUAC(t, "hangup"), "-inf", inf, "-key", "domain", testRealm,
-			"-i", "127.0.0.5", "-p", fmt.Sprint(freePort(t, "127.0.0.5")), "-bind_local", "-m", fmt.Sprint(len(calls)), "-l", "20",
+			"-i", "127.0.0.5", "-p", fmt.Sprint(siptest.FreePort(t, "127.0.0.5")), "-bind_local", "-m", fmt.Sprint(len(calls)), "-l", "20",
 			"-r", "20", "-d", "100", "-timeout", "30s", "-recv_timeout", "5000", "-mp", "25000", s.UDPAddr().String())
 		if err != nil {
 			t.Fatalf("sipp uac: %v\n%s", err, tail(out, 3000))

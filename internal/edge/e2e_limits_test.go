@@ -279,7 +279,7 @@ func newLimitEnv(t *testing.T, st sipdesk.Store, limit int, mods ...func(*Config
 	if _, err := e.svc.SetChannelLimit(context.Background(), e.cust, limit); err != nil {
 		t.Fatal(err)
 	}
-	e.carrierPort = freePort(t, "127.0.0.9")
+	e.carrierPort = siptest.FreePort(t, "127.0.0.9")
 	e.s = startEdge(t, st, func(c *Config) {
 		c.Node = "e2e"
 		c.Carrier = fmt.Sprintf("sip:127.0.0.9:%d", e.carrierPort)
@@ -310,7 +310,7 @@ func limitCSV(t *testing.T, n int) string {
 
 func (e *limitEnv) uac(t *testing.T, mode string, calls int, holdMS int) (string, error) {
 	return runSipp(t, "-sf", sippUAC(t, mode), "-inf", limitCSV(t, calls), "-key", "domain", testRealm,
-		"-i", "127.0.0.4", "-p", fmt.Sprint(freePort(t, "127.0.0.4")), "-bind_local", "-m", fmt.Sprint(calls), "-l", fmt.Sprint(calls),
+		"-i", "127.0.0.4", "-p", fmt.Sprint(siptest.FreePort(t, "127.0.0.4")), "-bind_local", "-m", fmt.Sprint(calls), "-l", fmt.Sprint(calls),
 		"-r", "1000", "-d", fmt.Sprint(holdMS), "-timeout", "40s", "-recv_timeout", "10000", "-mp", "23000", e.s.UDPAddr().String())
 }
 

@@ -34,14 +34,14 @@ func TestTwoEdgesShareLimit(t *testing.T) {
 	if _, err := svc.SetChannelLimit(context.Background(), cust, 5); err != nil {
 		t.Fatal(err)
 	}
-	carrierPort := freePort(t, "127.0.0.9")
+	carrierPort := siptest.FreePort(t, "127.0.0.9")
 	env := []string{"SIPDESK_SECRET_KEY=" + hex.EncodeToString(testKey)}
 	nodes := map[string]string{"e1": "127.0.0.10", "e2": "127.0.0.11"}
 	addrs, procs := map[string]string{}, map[string]*proc{}
 	for name, ip := range nodes {
-		addrs[name] = fmt.Sprintf("%s:%d", ip, freePort(t, ip))
+		addrs[name] = fmt.Sprintf("%s:%d", ip, siptest.FreePort(t, ip))
 		procs[name] = startProc(t, env, bin, "serve", "--role", "edge", "--node", name, "--database", dsn, "--data", t.TempDir(),
-			"--sip", addrs[name], "--http", fmt.Sprintf("%s:%d", ip, freePort(t, ip)), "--carrier", fmt.Sprintf("sip:127.0.0.9:%d", carrierPort), "--max-call-duration", "5m")
+			"--sip", addrs[name], "--http", fmt.Sprintf("%s:%d", ip, siptest.FreePort(t, ip)), "--carrier", fmt.Sprintf("sip:127.0.0.9:%d", carrierPort), "--max-call-duration", "5m")
 	}
 	for name := range nodes {
 		waitSIP(t, addrs[name], procs[name])
@@ -55,7 +55,7 @@ func TestTwoEdgesShareLimit(t *testing.T) {
 	}
 	uac := func(node string, calls, holdMS int) *proc {
 		return startProc(t, nil, siptest.Need(t, "sipp"), "-sf", sippUAC(t, "hangup"), "-inf", limitCSV(t, calls), "-key", "domain", testRealm,
-			"-i", "127.0.0.4", "-p", fmt.Sprint(freePort(t, "127.0.0.4")), "-bind_local", "-m", fmt.Sprint(calls), "-l", fmt.Sprint(calls),
+			"-i", "127.0.0.4", "-p", fmt.Sprint(siptest.FreePort(t, "127.0.0.4")), "-bind_local", "-m", fmt.Sprint(calls), "-l", fmt.Sprint(calls),
 			"-r", "1000", "-d", fmt.Sprint(holdMS), "-timeout", "150s", "-recv_timeout", "10000", "-nostdin", "-mp", map[string]string{"e1": "24000", "e2": "24100"}[node], addrs[node])
 	}
 	var last int64

@@ -82,7 +82,7 @@ func TestSippOperatorHangUp(t *testing.T) {
 	callerDone := make(chan result, 1)
 	go func() {
 		out, err := runSipp(t, "-sf", sippUAC(t, "wait_bye"), "-inf", limitCSV(t, 1), "-key", "domain", testRealm,
-			"-i", "127.0.0.4", "-p", fmt.Sprint(freePort(t, "127.0.0.4")), "-bind_local", "-m", "1", "-l", "1",
+			"-i", "127.0.0.4", "-p", fmt.Sprint(siptest.FreePort(t, "127.0.0.4")), "-bind_local", "-m", "1", "-l", "1",
 			"-timeout", "40s", "-recv_timeout", "20000", "-mp", "23400",
 			"-trace_msg", "-message_file", callerLog, e.s.UDPAddr().String())
 		callerDone <- result{out, err}

@@ -122,6 +122,6 @@ func TestSippTicketRaisesChannelLimit(t *testing.T) {
 // running beside another.
 func uacMedia(t *testing.T, e *limitEnv, calls, holdMS, mediaPort int) (string, error) {
 	return runSipp(t, "-sf", sippUAC(t, "hangup"), "-inf", limitCSV(t, calls), "-key", "domain", testRealm,
-		"-i", "127.0.0.4", "-p", fmt.Sprint(freePort(t, "127.0.0.4")), "-bind_local", "-m", fmt.Sprint(calls), "-l", fmt.Sprint(calls),
+		"-i", "127.0.0.4", "-p", fmt.Sprint(siptest.FreePort(t, "127.0.0.4")), "-bind_local", "-m", fmt.Sprint(calls), "-l", fmt.Sprint(calls),
 		"-r", "1000", "-d", fmt.Sprint(holdMS), "-timeout", "40s", "-recv_timeout", "10000", "-mp", fmt.Sprint(mediaPort), e.s.UDPAddr().String())
 }

@@ -150,7 +150,7 @@ func TestSippIPAccountCalls(t *testing.T) {
 	a2 := f.ipAccount(cust, "shared two", "2222", "127.0.0.4/32")
 	f.modify(a1, func(a *sipdesk.SIPAccount) { a.CallerID.DefaultNumber = "+15550001111" })
 	f.modify(a2, func(a *sipdesk.SIPAccount) { a.CallerID.DefaultNumber = "+15550002222" })
-	carrierPort := freePort(t, "127.0.0.9")
+	carrierPort := siptest.FreePort(t, "127.0.0.9")
 	s := startEdge(t, st, func(c *Config) { c.Carrier = fmt.Sprintf("sip:127.0.0.9:%d", carrierPort) })
 	waitApplied(t, s, st)
 	inf := filepath.Join(t.TempDir(), "trunks.csv")

@@ -98,7 +98,7 @@ func TestSippSuspendedCustomer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	carrierPort := freePort(t, "127.0.0.9")
+	carrierPort := siptest.FreePort(t, "127.0.0.9")
 	s := startEdge(t, st, func(c *Config) { c.Carrier = fmt.Sprintf("sip:127.0.0.9:%d", carrierPort) })
 	waitApplied(t, s, st)
 	dir := t.TempDir()

@@ -39,7 +39,7 @@ func TestBaresipVoiceCallee(t *testing.T) {
 		t.Run(tc.codec, func(t *testing.T) {
 			rec := t.TempDir()
 			const ip = "127.0.0.6"
-			sipPort := freePort(t, ip)
+			sipPort := siptest.FreePort(t, ip)
 			relay := newSIPRelay(t, &net.UDPAddr{IP: net.ParseIP(ip), Port: sipPort})
 			e := newCallEnv(t, 1, nil, func(c *Config) {
 				c.Carrier = "sip:" + relay.conn.LocalAddr().String()
@@ -50,7 +50,7 @@ func TestBaresipVoiceCallee(t *testing.T) {
 			// for the account whose AOR has that user. Without a jitter
 			// buffer (0-0) every packet is decoded as it arrives; baresip's
 			// buffer would keep the last frames of the call undecoded.
-			b := siptest.StartBaresip(t, siptest.BaresipConfig{IP: ip, SIPPort: sipPort, CtrlPort: freePort(t, ip),
+			b := siptest.StartBaresip(t, siptest.BaresipConfig{IP: ip, SIPPort: sipPort, CtrlPort: siptest.FreePort(t, ip),
 				AOR: "sip:+15557654321@" + ip, AnswerMode: "auto", Codecs: tc.codec,
 				Extra: "module sndfile.so\nsnd_path " + rec + "\njitter_buffer_delay 0-0\n"})
 

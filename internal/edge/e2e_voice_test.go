@@ -13,6 +13,7 @@ import (
 
 	"github.com/sipdesk/sipdesk"
 	"github.com/sipdesk/sipdesk/internal/media/prompts"
+	"github.com/sipdesk/sipdesk/internal/siptest"
 )
 
 // TestSippVoiceCallee: "Call me instead" through an edge request, with a
@@ -24,7 +25,7 @@ import (
 func TestSippVoiceCallee(t *testing.T) {
 	sink := newRTPSink(t, "127.0.0.8")
 	rtpPort := sink.conn.LocalAddr().(*net.UDPAddr).Port
-	sippPort := freePort(t, "127.0.0.7")
+	sippPort := siptest.FreePort(t, "127.0.0.7")
 	e := newCallEnv(t, 1, nil, func(c *Config) {
 		c.Carrier = fmt.Sprintf("sip:127.0.0.7:%d", sippPort)
 		c.VoiceCalls = true

@@ -46,8 +46,8 @@ func newFenceEnvPre(t *testing.T, timing sipdesk.LeaseTiming, ch func(policy.Cha
 		chs = ch(chs)
 	}
 	e.adm = policy.NewChannels(st, chs, "n1", policy.ChannelOptions{Timing: timing, Log: testLogger(t), Timeout: 300 * time.Millisecond})
-	carrierPort := freePort(t, "127.0.0.9")
-	cfg := Config{Addr: fmt.Sprintf("127.0.0.1:%d", freePort(t, "127.0.0.1")), NonceKey: testKey, PollInterval: 50 * time.Millisecond,
+	carrierPort := siptest.FreePort(t, "127.0.0.9")
+	cfg := Config{Addr: fmt.Sprintf("127.0.0.1:%d", siptest.FreePort(t, "127.0.0.1")), NonceKey: testKey, PollInterval: 50 * time.Millisecond,
 		MinExpires: 60 * time.Second, Node: "n1", Channels: e.adm, Records: e.adm, Carrier: fmt.Sprintf("sip:127.0.0.9:%d", carrierPort)}
 	if mod != nil {
 		mod(&cfg)

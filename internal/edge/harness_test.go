@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -91,26 +90,6 @@ func (f fixture) modify(a *sipdesk.SIPAccount, m func(*sipdesk.SIPAccount)) {
 	f.update(func(tx sipdesk.Tx) error { return tx.UpdateSIPAccount(a) })
 }
 
-// freePort finds a port free for both UDP and TCP on ip.
-func freePort(t testing.TB, ip string) int {
-	t.Helper()
-	for range 50 {
-		u, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP(ip)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := u.LocalAddr().(*net.UDPAddr).Port
-		l, err := net.Listen("tcp", net.JoinHostPort(ip, fmt.Sprint(p)))
-		u.Close()
-		if err == nil {
-			l.Close()
-			return p
-		}
-	}
-	t.Fatal("no free port")
-	return 0
-}
-
 func testLogger(t testing.TB) *slog.Logger {
 	if os.Getenv("EDGE_TEST_LOG") != "" {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -121,7 +100,7 @@ func testLogger(t testing.TB) *slog.Logger {
 // startEdge runs an edge on 127.0.0.1 and a free port until the test ends.
 func startEdge(t testing.TB, st sipdesk.Store, mod func(*Config)) *Server {
 	t.Helper()
-	cfg := Config{Addr: fmt.Sprintf("127.0.0.1:%d", freePort(t, "127.0.0.1")), NonceKey: testKey, PollInterval: 50 * time.Millisecond,
+	cfg := Config{Addr: fmt.Sprintf("127.0.0.1:%d", siptest.FreePort(t, "127.0.0.1")), NonceKey: testKey, PollInterval: 50 * time.Millisecond,
 		Carrier: "sip:127.0.0.9:5090", MinExpires: 60 * time.Second}
 	if mod != nil {
 		mod(&cfg)

@@ -21,7 +21,7 @@ import (
 func startEdgeLog(t *testing.T, st sipdesk.Store) (*Server, *siptest.LockedBuffer) {
 	t.Helper()
 	buf := &siptest.LockedBuffer{}
-	cfg := Config{Addr: fmt.Sprintf("127.0.0.1:%d", freePort(t, "127.0.0.1")), NonceKey: testKey, PollInterval: 50 * time.Millisecond,
+	cfg := Config{Addr: fmt.Sprintf("127.0.0.1:%d", siptest.FreePort(t, "127.0.0.1")), NonceKey: testKey, PollInterval: 50 * time.Millisecond,
 		Carrier: "sip:127.0.0.9:5090", MinExpires: 60 * time.Second}
 	s := runEdge(t, st, slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug})), cfg)
 	return s, buf

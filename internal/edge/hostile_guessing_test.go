@@ -30,7 +30,7 @@ func TestHostileGuessingSpread(t *testing.T) {
 	cust := f.customer()
 	acct := f.passwordAccount(cust, "guess0001", "Secret-pass-1")
 	var logs siptest.LockedBuffer
-	s := runEdge(t, st, slog.New(slog.NewTextHandler(&logs, nil)), Config{Addr: fmt.Sprintf("127.0.0.1:%d", freePort(t, "127.0.0.1")),
+	s := runEdge(t, st, slog.New(slog.NewTextHandler(&logs, nil)), Config{Addr: fmt.Sprintf("127.0.0.1:%d", siptest.FreePort(t, "127.0.0.1")),
 		NonceKey: testKey, PollInterval: 50 * time.Millisecond, Carrier: "sip:127.0.0.9:5090", MinExpires: 60 * time.Second, Registry: prometheus.NewRegistry()})
 	waitApplied(t, s, st)
 

@@ -149,10 +149,10 @@ func TestPostgresOutageDuringCalls(t *testing.T) {
 	}
 	proxy := startPGProxy(t, u.Host)
 	u.Host = proxy.addr
-	edgeAddr := fmt.Sprintf("%s:%d", edgeIP, freePort(t, edgeIP))
-	carrierAddr := fmt.Sprintf("%s:%d", carrierIP, freePort(t, carrierIP))
+	edgeAddr := fmt.Sprintf("%s:%d", edgeIP, siptest.FreePort(t, edgeIP))
+	carrierAddr := fmt.Sprintf("%s:%d", carrierIP, siptest.FreePort(t, carrierIP))
 	p := startProc(t, []string{"SIPDESK_SECRET_KEY=" + hex.EncodeToString(testKey)}, bin, "serve", "--role", "edge", "--node", "pg1", "--database", u.String(), "--data", t.TempDir(),
-		"--sip", edgeAddr, "--http", fmt.Sprintf("%s:%d", edgeIP, freePort(t, edgeIP)), "--carrier", "sip:"+carrierAddr, "--max-call-duration", "5m")
+		"--sip", edgeAddr, "--http", fmt.Sprintf("%s:%d", edgeIP, siptest.FreePort(t, edgeIP)), "--carrier", "sip:"+carrierAddr, "--max-call-duration", "5m")
 	waitSIP(t, edgeAddr, p)
 	carrier := newCarrierAt(t, carrierAddr, edgeAddr)
 

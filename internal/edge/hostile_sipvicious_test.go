@@ -35,7 +35,7 @@ const (
 func svEdge(t *testing.T, st sipdesk.Store, mod func(*Config)) (*Server, *siptest.LockedBuffer) {
 	t.Helper()
 	buf := &siptest.LockedBuffer{}
-	cfg := Config{Addr: fmt.Sprintf("127.0.0.1:%d", freePort(t, "127.0.0.1")), NonceKey: testKey, PollInterval: 50 * time.Millisecond,
+	cfg := Config{Addr: fmt.Sprintf("127.0.0.1:%d", siptest.FreePort(t, "127.0.0.1")), NonceKey: testKey, PollInterval: 50 * time.Millisecond,
 		Carrier: "sip:127.0.0.9:5090", MinExpires: 60 * time.Second, Registry: prometheus.NewRegistry()}
 	if mod != nil {
 		mod(&cfg)
@@ -123,7 +123,7 @@ sys.argv = [tool] + sys.argv[3:]
 runpy.run_path(tool, run_name="__main__")
 `
 	wrapper := writeLines(t, "svbind.py", []string{pre})
-	return runTool(t, d, py, append([]string{wrapper, ip, bin, "-x", ip, "-P", fmt.Sprint(freePort(t, ip))}, args...)...)
+	return runTool(t, d, py, append([]string{wrapper, ip, bin, "-x", ip, "-P", fmt.Sprint(siptest.FreePort(t, ip))}, args...)...)
 }
 
 // TestSIPViciousSvwar: svwar scans a dictionary whose first entry is the
@@ -305,7 +305,7 @@ func TestSIPViciousSvcrack(t *testing.T) {
 
 	const attacker, device, carrier = "127.0.0.80", "127.0.0.81", "127.0.0.89"
 	const calls = 6
-	carrierPort := freePort(t, carrier)
+	carrierPort := siptest.FreePort(t, carrier)
 	s, logs := svEdge(t, floodStore(t), func(c *Config) { c.Carrier = fmt.Sprintf("sip:%s:%d", carrier, carrierPort) })
 	uas := startSvSipp(t, 90*time.Second, "-sf", sippScenario("uas_b2bua.xml"), "-i", carrier, "-p", fmt.Sprint(carrierPort), "-bind_local",
 		"-m", fmt.Sprint(calls), "-timeout", "60s", "-mp", "25000")
@@ -323,7 +323,7 @@ func TestSIPViciousSvcrack(t *testing.T) {
 	stop := make(chan struct{})
 	regs := legit(t, s, device, stop)
 	uac := startSvSipp(t, 90*time.Second, "-sf", sippScenario("invite_auth.xml"), "-inf", csv, "-key", "domain", testRealm, "-s", "+15551234567",
-		"-i", device, "-p", fmt.Sprint(freePort(t, device)), "-bind_local", "-m", fmt.Sprint(calls), "-l", fmt.Sprint(calls), "-r", "2", "-d", "1000",
+		"-i", device, "-p", fmt.Sprint(siptest.FreePort(t, device)), "-bind_local", "-m", fmt.Sprint(calls), "-l", fmt.Sprint(calls), "-r", "2", "-d", "1000",
 		"-timeout", "60s", "-recv_timeout", "5000", "-mp", "25500", s.UDPAddr().String())
 	start := time.Now()
 	out, el := svRun(t, 120*time.Second, "svcrack", attacker, "-v", "-u", svUser, "-d", dictFile,

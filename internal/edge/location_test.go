@@ -53,14 +53,14 @@ func newLocCluster(t *testing.T) *locCluster {
 	c := &locCluster{t: t, st: st, f: fixture{t, st}}
 	c.svc = app.New(st, app.Options{Realm: testRealm, Log: testLogger(t), AllowPrivateIPs: true})
 	c.cust = c.f.customer()
-	carrier := fmt.Sprintf("127.0.0.9:%d", freePort(t, "127.0.0.9"))
+	carrier := fmt.Sprintf("127.0.0.9:%d", siptest.FreePort(t, "127.0.0.9"))
 	for i, name := range []string{"a", "b", "c"} {
 		ip := fmt.Sprintf("127.0.0.%d", 11+i)
 		adm := policy.NewChannels(st, c.svc, "edge-"+name, policy.ChannelOptions{Log: testLogger(t)})
 		c.edges = append(c.edges, startEdge(t, st, func(cfg *Config) {
 			cfg.Channels, cfg.Records = adm, adm
 			cfg.Carrier = "sip:" + carrier
-			cfg.Addr = fmt.Sprintf("%s:%d", ip, freePort(t, ip))
+			cfg.Addr = fmt.Sprintf("%s:%d", ip, siptest.FreePort(t, ip))
 			cfg.Node = "edge-" + name
 			cfg.Shared = true
 			cfg.PollInterval = time.Second
