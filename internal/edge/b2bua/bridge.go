@@ -13,7 +13,6 @@ import (
 	"github.com/emiago/sipgo/sip"
 	"github.com/sipdesk/sipdesk"
 	"github.com/sipdesk/sipdesk/internal/edge/policy"
-	"github.com/sipdesk/sipdesk/internal/edge/sipmsg"
 )
 
 // attempt is one call attempt from the moment its SIP account is known:
@@ -105,7 +104,7 @@ func (s *B2BUA) finish(at *attempt, code int, disp, reason string) {
 
 // stopRinging answers the caller of a call stopped before it was bridged
 // (503 with Retry-After and a Reason header) and finishes the attempt.
-func (s *B2BUA) stopRinging(a *sipgo.DialogServerSession, at *attempt, why ending, lg *slog.Logger) {
+func (s *B2BUA) stopRinging(a *callerInvite, at *attempt, why ending, lg *slog.Logger) {
 	hs := append(retryAfter(sipdesk.EUnavailable, s.cfg.RetryAfter), sip.NewHeader("Reason", `SIP;cause=503;text="`+why.text+`"`))
 	if err := a.Respond(503, "Service Unavailable", nil, hs...); err != nil {
 		lg.Debug("respond final", "error", err)
@@ -128,17 +127,15 @@ func retryAfter(r string, d time.Duration) []sip.Header {
 func (s *B2BUA) bridge(req *sip.Request, tx sip.ServerTransaction, at *attempt, legs []*sip.Request, lg *slog.Logger) {
 	info := at.info
 	atx := newCallerTx(tx)
-	// The session keeps a clone of what it is given for the whole call:
-	// give it only what a dialog reads (the INVITE itself goes with its
-	// transaction, at the ACK).
-	a, err := s.dua.ReadInvite(sipmsg.DialogInvite(req), atx)
+	a, err := s.readInvite(req, atx)
 	if err != nil {
 		s.respond(tx, req, 500, "Server Internal Error")
 		s.finish(at, 500, sipdesk.DispFailed, "internal")
 		lg.Warn("call", "result", "internal", "error", err)
 		return
 	}
-	ctx, cancel := context.WithTimeout(a.Context(), s.cfg.RingTimeout)
+	defer a.cancel()
+	ctx, cancel := context.WithTimeout(a.ctx, s.cfg.RingTimeout)
 	defer cancel()
 	if at.stop.ringing(cancel) != nil {
 		cancel() // stopped between admission and now
@@ -243,7 +240,7 @@ func (s *B2BUA) bridge(req *sip.Request, tx sip.ServerTransaction, at *attempt, 
 			code, reason, why = 503, "Service Unavailable", "carrier_unavailable"
 		}
 		switch stopped := at.stop.why(); {
-		case a.Context().Err() != nil:
+		case a.ctx.Err() != nil:
 			// The caller canceled: sipgo answered 487; the legs got CANCEL.
 			s.finish(at, 487, sipdesk.DispCancelled, "cancelled")
 			lg.Info("call", "result", "canceled")
@@ -275,7 +272,7 @@ func (s *B2BUA) bridge(req *sip.Request, tx sip.ServerTransaction, at *attempt, 
 		lg.Info("call", "result", "media", "error", merr)
 		return
 	}
-	c := &call{at: at, a: a, b: b, aID: a.ID, bID: b.id, start: s.now(), log: lg}
+	c := &call{at: at, a: s.callerLeg(a), b: b, inviteCSeq: req.CSeq().SeqNo, acked: make(chan struct{}), start: s.now(), log: lg}
 	if why := at.stop.why(); why != nil {
 		// Stopped as the callee answered: take the callee down, never
 		// answer the caller.
@@ -293,8 +290,9 @@ func (s *B2BUA) bridge(req *sip.Request, tx sip.ServerTransaction, at *attempt, 
 		s.pol.Record(at, at.rec, false)
 	}
 	lg.Info("call answered", "carrier_call_id", b.leg.CallID, "session_expires", c.se.String())
-	if err := a.Respond(200, "OK", body, hs...); err != nil {
+	if err := a.answer(c, body, hs...); err != nil {
 		lg.Warn("caller did not confirm", "error", err)
+		c.confirm()
 		s.endCall(c, "", endNoAck)
 		return
 	}

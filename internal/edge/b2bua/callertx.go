@@ -1,9 +1,14 @@
 package b2bua
 
 import (
+	"context"
+	"errors"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/emiago/sipgo/sip"
+	"github.com/sipdesk/sipdesk/internal/edge/sipmsg"
 )
 
 // callerTx is the caller's INVITE transaction as sipgo's dialog session
@@ -95,4 +100,94 @@ func (c *callerTx) Err() error {
 		return sip.ErrTransactionTerminated
 	}
 	return c.err
+}
+
+// callerInvite is the caller's INVITE while we answer it (we are its UAS):
+// the INVITE reduced to what responses copy, with our To tag, and its
+// transaction. Once the 2xx is ACKed it goes; the call keeps the caller's
+// leg as a uacLeg, as the callee's (sipgo's DialogServerSession kept the
+// INVITE and the 2xx sent for the whole call).
+type callerInvite struct {
+	req      *sip.Request // sipmsg.DialogInvite with our To tag
+	tx       *callerTx
+	id       string // the dialog id (the call table's key)
+	ctx      context.Context
+	cancel   context.CancelFunc // the caller canceled, or the transaction ended unanswered
+	answered atomic.Bool        // a 2xx went out: a CANCEL or the transaction's end no longer cancels
+	contact  sip.Header         // our Contact
+}
+
+// readInvite starts answering req on tx.
+func (s *B2BUA) readInvite(req *sip.Request, tx *callerTx) (*callerInvite, error) {
+	if req.Contact() == nil || req.To() == nil || req.CSeq() == nil {
+		return nil, errors.New("INVITE without Contact, To or CSeq")
+	}
+	d := sipmsg.DialogInvite(req)
+	// The To header is req's own (DialogInvite shares them): tag a clone.
+	to := sip.HeaderClone(req.To()).(*sip.ToHeader)
+	to.Params.Add("tag", sip.GenerateTagN(16)) // headerClone cloned the params
+	d.ReplaceHeader(to)
+	id, err := sip.DialogIDFromRequestUAS(d)
+	if err != nil {
+		return nil, err
+	}
+	ci := &callerInvite{req: d, tx: tx, id: id, contact: &s.dua.ContactHDR}
+	ci.ctx, ci.cancel = context.WithCancel(context.Background())
+	stop := func() {
+		if !ci.answered.Load() {
+			ci.cancel()
+		}
+	}
+	if !tx.OnCancel(func(*sip.Request) { stop() }) || !tx.OnTerminate(func(string, error) { stop() }) {
+		ci.cancel()
+		return nil, tx.Err()
+	}
+	return ci, nil
+}
+
+// response is the answer code reason to the INVITE, with our Contact.
+func (ci *callerInvite) response(code int, reason string, body []byte, hs ...sip.Header) *sip.Response {
+	res := sip.NewResponseFromRequest(ci.req, code, reason, body)
+	for _, h := range hs {
+		res.AppendHeader(h)
+	}
+	if res.Contact() == nil {
+		res.AppendHeader(ci.contact)
+	}
+	return res
+}
+
+// Respond sends a provisional or a failure answer.
+func (ci *callerInvite) Respond(code int, reason string, body []byte, hs ...sip.Header) error {
+	select {
+	case <-ci.tx.Done():
+		return ci.tx.Err() // canceled, or timed out, meanwhile
+	default:
+	}
+	return ci.tx.Respond(ci.response(code, reason, body, hs...))
+}
+
+// answer sends the 2xx and sends it again (T1 doubling to T2, RFC 3261
+// §13.3.1.4; any transport, since the ACK is end to end) until c's ACK
+// comes, or the transaction ends without it (64×T1: an error).
+func (ci *callerInvite) answer(c *call, body []byte, hs ...sip.Header) error {
+	ci.answered.Store(true)
+	res := ci.response(200, "OK", body, hs...)
+	if err := ci.tx.Respond(res); err != nil {
+		return err
+	}
+	t := time.NewTimer(sip.T1)
+	defer t.Stop()
+	for d := sip.T1; ; {
+		select {
+		case <-c.acked:
+			return nil
+		case <-t.C:
+			if err := ci.tx.Respond(res); err != nil {
+				return err
+			}
+			d = min(2*d, sip.T2)
+			t.Reset(d)
+		}
+	}
 }

@@ -16,12 +16,13 @@ import (
 // call is one bridged call: leg a is the side that called us (we are its
 // UAS), leg b the side we called (we are its UAC).
 type call struct {
-	at    *attempt
-	a     *sipgo.DialogServerSession
-	b     *uacLeg
-	aID   string
-	bID   string
-	start time.Time
+	at         *attempt
+	a          *uacLeg
+	b          *uacLeg
+	inviteCSeq uint32        // of the caller's INVITE: its ACK's
+	acked      chan struct{} // closed once the caller's ACK came, or will not (confirm)
+	ackOnce    sync.Once
+	start      time.Time
 	timer *time.Timer                // the maximum duration
 	watch atomic.Pointer[time.Timer] // the dead-dialog watch (dialog.go)
 	ended atomic.Bool
@@ -51,21 +52,25 @@ func newCallTable() *callTable { return &callTable{m: map[string]*call{}} }
 
 func (t *callTable) add(c *call) {
 	t.mu.Lock()
-	t.m[c.aID] = c
-	t.m[c.bID] = c
+	t.m[c.a.id] = c
+	t.m[c.b.id] = c
 	t.mu.Unlock()
 }
 
 func (t *callTable) remove(c *call) {
 	t.mu.Lock()
-	if t.m[c.aID] == c {
-		delete(t.m, c.aID)
+	if t.m[c.a.id] == c {
+		delete(t.m, c.a.id)
 	}
-	if t.m[c.bID] == c {
-		delete(t.m, c.bID)
+	if t.m[c.b.id] == c {
+		delete(t.m, c.b.id)
 	}
 	t.mu.Unlock()
 }
+
+// confirm marks the caller's 2xx as ACKed, or as never to be: requests
+// to the caller may go from then on (RFC 3261 §15).
+func (c *call) confirm() { c.ackOnce.Do(func() { close(c.acked) }) }
 
 func (t *callTable) get(id string) *call {
 	t.mu.Lock()
@@ -83,12 +88,12 @@ func (t *callTable) Len() int {
 // match finds the call of an in-dialog request and which leg sent it.
 func (s *B2BUA) match(req *sip.Request) (*call, string) {
 	if id, err := sip.DialogIDFromRequestUAS(req); err == nil {
-		if c := s.calls.get(id); c != nil && c.aID == id {
+		if c := s.calls.get(id); c != nil && c.a.id == id {
 			return c, "a"
 		}
 	}
 	if id, err := sip.DialogIDFromRequestUAC(req); err == nil {
-		if c := s.calls.get(id); c != nil && c.bID == id {
+		if c := s.calls.get(id); c != nil && c.b.id == id {
 			return c, "b"
 		}
 	}
@@ -143,20 +148,22 @@ func (s *B2BUA) endCall(c *call, from string, why ending) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	reason := sip.NewHeader("Reason", `SIP;cause=200;text="`+why.text+`"`)
+	var r sip.Header
+	if from == "" {
+		r = reason
+	}
 	byeA := func() {
-		bye := sip.NewRequest(sip.BYE, c.a.InviteRequest.Contact().Address)
-		if from == "" {
-			bye.AppendHeader(sip.HeaderClone(reason))
+		// Not before the caller's ACK, or its INVITE transaction's end
+		// (RFC 3261 §15).
+		select {
+		case <-c.acked:
+		case <-ctx.Done():
 		}
-		if err := c.a.WriteBye(ctx, bye); err != nil {
+		if err := s.bye(ctx, c.a, r); err != nil {
 			c.log.Debug("bye a", "error", err)
 		}
 	}
 	byeB := func() {
-		var r sip.Header
-		if from == "" {
-			r = reason
-		}
 		if err := s.bye(ctx, c.b, r); err != nil {
 			c.log.Debug("bye b", "error", err)
 		}
@@ -178,28 +185,22 @@ func (s *B2BUA) endCall(c *call, from string, why ending) {
 }
 
 func (s *B2BUA) handleAck(req *sip.Request, tx sip.ServerTransaction) {
-	c, side := s.match(req)
-	if c == nil || side != "a" {
+	if !s.TakeAck(req) {
 		s.log.Debug("ack: no dialog", "call_id", req.CallID().Value())
-		return
-	}
-	if err := c.a.ReadAck(req, tx); err != nil {
-		s.log.Debug("ack", "call_id", req.CallID().Value(), "error", err)
 	}
 }
 
-// TakeAck confirms the caller's leg with the ACK of the call's 2xx and
-// reports whether req was that ACK, which needs no transaction. Any other
-// ACK is left to the transaction layer: a failure's ACK carries its
-// INVITE's branch and stops that transaction's retransmissions, and a
-// re-INVITE's has a later CSeq.
+// TakeAck confirms the caller's leg with the ACK of the call's 2xx (the
+// first or a repeat) and reports whether req was that ACK, which needs no
+// transaction. Any other ACK is left to the transaction layer: a
+// failure's ACK carries its INVITE's branch and stops that transaction's
+// retransmissions, and a re-INVITE's has a later CSeq.
 func (s *B2BUA) TakeAck(req *sip.Request) bool {
 	c, side := s.match(req)
-	if c == nil || side != "a" || c.a.LoadState() != sip.DialogStateEstablished ||
-		req.CSeq().SeqNo != c.a.InviteRequest.CSeq().SeqNo {
+	if c == nil || side != "a" || req.CSeq().SeqNo != c.inviteCSeq {
 		return false
 	}
-	s.handleAck(req, nil)
+	c.confirm()
 	return true
 }
 
@@ -213,13 +214,7 @@ func (s *B2BUA) handleBye(req *sip.Request, tx sip.ServerTransaction) {
 		s.respond(tx, req, 481, "Call/Transaction Does Not Exist")
 		return
 	}
-	if side == "a" {
-		if err := c.a.ReadBye(req, tx); err != nil {
-			s.respond(tx, req, 200, "OK")
-		}
-	} else {
-		s.respond(tx, req, 200, "OK")
-	}
+	s.respond(tx, req, 200, "OK")
 	s.endCall(c, side, endBye)
 }
 
@@ -240,18 +235,15 @@ func (s *B2BUA) handleInDialog(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 32*time.Second)
 	defer cancel()
-	var out *sip.Request
+	to := c.b // the other leg
+	if side == "b" {
+		to = c.a
+	}
 	var ctx2 sip.ClientTransaction
-	var err error
-	if side == "a" {
-		if out, err = c.b.request(req.Method, 0); err == nil {
-			sipmsg.CopyBody(req, out)
-			ctx2, err = s.dua.Client.TransactionRequest(ctx, out, sipgo.ClientRequestBuild)
-		}
-	} else {
-		out = sip.NewRequest(req.Method, c.a.InviteRequest.Contact().Address)
+	out, err := to.request(req.Method, 0)
+	if err == nil {
 		sipmsg.CopyBody(req, out)
-		ctx2, err = c.a.TransactionRequest(ctx, out)
+		ctx2, err = s.dua.Client.TransactionRequest(ctx, out, sipgo.ClientRequestBuild)
 	}
 	if err != nil {
 		s.respond(tx, req, 500, "Server Internal Error")
@@ -279,14 +271,7 @@ wait:
 		return
 	}
 	if req.IsInvite() && res.IsSuccess() {
-		if side == "a" {
-			err = s.ackLeg(c.b, out.CSeq().SeqNo)
-		} else {
-			ack := sip.NewRequest(sip.ACK, c.a.InviteRequest.Contact().Address)
-			ack.SetBody(nil)
-			err = c.a.WriteRequest(ack)
-		}
-		if err != nil {
+		if err := s.ackLeg(to, out.CSeq().SeqNo); err != nil {
 			c.log.Debug("ack relayed re-invite", "error", err)
 		}
 	}
@@ -322,7 +307,7 @@ func (s *B2BUA) unhandledResponse(res *sip.Response) {
 		return
 	}
 	c := s.calls.get(id)
-	if c == nil || c.bID != id {
+	if c == nil || c.b.id != id {
 		return
 	}
 	if err := s.ackLeg(c.b, cs.SeqNo); err != nil {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 	"github.com/sipdesk/sipdesk/internal/edge/sipmsg"
 )
@@ -106,9 +107,12 @@ func (c *call) arm(d time.Duration, f func()) {
 func (s *B2BUA) probe(c *call) (string, bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ProbeTimeout)
 	defer cancel()
-	req := sip.NewRequest(sip.OPTIONS, c.a.InviteRequest.Contact().Address)
-	req.SetBody(nil)
-	res, err := c.a.Do(ctx, req)
+	var res *sip.Response
+	req, err := c.a.request(sip.OPTIONS, 0)
+	if err == nil {
+		req.SetBody(nil)
+		res, err = s.dua.Client.Do(ctx, req, sipgo.ClientRequestBuild)
+	}
 	if c.ended.Load() {
 		return "ended", true
 	}

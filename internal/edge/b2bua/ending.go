@@ -9,7 +9,6 @@ import (
 	"github.com/emiago/sipgo/sip"
 	"github.com/sipdesk/sipdesk"
 	"github.com/sipdesk/sipdesk/internal/edge/policy"
-	"github.com/sipdesk/sipdesk/internal/edge/sipmsg"
 )
 
 // Ending calls on the edge's own initiative: by Call-ID (the policy's
@@ -213,19 +212,9 @@ func (s *B2BUA) LiveAttempts() int { return s.live.len() }
 // dialogOf is what another edge needs to send BYE on both legs of c.
 func (s *B2BUA) dialogOf(c *call) policy.Dialog {
 	d := policy.Dialog{Node: s.cfg.Node}
-	contact := s.dua.ContactHDR.Value()
-	// Leg b: we are its UAC (answeredLeg).
-	b := c.b.leg
+	a, b := c.a.leg, c.b.leg
+	a.Side, a.CSeq = policy.LegCustomer, c.a.cseq.Load()+1
 	b.Side, b.CSeq = policy.LegCarrier, c.b.cseq.Load()+1
-	// Leg a: we are its UAS; the route set is the INVITE's Record-Route in
-	// order (RFC 3261 §12.1.1).
-	a := policy.DialogLeg{Side: policy.LegCustomer, CallID: c.a.InviteRequest.CallID().Value(),
-		From: c.a.InviteResponse.To().Value(), To: c.a.InviteRequest.From().Value(),
-		Target: c.a.InviteRequest.Contact().Address.String(), CSeq: c.a.CSEQ() + 1,
-		Transport: c.a.InviteRequest.Transport(), Contact: contact}
-	for _, h := range sipmsg.Headers(c.a.InviteRequest, "Record-Route") {
-		a.Route = append(a.Route, h.Value())
-	}
 	if c.at.info.Direction == sipdesk.DirInbound {
 		a.Side, b.Side = policy.LegCarrier, policy.LegCustomer
 	}

@@ -12,12 +12,12 @@ import (
 	"github.com/sipdesk/sipdesk/internal/edge/sipmsg"
 )
 
-// uacLeg is the leg we called (the carrier, or a device on an inbound
-// call) once its 2xx is ACKed: the few strings its in-dialog requests are
-// built from. The INVITE sent, the 2xx as parsed and their transaction go
-// at the ACK (invite.go); sipgo's DialogClientSession kept them, and the
-// ACK it would resend, for the whole call: about half of what a call up
-// held.
+// uacLeg is one leg of a call up as the requests we send on it need it
+// (we are their UAC on either leg): the few strings they are built from.
+// Of the leg we called (the carrier, or a device on an inbound call) the
+// INVITE sent, the 2xx as parsed and their transaction go at the ACK
+// (invite.go), and of the caller's leg the INVITE and the 2xx we sent
+// (callertx.go); sipgo's dialog sessions kept them for the whole call.
 type uacLeg struct {
 	id   string           // dialog id (the call table's key)
 	leg  policy.DialogLeg // as stored for another edge, but for CSeq (cseq)
@@ -48,6 +48,24 @@ func (s *B2BUA) answeredLeg(req *sip.Request, res *sip.Response) (*uacLeg, error
 	}
 	l.cseq.Store(cseq)
 	return l, nil
+}
+
+// callerLeg is the caller's leg of ci: we are its UAS, so its From is our
+// To, and the route set is the INVITE's Record-Route in order (RFC 3261
+// §12.1.1). Our CSeq space starts at the caller's, as sipgo's did.
+func (s *B2BUA) callerLeg(ci *callerInvite) *uacLeg {
+	req := ci.req
+	l := &uacLeg{id: ci.id, leg: policy.DialogLeg{CallID: req.CallID().Value(), From: req.To().Value(), To: req.From().Value(),
+		Target: req.Contact().Address.String(), Transport: req.Transport(), Contact: s.dua.ContactHDR.Value()}}
+	rr := sipmsg.Headers(req, "Record-Route")
+	for _, h := range rr {
+		l.leg.Route = append(l.leg.Route, h.Value())
+	}
+	if len(rr) == 0 && s.dua.RewriteContact {
+		l.dest = req.Source()
+	}
+	l.cseq.Store(req.CSeq().SeqNo)
+	return l
 }
 
 // request builds the leg's next in-dialog request; an ACK takes the CSeq
