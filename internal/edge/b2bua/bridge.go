@@ -169,6 +169,9 @@ func (s *B2BUA) bridge(req *sip.Request, tx sip.ServerTransaction, at *attempt, 
 	cancels := make([]context.CancelFunc, 0, len(legs))
 	started := 0
 	for _, leg := range legs {
+		if ctx.Err() != nil {
+			break // canceled or stopped already: no INVITE to take back
+		}
 		lctx, lcancel := context.WithCancel(ctx)
 		cancels = append(cancels, lcancel)
 		inv, err := s.sendInvite(lctx, leg)

@@ -139,8 +139,7 @@ func (s *B2BUA) readInvite(req *sip.Request, tx *callerTx) (*callerInvite, error
 		}
 	}
 	if !tx.OnCancel(func(*sip.Request) { stop() }) || !tx.OnTerminate(func(string, error) { stop() }) {
-		ci.cancel()
-		return nil, tx.Err()
+		ci.cancel() // canceled, or ended, already: the call ends as canceled
 	}
 	return ci, nil
 }
