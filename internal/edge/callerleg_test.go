@@ -38,10 +38,17 @@ func TestCallerAnswerUntilAck(t *testing.T) {
 	if gap := oks[2].Sub(oks[1]); gap < 800*time.Millisecond {
 		t.Errorf("second retransmission %v after the first, want about 1 s (doubling)", gap)
 	}
+	// The INVITE again (the caller missed every 200): absorbed, no
+	// second call and no other answer.
+	p.c.Send(p.inviteRaw)
 	e.carrier.hangup(e.carrier.last())
 	select {
 	case m := <-p.reqs:
 		t.Fatalf("%s at the caller before its ACK", m.Method)
+	case m := <-p.resps:
+		if m.Code != 200 {
+			t.Fatalf("%d %s to the INVITE sent again", m.Code, m.Reason)
+		}
 	case <-time.After(300 * time.Millisecond):
 	}
 	p.remote, p.contact = ok.Get("To"), siptest.URIOf(ok.Get("Contact"))
@@ -55,6 +62,41 @@ func TestCallerAnswerUntilAck(t *testing.T) {
 	case <-time.After(2500 * time.Millisecond):
 	}
 	e.waitLive(0, 2*time.Second)
+	if n := e.carrier.count(); n != 1 {
+		t.Errorf("the carrier got %d INVITEs, want 1", n)
+	}
+}
+
+// TestCallerNoAck: a caller that never ACKs the 200 gets it until the
+// INVITE transaction's linger (sip.Timer_L, 5 s) is over; the call then
+// ends: BYE to the carrier, channel freed, recorded as no_ack.
+func TestCallerNoAck(t *testing.T) {
+	e := newCallEnv(t, 5, nil, func(c *Config) { c.ProbeInterval = -1 })
+	p := newPhone(t, "127.0.0.2", e.s)
+	p.dial("+15551230001")
+	inv := e.carrier.waitReq(t, "INVITE", 2*time.Second, nil)
+	start := time.Now()
+	bye := e.carrier.waitReq(t, "BYE", 8*time.Second, nil)
+	took := time.Since(start)
+	if took < 4*time.Second {
+		t.Errorf("BYE to the carrier %v after the answer, want the 5 s linger", took)
+	}
+	oks := 0
+	for len(p.resps) > 0 {
+		if m := <-p.resps; m.Code == 200 {
+			oks++
+		}
+	}
+	if oks != 4 { // at 0, 0.5, 1.5 and 3.5 s
+		t.Errorf("%d 200s sent without an ACK, want 4", oks)
+	}
+	if bye.Get("Call-ID") != inv.Get("Call-ID") {
+		t.Errorf("BYE for %q, want the call's %q", bye.Get("Call-ID"), inv.Get("Call-ID"))
+	}
+	e.waitLive(0, 2*time.Second)
+	if r := e.record(p.callID); r == nil || r.Reason != "no_ack" {
+		t.Fatalf("record %+v, want reason no_ack", r)
+	}
 }
 
 // TestCallerLegInDialog: a BYE the edge sends to the caller is in the

@@ -126,8 +126,7 @@ func retryAfter(r string, d time.Duration) []sip.Header {
 // out finishes the attempt (channel released, call record stored).
 func (s *B2BUA) bridge(req *sip.Request, tx sip.ServerTransaction, at *attempt, legs []*sip.Request, lg *slog.Logger) {
 	info := at.info
-	atx := newCallerTx(tx)
-	a, err := s.readInvite(req, atx)
+	a, err := s.readInvite(req, tx)
 	if err != nil {
 		s.respond(tx, req, 500, "Server Internal Error")
 		s.finish(at, 500, sipdesk.DispFailed, "internal")
@@ -293,18 +292,12 @@ func (s *B2BUA) bridge(req *sip.Request, tx sip.ServerTransaction, at *attempt, 
 		s.pol.Record(at, at.rec, false)
 	}
 	lg.Info("call answered", "carrier_call_id", b.leg.CallID, "session_expires", c.se.String())
-	if err := a.answer(c, body, hs...); err != nil {
+	if err := a.answer(s.dua.Client.TransportLayer(), c, body, hs...); err != nil {
 		lg.Warn("caller did not confirm", "error", err)
 		c.confirm()
 		s.endCall(c, "", endNoAck)
 		return
 	}
-	// The ACK came: the INVITE transaction has nothing left to do but
-	// absorb retransmissions of the INVITE, which repeated does from the
-	// live table for as long as the call lasts. Ending it now lets the
-	// INVITE as received and the transaction go (over UDP sipgo keeps them
-	// until the BYE or Timer L), as over TCP, where sipgo ends it here too.
-	atx.Terminate()
 	// From here a stop (fencing, drain) ends the call with endCall; one
 	// that came while the call was being answered ends it now.
 	if why := at.stop.bridged(c); why != nil {

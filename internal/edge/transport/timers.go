@@ -24,10 +24,13 @@ const (
 	NonInviteServerLinger = time.Second
 	// inviteServerLinger is Timer L (RFC 6026), an INVITE answered with a
 	// 2xx: a new INVITE without a To tag would be a second call, so it
-	// stays as long as Kamailio's tm wait timer, 5 s. The B2BUA ends an
-	// answered call's INVITE transaction at its ACK and absorbs the
-	// INVITE's retransmissions itself while the call is up (b2bua
-	// repeated); this bounds the rest (no ACK, a 2xx of a relayed request).
+	// stays as long as Kamailio's tm wait timer, 5 s. The B2BUA answers a
+	// call outside its INVITE transaction, sends the 2xx again for this
+	// long at most while it waits for the ACK, and absorbs the INVITE's
+	// retransmissions itself while the call is up (b2bua callerInvite,
+	// repeated); the transaction's linger bounds the rest (a 2xx to a
+	// relayed re-INVITE). sipgo keeps such a transaction this long even
+	// when it is ended sooner: ending it does not stop Timer L.
 	inviteServerLinger = 5 * time.Second
 	// ackedLinger is Timer I, an INVITE answered with a failure (a 407
 	// challenge, a refusal) once its ACK came: only ACK retransmissions

@@ -3,104 +3,12 @@ package b2bua
 import (
 	"context"
 	"errors"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
 	"github.com/sipdesk/sipdesk/internal/edge/sipmsg"
 )
-
-// callerTx is the caller's INVITE transaction as sipgo's dialog session
-// holds it. The session keeps its transaction for the whole call, and the
-// transaction the INVITE as parsed and its last response: about 3 KB a
-// call that is of no use once the transaction has ended (Timer L, 5 s after
-// the 2xx). From then on callerTx answers for it from what it kept (the
-// error) and lets it go.
-type callerTx struct {
-	mu  sync.Mutex
-	tx  sip.ServerTransaction // nil once it ended
-	err error
-}
-
-// closedDone is the Done channel of an ended transaction.
-var closedDone = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
-
-func newCallerTx(tx sip.ServerTransaction) *callerTx {
-	c := &callerTx{tx: tx}
-	if !tx.OnTerminate(c.ended) {
-		c.ended("", tx.Err())
-	}
-	return c
-}
-
-// ended runs when the transaction terminates; sipgo may hold the
-// transaction's locks, so it must not call the transaction, and no method
-// calls the transaction under c.mu.
-func (c *callerTx) ended(_ string, err error) {
-	c.mu.Lock()
-	c.tx, c.err = nil, err
-	c.mu.Unlock()
-}
-
-func (c *callerTx) inner() sip.ServerTransaction {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.tx
-}
-
-func (c *callerTx) Respond(res *sip.Response) error {
-	if tx := c.inner(); tx != nil {
-		return tx.Respond(res)
-	}
-	return c.Err()
-}
-
-func (c *callerTx) Acks() <-chan *sip.Request {
-	if tx := c.inner(); tx != nil {
-		return tx.Acks()
-	}
-	return nil
-}
-
-func (c *callerTx) OnCancel(f sip.FnTxCancel) bool {
-	if tx := c.inner(); tx != nil {
-		return tx.OnCancel(f)
-	}
-	return false
-}
-
-func (c *callerTx) Terminate() {
-	if tx := c.inner(); tx != nil {
-		tx.Terminate()
-	}
-}
-
-func (c *callerTx) OnTerminate(f sip.FnTxTerminate) bool {
-	if tx := c.inner(); tx != nil {
-		return tx.OnTerminate(f)
-	}
-	return false
-}
-
-func (c *callerTx) Done() <-chan struct{} {
-	if tx := c.inner(); tx != nil {
-		return tx.Done()
-	}
-	return closedDone
-}
-
-func (c *callerTx) Err() error {
-	if tx := c.inner(); tx != nil {
-		return tx.Err() // not under c.mu: sipgo may be ending it, calling ended
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.err == nil {
-		return sip.ErrTransactionTerminated
-	}
-	return c.err
-}
 
 // callerInvite is the caller's INVITE while we answer it (we are its UAS):
 // the INVITE reduced to what responses copy, with our To tag, and its
@@ -109,7 +17,7 @@ func (c *callerTx) Err() error {
 // INVITE and the 2xx sent for the whole call).
 type callerInvite struct {
 	req      *sip.Request // sipmsg.DialogInvite with our To tag
-	tx       *callerTx
+	tx       sip.ServerTransaction
 	id       string // the dialog id (the call table's key)
 	ctx      context.Context
 	cancel   context.CancelFunc // the caller canceled, or the transaction ended unanswered
@@ -118,7 +26,7 @@ type callerInvite struct {
 }
 
 // readInvite starts answering req on tx.
-func (s *B2BUA) readInvite(req *sip.Request, tx *callerTx) (*callerInvite, error) {
+func (s *B2BUA) readInvite(req *sip.Request, tx sip.ServerTransaction) (*callerInvite, error) {
 	if req.Contact() == nil || req.To() == nil || req.CSeq() == nil {
 		return nil, errors.New("INVITE without Contact, To or CSeq")
 	}
@@ -166,23 +74,40 @@ func (ci *callerInvite) Respond(code int, reason string, body []byte, hs ...sip.
 	return ci.tx.Respond(ci.response(code, reason, body, hs...))
 }
 
-// answer sends the 2xx and sends it again (T1 doubling to T2, RFC 3261
-// §13.3.1.4; any transport, since the ACK is end to end) until c's ACK
-// comes, or the transaction ends without it (64×T1: an error).
-func (ci *callerInvite) answer(c *call, body []byte, hs ...sip.Header) error {
+// answer ends the INVITE transaction and sends the 2xx outside it
+// through tp, then again (T1 doubling to T2, RFC 3261 §13.3.1.4; on any
+// transport, since the ACK is end to end) until c's ACK comes, for as long
+// as the transaction would have lingered (sip.Timer_L, transport.Tune) at
+// most: after that, an error.
+//
+// Sending the 2xx again is the UAS core's job anyway (RFC 6026), and an
+// answered sipgo transaction stays in memory, with the INVITE as parsed
+// and the 2xx, until Timer L fires even once ended (ending it does not
+// stop that timer): at 750 calls/s, 3,750 of them. The INVITE's
+// retransmissions from then on are absorbed by repeated, from the live
+// table.
+func (ci *callerInvite) answer(tp *sip.TransportLayer, c *call, body []byte, hs ...sip.Header) error {
+	if err := ci.tx.Err(); err != nil {
+		return err // canceled, or timed out, meanwhile
+	}
 	ci.answered.Store(true)
+	ci.tx.Terminate()
 	res := ci.response(200, "OK", body, hs...)
-	if err := ci.tx.Respond(res); err != nil {
+	if err := tp.WriteMsg(res); err != nil {
 		return err
 	}
+	giveUp := time.NewTimer(sip.Timer_L)
+	defer giveUp.Stop()
 	t := time.NewTimer(sip.T1)
 	defer t.Stop()
 	for d := sip.T1; ; {
 		select {
 		case <-c.acked:
 			return nil
+		case <-giveUp.C:
+			return errNoAck
 		case <-t.C:
-			if err := ci.tx.Respond(res); err != nil {
+			if err := tp.WriteMsg(res); err != nil {
 				return err
 			}
 			d = min(2*d, sip.T2)
@@ -190,3 +115,5 @@ func (ci *callerInvite) answer(c *call, body []byte, hs ...sip.Header) error {
 		}
 	}
 }
+
+var errNoAck = errors.New("no ACK to the 2xx")
