@@ -7,11 +7,10 @@ import (
 )
 
 // TestCallsOutliveTheirInviteTransaction: the caller's INVITE transaction
-// ends at the ACK (b2bua bridge), 5 s after the 200 at the latest (Timer L,
-// transport's inviteServerLinger), and the call's dialog session lets go of
-// it (b2bua callerTx). Calls up longer
-// than that still end from either side: the BYE answered and relayed, the
-// channels released and the records written.
+// ends as the 2xx goes out (b2bua callerInvite.answer) and the 2xx is not
+// sent again after 5 s (Timer L, transport's inviteServerLinger). Calls up
+// longer than that still end from either side: the BYE answered and
+// relayed, the channels released and the records written.
 func TestCallsOutliveTheirInviteTransaction(t *testing.T) {
 	e := newCallEnv(t, 2, nil, nil)
 	var phones [2]*phone

@@ -17,7 +17,7 @@ import (
 // Of the leg we called (the carrier, or a device on an inbound call) the
 // INVITE sent, the 2xx as parsed and their transaction go at the ACK
 // (invite.go), and of the caller's leg the INVITE and the 2xx we sent
-// (callertx.go); sipgo's dialog sessions kept them for the whole call.
+// (callerinvite.go); sipgo's dialog sessions kept them for the whole call.
 type uacLeg struct {
 	id   string           // dialog id (the call table's key)
 	leg  policy.DialogLeg // as stored for another edge, but for CSeq (cseq)
