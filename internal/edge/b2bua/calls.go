@@ -23,11 +23,11 @@ type call struct {
 	acked      chan struct{} // closed once the caller's ACK came, or will not (confirm)
 	ackOnce    sync.Once
 	start      time.Time
-	timer *time.Timer                // the maximum duration
-	watch atomic.Pointer[time.Timer] // the dead-dialog watch (dialog.go)
-	ended atomic.Bool
-	se    time.Duration // negotiated session interval with leg a; 0: none (OPTIONS probing)
-	log   *slog.Logger
+	timer      *time.Timer                // the maximum duration
+	watch      atomic.Pointer[time.Timer] // the dead-dialog watch (dialog.go)
+	ended      atomic.Bool
+	se         time.Duration // negotiated session interval with leg a; 0: none (OPTIONS probing)
+	log        *slog.Logger
 }
 
 // ending is why the edge ended an answered call: a code for the call
