@@ -30,6 +30,10 @@ type call struct {
 	log        *slog.Logger
 }
 
+// confirm marks the caller's 2xx as ACKed, or as never to be: requests
+// to the caller may go from then on (RFC 3261 §15).
+func (c *call) confirm() { c.ackOnce.Do(func() { close(c.acked) }) }
+
 // ending is why the edge ended an answered call: a code for the call
 // record and the text of the Reason header.
 type ending struct{ code, text string }
@@ -67,10 +71,6 @@ func (t *callTable) remove(c *call) {
 	}
 	t.mu.Unlock()
 }
-
-// confirm marks the caller's 2xx as ACKed, or as never to be: requests
-// to the caller may go from then on (RFC 3261 §15).
-func (c *call) confirm() { c.ackOnce.Do(func() { close(c.acked) }) }
 
 func (t *callTable) get(id string) *call {
 	t.mu.Lock()
