@@ -131,12 +131,7 @@ func TestCallerLegInDialog(t *testing.T) {
 	if n, m := cseqOf(bye); n != p.cseq+1 || m != "BYE" {
 		t.Errorf("BYE CSeq %q, want %d BYE", bye.Get("CSeq"), p.cseq+1)
 	}
-	var got []string
-	for _, h := range bye.All("Route") {
-		for _, v := range strings.Split(h, ",") {
-			got = append(got, strings.TrimSpace(v))
-		}
-	}
+	got := routesOf(bye)
 	if strings.Join(got, " ") != strings.Join(routes, " ") {
 		t.Errorf("BYE Route %q, want %q", got, routes)
 	}

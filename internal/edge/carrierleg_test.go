@@ -38,12 +38,7 @@ func TestCarrierLegInDialog(t *testing.T) {
 		if m.Get("From") != ours || !strings.Contains(m.Get("To"), "tag=carrier") || m.Get("Call-ID") != inv.Get("Call-ID") {
 			t.Errorf("%s dialog: From %q To %q Call-ID %q", method, m.Get("From"), m.Get("To"), m.Get("Call-ID"))
 		}
-		var routes []string
-		for _, r := range m.All("Route") {
-			for _, v := range strings.Split(r, ",") {
-				routes = append(routes, strings.TrimSpace(v))
-			}
-		}
+		routes := routesOf(m)
 		want := []string{"<sip:p1@" + e.carrier.Addr + ";lr;ftag=x>", "<sip:p2@" + e.carrier.Addr + ";lr>"}
 		if strings.Join(routes, " ") != strings.Join(want, " ") {
 			t.Errorf("%s Route %q, want %q", method, routes, want)
@@ -135,6 +130,17 @@ func TestCarrierAnswerCrossesCancel(t *testing.T) {
 	if n := e.carrier.liveCalls(); n != 0 {
 		t.Fatalf("%d calls left up at the carrier", n)
 	}
+}
+
+// routesOf is m's route set: its Route values in order, one per URI.
+func routesOf(m *siptest.Msg) []string {
+	var routes []string
+	for _, r := range m.All("Route") {
+		for _, v := range strings.Split(r, ",") {
+			routes = append(routes, strings.TrimSpace(v))
+		}
+	}
+	return routes
 }
 
 // cseqOf is a message's CSeq: its number and method.
