@@ -35,7 +35,13 @@ type recOp struct {
 // transaction saves them: at hundreds of calls a second a change per
 // transaction would cost more than the calls themselves, and a call's
 // insert and final update often fall in one window and become one insert.
-const recGather = 20 * time.Millisecond
+// Each commit writes the pages it changed to the WAL again (the table's
+// last leaf and its indexes' leaves), so fewer, larger commits cost less
+// per record: at 1,000 calls/s a 20 ms window made the commits about a
+// tenth of a call's CPU (docs/PERFORMANCE.md). The window is the lease
+// rows' (LeaseWriteWindow): a record reaches the portal as soon as the
+// call's live row does.
+const recGather = LeaseWriteWindow
 
 // Record queues the record of attempt key as it is now.
 func (s *RecordWriter) Record(key any, rec sipdesk.CallRecord, final bool) {
